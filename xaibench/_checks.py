@@ -1,0 +1,71 @@
+"""Validation and shape conventions shared by methods and metrics.
+
+Images are float32 ``(N, H, W, C)``; tabular data float32 ``(N, F)``. A *feature* of an image is a
+pixel position with all its channels, so attributions are reduced to ``(N, n_features)`` by summing
+channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_inputs(x, name: str = "x") -> np.ndarray:
+    """``x`` as a float32 numpy array of images (N, H, W, C) or tabular rows (N, F)."""
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        x = x.numpy()
+    try:
+        x = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{name} must be images (N, H, W, C) or tabular rows (N, F), got shape {x.shape}"
+        )
+    if x.ndim == 3:  # (N, H, W) grey images
+        x = x[..., None]
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty (shape {x.shape})")
+    return x
+
+
+def as_targets(y, n: int, name: str = "y") -> np.ndarray:
+    """Integer class ids of shape (n,)."""
+    if hasattr(y, "numpy") and not isinstance(y, np.ndarray):
+        y = y.numpy()
+    y = np.asarray(y)
+    if y.ndim == 0:
+        y = np.full(n, y)
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match x, got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.mod(y, 1) == 0):
+            raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def as_attributions(a, x: np.ndarray, name: str = "a") -> np.ndarray:
+    """Attributions for ``x`` reduced to one value per feature: float64 (N, n_features)."""
+    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
+        a = a.numpy()
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape == x.shape:
+        if x.ndim == 4:
+            a = a.sum(axis=-1)
+    elif not (x.ndim == 4 and a.shape == x.shape[:-1]):
+        expected = f"{x.shape} or {x.shape[:-1]}" if x.ndim == 4 else f"{x.shape}"
+        raise ValueError(f"{name} must have the shape of x, {expected}; got {a.shape}")
+    return a.reshape(len(a), -1)
+
+
+def feature_view(x: np.ndarray) -> np.ndarray:
+    """``x`` as (N, n_features, channels): images (N, H*W, C), tabular (N, F, 1)."""
+    return x.reshape(len(x), -1, x.shape[-1]) if x.ndim == 4 else x[..., None]
+
+
+def n_features(x: np.ndarray) -> int:
+    return int(np.prod(x.shape[1:-1])) if x.ndim == 4 else x.shape[1]
+
+
+def is_image(x: np.ndarray) -> bool:
+    return x.ndim == 4

@@ -1,0 +1,211 @@
+"""The grid runner behind ``xaibench run``: datasets x models x methods x metrics.
+
+Every finished cell is committed to the store at once; a cell whose settings match one already
+stored (finished or not applicable) is reused, so an interrupted run resumes where it stopped when
+started again with the same command. A cell that raises is stored with its error text and the run
+goes on; failed cells are computed again by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from xaibench import datasets, models
+from xaibench._tf import keras, tf
+from xaibench._version import __version__
+from xaibench.benchmark import components
+from xaibench.benchmark.config import RunConfig
+from xaibench.benchmark.store import DONE, Store, settings_key
+from xaibench.methods.base import NotApplicable
+from xaibench.models.zoo import ARCHITECTURES
+
+
+@dataclass
+class RunResult:
+    """What a run did, and where its outputs are."""
+
+    out: Path
+    run_id: int
+    total: int = 0
+    computed: int = 0
+    reused: int = 0
+    not_applicable: int = 0
+    failures: list[dict] = field(default_factory=list)
+    leaderboard: pd.DataFrame | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+def versions() -> dict:
+    return {
+        "xaibench": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def sample_indices(n_test: int, samples: int, seed: int) -> np.ndarray:
+    """The test samples a run explains: ``samples`` of them drawn with ``seed``, sorted."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_test, size=min(samples, n_test), replace=False))
+
+
+def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
+    return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()[:16]
+
+
+def _error_text(err: BaseException) -> str:
+    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    return f"{type(err).__name__}: {err}\n\n{tb}"
+
+
+class _Grid:
+    """One run's progress through the grid, writing every cell to the store."""
+
+    def __init__(self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult):
+        self.config, self.store, self.run_id, self.bar, self.result = config, store, run_id, bar, result
+        self.methods = components.methods(list(config.methods), config.seed, config.params)
+        self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
+
+    def put(self, key, ids, metric, status, settings, **data) -> None:
+        self.store.put_cell(
+            key, ids=ids, metric=metric, status=status, settings=settings, version=__version__,
+            run_id=self.run_id, **data,
+        )
+        if status == "error":
+            first = data["error"].splitlines()[0]
+            self.result.failures.append({**ids, "error": first})
+            self.bar.write(f"  failed: {ids['dataset']}/{ids['model']}/{ids['method']}/{ids['metric']}: {first}")
+        elif status == "not_applicable":
+            self.result.not_applicable += 1
+        self.result.computed += 1
+        self.bar.update(1)
+
+    def run_dataset(self, name: str) -> None:
+        data = datasets.load(name)
+        idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
+        x, y = data.x_test[idx], data.y_test[idx]
+        masks = data.masks[idx] if data.masks is not None else None
+        data_settings = {
+            "dataset": name, **data.settings, "samples": len(idx), "sample_seed": self.config.seed,
+            "data_hash": _data_hash(x, y),
+        }
+        for arch in self.config.models:
+            self.run_model(arch, data, data_settings, idx, x, y, masks)
+
+    def run_model(self, arch, data, data_settings, idx, x, y, masks) -> None:
+        kinds = ARCHITECTURES[arch][1]
+        reason = error = trained = None
+        if data.kind not in kinds:
+            reason = f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+        else:
+            try:
+                trained = models.load(arch, data.name, log=self.bar.write)
+            except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
+                error = _error_text(err)
+        model_settings = trained.settings if trained else {"model": arch, "dataset": data.name}
+        model_key = trained.key if trained else settings_key(model_settings)
+        if trained:
+            self.store.put_model(model_key, data.name, arch, trained.accuracy, trained.params, model_settings)
+        for method in self.methods:
+            cells = []
+            for metric in self.metrics:
+                settings = {
+                    "data": data_settings, "model": model_settings,
+                    "method": method.get_config(), "metric": metric.get_config(),
+                    "version": __version__,
+                }
+                ids = {"dataset": data.name, "model": arch, "method": method.name,
+                       "metric": metric.name, "model_key": model_key}
+                cells.append((metric, settings_key(settings), ids, settings))
+            self.store.link(self.run_id, [c[1] for c in cells])
+            pending = [c for c in cells if self.store.status(c[1]) not in DONE]
+            self.result.reused += len(cells) - len(pending)
+            self.bar.update(len(cells) - len(pending))
+            if pending:
+                self.run_method(method, pending, trained, idx, x, y, masks, reason, error)
+
+    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error) -> None:
+        model = trained.model if trained else None
+        if reason is None and error is None:
+            reason = method.applicable(model, x)
+        explain_seconds = a = None
+        if reason is None and error is None:
+            self.bar.set_postfix_str(f"{trained.dataset}/{trained.name}/{method.name}")
+            try:
+                start = time.perf_counter()
+                a = method(model, x, y)
+                explain_seconds = time.perf_counter() - start
+            except NotApplicable as err:
+                reason = str(err)
+            except Exception as err:  # noqa: BLE001 - recorded in every cell of this method
+                error = _error_text(err)
+        for metric, key, ids, settings in pending:
+            if reason is not None:
+                self.put(key, ids, metric, "not_applicable", settings, error=reason)
+                continue
+            if error is not None:
+                self.put(key, ids, metric, "error", settings, error=error)
+                continue
+            try:
+                start = time.perf_counter()
+                scores, curves = components.score_cell(metric, model, x, y, a, method, masks)
+                seconds = time.perf_counter() - start
+            except NotApplicable as err:
+                self.put(key, ids, metric, "not_applicable", settings, error=str(err))
+            except Exception as err:  # noqa: BLE001 - stored with the cell; the run goes on
+                self.put(key, ids, metric, "error", settings, error=_error_text(err))
+            else:
+                self.put(
+                    key, ids, metric, "ok", settings, samples=idx, scores=scores, curves=curves,
+                    explain_seconds=explain_seconds, metric_seconds=seconds,
+                )
+
+
+def run(
+    config: RunConfig, out: str | Path, *, progress: bool = True, command: str = ""
+) -> RunResult:
+    """Run the grid of ``config`` into the run directory ``out`` and write its outputs.
+
+    Raises ValueError for a bad config (before any work). KeyboardInterrupt propagates after the
+    finished cells are safe in the store.
+    """
+    from xaibench.results.outputs import write_outputs
+
+    config.validate()
+    out = Path(out)
+    store = Store(out / "results.sqlite")
+    try:
+        run_id = store.start_run(config.to_dict(), versions(), command)
+        total = len(config.datasets) * len(config.models) * len(config.methods) * len(config.metrics)
+        result = RunResult(out=out, run_id=run_id, total=total)
+        bar = tqdm(total=total, desc="xaibench", unit="cell", disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        try:
+            grid = _Grid(config, store, run_id, bar, result)
+            for name in config.datasets:
+                grid.run_dataset(name)
+        except BaseException:
+            store.finish_run(run_id, "interrupted")
+            raise
+        finally:
+            bar.close()
+        store.finish_run(run_id, "failed" if result.failures else "ok")
+        result.leaderboard = write_outputs(store, out, run_id)
+        return result
+    finally:
+        store.close()

@@ -1,0 +1,156 @@
+"""The ``xaibench`` command line (see ``xaibench --help``).
+
+Exit codes: 0 ok; 1 the run finished with failed cells; 2 bad usage or input (a one-line message,
+no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+KINDS = ("methods", "metrics", "datasets", "models")
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 with usage: keep that, one line of message
+        self.print_usage(sys.stderr)
+        self.exit(2, f"xaibench: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xaibench", description="Benchmark attribution methods across models and datasets.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    ls = sub.add_parser("list", help="list methods, metrics, datasets or models")
+    ls.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: everything)")
+    run = sub.add_parser("run", help="run a suite or a config into a run directory")
+    run.add_argument("--suite", choices=("quick", "default", "full"), help="built-in suite (default: quick)")
+    run.add_argument("--config", type=Path, help="TOML config file (overrides --suite)")
+    run.add_argument("--out", type=Path, help="run directory (default: results/<suite or config name>)")
+    run.add_argument("--samples", type=int, help="test samples per (dataset, model)")
+    run.add_argument("--seed", type=int, help="seed of sample selection and stochastic components")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep = sub.add_parser("report", help="rebuild tables and plots of a run directory from its store")
+    rep.add_argument("dir", type=Path)
+    return p
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _list(kind: str | None) -> int:
+    import xaibench as xb
+
+    kinds = [kind] if kind else list(KINDS)
+    for k in kinds:
+        if k == "methods":
+            header = ["name", "needs", "description"]
+            rows = [
+                [n, "gradients" if c.needs_gradients else "-", c.description]
+                for n, c in ((n, xb.methods.cls(n)) for n in xb.methods.names())
+            ]
+        elif k == "metrics":
+            header = ["name", "category", "better", "needs", "description"]
+            rows = []
+            for n in xb.metrics.names():
+                c = xb.metrics.cls(n)
+                needs = [w for w, f in (("explain", c.needs_explain), ("masks", c.needs_masks)) if f]
+                rows.append([n, c.category, "higher" if c.higher_is_better else "lower",
+                             ",".join(needs) or "-", c.description])
+        elif k == "datasets":
+            header = ["name", "kind", "train", "test", "input", "classes", "description"]
+            rows = []
+            for n in xb.datasets.names():
+                d = xb.datasets.load(n)
+                rows.append([n, d.kind, len(d.x_train), len(d.x_test), "x".join(map(str, d.input_shape)),
+                             d.n_classes, xb.datasets.describe(n)])
+        else:
+            from xaibench.models.zoo import ARCHITECTURES
+
+            header = ["name", "data", "description"]
+            rows = [[n, "/".join(ARCHITECTURES[n][1]), xb.models.describe(n)] for n in xb.models.names()]
+        if len(kinds) > 1:
+            print(f"\n{k}:")
+        print(_table(header, rows))
+    return 0
+
+
+def _print_top(board) -> None:
+    from xaibench.results.tables import wide
+
+    for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
+        header, rows = wide(g)
+        rows = [[c.replace("**", "*") for c in r] for r in rows]
+        print(f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1)")
+        print(_table(header, rows))
+
+
+def _run(args) -> int:
+    from xaibench.benchmark.config import load_config, suite
+    from xaibench.benchmark.runner import run
+
+    if args.config and args.suite:
+        raise UsageError("give --suite or --config, not both")
+    config = load_config(args.config) if args.config else suite(args.suite or "quick")
+    config = config.with_overrides(samples=args.samples, seed=args.seed)
+    out = args.out or Path("results") / config.name
+    config.validate()
+    print(f"xaibench run: {config.name} -> {out}", file=sys.stderr)
+    try:
+        result = run(config, out, progress=not args.no_progress, command=shlex.join(sys.argv))
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; finished cells are kept in {out / 'results.sqlite'}: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(
+        f"\n{result.total} cells: {result.computed} computed, {result.reused} reused from the store, "
+        f"{result.not_applicable} not applicable, {len(result.failures)} failed"
+    )
+    if result.leaderboard is not None and not result.leaderboard.empty:
+        _print_top(result.leaderboard)
+    print(f"\nresults in {out}/: results.sqlite, leaderboard.csv, leaderboard.md, plots/leaderboard.png")
+    if result.failures:
+        print(f"\n{len(result.failures)} cell(s) failed (stored with their error text; "
+              "the next run computes them again):", file=sys.stderr)
+        for f in result.failures[:20]:
+            print(f"  {f['dataset']}/{f['model']}/{f['method']}/{f['metric']}: {f['error']}", file=sys.stderr)
+        if len(result.failures) > 20:
+            print(f"  ... and {len(result.failures) - 20} more", file=sys.stderr)
+    return result.exit_code
+
+
+def _report(args) -> int:
+    from xaibench.results.outputs import rebuild
+
+    board = rebuild(args.dir)
+    print(f"rebuilt {args.dir}/leaderboard.csv, leaderboard.md, plots/leaderboard.png ({len(board)} rows)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list(args.kind)
+        if args.command == "run":
+            return _run(args)
+        return _report(args)
+    except (UsageError, ValueError) as err:
+        print(f"xaibench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The random control: attributions that carry no information about the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaibench.methods import register
+from xaibench.methods.base import Method, check_positive_int
+
+
+@register("random")
+class Random(Method):
+    """Uniform noise in [0, 1) of the input's shape: the control every method must beat.
+
+    Parameters
+    ----------
+    seed : seed of the noise (default 0); same seed, same attributions.
+    batch_size : samples drawn per step (default 256); the noise is one stream, so it does not
+        depend on the batch size.
+    """
+
+    stochastic = True
+
+    def __init__(self, *, seed: int = 0, batch_size: int = 256):
+        self.seed = seed
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def explain(self, model, x, y):
+        rng = np.random.default_rng(self.seed)
+        return np.concatenate(
+            [
+                rng.random((len(x[i : i + self.batch_size]),) + x.shape[1:], dtype=np.float32)
+                for i in range(0, len(x), self.batch_size)
+            ]
+        )

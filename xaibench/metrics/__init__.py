@@ -1,0 +1,48 @@
+"""Evaluation metrics: a registry of name -> metric.
+
+>>> import xaibench as xb
+>>> q = xb.metrics.get("deletion", steps=20)
+>>> scores = q(model, x, y, a)  # doctest: +SKIP
+"""
+
+from xaibench._registry import Registry
+from xaibench.metrics.base import CATEGORIES, CurveMetric, Metric, wrap_function
+
+_registry = Registry("metric", Metric, wrap_function)
+get = _registry.get
+names = _registry.names
+cls = _registry.cls
+
+
+def register(name: str, *, replace: bool = False, **metadata):
+    """Register a metric class or function ``fn(model, x, y, a, **settings) -> (N,) scores``.
+
+    Functions declare their metadata here, e.g.
+    ``@register("my_metric", higher_is_better=True, category="complexity", needs_model=False)``.
+    """
+    category = metadata.get("category")
+    if category is not None and category not in CATEGORIES:
+        raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {category!r}")
+    inner = _registry.register(name, replace=replace, **metadata)
+
+    def decorator(obj):
+        if not isinstance(obj, type) and not {"higher_is_better", "category"} <= set(metadata):
+            raise ValueError(
+                f"metric function {name!r} must declare higher_is_better= and category= "
+                "when registered"
+            )
+        return inner(obj)
+
+    return decorator
+
+
+# Built-in metrics register themselves on import.
+from xaibench.metrics.complexity import sparseness  # noqa: E402,F401
+from xaibench.metrics.cost import runtime  # noqa: E402,F401
+from xaibench.metrics.faithfulness import (  # noqa: E402,F401
+    deletion,
+    faithfulness_correlation,
+    insertion,
+)
+
+__all__ = ["Metric", "CurveMetric", "CATEGORIES", "register", "get", "names", "cls"]

@@ -1,0 +1,116 @@
+"""The base class of evaluation metrics."""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from xaibench._checks import as_attributions, as_inputs, as_targets
+from xaibench._registry import Component, make_function_class
+
+CATEGORIES = (
+    "faithfulness",
+    "robustness",
+    "complexity",
+    "randomisation",
+    "localisation",
+    "axiomatic",
+    "cost",
+)
+
+
+class Metric(Component):
+    """A metric: ``Metric(**settings)(model, x, y, a, explain=None, masks=None) -> (N,) scores``.
+
+    Subclasses implement ``score`` on validated arrays: ``x`` float32 (N, ...), ``y`` int64 (N,),
+    ``a`` float64 (N, n_features) with channels summed, every row finite. Class metadata:
+    ``higher_is_better``, ``category`` (one of CATEGORIES), ``needs_model``, ``needs_explain``
+    (re-runs the method being scored), ``needs_masks`` (ground-truth relevant features).
+
+    A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
+    """
+
+    higher_is_better: bool = True
+    category: str = "faithfulness"
+    needs_model: bool = True
+    needs_explain: bool = False
+    needs_masks: bool = False
+
+    def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
+        x = as_inputs(x)
+        y = as_targets(y, len(x))
+        a = as_attributions(a, x)
+        if self.needs_model and model is None:
+            raise ValueError(f"metric {self.name!r} reads the model; model=None was given")
+        if self.needs_explain and explain is None:
+            raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
+        if self.needs_masks and masks is None:
+            raise ValueError(f"metric {self.name!r} needs ground truth: pass masks=")
+        ok = np.isfinite(a).all(axis=1)
+        scores = np.full(len(x), np.nan)
+        if ok.any():
+            extra = {"explain": explain} if self.needs_explain else {}
+            if self.needs_masks:
+                extra["masks"] = np.asarray(masks)[ok]
+            sub = slice(None) if ok.all() else ok
+            scores[ok] = self.score(model, x[sub], y[sub], a[sub], **extra)
+        return scores
+
+    @abc.abstractmethod
+    def score(self, model, x: np.ndarray, y: np.ndarray, a: np.ndarray, **extra) -> np.ndarray:
+        """One score per sample, float (N,), for validated inputs with finite attributions."""
+
+    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
+        """``(scores, curves)``; curves is None for metrics without a curve."""
+        return self(model, x, y, a, explain=explain, masks=masks), None
+
+
+class CurveMetric(Metric):
+    """A metric whose score summarises a per-sample curve over ``steps + 1`` points."""
+
+    steps: int
+
+    def curves(self, model, x, y, a) -> np.ndarray:
+        """The curve of every sample, float64 (N, steps + 1); NaN rows for non-finite attributions."""
+        x = as_inputs(x)
+        y = as_targets(y, len(x))
+        a = as_attributions(a, x)
+        ok = np.isfinite(a).all(axis=1)
+        out = np.full((len(x), self.steps + 1), np.nan)
+        if ok.any():
+            out[ok] = self.compute_curves(model, x[ok], y[ok], a[ok])
+        return out
+
+    @abc.abstractmethod
+    def compute_curves(self, model, x, y, a) -> np.ndarray:
+        """Curves for validated inputs with finite attributions."""
+
+    def score(self, model, x, y, a, **extra):
+        return area_under(self.compute_curves(model, x, y, a))
+
+    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
+        """Both from one computation of the curves (NaN rows score NaN)."""
+        curves = self.curves(model, x, y, a)
+        return area_under(curves), curves
+
+
+def area_under(curves: np.ndarray) -> np.ndarray:
+    """Trapezoid area of each row of ``curves`` over x-axis [0, 1]."""
+    steps = curves.shape[1] - 1
+    return np.trapezoid(curves, dx=1.0 / steps, axis=1)
+
+
+class FunctionMetric(Metric):
+    """A metric registered as a function ``fn(model, x, y, a, **settings)``.
+
+    It receives ``explain=`` / ``masks=`` keywords when it declares ``needs_explain`` /
+    ``needs_masks`` at registration.
+    """
+
+    def score(self, model, x, y, a, **extra):
+        return np.asarray(self._fn_call(model, x, y, a, **extra), dtype=np.float64)
+
+
+def wrap_function(fn) -> type[Metric]:
+    return make_function_class(fn, FunctionMetric, 4, "_fn_call", exclude=("explain", "masks"))

@@ -1,0 +1,38 @@
+"""Sparseness (Chalasani et al. 2020, "Concise Explanations of Neural Networks using Adversarial
+Training"): the Gini index of the absolute attributions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaibench.metrics import register
+from xaibench.metrics.base import Metric
+
+
+def gini(a: np.ndarray) -> np.ndarray:
+    """Gini index of each row of |a| + 1e-7: sum_i (2i - n - 1) v_i / (n sum_i v_i), v ascending."""
+    v = np.sort(np.abs(a) + 1e-7, axis=1)
+    n = v.shape[1]
+    i = np.arange(1, n + 1)
+    return ((2 * i - n - 1) * v).sum(axis=1) / (n * v.sum(axis=1))
+
+
+@register("sparseness")
+class Sparseness(Metric):
+    """Gini index of |a| over the features: ~1 when one feature holds all the attribution, 0 when
+    it is spread evenly; higher is better. Does not read the model (``model=None`` is fine).
+
+    Parameters
+    ----------
+    batch_size : unused by the computation (kept for a uniform interface; default 256).
+    """
+
+    higher_is_better = True
+    category = "complexity"
+    needs_model = False
+
+    def __init__(self, *, batch_size: int = 256):
+        self.batch_size = batch_size
+
+    def score(self, model, x, y, a, **extra):
+        return gini(a)
