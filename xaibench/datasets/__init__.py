@@ -3,7 +3,7 @@
 >>> import xaibench as xb
 >>> d = xb.datasets.load("digits")
 >>> d.x_test.shape  # doctest: +SKIP
-(449, 8, 8, 1)
+(450, 8, 8, 1)
 """
 
 from __future__ import annotations

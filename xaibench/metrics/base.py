@@ -52,9 +52,11 @@ class Metric(Component):
         if ok.any():
             extra = {"explain": explain} if self.needs_explain else {}
             if self.needs_masks:
-                extra["masks"] = np.asarray(masks)[ok]
-            sub = slice(None) if ok.all() else ok
-            scores[ok] = self.score(model, x[sub], y[sub], a[sub], **extra)
+                extra["masks"] = np.asarray(masks)
+            # Every sample is scored (non-finite rows as zeros, discarded after), so a seeded
+            # metric's per-sample randomness does not shift when another sample is non-finite.
+            scores = np.asarray(self.score(model, x, y, np.where(ok[:, None], a, 0.0), **extra), float)
+            scores[~ok] = np.nan
         return scores
 
     @abc.abstractmethod

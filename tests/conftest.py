@@ -1,0 +1,21 @@
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory):
+    """Keep trained models of the test session out of the user's cache (shared by all tests)."""
+    if os.environ.get("XAIBENCH_TEST_CACHE"):
+        path = os.environ["XAIBENCH_TEST_CACHE"]
+    else:
+        path = str(tmp_path_factory.mktemp("xaibench-cache"))
+    old = os.environ.get("XAIBENCH_CACHE")
+    os.environ["XAIBENCH_CACHE"] = path
+    yield path
+    if old is None:
+        os.environ.pop("XAIBENCH_CACHE", None)
+    else:
+        os.environ["XAIBENCH_CACHE"] = old

@@ -1,0 +1,111 @@
+import numpy as np
+import pytest
+
+import xaibench as xb
+from xaibench.metrics import CATEGORIES
+
+
+def test_names_are_sorted_and_hold_the_builtins():
+    assert xb.methods.names() == sorted(xb.methods.names())
+    assert {"saliency", "integrated_gradients", "random"} <= set(xb.methods.names())
+    assert {"deletion", "insertion", "faithfulness_correlation", "sparseness", "runtime"} <= set(
+        xb.metrics.names()
+    )
+
+
+@pytest.mark.parametrize("registry", [xb.methods, xb.metrics])
+def test_unknown_name_names_it_close_matches_and_valid_choices(registry):
+    name = "saliancy" if registry is xb.methods else "deletoin"
+    with pytest.raises(ValueError) as err:
+        registry.get(name)
+    msg = str(err.value)
+    assert repr(name) in msg
+    assert "Did you mean" in msg
+    for valid in registry.names():
+        assert valid in msg
+
+
+def test_unknown_parameter_names_it_and_the_valid_ones():
+    with pytest.raises(ValueError) as err:
+        xb.methods.get("integrated_gradients", stpes=8)
+    msg = str(err.value)
+    assert "'stpes'" in msg and "integrated_gradients" in msg
+    assert "steps" in msg and "baseline" in msg and "batch_size" in msg
+
+
+def test_get_overrides_defaults_and_params_round_trip():
+    m = xb.methods.get("integrated_gradients", steps=8)
+    assert m.params == {"steps": 8, "baseline": 0.0, "batch_size": 256}
+    again = xb.methods.get("integrated_gradients", **m.params)
+    assert again.params == m.params
+    q = xb.metrics.get("deletion", steps=5, output="logit")
+    assert q.params["steps"] == 5 and q.params["output"] == "logit"
+    assert xb.metrics.get(q.name, **q.params).params == q.params
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("deletion", {"steps": 0}, "steps"),
+        ("deletion", {"baseline": "zeros"}, "baseline"),
+        ("deletion", {"output": "probs"}, "output"),
+        ("integrated_gradients", {"batch_size": -1}, "batch_size"),
+    ],
+)
+def test_bad_setting_values_are_rejected_by_name(name, params, match):
+    registry = xb.methods if name in xb.methods.names() else xb.metrics
+    with pytest.raises(ValueError, match=match):
+        registry.get(name, **params)
+
+
+def test_every_component_takes_batch_size_and_stochastic_ones_a_seed():
+    for registry in (xb.methods, xb.metrics):
+        for name in registry.names():
+            assert "batch_size" in registry.cls(name).param_names(), name
+    assert "seed" in xb.methods.cls("random").param_names()
+    assert "seed" in xb.metrics.cls("faithfulness_correlation").param_names()
+
+
+def test_metric_metadata_is_on_the_class():
+    for name in xb.metrics.names():
+        cls = xb.metrics.cls(name)
+        assert isinstance(cls.higher_is_better, bool)
+        assert cls.category in CATEGORIES
+    assert xb.metrics.cls("deletion").higher_is_better is False
+    assert xb.metrics.cls("insertion").higher_is_better is True
+    assert xb.metrics.cls("runtime").needs_explain is True
+    assert xb.metrics.cls("sparseness").needs_model is False
+
+
+def test_register_user_function_method_and_metric():
+    @xb.methods.register("test_registry_ones")
+    def ones(model, x, y, *, scale=1.0):
+        """All-ones attributions times scale."""
+        return np.ones_like(x) * scale
+
+    m = xb.methods.get("test_registry_ones", scale=2.0)
+    assert m.params == {"scale": 2.0}
+    assert m.description == "All-ones attributions times scale."
+    x = np.zeros((2, 3), np.float32)
+    np.testing.assert_array_equal(m(None, x, [0, 1]), np.full((2, 3), 2.0))
+    with pytest.raises(ValueError, match="scal"):
+        xb.methods.get("test_registry_ones", scal=1)
+
+    @xb.metrics.register("test_registry_total", higher_is_better=False, category="complexity",
+                         needs_model=False)
+    def total(model, x, y, a, *, power=1):
+        return (np.abs(a) ** power).sum(axis=1)
+
+    q = xb.metrics.get("test_registry_total", power=2)
+    np.testing.assert_allclose(q(None, x, [0, 1], np.full((2, 3), 2.0)), [12.0, 12.0])
+
+
+def test_register_twice_or_without_metadata_fails():
+    with pytest.raises(ValueError, match="already registered"):
+        xb.methods.register("saliency")(lambda model, x, y: x)
+    with pytest.raises(ValueError, match="higher_is_better"):
+        xb.metrics.register("test_registry_nometa")(lambda model, x, y, a: a.sum(1))
+    with pytest.raises(ValueError, match="category"):
+        xb.metrics.register("test_registry_badcat", higher_is_better=True, category="speed")
+    with pytest.raises(TypeError, match="default"):
+        xb.methods.register("test_registry_nodefault")(lambda model, x, y, k: x)

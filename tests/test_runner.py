@@ -1,0 +1,282 @@
+"""The grid runner, the store and the CLI end to end on tiny configs (digits, few samples)."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xaibench as xb
+from xaibench.benchmark.store import Store
+from xaibench.cli import main
+from xaibench.methods.base import Method
+
+pytestmark = pytest.mark.slow
+
+STATE = {"interrupt": False, "calls": 0}
+
+
+@xb.methods.register("test_interrupting")
+def interrupting(model, x, y):
+    """Stands for a user pressing Ctrl-C while this method runs."""
+    STATE["calls"] += 1
+    if STATE["interrupt"]:
+        raise KeyboardInterrupt
+    return np.abs(x - 0.5)
+
+
+@xb.methods.register("test_failing")
+def failing(model, x, y):
+    """Always raises."""
+    raise RuntimeError("this explainer is broken")
+
+
+@xb.methods.register("test_counting")
+def counting(model, x, y):
+    """Counts its calls."""
+    STATE["calls"] += 1
+    return x.copy()
+
+
+@xb.methods.register("test_never_applicable")
+class NeverApplicable(Method):
+    """Applies to nothing."""
+
+    def __init__(self, *, batch_size: int = 1):
+        self.batch_size = batch_size
+
+    def applicable(self, model, x):
+        return "needs a model this test does not have"
+
+    def explain(self, model, x, y):
+        return x
+
+
+def write_config(path, methods, metrics, models=("linear",), samples=6, extra=""):
+    path.write_text(
+        f"samples = {samples}\nseed = 0\ndatasets = [\"digits\"]\nmodels = {list(models)!r}\n"
+        f"methods = {list(methods)!r}\nmetrics = {list(metrics)!r}\n{extra}".replace("'", '"')
+    )
+    return path
+
+
+def stored(out):
+    db = sqlite3.connect(out / "results.sqlite")
+    scores = pd.read_sql_query(
+        "SELECT c.method, c.metric, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
+        "ORDER BY c.method, c.metric, s.sample",
+        db,
+    )
+    cells = pd.read_sql_query("SELECT * FROM cells", db)
+    db.close()
+    return scores, cells
+
+
+def test_cli_run_writes_the_run_directory(tmp_path, capsys):
+    cfg = write_config(tmp_path / "tiny.toml", ["saliency", "random"], ["deletion", "sparseness"],
+                       extra="[params.deletion]\nsteps = 4\n")
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "4 cells: 4 computed, 0 reused" in text and str(out) in text
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(board.columns[:11]) == [
+        "dataset", "model", "method", "metric", "category", "higher_is_better",
+        "mean", "ci_low", "ci_high", "n", "rank",
+    ]
+    assert len(board) == 4 and (board["n"] == 6).all()
+    assert (out / "leaderboard.md").read_text().startswith("# Leaderboard")
+    assert (out / "plots" / "leaderboard.png").stat().st_size > 1000
+    scores, cells = stored(out)
+    assert len(scores) == 4 * 6 and (cells["status"] == "ok").all()
+    assert set(cells["version"]) == {xb.__version__}
+    with Store(out / "results.sqlite") as store:
+        deletion = cells[(cells.metric == "deletion") & (cells.method == "saliency")].iloc[0]
+        assert store.curves(deletion["key"]).shape == (6, 5)  # steps = 4 from [params.deletion]
+        models = store.models()
+        assert models.iloc[0]["accuracy"] > 0.8 and models.iloc[0]["params"] == 650
+        run = store.latest_run()
+        assert run["status"] == "ok" and run["config"]["params"] == {"deletion": {"steps": 4}}
+        assert run["versions"]["xaibench"] == xb.__version__
+
+
+def test_scores_in_the_store_equal_the_python_api(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", ["integrated_gradients"], ["insertion"], samples=5)
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    scores, _ = stored(out)
+    d = xb.datasets.load("digits")
+    from xaibench.benchmark.runner import sample_indices
+
+    idx = sample_indices(len(d.y_test), 5, 0)
+    np.testing.assert_array_equal(scores["sample"], idx)
+    df = xb.evaluate(xb.models.get("linear", "digits"), d.x_test[idx], d.y_test[idx],
+                     ["integrated_gradients"], ["insertion"])
+    np.testing.assert_allclose(scores["score"], df["score"], rtol=1e-6)
+
+
+def test_interrupted_run_resumes_without_recomputing_or_duplicating(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", ["saliency", "test_interrupting", "random"],
+                       ["deletion", "sparseness"])
+    out = tmp_path / "run"
+    STATE.update(interrupt=True, calls=0)
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    _, cells = stored(out)
+    assert set(cells["method"]) == {"saliency"} and len(cells) == 2  # finished before the interrupt
+    with Store(out / "results.sqlite") as store:
+        assert store.latest_run()["status"] == "interrupted"
+
+    STATE.update(interrupt=False, calls=0)
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "6 cells: 4 computed, 2 reused" in capsys.readouterr().out
+    assert STATE["calls"] == 1
+    resumed_scores, cells = stored(out)
+    assert len(cells) == 6 and len(resumed_scores) == 6 * 6
+    assert not resumed_scores.duplicated(["method", "metric", "sample"]).any()
+
+    STATE["calls"] = 0  # a third run computes nothing
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "6 cells: 0 computed, 6 reused" in capsys.readouterr().out and STATE["calls"] == 0
+
+    fresh = tmp_path / "fresh"
+    assert main(["run", "--config", str(cfg), "--out", str(fresh), "--no-progress"]) == 0
+    fresh_scores, _ = stored(fresh)
+    pd.testing.assert_frame_equal(resumed_scores, fresh_scores)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "leaderboard.csv"), pd.read_csv(fresh / "leaderboard.csv")
+    )
+
+
+def test_failing_cells_are_stored_and_the_run_goes_on(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", ["test_failing", "saliency", "test_never_applicable"],
+                       ["deletion", "sparseness"])
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "2 failed" in captured.out and "2 not applicable" in captured.out
+    assert "digits/linear/test_failing/deletion: RuntimeError: this explainer is broken" in captured.err
+    _, cells = stored(out)
+    status = cells.set_index(["method", "metric"])["status"]
+    assert (status["test_failing"] == "error").all()
+    assert (status["saliency"] == "ok").all()
+    assert (status["test_never_applicable"] == "not_applicable").all()
+    errors = cells.loc[cells.method == "test_failing", "error"]
+    assert errors.str.contains("this explainer is broken").all()
+    assert errors.str.contains("Traceback").all()
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["method"]) == {"saliency"}
+    # failed cells are tried again by the next run; the others are reused
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 1
+    assert "6 cells: 2 computed, 4 reused" in capsys.readouterr().out
+
+
+def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "a.toml", ["test_counting", "random"], ["deletion", "sparseness"])
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    cfg = write_config(tmp_path / "a.toml", ["test_counting", "random"], ["deletion", "sparseness"],
+                       extra="[params.deletion]\nsteps = 5\n")
+    STATE["calls"] = 0
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "4 cells: 2 computed, 2 reused" in capsys.readouterr().out
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert len(board) == 4 and (board["n"] == 6).all()  # old deletion cells are not mixed in
+    _, cells = stored(out)
+    assert len(cells) == 6  # ...but they are kept in the store
+    # another seed draws other samples and another random: everything is recomputed
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress", "--seed", "1"]) == 0
+    assert "4 cells: 4 computed, 0 reused" in capsys.readouterr().out
+
+
+def test_report_rebuilds_outputs_from_the_store(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", ["random"], ["sparseness"])
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    before = (out / "leaderboard.csv").read_text()
+    (out / "leaderboard.csv").unlink()
+    (out / "plots" / "leaderboard.png").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "leaderboard.csv").read_text() == before
+    assert (out / "plots" / "leaderboard.png").exists()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "no results.sqlite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('methods = ["saliancy"]', "unknown method 'saliancy'"),
+        ('metrics = ["deletion"]\nspeed = 3', "unknown key 'speed'"),
+        ('samples = 0', "samples must be a positive integer"),
+        ('datasets = ["imagenet"]', "unknown dataset 'imagenet'"),
+        ('models = ["resnet"]', "unknown model 'resnet'"),
+        ('[params.deletion]\nstpes = 3', "unknown parameter 'stpes' for metric 'deletion'"),
+        ('[params.smoothgrad]\nsamples = 3', "[params.smoothgrad] names no method or metric"),
+        ("methods = [", "not valid TOML"),
+    ],
+)
+def test_bad_config_exits_2_with_a_one_line_message(tmp_path, capsys, content, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(content)
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_cli_usage_errors_exit_2(capsys):
+    assert main(["run", "--config", "missing.toml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--suite", "huge"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["explain"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("kind", ["methods", "metrics", "datasets", "models"])
+def test_list(kind, capsys):
+    assert main(["list", kind]) == 0
+    out = capsys.readouterr().out
+    registry = {"methods": xb.methods, "metrics": xb.metrics, "datasets": xb.datasets,
+                "models": xb.models}[kind]
+    for name in registry.names():
+        assert name in out
+    if kind == "metrics":
+        assert "faithfulness" in out and "lower" in out and "explain" in out
+
+
+def test_console_script_runs_quietly(tmp_path, model_cache):
+    """The installed `xaibench` command: no TensorFlow log noise, results where promised."""
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=3)
+    script = Path(sys.executable).parent / "xaibench"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "xaibench.cli"]
+    proc = subprocess.run(
+        command + ["run", "--config", str(cfg), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "XAIBENCH_CACHE": model_cache},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "oneDNN" not in proc.stderr and "cuda" not in proc.stderr.lower()
+    assert "absl" not in proc.stderr
+    assert (tmp_path / "run" / "leaderboard.csv").exists()
+
+
+def test_quick_suite_with_no_arguments(tmp_path, monkeypatch, capsys):
+    """`xaibench run` runs the quick suite into results/quick/, and saliency beats random."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "results in results/quick/" in out and "digits / cnn" in out
+    board = pd.read_csv(tmp_path / "results" / "quick" / "leaderboard.csv")
+    assert len(board) == 2 * 3 * 5 and (board["n"] == 32).all()
+    cnn = board[(board.model == "cnn")].set_index(["metric", "method"])["mean"]
+    assert cnn["deletion", "saliency"] < cnn["deletion", "random"]
+    assert cnn["insertion", "saliency"] > cnn["insertion", "random"]
