@@ -36,8 +36,17 @@ def test_columns_follow_the_contract():
     df = long_table({"a": [1.0, 2.0]})
     df["dataset"], df["model"] = "digits", "cnn"
     assert list(xb.leaderboard(df).columns) == [
-        "dataset", "model", "method", "metric", "category", "higher_is_better",
-        "mean", "ci_low", "ci_high", "n", "rank",
+        "dataset",
+        "model",
+        "method",
+        "metric",
+        "category",
+        "higher_is_better",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+        "rank",
     ]
 
 

@@ -21,7 +21,7 @@ def test_quick_start_has_exactly_two_sh_blocks():
     commands = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     assert len(commands) == 2
     assert "pip install ." in commands[0] and "xaibench run" in commands[0]
-    assert '.[dev]' in commands[1] and "pytest" in commands[1]
+    assert ".[dev]" in commands[1] and "pytest" in commands[1]
 
 
 @pytest.mark.slow

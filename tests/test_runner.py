@@ -58,7 +58,7 @@ class NeverApplicable(Method):
 
 def write_config(path, methods, metrics, models=("linear",), samples=6, extra=""):
     path.write_text(
-        f"samples = {samples}\nseed = 0\ndatasets = [\"digits\"]\nmodels = {list(models)!r}\n"
+        f'samples = {samples}\nseed = 0\ndatasets = ["digits"]\nmodels = {list(models)!r}\n'
         f"methods = {list(methods)!r}\nmetrics = {list(metrics)!r}\n{extra}".replace("'", '"')
     )
     return path
@@ -77,16 +77,29 @@ def stored(out):
 
 
 def test_cli_run_writes_the_run_directory(tmp_path, capsys):
-    cfg = write_config(tmp_path / "tiny.toml", ["saliency", "random"], ["deletion", "sparseness"],
-                       extra="[params.deletion]\nsteps = 4\n")
+    cfg = write_config(
+        tmp_path / "tiny.toml",
+        ["saliency", "random"],
+        ["deletion", "sparseness"],
+        extra="[params.deletion]\nsteps = 4\n",
+    )
     out = tmp_path / "run"
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "4 cells: 4 computed, 0 reused" in text and str(out) in text
     board = pd.read_csv(out / "leaderboard.csv")
     assert list(board.columns[:11]) == [
-        "dataset", "model", "method", "metric", "category", "higher_is_better",
-        "mean", "ci_low", "ci_high", "n", "rank",
+        "dataset",
+        "model",
+        "method",
+        "metric",
+        "category",
+        "higher_is_better",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+        "rank",
     ]
     assert len(board) == 4 and (board["n"] == 6).all()
     assert (out / "leaderboard.md").read_text().startswith("# Leaderboard")
@@ -114,14 +127,20 @@ def test_scores_in_the_store_equal_the_python_api(tmp_path):
 
     idx = sample_indices(len(d.y_test), 5, 0)
     np.testing.assert_array_equal(scores["sample"], idx)
-    df = xb.evaluate(xb.models.get("linear", "digits"), d.x_test[idx], d.y_test[idx],
-                     ["integrated_gradients"], ["insertion"])
+    df = xb.evaluate(
+        xb.models.get("linear", "digits"),
+        d.x_test[idx],
+        d.y_test[idx],
+        ["integrated_gradients"],
+        ["insertion"],
+    )
     np.testing.assert_allclose(scores["score"], df["score"], rtol=1e-6)
 
 
 def test_interrupted_run_resumes_without_recomputing_or_duplicating(tmp_path, capsys):
-    cfg = write_config(tmp_path / "c.toml", ["saliency", "test_interrupting", "random"],
-                       ["deletion", "sparseness"])
+    cfg = write_config(
+        tmp_path / "c.toml", ["saliency", "test_interrupting", "random"], ["deletion", "sparseness"]
+    )
     out = tmp_path / "run"
     STATE.update(interrupt=True, calls=0)
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 130
@@ -153,13 +172,19 @@ def test_interrupted_run_resumes_without_recomputing_or_duplicating(tmp_path, ca
 
 
 def test_failing_cells_are_stored_and_the_run_goes_on(tmp_path, capsys):
-    cfg = write_config(tmp_path / "c.toml", ["test_failing", "saliency", "test_never_applicable"],
-                       ["deletion", "sparseness"])
+    cfg = write_config(
+        tmp_path / "c.toml",
+        ["test_failing", "saliency", "test_never_applicable"],
+        ["deletion", "sparseness"],
+    )
     out = tmp_path / "run"
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 1
     captured = capsys.readouterr()
     assert "2 failed" in captured.out and "2 not applicable" in captured.out
-    assert "digits/linear/test_failing/deletion: RuntimeError: this explainer is broken" in captured.err
+    assert (
+        "digits/linear/test_failing/deletion: RuntimeError: this explainer is broken"
+        in captured.err
+    )
     _, cells = stored(out)
     status = cells.set_index(["method", "metric"])["status"]
     assert (status["test_failing"] == "error").all()
@@ -180,8 +205,12 @@ def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
     cfg = write_config(tmp_path / "a.toml", ["test_counting", "random"], ["deletion", "sparseness"])
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     capsys.readouterr()
-    cfg = write_config(tmp_path / "a.toml", ["test_counting", "random"], ["deletion", "sparseness"],
-                       extra="[params.deletion]\nsteps = 5\n")
+    cfg = write_config(
+        tmp_path / "a.toml",
+        ["test_counting", "random"],
+        ["deletion", "sparseness"],
+        extra="[params.deletion]\nsteps = 5\n",
+    )
     STATE["calls"] = 0
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert "4 cells: 2 computed, 2 reused" in capsys.readouterr().out
@@ -190,7 +219,9 @@ def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
     _, cells = stored(out)
     assert len(cells) == 6  # ...but they are kept in the store
     # another seed draws other samples and another random: everything is recomputed
-    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress", "--seed", "1"]) == 0
+    assert (
+        main(["run", "--config", str(cfg), "--out", str(out), "--no-progress", "--seed", "1"]) == 0
+    )
     assert "4 cells: 4 computed, 0 reused" in capsys.readouterr().out
 
 
@@ -213,11 +244,11 @@ def test_report_rebuilds_outputs_from_the_store(tmp_path, capsys):
     [
         ('methods = ["saliancy"]', "unknown method 'saliancy'"),
         ('metrics = ["deletion"]\nspeed = 3', "unknown key 'speed'"),
-        ('samples = 0', "samples must be a positive integer"),
+        ("samples = 0", "samples must be a positive integer"),
         ('datasets = ["imagenet"]', "unknown dataset 'imagenet'"),
         ('models = ["resnet"]', "unknown model 'resnet'"),
-        ('[params.deletion]\nstpes = 3', "unknown parameter 'stpes' for metric 'deletion'"),
-        ('[params.smoothgrad]\nsamples = 3', "[params.smoothgrad] names no method or metric"),
+        ("[params.deletion]\nstpes = 3", "unknown parameter 'stpes' for metric 'deletion'"),
+        ("[params.smoothgrad]\nsamples = 3", "[params.smoothgrad] names no method or metric"),
         ("methods = [", "not valid TOML"),
     ],
 )
@@ -245,8 +276,12 @@ def test_cli_usage_errors_exit_2(capsys):
 def test_list(kind, capsys):
     assert main(["list", kind]) == 0
     out = capsys.readouterr().out
-    registry = {"methods": xb.methods, "metrics": xb.metrics, "datasets": xb.datasets,
-                "models": xb.models}[kind]
+    registry = {
+        "methods": xb.methods,
+        "metrics": xb.metrics,
+        "datasets": xb.datasets,
+        "models": xb.models,
+    }[kind]
     for name in registry.names():
         assert name in out
     if kind == "metrics":
@@ -260,7 +295,9 @@ def test_console_script_runs_quietly(tmp_path, model_cache):
     command = [str(script)] if script.exists() else [sys.executable, "-m", "xaibench.cli"]
     proc = subprocess.run(
         command + ["run", "--config", str(cfg), "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "XAIBENCH_CACHE": model_cache},
     )
     assert proc.returncode == 0, proc.stderr

@@ -9,8 +9,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from xaibench import _tf  # noqa: E402,F401  (imports TensorFlow quietly, before anything else)
-from xaibench import datasets, methods, metrics, models  # noqa: E402
+from xaibench import (  # noqa: E402
+    _tf,  # noqa: E402,F401  (imports TensorFlow quietly, before anything else)
+    datasets,
+    methods,
+    metrics,
+    models,
+)
 from xaibench._version import __version__  # noqa: E402
 from xaibench.benchmark import evaluate  # noqa: E402
 from xaibench.results import leaderboard  # noqa: E402

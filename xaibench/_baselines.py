@@ -7,12 +7,12 @@ image, sigma = max(1, 0.1 * max(H, W)) pixels) or a callable ``x -> x_baseline``
 from __future__ import annotations
 
 import numbers
-from typing import Callable, Union
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
 
-Baseline = Union[float, str, Callable[[np.ndarray], np.ndarray]]
+Baseline = float | str | Callable[[np.ndarray], np.ndarray]
 NAMED = ("mean", "blur")
 
 

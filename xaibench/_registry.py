@@ -7,13 +7,13 @@ be registered too; their keyword arguments after the data arguments become the s
 
 from __future__ import annotations
 
-import abc
 import difflib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
-class Component(abc.ABC):
+class Component:
     """Base of methods and metrics: settings in the constructor, data in the call."""
 
     name: str = ""
@@ -165,4 +165,11 @@ def make_function_class(
     def call(self, *args, **per_call):
         return fn(*args, **per_call, **self.params)
 
-    return type(fn.__name__, (base,), {"__init__": __init__, call_name: call, "__doc__": fn.__doc__})
+    attrs = {
+        "__init__": __init__,
+        call_name: call,
+        "__doc__": fn.__doc__,
+        "__module__": fn.__module__ or "__main__",
+        "__qualname__": fn.__qualname__,
+    }
+    return type(fn.__name__, (base,), attrs)

@@ -25,25 +25,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="xaibench", description="Benchmark attribution methods across models and datasets.")
+    p = _Parser(
+        prog="xaibench", description="Benchmark attribution methods across models and datasets."
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list methods, metrics, datasets or models")
     ls.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: everything)")
     run = sub.add_parser("run", help="run a suite or a config into a run directory")
-    run.add_argument("--suite", choices=("quick", "default", "full"), help="built-in suite (default: quick)")
+    run.add_argument(
+        "--suite", choices=("quick", "default", "full"), help="built-in suite (default: quick)"
+    )
     run.add_argument("--config", type=Path, help="TOML config file (overrides --suite)")
-    run.add_argument("--out", type=Path, help="run directory (default: results/<suite or config name>)")
+    run.add_argument(
+        "--out", type=Path, help="run directory (default: results/<suite or config name>)"
+    )
     run.add_argument("--samples", type=int, help="test samples per (dataset, model)")
     run.add_argument("--seed", type=int, help="seed of sample selection and stochastic components")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    rep = sub.add_parser("report", help="rebuild tables and plots of a run directory from its store")
+    rep = sub.add_parser(
+        "report", help="rebuild tables and plots of a run directory from its store"
+    )
     rep.add_argument("dir", type=Path)
     return p
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -63,21 +71,41 @@ def _list(kind: str | None) -> int:
             rows = []
             for n in xb.metrics.names():
                 c = xb.metrics.cls(n)
-                needs = [w for w, f in (("explain", c.needs_explain), ("masks", c.needs_masks)) if f]
-                rows.append([n, c.category, "higher" if c.higher_is_better else "lower",
-                             ",".join(needs) or "-", c.description])
+                needs = [
+                    w for w, f in (("explain", c.needs_explain), ("masks", c.needs_masks)) if f
+                ]
+                rows.append(
+                    [
+                        n,
+                        c.category,
+                        "higher" if c.higher_is_better else "lower",
+                        ",".join(needs) or "-",
+                        c.description,
+                    ]
+                )
         elif k == "datasets":
             header = ["name", "kind", "train", "test", "input", "classes", "description"]
             rows = []
             for n in xb.datasets.names():
                 d = xb.datasets.load(n)
-                rows.append([n, d.kind, len(d.x_train), len(d.x_test), "x".join(map(str, d.input_shape)),
-                             d.n_classes, xb.datasets.describe(n)])
+                rows.append(
+                    [
+                        n,
+                        d.kind,
+                        len(d.x_train),
+                        len(d.x_test),
+                        "x".join(map(str, d.input_shape)),
+                        d.n_classes,
+                        xb.datasets.describe(n),
+                    ]
+                )
         else:
             from xaibench.models.zoo import ARCHITECTURES
 
             header = ["name", "data", "description"]
-            rows = [[n, "/".join(ARCHITECTURES[n][1]), xb.models.describe(n)] for n in xb.models.names()]
+            rows = [
+                [n, "/".join(ARCHITECTURES[n][1]), xb.models.describe(n)] for n in xb.models.names()
+            ]
         if len(kinds) > 1:
             print(f"\n{k}:")
         print(_table(header, rows))
@@ -120,12 +148,20 @@ def _run(args) -> int:
     )
     if result.leaderboard is not None and not result.leaderboard.empty:
         _print_top(result.leaderboard)
-    print(f"\nresults in {out}/: results.sqlite, leaderboard.csv, leaderboard.md, plots/leaderboard.png")
+    print(
+        f"\nresults in {out}/: results.sqlite, leaderboard.csv, leaderboard.md, plots/leaderboard.png"
+    )
     if result.failures:
-        print(f"\n{len(result.failures)} cell(s) failed (stored with their error text; "
-              "the next run computes them again):", file=sys.stderr)
+        print(
+            f"\n{len(result.failures)} cell(s) failed (stored with their error text; "
+            "the next run computes them again):",
+            file=sys.stderr,
+        )
         for f in result.failures[:20]:
-            print(f"  {f['dataset']}/{f['model']}/{f['method']}/{f['metric']}: {f['error']}", file=sys.stderr)
+            print(
+                f"  {f['dataset']}/{f['model']}/{f['method']}/{f['metric']}: {f['error']}",
+                file=sys.stderr,
+            )
         if len(result.failures) > 20:
             print(f"  ... and {len(result.failures) - 20} more", file=sys.stderr)
     return result.exit_code
@@ -135,7 +171,9 @@ def _report(args) -> int:
     from xaibench.results.outputs import rebuild
 
     board = rebuild(args.dir)
-    print(f"rebuilt {args.dir}/leaderboard.csv, leaderboard.md, plots/leaderboard.png ({len(board)} rows)")
+    print(
+        f"rebuilt {args.dir}/leaderboard.csv, leaderboard.md, plots/leaderboard.png ({len(board)} rows)"
+    )
     return 0
 
 

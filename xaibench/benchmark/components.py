@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from xaibench import methods as _methods
 from xaibench import metrics as _metrics
@@ -37,7 +38,10 @@ def build(registry: Registry, spec: Any, seed: int | None = None, params: dict |
 
 def build_all(registry: Registry, specs: Iterable, seed=None, params=None) -> list:
     specs = [specs] if isinstance(specs, (str, Component)) else list(specs)
-    out = [build(registry, s, seed, (params or {}).get(s) if isinstance(s, str) else None) for s in specs]
+    out = [
+        build(registry, s, seed, (params or {}).get(s) if isinstance(s, str) else None)
+        for s in specs
+    ]
     names = [c.name for c in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -40,14 +40,14 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def with_overrides(self, samples: int | None = None, seed: int | None = None) -> "RunConfig":
+    def with_overrides(self, samples: int | None = None, seed: int | None = None) -> RunConfig:
         return replace(
             self,
             samples=self.samples if samples is None else samples,
             seed=self.seed if seed is None else seed,
         )
 
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Check every name and parameter now, before any work (ValueError naming the problem)."""
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise ValueError(f"samples must be a positive integer, got {self.samples!r}")
@@ -63,7 +63,9 @@ class RunConfig:
             _datasets._loader(name)
         for name in self.models:
             if name not in _models.names():
-                raise ValueError(f"unknown model {name!r}; valid models: {', '.join(_models.names())}")
+                raise ValueError(
+                    f"unknown model {name!r}; valid models: {', '.join(_models.names())}"
+                )
         known = set(self.methods) | set(self.metrics)
         for name, p in self.params.items():
             if name not in known:
@@ -89,7 +91,11 @@ def _suite(name: str, samples: int) -> RunConfig:
     )
 
 
-SUITES = {"quick": _suite("quick", 32), "default": _suite("default", 128), "full": _suite("full", 256)}
+SUITES = {
+    "quick": _suite("quick", 32),
+    "default": _suite("default", 128),
+    "full": _suite("full", 256),
+}
 
 
 def suite(name: str) -> RunConfig:

@@ -47,7 +47,9 @@ def evaluate(
     y = as_targets(y, len(x))
     method_list = components.methods(methods, seed, params)
     metric_list = [
-        q for q in components.metrics(metrics, seed, params) if not components.not_applicable(q, masks)
+        q
+        for q in components.metrics(metrics, seed, params)
+        if not components.not_applicable(q, masks)
     ]
     frames = []
     for method in method_list:

@@ -77,19 +77,33 @@ class _Grid:
     """One run's progress through the grid, writing every cell to the store."""
 
     def __init__(self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult):
-        self.config, self.store, self.run_id, self.bar, self.result = config, store, run_id, bar, result
+        self.config, self.store, self.run_id, self.bar, self.result = (
+            config,
+            store,
+            run_id,
+            bar,
+            result,
+        )
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
 
     def put(self, key, ids, metric, status, settings, **data) -> None:
         self.store.put_cell(
-            key, ids=ids, metric=metric, status=status, settings=settings, version=__version__,
-            run_id=self.run_id, **data,
+            key,
+            ids=ids,
+            metric=metric,
+            status=status,
+            settings=settings,
+            version=__version__,
+            run_id=self.run_id,
+            **data,
         )
         if status == "error":
             first = data["error"].splitlines()[0]
             self.result.failures.append({**ids, "error": first})
-            self.bar.write(f"  failed: {ids['dataset']}/{ids['model']}/{ids['method']}/{ids['metric']}: {first}")
+            self.bar.write(
+                f"  failed: {ids['dataset']}/{ids['model']}/{ids['method']}/{ids['metric']}: {first}"
+            )
         elif status == "not_applicable":
             self.result.not_applicable += 1
         self.result.computed += 1
@@ -101,7 +115,10 @@ class _Grid:
         x, y = data.x_test[idx], data.y_test[idx]
         masks = data.masks[idx] if data.masks is not None else None
         data_settings = {
-            "dataset": name, **data.settings, "samples": len(idx), "sample_seed": self.config.seed,
+            "dataset": name,
+            **data.settings,
+            "samples": len(idx),
+            "sample_seed": self.config.seed,
             "data_hash": _data_hash(x, y),
         }
         for arch in self.config.models:
@@ -120,17 +137,26 @@ class _Grid:
         model_settings = trained.settings if trained else {"model": arch, "dataset": data.name}
         model_key = trained.key if trained else settings_key(model_settings)
         if trained:
-            self.store.put_model(model_key, data.name, arch, trained.accuracy, trained.params, model_settings)
+            self.store.put_model(
+                model_key, data.name, arch, trained.accuracy, trained.params, model_settings
+            )
         for method in self.methods:
             cells = []
             for metric in self.metrics:
                 settings = {
-                    "data": data_settings, "model": model_settings,
-                    "method": method.get_config(), "metric": metric.get_config(),
+                    "data": data_settings,
+                    "model": model_settings,
+                    "method": method.get_config(),
+                    "metric": metric.get_config(),
                     "version": __version__,
                 }
-                ids = {"dataset": data.name, "model": arch, "method": method.name,
-                       "metric": metric.name, "model_key": model_key}
+                ids = {
+                    "dataset": data.name,
+                    "model": arch,
+                    "method": method.name,
+                    "metric": metric.name,
+                    "model_key": model_key,
+                }
                 cells.append((metric, settings_key(settings), ids, settings))
             self.store.link(self.run_id, [c[1] for c in cells])
             pending = [c for c in cells if self.store.status(c[1]) not in DONE]
@@ -171,8 +197,16 @@ class _Grid:
                 self.put(key, ids, metric, "error", settings, error=_error_text(err))
             else:
                 self.put(
-                    key, ids, metric, "ok", settings, samples=idx, scores=scores, curves=curves,
-                    explain_seconds=explain_seconds, metric_seconds=seconds,
+                    key,
+                    ids,
+                    metric,
+                    "ok",
+                    settings,
+                    samples=idx,
+                    scores=scores,
+                    curves=curves,
+                    explain_seconds=explain_seconds,
+                    metric_seconds=seconds,
                 )
 
 
@@ -191,10 +225,18 @@ def run(
     store = Store(out / "results.sqlite")
     try:
         run_id = store.start_run(config.to_dict(), versions(), command)
-        total = len(config.datasets) * len(config.models) * len(config.methods) * len(config.metrics)
+        total = (
+            len(config.datasets) * len(config.models) * len(config.methods) * len(config.metrics)
+        )
         result = RunResult(out=out, run_id=run_id, total=total)
-        bar = tqdm(total=total, desc="xaibench", unit="cell", disable=not progress, file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            desc="xaibench",
+            unit="cell",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         try:
             grid = _Grid(config, store, run_id, bar, result)
             for name in config.datasets:

@@ -103,7 +103,9 @@ class Store:
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self.db:
-            self.db.execute("UPDATE runs SET finished=?, status=? WHERE id=?", (now(), status, run_id))
+            self.db.execute(
+                "UPDATE runs SET finished=?, status=? WHERE id=?", (now(), status, run_id)
+            )
 
     def latest_run(self) -> dict | None:
         row = self.db.execute(
@@ -113,7 +115,7 @@ class Store:
         if row is None:
             return None
         keys = ("id", "started", "finished", "status", "config", "versions", "command")
-        run = dict(zip(keys, row))
+        run = dict(zip(keys, row, strict=True))
         run["config"], run["versions"] = json.loads(run["config"]), json.loads(run["versions"])
         return run
 
@@ -161,10 +163,22 @@ class Store:
             self.db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    key, ids["dataset"], ids["model"], ids["method"], ids["metric"], ids["model_key"],
-                    metric.category, int(metric.higher_is_better), status, error,
-                    json.dumps(settings, sort_keys=True, default=str), version,
-                    explain_seconds, metric_seconds, now(), run_id,
+                    key,
+                    ids["dataset"],
+                    ids["model"],
+                    ids["method"],
+                    ids["metric"],
+                    ids["model_key"],
+                    metric.category,
+                    int(metric.higher_is_better),
+                    status,
+                    error,
+                    json.dumps(settings, sort_keys=True, default=str),
+                    version,
+                    explain_seconds,
+                    metric_seconds,
+                    now(),
+                    run_id,
                 ),
             )
             if scores is not None:
@@ -172,7 +186,7 @@ class Store:
                     "INSERT INTO scores VALUES (?,?,?)",
                     [
                         (key, int(i), None if not np.isfinite(s) else float(s))
-                        for i, s in zip(samples, scores)
+                        for i, s in zip(samples, scores, strict=True)
                     ],
                 )
             if curves is not None:

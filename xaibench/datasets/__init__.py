@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from xaibench.datasets import digits
 from xaibench.datasets.base import Dataset

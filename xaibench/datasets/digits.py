@@ -10,7 +10,9 @@ TEST_FRACTION = 0.25
 SPLIT_SEED = 0
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Train and test indices, sorted, with each class split in the same proportion (seeded)."""
     rng = np.random.default_rng(seed)
     test = []

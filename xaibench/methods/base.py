@@ -20,7 +20,7 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-class Method(Component):
+class Method(Component, abc.ABC):
     """An attribution method: ``Method(**settings)(model, x, y) -> attributions``.
 
     Subclasses implement ``explain(model, x, y)`` on validated numpy arrays (x float32, y int64)

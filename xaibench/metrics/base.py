@@ -20,7 +20,7 @@ CATEGORIES = (
 )
 
 
-class Metric(Component):
+class Metric(Component, abc.ABC):
     """A metric: ``Metric(**settings)(model, x, y, a, explain=None, masks=None) -> (N,) scores``.
 
     Subclasses implement ``score`` on validated arrays: ``x`` float32 (N, ...), ``y`` int64 (N,),
@@ -55,7 +55,9 @@ class Metric(Component):
                 extra["masks"] = np.asarray(masks)
             # Every sample is scored (non-finite rows as zeros, discarded after), so a seeded
             # metric's per-sample randomness does not shift when another sample is non-finite.
-            scores = np.asarray(self.score(model, x, y, np.where(ok[:, None], a, 0.0), **extra), float)
+            scores = np.array(
+                self.score(model, x, y, np.where(ok[:, None], a, 0.0), **extra), float
+            )
             scores[~ok] = np.nan
         return scores
 

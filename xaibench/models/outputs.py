@@ -7,7 +7,7 @@ and not softmaxed twice; its logits are read from the input of that softmax.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

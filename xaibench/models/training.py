@@ -49,7 +49,10 @@ def weights_hash(model: keras.Model) -> str:
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
     logits = np.concatenate(
-        [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+        [
+            np.asarray(model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
     )
     return float((logits.argmax(axis=1) == y).mean())
 
@@ -76,10 +79,14 @@ def train(arch: str, data: Dataset, seed: int = 0) -> keras.Model:
 def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> TrainedModel:
     """The trained model from the cache, or train it now (seeded) and cache it."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown model {arch!r}; valid models: {', '.join(sorted(ARCHITECTURES))}")
+        raise ValueError(
+            f"unknown model {arch!r}; valid models: {', '.join(sorted(ARCHITECTURES))}"
+        )
     kinds = ARCHITECTURES[arch][1]
     if data.kind not in kinds:
-        raise ValueError(f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}")
+        raise ValueError(
+            f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+        )
     stem = f"{arch}-{data.name}-seed{seed}-zoo{ZOO_VERSION}"
     path = cache_dir() / "models" / f"{stem}.keras"
     meta_path = path.with_suffix(".json")

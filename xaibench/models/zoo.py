@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from xaibench._tf import keras
 
@@ -42,8 +42,12 @@ def cnn(input_shape, n_classes: int, seed: int) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(input_shape),
-            keras.layers.Conv2D(16, 3, padding="same", activation="relu", kernel_initializer=init()),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init()),
+            keras.layers.Conv2D(
+                16, 3, padding="same", activation="relu", kernel_initializer=init()
+            ),
+            keras.layers.Conv2D(
+                32, 3, padding="same", activation="relu", kernel_initializer=init()
+            ),
             keras.layers.MaxPooling2D(2),
             keras.layers.Flatten(),
             keras.layers.Dense(64, activation="relu", kernel_initializer=init()),

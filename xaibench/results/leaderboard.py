@@ -9,8 +9,17 @@ import pandas as pd
 
 GROUP_KEYS = ("dataset", "model")
 COLUMNS = [
-    "dataset", "model", "method", "metric", "category", "higher_is_better",
-    "mean", "ci_low", "ci_high", "n", "rank",
+    "dataset",
+    "model",
+    "method",
+    "metric",
+    "category",
+    "higher_is_better",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n",
+    "rank",
 ]
 
 
@@ -47,7 +56,9 @@ def leaderboard(
     """
     missing = {"method", "metric", "score"} - set(df.columns)
     if missing:
-        raise ValueError(f"leaderboard needs columns method, metric, score; missing {sorted(missing)}")
+        raise ValueError(
+            f"leaderboard needs columns method, metric, score; missing {sorted(missing)}"
+        )
     df = df.copy()
     if "higher_is_better" not in df or "category" not in df:
         from xaibench import metrics
@@ -65,7 +76,7 @@ def leaderboard(
         )
         rows.append(
             {
-                **dict(zip(keys + ["metric", "method"], key)),
+                **dict(zip(keys + ["metric", "method"], key, strict=True)),
                 "category": g["category"].iloc[0],
                 "higher_is_better": bool(g["higher_is_better"].iloc[0]),
                 "mean": float(finite.mean()) if len(finite) else np.nan,

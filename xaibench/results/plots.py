@@ -19,13 +19,17 @@ def leaderboard_plot(board: pd.DataFrame, path: str | Path) -> Path:
     order = sorted(board["method"].unique(), reverse=True)  # alphabetical from the top
     n_methods = len(order)
     fig, axes = plt.subplots(
-        len(groups), len(metrics), squeeze=False,
+        len(groups),
+        len(metrics),
+        squeeze=False,
         figsize=(3.2 * len(metrics), 0.35 * n_methods * len(groups) + 1.2 * len(groups)),
     )
     for i, (dataset, model) in enumerate(groups):
         for j, metric in enumerate(metrics):
             ax = axes[i, j]
-            g = board[(board.dataset == dataset) & (board.model == model) & (board.metric == metric)]
+            g = board[
+                (board.dataset == dataset) & (board.model == model) & (board.metric == metric)
+            ]
             g = g.set_index("method").reindex(order).reset_index()
             pos = np.arange(len(g))
             err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(min=0)

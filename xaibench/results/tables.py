@@ -27,7 +27,9 @@ def wide(board: pd.DataFrame, cell=None) -> tuple[list[str], list[list[str]]]:
     Each entry is ``mean [ci_low, ci_high]``, bold for rank 1.
     """
     metrics = list(dict.fromkeys(board["metric"]))
-    arrows = {m: "↑" if board.loc[board.metric == m, "higher_is_better"].iloc[0] else "↓" for m in metrics}
+    arrows = {
+        m: "↑" if board.loc[board.metric == m, "higher_is_better"].iloc[0] else "↓" for m in metrics
+    }
     header = ["method"] + [f"{m} {arrows[m]}" for m in metrics]
     rows = []
     for method in sorted(board["method"].unique()):

@@ -37,5 +37,7 @@ class Runtime(Metric):
         for s in range(0, len(x), self.batch_size):
             start = time.perf_counter()
             explain(model, x[s : s + self.batch_size], y[s : s + self.batch_size])
-            out[s : s + self.batch_size] = (time.perf_counter() - start) / len(x[s : s + self.batch_size])
+            out[s : s + self.batch_size] = (time.perf_counter() - start) / len(
+                x[s : s + self.batch_size]
+            )
         return out

@@ -6,9 +6,9 @@ import numpy as np
 
 from xaibench._baselines import baseline_values, check_baseline
 from xaibench.methods.base import check_positive_int
+from xaibench.metrics._perturb import feature_ranks, perturbed_scores, samples_per_chunk
 from xaibench.metrics.base import CurveMetric
 from xaibench.models.outputs import check_output
-from xaibench.metrics._perturb import feature_ranks, perturbed_scores, samples_per_chunk
 
 
 def removal_counts(n: int, steps: int) -> np.ndarray:

@@ -56,7 +56,9 @@ class FaithfulnessCorrelation(Metric):
         batch_size: int = 256,
     ):
         self.runs = check_positive_int(runs, "runs")
-        self.subset_size = None if subset_size is None else check_positive_int(subset_size, "subset_size")
+        self.subset_size = (
+            None if subset_size is None else check_positive_int(subset_size, "subset_size")
+        )
         self.baseline = check_baseline(baseline)
         self.output = check_output(output)
         self.seed = seed
@@ -69,8 +71,13 @@ class FaithfulnessCorrelation(Metric):
             raise ValueError(f"subset_size={size} exceeds the number of features ({n})")
         base = baseline_values(x, self.baseline)
         full = perturbed_scores(
-            model, x, y, base, np.zeros((1, len(x), n), bool),
-            output=self.output, batch_size=self.batch_size,
+            model,
+            x,
+            y,
+            base,
+            np.zeros((1, len(x), n), bool),
+            output=self.output,
+            batch_size=self.batch_size,
         )[:, 0]
         rng = np.random.default_rng(self.seed)
         chunk = samples_per_chunk(x, self.runs)
@@ -81,8 +88,13 @@ class FaithfulnessCorrelation(Metric):
             mask = np.zeros((m, self.runs, n), bool)
             np.put_along_axis(mask, subsets, True, axis=-1)
             drops = full[s : s + chunk, None] - perturbed_scores(
-                model, xs, y[s : s + chunk], base[s : s + chunk], mask.transpose(1, 0, 2),
-                output=self.output, batch_size=self.batch_size,
+                model,
+                xs,
+                y[s : s + chunk],
+                base[s : s + chunk],
+                mask.transpose(1, 0, 2),
+                output=self.output,
+                batch_size=self.batch_size,
             )
             sums = (mask * a[s : s + chunk, None, :]).sum(axis=-1)
             out.append(pearson_rows(sums, drops))

@@ -1,0 +1,236 @@
+"""Attribution methods against exact answers on tiny hand-set models (definitions: METRICS.md)."""
+
+from __future__ import annotations
+
+import _tiny
+import numpy as np
+import pytest
+
+import xaibench as xb
+from xaibench._tf import tf
+
+
+def builtin_methods():
+    """Names of the methods shipped with xaibench (not ones registered by tests or users)."""
+    return [
+        n
+        for n in xb.methods.names()
+        if xb.methods.cls(n).__module__.startswith("xaibench.methods.")
+    ]
+
+
+@pytest.fixture(scope="module")
+def linear_tab():
+    rng = np.random.default_rng(10)
+    w = rng.normal(size=(5, 3))
+    b = rng.normal(size=3)
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    y = np.array([0, 2, 1, 2])
+    return _tiny.linear_tabular(w, b), w, b, x, y
+
+
+IMG_SHAPE = (3, 2, 2)
+
+
+@pytest.fixture(scope="module")
+def linear_img():
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(12, 3))
+    b = rng.normal(size=3)
+    x = rng.uniform(size=(3,) + IMG_SHAPE).astype(np.float32)
+    y = np.array([1, 0, 2])
+    return _tiny.linear_image(w, b, IMG_SHAPE), w, b, x, y
+
+
+@pytest.fixture(scope="module")
+def cnn_case():
+    rng = np.random.default_rng(12)
+    shape = (4, 4, 2)
+    x = rng.uniform(size=(5,) + shape).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0])
+    return _tiny.small_cnn(shape), x, y
+
+
+def weights_for(w, y, shape):
+    """W[:, y] for every sample, reshaped to the input shape: (N,) + shape."""
+    return w[:, y].T.reshape((len(y),) + tuple(shape))
+
+
+# --------------------------------------------------------------------------------------------
+# Saliency
+# --------------------------------------------------------------------------------------------
+
+
+def test_saliency_linear_tabular(linear_tab):
+    model, w, _, x, y = linear_tab
+    a = xb.methods.get("saliency")(model, x, y)
+    np.testing.assert_allclose(a, np.abs(w[:, y].T), rtol=1e-6)
+
+
+def test_saliency_linear_image(linear_img):
+    model, w, _, x, y = linear_img
+    a = xb.methods.get("saliency")(model, x, y)
+    assert a.shape == x.shape
+    np.testing.assert_allclose(a, np.abs(weights_for(w, y, IMG_SHAPE)), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Integrated gradients
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [1, 4, 32])
+@pytest.mark.parametrize(
+    "baseline, base_of",
+    [
+        (0.0, np.zeros_like),
+        (0.5, lambda x: np.full_like(x, 0.5)),
+        ("mean", lambda x: np.broadcast_to(x.mean(axis=1, keepdims=True), x.shape)),
+        (lambda x: -x, lambda x: -x),
+    ],
+    ids=["zero", "number", "mean", "callable"],
+)
+def test_integrated_gradients_linear_tabular(linear_tab, steps, baseline, base_of):
+    """The gradient of a linear model is constant, so IG = W[:, y] (x - x') at any step count."""
+    model, w, _, x, y = linear_tab
+    a = xb.methods.get("integrated_gradients", steps=steps, baseline=baseline)(model, x, y)
+    np.testing.assert_allclose(a, w[:, y].T * (x - base_of(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_integrated_gradients_linear_image(linear_img):
+    model, w, _, x, y = linear_img
+    a = xb.methods.get("integrated_gradients", steps=8)(model, x, y)
+    np.testing.assert_allclose(a, weights_for(w, y, IMG_SHAPE) * x, rtol=1e-5, atol=1e-6)
+
+
+def test_integrated_gradients_completeness():
+    """sum a = f_y(x) - f_y(0) (raw logits) within 1% at steps=256 on a smooth nonlinear model."""
+    model, (w1, b1, w2, b2) = _tiny.smooth_mlp(6, n_hidden=8, n_out=3, seed=3)
+
+    def f(v, y):  # the model, written out in numpy
+        return (np.tanh(v.astype(np.float64) @ w1 + b1) @ w2 + b2)[np.arange(len(v)), y]
+
+    x = np.random.default_rng(13).normal(0, 1.5, size=(30, 6)).astype(np.float32)
+    y = np.arange(30) % 3
+    keep = np.abs(f(x, y) - f(np.zeros_like(x), y)) > 0.3  # a relative tolerance needs a real gap
+    x, y = x[keep][:6], y[keep][:6]
+    assert len(x) == 6
+    diff = f(x, y) - f(np.zeros_like(x), y)
+    np.testing.assert_allclose(f(x, y), model(x).numpy()[np.arange(len(x)), y], rtol=1e-5)
+    a = xb.methods.get("integrated_gradients", steps=256)(model, x, y)
+    np.testing.assert_allclose(a.sum(axis=1), diff, rtol=1e-2)
+    # with very few steps the trapezoid rule is visibly off on this model: the test can fail
+    a1 = xb.methods.get("integrated_gradients", steps=1)(model, x, y)
+    assert not np.allclose(a1.sum(axis=1), diff, rtol=1e-2)
+
+
+# --------------------------------------------------------------------------------------------
+# Random
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_seeded(cnn_case):
+    model, x, y = cnn_case
+    a0 = xb.methods.get("random", seed=0)(model, x, y)
+    a0_again = xb.methods.get("random", seed=0)(model, x, y)
+    a1 = xb.methods.get("random", seed=1)(model, x, y)
+    np.testing.assert_array_equal(a0, a0_again)
+    assert not np.allclose(a0, a1)
+    assert a0.shape == x.shape and a0.dtype == np.float32
+    assert a0.min() >= 0.0 and a0.max() < 1.0
+    assert a0.std() > 0.2  # uniform on [0, 1) has std 0.289, not a constant
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 64])
+def test_random_independent_of_batch_size(cnn_case, batch_size):
+    model, x, y = cnn_case
+    ref = xb.methods.get("random", seed=5, batch_size=256)(model, x, y)
+    np.testing.assert_array_equal(
+        xb.methods.get("random", seed=5, batch_size=batch_size)(model, x, y), ref
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviour every built-in method shares
+# --------------------------------------------------------------------------------------------
+
+
+FAST_SETTINGS = {"integrated_gradients": {"steps": 4}}
+
+
+def applicable_or_skip(m, model, x):
+    reason = m.applicable(model, x)
+    if reason is not None:
+        pytest.skip(f"{m.name} does not apply: {reason}")
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_batch_size_does_not_change_attributions(cnn_case, name):
+    model, x, y = cnn_case
+    fast = FAST_SETTINGS.get(name, {})  # fewer model calls at batch_size=1
+    m1 = xb.methods.get(name, batch_size=1, **fast)
+    applicable_or_skip(m1, model, x)
+    a1 = m1(model, x, y)
+    a64 = xb.methods.get(name, batch_size=64, **fast)(model, x, y)
+    np.testing.assert_allclose(a1, a64, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_numpy_and_tensor_inputs_agree(cnn_case, name):
+    model, x, y = cnn_case
+    m = xb.methods.get(name)
+    applicable_or_skip(m, model, x)
+    a_np = m(model, x, y)
+    a_tf = m(model, tf.constant(x), tf.constant(y))
+    np.testing.assert_allclose(a_tf, a_np, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_output_dtype_and_shape(cnn_case, linear_tab, name):
+    for model, x, y in [cnn_case, linear_tab[:1] + linear_tab[3:]]:
+        m = xb.methods.get(name)
+        if m.applicable(model, x) is not None:
+            continue
+        a = m(model, x, y)
+        assert isinstance(a, np.ndarray) and a.dtype == np.float32
+        shapes = (x.shape, x.shape[:-1]) if x.ndim == 4 else (x.shape,)
+        assert a.shape in shapes
+        assert np.isfinite(a).all()
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_params_round_trip(name):
+    m = xb.methods.get(name)
+    assert m.name == name
+    assert xb.methods.get(name, **m.params).params == m.params
+
+
+# --------------------------------------------------------------------------------------------
+# User methods
+# --------------------------------------------------------------------------------------------
+
+
+@xb.methods.register("test_scaled_input", replace=True)
+def scaled_input(model, x, y, scale=1.0, offset=0.0):
+    """x * scale + offset: a user method with two settings."""
+    return x * scale + offset
+
+
+@pytest.mark.parametrize(
+    "params, scale, offset",
+    [({}, 1.0, 0.0), ({"scale": 2.5}, 2.5, 0.0), ({"scale": -1.0, "offset": 0.5}, -1.0, 0.5)],
+)
+def test_user_function_method(linear_tab, params, scale, offset):
+    model, _, _, x, y = linear_tab
+    m = xb.methods.get("test_scaled_input", **params)
+    assert m.params == {"scale": scale, "offset": offset}
+    assert "test_scaled_input" in xb.methods.names()
+    a = m(model, x, y)
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(a, x * scale + offset, rtol=1e-6)
+    assert xb.methods.get("test_scaled_input", **m.params).params == m.params
+
+
+def test_user_method_unknown_setting():
+    with pytest.raises(ValueError, match="scal"):
+        xb.methods.get("test_scaled_input", scal=2.0)
