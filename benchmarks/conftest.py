@@ -56,6 +56,30 @@ def record_ratio(benchmark, name: str, floor: float) -> float:
 
 def pytest_terminal_summary(terminalreporter):
     if RATIOS:
-        terminalreporter.section("time / bare forward-pass time of the same number of images")
+        terminalreporter.section("time / bare forward (metrics) or gradient (methods) time")
         for name, ratio in sorted(RATIOS.items()):
             terminalreporter.write_line(f"{name:32s} {ratio:6.2f}x")
+
+
+def bare_gradient_seconds(model, x, copies: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds of ``copies`` copies of ``x`` through a compiled batched
+    gradient of the target logit (batches of 256): the floor of gradient methods."""
+    from xaibench._tf import tf
+
+    @tf.function(reduce_retracing=True)
+    def grad(xb, yb):
+        with tf.GradientTape() as tape:
+            tape.watch(xb)
+            s = tf.gather(model(xb, training=False), yb, axis=1, batch_dims=1)
+        return tape.gradient(s, xb)
+
+    big = np.repeat(x, copies, axis=0)
+    y = np.zeros(len(big), np.int64)
+    grad(tf.constant(big[:BATCH]), tf.constant(y[:BATCH]))
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(big), BATCH):
+            grad(tf.constant(big[i : i + BATCH]), tf.constant(y[i : i + BATCH])).numpy()
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -35,8 +35,10 @@ def ends_in_softmax(model) -> bool:
     return getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
 
 
-def _logit_fn(model) -> Callable:
-    """A function computing the pre-softmax output of a softmax-ending functional model."""
+def _pre_softmax(model):
+    """``(inner, dense)`` for a softmax-ending model: ``inner`` maps the input to the final
+    layer's input; ``dense`` is that final layer when it is a Dense with softmax activation (its
+    kernel and bias then give the logits), else None (a Softmax or Activation layer)."""
     last = model.layers[-1]
     try:
         inner = keras.Model(model.inputs, last.input)
@@ -46,18 +48,22 @@ def _logit_fn(model) -> Callable:
             "and is not a functional or Sequential model; pass a model that outputs logits"
         ) from err
     if isinstance(last, (keras.layers.Softmax, keras.layers.Activation)):
-        return inner
+        return inner, None
     if isinstance(last, keras.layers.Dense):
-
-        def logits(x):
-            z = tf.matmul(inner(x, training=False), last.kernel)
-            return z + last.bias if last.use_bias else z
-
-        return logits
+        return inner, last
     raise ValueError(
         f"output='logit': cannot take logits from a final {type(last).__name__} layer with a "
         "softmax activation; end the model with Dense + Softmax, or pass a model that outputs logits"
     )
+
+
+def _dense_logits(z, dense):
+    """The pre-activation output of the Dense layer ``dense`` for its input ``z``."""
+    if tf.is_tensor(z):
+        z = tf.matmul(z, dense.kernel)
+        return z + dense.bias if dense.use_bias else z
+    z = z @ np.asarray(dense.kernel)
+    return z + np.asarray(dense.bias) if dense.use_bias else z
 
 
 def score_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -68,7 +74,45 @@ def score_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
     if output == "probability":
         return lambda x: tf.nn.softmax(model(x, training=False), axis=-1)
     if output == "logit":
-        return _logit_fn(model) if softmaxed else (lambda x: model(x, training=False))
+        if not softmaxed:
+            return lambda x: model(x, training=False)
+        inner, dense = _pre_softmax(model)
+        if dense is None:
+            return lambda x: inner(x, training=False)
+        return lambda x: _dense_logits(inner(x, training=False), dense)
+    raise ValueError(f"unknown output {output!r}")
+
+
+def _predict(model) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's compiled forward pass (Keras builds it once and keeps it on the model)."""
+    if hasattr(model, "predict_on_batch"):
+        return lambda x: np.asarray(model.predict_on_batch(x))
+    return lambda x: np.asarray(model(x, training=False))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def forward_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> (N, classes)`` numpy scores of the kind ``output``, from the compiled forward pass
+    (for reading scores; gradients go through ``score_fn``)."""
+    softmaxed = ends_in_softmax(model)
+    if output == "raw" or (output == "probability" and softmaxed):
+        return _predict(model)
+    if output == "probability":
+        predict = _predict(model)
+        return lambda x: _softmax(predict(x))
+    if output == "logit":
+        if not softmaxed:
+            return _predict(model)
+        inner, dense = _pre_softmax(model)
+        predict = _predict(inner)
+        if dense is None:
+            return predict
+        return lambda x: _dense_logits(predict(x), dense)
     raise ValueError(f"unknown output {output!r}")
 
 
@@ -76,26 +120,43 @@ def class_scores(
     model, x: np.ndarray, y: np.ndarray, *, output: str = "probability", batch_size: int = 256
 ) -> np.ndarray:
     """Target-class scores f_y(x), float64 (N,), computed in batches of ``batch_size``."""
-    fn = score_fn(model, output)
-    out = []
-    for start in range(0, len(x), batch_size):
-        s = fn(tf.convert_to_tensor(x[start : start + batch_size]))
-        yb = tf.convert_to_tensor(y[start : start + batch_size])
-        out.append(tf.gather(s, yb, axis=1, batch_dims=1).numpy())
+    fn = forward_fn(model, output)
+    out = [
+        np.take_along_axis(fn(x[i : i + batch_size]), y[i : i + batch_size, None], axis=1)[:, 0]
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _gradient_fn(model, output: str):
+    """A compiled ``(x, y) -> d f_y / d x`` for ``model``, traced once and kept on the model
+    (like Keras keeps its predict function), so repeated calls do not trace again."""
+    try:
+        cache = vars(model).setdefault("_xaibench_gradient_fns", {})
+    except TypeError:  # an object without __dict__: compile for this call only
+        cache = {}
+    if output not in cache:
+        fn = score_fn(model, output)
+
+        def gradients(x, y):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                s = tf.gather(fn(x), y, axis=1, batch_dims=1)
+            return tape.gradient(s, x)
+
+        cache[output] = tf.function(gradients, reduce_retracing=True)
+    return cache[output]
 
 
 def target_gradients(
     model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256, output: str = "raw"
 ) -> np.ndarray:
     """Gradients of the target-class output with respect to ``x``, float32, shape of ``x``."""
-    fn = score_fn(model, output)
-    out = []
-    for start in range(0, len(x), batch_size):
-        xb = tf.convert_to_tensor(x[start : start + batch_size])
-        yb = tf.convert_to_tensor(y[start : start + batch_size])
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            s = tf.gather(fn(xb), yb, axis=1, batch_dims=1)
-        out.append(tape.gradient(s, xb).numpy())
-    return np.concatenate(out).astype(np.float32)
+    grad = _gradient_fn(model, output)
+    out = [
+        grad(
+            tf.convert_to_tensor(x[i : i + batch_size]), tf.convert_to_tensor(y[i : i + batch_size])
+        )
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate([g.numpy() for g in out]).astype(np.float32)
