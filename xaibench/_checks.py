@@ -29,6 +29,34 @@ def as_inputs(x, name: str = "x") -> np.ndarray:
     return x
 
 
+def from_dataset(x, y=None):
+    """Read a tf.data.Dataset of ``x`` or ``(x, y)`` batches into arrays; other inputs pass."""
+    from xaibench._tf import tf
+
+    if not isinstance(x, tf.data.Dataset):
+        return x, y
+    xs, ys = [], []
+    for element in x.as_numpy_iterator():
+        if isinstance(element, tuple):
+            xs.append(element[0])
+            ys.append(element[1])
+        else:
+            xs.append(element)
+    if not xs:
+        raise ValueError("the tf.data.Dataset given as x is empty")
+    batched = np.ndim(xs[0]) in (2, 4) or (np.ndim(xs[0]) == 3 and ys and np.ndim(ys[0]) == 1)
+    join = np.concatenate if batched else np.stack
+    x_arr = join(xs)
+    if ys and y is None:
+        y = join(ys)
+    return x_arr, y
+
+
+def input_kind(x: np.ndarray) -> str:
+    """ "image" for (N, H, W, C) inputs, "tabular" for (N, F)."""
+    return "image" if x.ndim == 4 else "tabular"
+
+
 def as_targets(y, n: int, name: str = "y") -> np.ndarray:
     """Integer class ids of shape (n,)."""
     if hasattr(y, "numpy") and not isinstance(y, np.ndarray):

@@ -54,6 +54,7 @@ class Registry:
         self._base = base
         self._wrap = wrap
         self._items: dict[str, type[Component]] = {}
+        self._missing: dict[str, str] = {}
 
     def register(self, name: str, *, replace: bool = False, **metadata: Any):
         """Decorator registering a component class or function under ``name``.
@@ -91,8 +92,20 @@ class Registry:
         """Sorted names of the registered components."""
         return sorted(self._items)
 
+    def register_missing(self, name: str, hint: str) -> None:
+        """Record that ``name`` exists but cannot be used here (e.g. an optional package is not
+        installed); ``hint`` says how to get it (shown by ``get`` and ``xaibench list``)."""
+        if name not in self._items:
+            self._missing[name] = hint
+
+    def missing(self) -> dict[str, str]:
+        """Components that are known but unavailable here, with how to get them."""
+        return dict(sorted(self._missing.items()))
+
     def cls(self, name: str) -> type[Component]:
         """The class registered under ``name``; ValueError naming close matches if unknown."""
+        if name in self._missing:
+            raise ValueError(f"{self.kind} {name!r} is not available here: {self._missing[name]}")
         if name not in self._items:
             close = difflib.get_close_matches(str(name), self._items, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -122,6 +135,19 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
+
+
+def import_submodules(package: str, path) -> None:
+    """Import every public module of a package (and of its subpackages), so that the components
+    defined there register themselves. Modules whose name starts with "_" and ``base`` are skipped.
+    """
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(path, prefix=package + "."):
+        leaf = info.name.rsplit(".", 1)[1]
+        if not leaf.startswith("_") and leaf != "base":
+            importlib.import_module(info.name)
 
 
 def function_params(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,8 @@ def evaluate(
     -------
     A long DataFrame, one row per (method, metric, sample): ``method, metric, category,
     higher_is_better, sample, score, method_params, metric_params`` (params as JSON). Metrics that
-    do not apply (localisation without masks) are skipped.
+    do not apply (localisation without masks) are skipped, and so are methods that do not apply
+    to the model or input (with a warning).
 
     Example
     -------
@@ -53,7 +55,9 @@ def evaluate(
     ]
     frames = []
     for method in method_list:
-        if method.applicable(model, x) is not None:
+        reason = method.applicable(model, x)
+        if reason is not None:
+            warnings.warn(f"skipping method {method.name!r}: {reason}", stacklevel=2)
             continue
         a = method(model, x, y)
         for metric in metric_list:

@@ -5,16 +5,18 @@
 >>> a = m(model, x, y)  # doctest: +SKIP
 """
 
-from xaibench._registry import Registry
+from xaibench._registry import Registry, import_submodules
 from xaibench.methods.base import Method, NotApplicable, wrap_function
 
 _registry = Registry("method", Method, wrap_function)
 register = _registry.register
+register_missing = _registry.register_missing
+missing = _registry.missing
 get = _registry.get
 names = _registry.names
 cls = _registry.cls
 
-# Built-in methods register themselves on import.
-from xaibench.methods import integrated_gradients, random, saliency  # noqa: E402,F401
+# Every module of this package defines and registers methods: import them all.
+import_submodules(__name__, __path__)
 
-__all__ = ["Method", "NotApplicable", "register", "get", "names", "cls"]
+__all__ = ["Method", "NotApplicable", "register", "get", "names", "cls", "missing"]

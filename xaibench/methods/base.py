@@ -6,12 +6,15 @@ import abc
 
 import numpy as np
 
-from xaibench._checks import as_inputs, as_targets
+from xaibench._checks import as_inputs, as_targets, from_dataset, input_kind
 from xaibench._registry import Component, make_function_class
+from xaibench.models.inspect import last_conv_layer
 
 
-class NotApplicable(Exception):
-    """Raised when a method or metric does not apply to a model or dataset (recorded, not failed)."""
+class NotApplicable(ValueError):
+    """Raised when a method or metric does not apply to a model or dataset.
+
+    The runner records such a cell as "not applicable", not as a failure."""
 
 
 def check_positive_int(value, name: str) -> int:
@@ -24,16 +27,32 @@ class Method(Component, abc.ABC):
     """An attribution method: ``Method(**settings)(model, x, y) -> attributions``.
 
     Subclasses implement ``explain(model, x, y)`` on validated numpy arrays (x float32, y int64)
-    and return an array of ``x``'s shape (images may return (N, H, W)). Class metadata:
-    ``needs_gradients`` (the model must be differentiable), ``stochastic`` (takes ``seed``).
+    and return an array of ``x``'s shape (images may return (N, H, W)). Class metadata, read by
+    the runner and ``xaibench list``:
+
+    - ``needs_gradients``: the model must be differentiable (TensorFlow gradients are taken);
+    - ``needs_conv``: the model must have a convolutional layer;
+    - ``inputs``: the kinds of input it explains, ``("image", "tabular")`` by default;
+    - ``stochastic``: it takes a ``seed``.
+
+    ``x`` may be a numpy array, a tf.Tensor, or a tf.data.Dataset yielding ``x`` batches or
+    ``(x, y)`` batches (then ``y`` may be omitted); a dataset is read batch by batch into one array.
     """
 
     needs_gradients: bool = False
+    needs_conv: bool = False
+    inputs: tuple[str, ...] = ("image", "tabular")
     stochastic: bool = False
 
-    def __call__(self, model, x, y) -> np.ndarray:
+    def __call__(self, model, x, y=None) -> np.ndarray:
+        x, y = from_dataset(x, y)
         x = as_inputs(x)
+        if y is None:
+            raise ValueError("y (the target class of every sample) is required")
         y = as_targets(y, len(x))
+        reason = self.applicable(model, x)
+        if reason is not None:
+            raise NotApplicable(f"method {self.name!r} does not apply: {reason}")
         a = np.asarray(self.explain(model, x, y), dtype=np.float32)
         if a.shape != x.shape and a.shape != x.shape[:-1]:
             raise ValueError(
@@ -48,6 +67,11 @@ class Method(Component, abc.ABC):
 
     def applicable(self, model, x: np.ndarray) -> str | None:
         """None if the method applies to ``model`` on inputs like ``x``, else the reason it does not."""
+        kind = input_kind(x)
+        if kind not in self.inputs:
+            return f"it explains {' or '.join(self.inputs)} inputs, not {kind} inputs"
+        if self.needs_conv and model is not None and last_conv_layer(model) is None:
+            return "the model has no convolutional layer"
         return None
 
 

@@ -5,7 +5,7 @@
 >>> scores = q(model, x, y, a)  # doctest: +SKIP
 """
 
-from xaibench._registry import Registry
+from xaibench._registry import Registry, import_submodules
 from xaibench.metrics.base import CATEGORIES, CurveMetric, Metric, wrap_function
 
 _registry = Registry("metric", Metric, wrap_function)
@@ -36,13 +36,10 @@ def register(name: str, *, replace: bool = False, **metadata):
     return decorator
 
 
-# Built-in metrics register themselves on import.
-from xaibench.metrics.complexity import sparseness  # noqa: E402,F401
-from xaibench.metrics.cost import runtime  # noqa: E402,F401
-from xaibench.metrics.faithfulness import (  # noqa: E402,F401
-    deletion,
-    faithfulness_correlation,
-    insertion,
-)
+register_missing = _registry.register_missing
+missing = _registry.missing
+
+# Every module of the category subpackages defines and registers metrics: import them all.
+import_submodules(__name__, __path__)
 
 __all__ = ["Metric", "CurveMetric", "CATEGORIES", "register", "get", "names", "cls"]
