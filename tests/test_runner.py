@@ -317,3 +317,40 @@ def test_quick_suite_with_no_arguments(tmp_path, monkeypatch, capsys):
     cnn = board[(board.model == "cnn")].set_index(["metric", "method"])["mean"]
     assert cnn["deletion", "saliency"] < cnn["deletion", "random"]
     assert cnn["insertion", "saliency"] > cnn["insertion", "random"]
+
+
+def test_user_keras_model_and_models_per_dataset(tmp_path, capsys):
+    from xaibench._tf import keras
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(inputs))
+    user = keras.Model(inputs, outputs)
+    user.set_weights([np.full((64, 10), 0.01, np.float32), np.arange(10, dtype=np.float32)])
+    path = tmp_path / "my_model.keras"
+    user.save(path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'samples = 4\ndatasets = ["digits"]\nmodels = ["linear"]\n'
+        f'model = "{path}"\nmethods = ["saliency"]\nmetrics = ["sparseness"]\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert sorted(board["model"]) == ["linear", "my_model"]
+    with Store(out / "results.sqlite") as store:
+        models = store.models().set_index("model")
+    d = xb.datasets.load("digits")
+    # the bias favours class 9 and the weights are equal: the model always says 9
+    np.testing.assert_allclose(models.loc["my_model", "accuracy"], np.mean(d.y_test == 9))
+    assert models.loc["my_model", "params"] == 650
+
+    cfg.write_text(
+        'samples = 4\ndatasets = ["digits"]\nmodels = ["linear"]\nmethods = ["saliency"]\n'
+        'metrics = ["sparseness"]\n[models_per_dataset]\ndigits = ["mlp"]\n'
+    )
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert set(pd.read_csv(out / "leaderboard.csv")["model"]) == {"mlp"}
+
+    cfg.write_text(f'datasets = ["digits"]\nmodels = ["{tmp_path}/missing.keras"]\n')
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err

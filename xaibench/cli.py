@@ -104,7 +104,7 @@ def _list(kind: str | None) -> int:
 
             header = ["name", "data", "description"]
             rows = [
-                [n, "/".join(ARCHITECTURES[n][1]), xb.models.describe(n)] for n in xb.models.names()
+                [n, "/".join(ARCHITECTURES[n].kinds), xb.models.describe(n)] for n in xb.models.names()
             ]
         if len(kinds) > 1:
             print(f"\n{k}:")

@@ -12,12 +12,38 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from xaibench import datasets as _datasets
-from xaibench import methods as _methods
-from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench.benchmark import components
 
-KEYS = ("samples", "seed", "datasets", "models", "methods", "metrics", "params")
+KEYS = (
+    "samples",
+    "seed",
+    "datasets",
+    "models",
+    "model",
+    "models_per_dataset",
+    "methods",
+    "metrics",
+    "params",
+)
+
+
+def is_model_file(spec: str) -> bool:
+    """A model given as a saved Keras file rather than a zoo architecture."""
+    return spec.endswith(".keras")
+
+
+def is_dataset_path(spec: str) -> bool:
+    """A dataset given as an ``.npz`` file or a folder of class subfolders of images."""
+    return spec.endswith(".npz") or "/" in spec or Path(spec).is_dir()
+
+
+def display_name(spec: str) -> str:
+    """How a dataset or model spec is named in results: built-in names as they are, files by
+    their stem (``models/my_cnn.keras`` -> ``my_cnn``)."""
+    if is_model_file(spec) or is_dataset_path(spec):
+        return Path(spec.rstrip("/")).stem
+    return spec
 
 
 @dataclass(frozen=True)
@@ -25,7 +51,9 @@ class RunConfig:
     """What a run computes: the grid datasets x models x methods x metrics.
 
     ``samples`` test samples per (dataset, model), chosen with ``seed``; ``seed`` also seeds every
-    stochastic method and metric that is not given its own in ``params``.
+    stochastic method and metric that is not given its own in ``params``. ``models_per_dataset``
+    replaces ``models`` for the datasets it names. Datasets are built-in names, ``.npz`` files or
+    image folders; models are zoo architectures or ``.keras`` files.
     """
 
     datasets: tuple[str, ...]
@@ -35,6 +63,7 @@ class RunConfig:
     samples: int = 32
     seed: int = 0
     params: dict = field(default_factory=dict)
+    models_per_dataset: dict = field(default_factory=dict)
     name: str = "custom"
 
     def to_dict(self) -> dict:
@@ -46,6 +75,13 @@ class RunConfig:
             samples=self.samples if samples is None else samples,
             seed=self.seed if seed is None else seed,
         )
+
+    def models_for(self, dataset: str) -> tuple[str, ...]:
+        return tuple(self.models_per_dataset.get(dataset, self.models))
+
+    def n_cells(self) -> int:
+        pairs = sum(len(self.models_for(d)) for d in self.datasets)
+        return pairs * len(self.methods) * len(self.metrics)
 
     def validate(self) -> RunConfig:
         """Check every name and parameter now, before any work (ValueError naming the problem)."""
@@ -59,13 +95,18 @@ class RunConfig:
                 raise ValueError(f"{key} is empty: list at least one")
             if len(set(value)) != len(value):
                 raise ValueError(f"{key} lists a name twice: {list(value)}")
-        for name in self.datasets:
-            _datasets._loader(name)
-        for name in self.models:
-            if name not in _models.names():
+        for spec in self.datasets:
+            _check_dataset(spec)
+        for dataset, models in self.models_per_dataset.items():
+            if dataset not in self.datasets:
                 raise ValueError(
-                    f"unknown model {name!r}; valid models: {', '.join(_models.names())}"
+                    f"[models_per_dataset] names {dataset!r}, which is not in datasets "
+                    f"({', '.join(self.datasets)})"
                 )
+            if not models or len(set(models)) != len(models):
+                raise ValueError(f"[models_per_dataset] {dataset} must list distinct models")
+        for spec in {m for d in self.datasets for m in self.models_for(d)}:
+            _check_model(spec)
         known = set(self.methods) | set(self.metrics)
         for name, p in self.params.items():
             if name not in known:
@@ -78,6 +119,35 @@ class RunConfig:
         components.methods(list(self.methods), self.seed, self.params)
         components.metrics(list(self.metrics), self.seed, self.params)
         return self
+
+
+def _check_dataset(spec: str) -> None:
+    if is_dataset_path(spec):
+        if not Path(spec).exists():
+            raise ValueError(f"dataset {spec!r}: no such file or folder")
+        return
+    if spec not in _datasets.names() and spec not in getattr(_datasets, "EXTRA", ()):
+        _datasets._loader(spec)  # raises the unknown-name error with suggestions
+
+
+def _check_model(spec: str) -> None:
+    if is_model_file(spec):
+        if not Path(spec).is_file():
+            raise ValueError(f"model file {spec!r} does not exist")
+    elif spec not in _models.names():
+        raise ValueError(
+            f"unknown model {spec!r}; valid models: {', '.join(_models.names())} "
+            "or a path to a .keras file"
+        )
+
+
+def load_dataset(spec: str):
+    """The dataset of a spec: a built-in name, an ``.npz`` file or a folder of images."""
+    if spec.endswith(".npz"):
+        return _datasets.from_npz(spec)
+    if is_dataset_path(spec):
+        return _datasets.from_folder(spec)
+    return _datasets.load(spec)
 
 
 def _suite(name: str, samples: int) -> RunConfig:
@@ -129,18 +199,21 @@ def load_config(path: str | Path) -> RunConfig:
             if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
                 raise ValueError(f"config {path}: {key} must be a list of names, got {v!r}")
             values[key] = tuple(v)
+    if "model" in raw:
+        extra = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
+        values["models"] = tuple(values.get("models", ())) + tuple(extra)
+    if "models_per_dataset" in raw:
+        table = raw["models_per_dataset"]
+        if not isinstance(table, dict) or not all(
+            isinstance(v, list) and all(isinstance(m, str) for m in v) for v in table.values()
+        ):
+            raise ValueError(
+                f"config {path}: [models_per_dataset] must map dataset names to lists of models"
+            )
+        values["models_per_dataset"] = {k: tuple(v) for k, v in table.items()}
     for key in ("samples", "seed"):
         if key in raw:
             values[key] = raw[key]
     if "params" in raw:
         values["params"] = raw["params"]
     return replace(base, **values)
-
-
-def all_names() -> dict[str, list[str]]:
-    return {
-        "datasets": _datasets.names(),
-        "models": _models.names(),
-        "methods": _methods.names(),
-        "metrics": _metrics.names(),
-    }

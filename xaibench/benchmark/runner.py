@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xaibench import datasets, models
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components
-from xaibench.benchmark.config import RunConfig
+from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.store import DONE, Store, settings_key
 from xaibench.methods.base import NotApplicable
+from xaibench.models.training import load_file, load_or_train
 from xaibench.models.zoo import ARCHITECTURES
 
 
@@ -109,32 +109,36 @@ class _Grid:
         self.result.computed += 1
         self.bar.update(1)
 
-    def run_dataset(self, name: str) -> None:
-        data = datasets.load(name)
+    def run_dataset(self, spec: str) -> None:
+        data = load_dataset(spec)
         idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
         x, y = data.x_test[idx], data.y_test[idx]
         masks = data.masks[idx] if data.masks is not None else None
         data_settings = {
-            "dataset": name,
+            "dataset": data.name,
             **data.settings,
             "samples": len(idx),
             "sample_seed": self.config.seed,
             "data_hash": _data_hash(x, y),
         }
-        for arch in self.config.models:
-            self.run_model(arch, data, data_settings, idx, x, y, masks)
+        for model_spec in self.config.models_for(spec):
+            self.run_model(model_spec, data, data_settings, idx, x, y, masks)
 
-    def run_model(self, arch, data, data_settings, idx, x, y, masks) -> None:
-        kinds = ARCHITECTURES[arch][1]
+    def run_model(self, spec, data, data_settings, idx, x, y, masks) -> None:
+        arch = display_name(spec)
         reason = error = trained = None
+        kinds = ("image", "tabular") if is_model_file(spec) else ARCHITECTURES[spec].kinds
         if data.kind not in kinds:
             reason = f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         else:
             try:
-                trained = models.load(arch, data.name, log=self.bar.write)
+                if is_model_file(spec):
+                    trained = load_file(spec, data)
+                else:
+                    trained = load_or_train(spec, data, log=self.bar.write)
             except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
                 error = _error_text(err)
-        model_settings = trained.settings if trained else {"model": arch, "dataset": data.name}
+        model_settings = trained.settings if trained else {"model": spec, "dataset": data.name}
         model_key = trained.key if trained else settings_key(model_settings)
         if trained:
             self.store.put_model(
@@ -225,9 +229,7 @@ def run(
     store = Store(out / "results.sqlite")
     try:
         run_id = store.start_run(config.to_dict(), versions(), command)
-        total = (
-            len(config.datasets) * len(config.models) * len(config.methods) * len(config.metrics)
-        )
+        total = config.n_cells()
         result = RunResult(out=out, run_id=run_id, total=total)
         bar = tqdm(
             total=total,

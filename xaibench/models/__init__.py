@@ -17,7 +17,7 @@ def names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    return (ARCHITECTURES[name][0].__doc__ or "").strip().splitlines()[0]
+    return ARCHITECTURES[name].description
 
 
 def load(name: str, dataset: str, *, seed: int = 0, log=None) -> TrainedModel:

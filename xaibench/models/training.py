@@ -17,6 +17,8 @@ from xaibench.datasets.base import Dataset
 from xaibench.models.zoo import ARCHITECTURES, ZOO_VERSION
 
 BATCH_SIZE = 32
+VALIDATION_FRACTION = 0.1
+PATIENCE = 4
 
 
 def cache_dir() -> Path:
@@ -40,6 +42,14 @@ class TrainedModel:
         return hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def training_data_hash(data: Dataset) -> str:
+    """A short hash of the training split: cached models are keyed by the data they saw."""
+    h = hashlib.sha256()
+    for arr in (data.x_train, data.y_train):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:10]
+
+
 def weights_hash(model: keras.Model) -> str:
     h = hashlib.sha256()
     for w in model.get_weights():
@@ -47,33 +57,69 @@ def weights_hash(model: keras.Model) -> str:
     return h.hexdigest()[:16]
 
 
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
-    logits = np.concatenate(
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of ``x`` whose highest score is the true class."""
+    return float((_logits(model, x).argmax(axis=1) == y).mean())
+
+
+def _validation_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified ``VALIDATION_FRACTION`` of the training split (seeded)."""
+    rng = np.random.default_rng([seed, 1])
+    val = np.concatenate(
         [
-            np.asarray(model(x[i : i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)
+            rng.permutation(idx)[: max(1, int(round(VALIDATION_FRACTION * len(idx))))]
+            for idx in (np.flatnonzero(y == c) for c in np.unique(y))
         ]
     )
-    return float((logits.argmax(axis=1) == y).mean())
+    return np.setdiff1d(np.arange(len(y)), val), np.sort(val)
 
 
-def train(arch: str, data: Dataset, seed: int = 0) -> keras.Model:
-    """Train ``arch`` on ``data``'s training split: Adam, cross-entropy on logits, fixed epochs,
-    batches shuffled by a generator seeded with ``seed``."""
-    build, _, epochs, lr = ARCHITECTURES[arch]
-    model = build(data.input_shape, data.n_classes, seed)
+def train(arch: str, data: Dataset, seed: int = 0) -> tuple[keras.Model, dict]:
+    """Train ``arch`` on ``data``'s training split: Adam, cross-entropy on logits, batches of 32
+    shuffled by a generator seeded with ``seed``, early stopping on a stratified 10% validation
+    split (patience 4 epochs; the weights of the best validation loss are kept)."""
+    spec = ARCHITECTURES[arch]
+    model = spec.build(data.input_shape, data.n_classes, seed)
     model.compile(
-        optimizer=keras.optimizers.Adam(lr),
+        optimizer=keras.optimizers.Adam(spec.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    fit, val = _validation_split(data.y_train, seed)
+    x, y = data.x_train[fit], data.y_train[fit]
+    x_val, y_val = data.x_train[val], data.y_train[val]
     rng = np.random.default_rng(seed)
-    x, y = data.x_train, data.y_train
-    for _ in range(epochs):
+    best, best_weights, since, epochs = np.inf, model.get_weights(), 0, 0
+    for epoch in range(1, spec.max_epochs + 1):
+        epochs = epoch
         order = rng.permutation(len(x))
         for i in range(0, len(x), BATCH_SIZE):
             idx = order[i : i + BATCH_SIZE]
             model.train_on_batch(x[idx], y[idx])
-    return model
+        loss = _loss(model, x_val, y_val)
+        if loss < best - 1e-4:
+            best, best_weights, since = loss, model.get_weights(), 0
+        else:
+            since += 1
+            if since >= PATIENCE:
+                break
+    model.set_weights(best_weights)
+    return model, {"epochs": epochs, "validation_loss": float(best)}
+
+
+def _loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    logits = _logits(model, x).astype(np.float64)
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(y)), y].mean())
+
+
+def _logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    return np.concatenate(
+        [
+            np.asarray(model.predict_on_batch(x[i : i + batch_size]))
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> TrainedModel:
@@ -82,12 +128,13 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
         raise ValueError(
             f"unknown model {arch!r}; valid models: {', '.join(sorted(ARCHITECTURES))}"
         )
-    kinds = ARCHITECTURES[arch][1]
+    kinds = ARCHITECTURES[arch].kinds
     if data.kind not in kinds:
         raise ValueError(
             f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         )
-    stem = f"{arch}-{data.name}-seed{seed}-zoo{ZOO_VERSION}"
+    data_hash = training_data_hash(data)
+    stem = f"{arch}-{data.name}-{data_hash}-seed{seed}-zoo{ZOO_VERSION}"
     path = cache_dir() / "models" / f"{stem}.keras"
     meta_path = path.with_suffix(".json")
     model = meta = None
@@ -103,8 +150,9 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
         if log:
             log(f"training {arch} on {data.name} (seed {seed}); cached afterwards in {path.parent}")
         start = time.perf_counter()
-        model = train(arch, data, seed)
+        model, fit_info = train(arch, data, seed)
         meta = {
+            **fit_info,
             "accuracy": accuracy(model, data.x_test, data.y_test),
             "params": int(model.count_params()),
             "train_seconds": round(time.perf_counter() - start, 2),
@@ -113,6 +161,7 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
     settings = {
         "model": arch,
         "dataset": data.name,
+        "training_data": data_hash,
         "seed": seed,
         "zoo_version": ZOO_VERSION,
         "weights": weights_hash(model),
@@ -134,3 +183,35 @@ def _save(model: keras.Model, meta: dict, path: Path, meta_path: Path) -> None:
     tmp_meta = meta_path.with_suffix(".json.tmp")
     tmp_meta.write_text(json.dumps(meta, indent=2))
     os.replace(tmp_meta, meta_path)
+
+
+def load_file(path: str | Path, data: Dataset) -> TrainedModel:
+    """A user's saved Keras model (``.keras``, loaded in Keras safe mode), with its accuracy on
+    ``data``'s test split and its parameter count."""
+    path = Path(path)
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"model file {str(path)!r} must be an existing .keras file")
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"cannot load model {str(path)!r}: {err}") from err
+    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if expected is not None and expected != tuple(data.input_shape):
+        raise ValueError(
+            f"model {str(path)!r} takes inputs of shape {expected}, but dataset {data.name!r} "
+            f"has inputs of shape {tuple(data.input_shape)}"
+        )
+    settings = {
+        "model": path.stem,
+        "file": str(path.resolve()),
+        "dataset": data.name,
+        "weights": weights_hash(model),
+    }
+    return TrainedModel(
+        model,
+        path.stem,
+        data.name,
+        accuracy(model, data.x_test, data.y_test),
+        int(model.count_params()),
+        settings,
+    )

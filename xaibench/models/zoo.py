@@ -1,13 +1,18 @@
-"""Built-in architectures, built with seeded initialisers (no global seeding)."""
+"""Built-in architectures, from simple to deep, built with seeded initialisers (no global seeding).
+
+Every model maps a batch to class logits. Images: ``linear``, ``mlp``, ``cnn``, ``cnn_deep``;
+tabular: ``linear``, ``mlp``, ``mlp_deep``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from xaibench._tf import keras
 
 # Bump when an architecture or its training changes: cached models of other versions are not reused.
-ZOO_VERSION = 1
+ZOO_VERSION = 2
 
 
 class _Seeds:
@@ -21,44 +26,114 @@ class _Seeds:
         return keras.initializers.GlorotUniform(seed=self.seed)
 
 
+def _dense(units: int, init: _Seeds, activation=None, name=None):
+    return keras.layers.Dense(units, activation=activation, kernel_initializer=init(), name=name)
+
+
+def _conv(filters: int, init: _Seeds, activation="relu"):
+    return keras.layers.Conv2D(
+        filters, 3, padding="same", activation=activation, kernel_initializer=init()
+    )
+
+
 def linear(input_shape, n_classes: int, seed: int) -> keras.Model:
     """One dense layer on the flattened input: logits = W x + b."""
     init = _Seeds(seed)
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Flatten(),
-            keras.layers.Dense(n_classes, kernel_initializer=init(), name="logits"),
-        ],
-        name="linear",
-    )
+    layers = [keras.Input(input_shape)]
+    if len(input_shape) > 1:
+        layers.append(keras.layers.Flatten())
+    layers.append(_dense(n_classes, init, name="logits"))
+    return keras.Sequential(layers, name="linear")
+
+
+def mlp(input_shape, n_classes: int, seed: int) -> keras.Model:
+    """Two hidden dense layers (128 and 64 units for images, 64 and 32 for tabular data, ReLU)."""
+    init = _Seeds(seed)
+    image = len(input_shape) > 1
+    width = 128 if image else 64
+    layers = [keras.Input(input_shape)] + ([keras.layers.Flatten()] if image else [])
+    layers += [
+        _dense(width, init, "relu"),
+        _dense(width // 2, init, "relu"),
+        _dense(n_classes, init, name="logits"),
+    ]
+    return keras.Sequential(layers, name="mlp")
+
+
+def mlp_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
+    """Four hidden dense layers of 64 units (ReLU) with residual connections (tabular)."""
+    init = _Seeds(seed)
+    inputs = keras.Input(input_shape)
+    h = _dense(64, init, "relu")(inputs)
+    for _ in range(3):
+        h = keras.layers.Add()([h, _dense(64, init, "relu")(h)])
+    outputs = _dense(n_classes, init, name="logits")(h)
+    return keras.Model(inputs, outputs, name="mlp_deep")
 
 
 def cnn(input_shape, n_classes: int, seed: int) -> keras.Model:
-    """Two 3x3 convolutions (16, 32 filters, ReLU), 2x2 max-pooling, dense 64, logits."""
-    if len(input_shape) != 3:
-        raise ValueError(f"cnn needs image inputs (H, W, C), got input shape {input_shape}")
+    """3x3 convolutions (16, 32 filters, ReLU) with 2x2 max-pooling, dense 64, logits.
+
+    Inputs of 16 pixels or more per side are pooled after each convolution; smaller ones once,
+    after both.
+    """
     init = _Seeds(seed)
-    return keras.Sequential(
-        [
-            keras.Input(input_shape),
-            keras.layers.Conv2D(
-                16, 3, padding="same", activation="relu", kernel_initializer=init()
-            ),
-            keras.layers.Conv2D(
-                32, 3, padding="same", activation="relu", kernel_initializer=init()
-            ),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu", kernel_initializer=init()),
-            keras.layers.Dense(n_classes, kernel_initializer=init(), name="logits"),
-        ],
-        name="cnn",
-    )
+    layers = [keras.Input(input_shape), _conv(16, init)]
+    if min(input_shape[:2]) >= 16:
+        layers.append(keras.layers.MaxPooling2D(2))
+    layers += [
+        _conv(32, init),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        _dense(64, init, "relu"),
+        _dense(n_classes, init, name="logits"),
+    ]
+    return keras.Sequential(layers, name="cnn")
 
 
-# name -> (builder, input kinds, epochs, learning rate)
-ARCHITECTURES: dict[str, tuple[Callable[..., keras.Model], tuple[str, ...], int, float]] = {
-    "linear": (linear, ("image", "tabular"), 40, 5e-3),
-    "cnn": (cnn, ("image",), 15, 2e-3),
+def cnn_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
+    """A small residual network: a 3x3 stem (16), three residual blocks (16, 32, 64 filters; the
+    last two downsample by 2), global average pooling, logits."""
+    init = _Seeds(seed)
+    inputs = keras.Input(input_shape)
+    h = _conv(16, init)(inputs)
+    for filters, stride in ((16, 1), (32, 2), (64, 2)):
+        shortcut = h
+        if stride > 1 or shortcut.shape[-1] != filters:
+            shortcut = keras.layers.Conv2D(filters, 1, strides=stride, kernel_initializer=init())(h)
+        r = keras.layers.Conv2D(
+            filters,
+            3,
+            strides=stride,
+            padding="same",
+            activation="relu",
+            kernel_initializer=init(),
+        )(h)
+        r = _conv(filters, init, activation=None)(r)
+        h = keras.layers.ReLU()(keras.layers.Add()([shortcut, r]))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    outputs = _dense(n_classes, init, name="logits")(h)
+    return keras.Model(inputs, outputs, name="cnn_deep")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A zoo entry: its builder, the data kinds it takes and its training settings."""
+
+    build: Callable[..., keras.Model]
+    kinds: tuple[str, ...]
+    max_epochs: int
+    learning_rate: float
+
+    @property
+    def description(self) -> str:
+        return (self.build.__doc__ or "").strip().splitlines()[0]
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "linear": Architecture(linear, ("image", "tabular"), 60, 5e-3),
+    "mlp": Architecture(mlp, ("image", "tabular"), 40, 2e-3),
+    "mlp_deep": Architecture(mlp_deep, ("tabular",), 40, 1e-3),
+    "cnn": Architecture(cnn, ("image",), 30, 2e-3),
+    "cnn_deep": Architecture(cnn_deep, ("image",), 30, 2e-3),
 }
