@@ -155,7 +155,18 @@ def test_random_independent_of_batch_size(cnn_case, batch_size):
 # --------------------------------------------------------------------------------------------
 
 
-FAST_SETTINGS = {"integrated_gradients": {"steps": 4}}
+FAST_SETTINGS = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 4},
+    "vargrad": {"samples": 4},
+    "rise": {"masks": 64},
+    "lime": {"samples": 64},
+    "kernel_shap": {"samples": 64},
+    "shap_kernel": {"nsamples": 40, "background_size": 2, "segments": 2},
+    "shap_gradient": {"nsamples": 16},
+    "lime_image": {"num_samples": 40},
+    "lime_tabular": {"num_samples": 100},
+}
 
 
 def applicable_or_skip(m, model, x):

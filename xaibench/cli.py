@@ -56,59 +56,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _list(kind: str | None) -> int:
-    import xaibench as xb
+    from xaibench.benchmark.catalog import TABLES
 
     kinds = [kind] if kind else list(KINDS)
     for k in kinds:
-        if k == "methods":
-            header = ["name", "needs", "description"]
-            rows = [
-                [n, "gradients" if c.needs_gradients else "-", c.description]
-                for n, c in ((n, xb.methods.cls(n)) for n in xb.methods.names())
-            ]
-        elif k == "metrics":
-            header = ["name", "category", "better", "needs", "description"]
-            rows = []
-            for n in xb.metrics.names():
-                c = xb.metrics.cls(n)
-                needs = [
-                    w for w, f in (("explain", c.needs_explain), ("masks", c.needs_masks)) if f
-                ]
-                rows.append(
-                    [
-                        n,
-                        c.category,
-                        "higher" if c.higher_is_better else "lower",
-                        ",".join(needs) or "-",
-                        c.description,
-                    ]
-                )
-        elif k == "datasets":
-            header = ["name", "kind", "train", "test", "input", "classes", "description"]
-            rows = []
-            for n in xb.datasets.names():
-                d = xb.datasets.load(n)
-                rows.append(
-                    [
-                        n,
-                        d.kind,
-                        len(d.x_train),
-                        len(d.x_test),
-                        "x".join(map(str, d.input_shape)),
-                        d.n_classes,
-                        xb.datasets.describe(n),
-                    ]
-                )
-        else:
-            from xaibench.models.zoo import ARCHITECTURES
-
-            header = ["name", "data", "description"]
-            rows = [
-                [n, "/".join(ARCHITECTURES[n].kinds), xb.models.describe(n)] for n in xb.models.names()
-            ]
         if len(kinds) > 1:
             print(f"\n{k}:")
-        print(_table(header, rows))
+        print(_table(*TABLES[k]()))
     return 0
 
 

@@ -1,9 +1,17 @@
-"""Built-in datasets, loaded offline from the repo or installed packages.
+"""Datasets: six built-ins loaded offline from the repo or installed packages, and your own data.
+
+Built-ins (:func:`names`): ``digits``, ``mnist``, ``shapes`` (with localisation masks),
+``breast_cancer``, ``wine``, ``synthetic_tabular`` (with masks). Extras (:func:`extras`) load by
+name too but need files on the machine: ``cifar10`` (from the local Keras cache). Every dataset has
+a fixed, seeded train/test split; ``load`` returns the same read-only arrays on every call.
 
 >>> import xaibench as xb
 >>> d = xb.datasets.load("digits")
 >>> d.x_test.shape  # doctest: +SKIP
 (450, 8, 8, 1)
+
+Your own data: :func:`from_arrays`, :func:`from_npz`, :func:`from_folder`; :func:`register` a
+loader to use it by name in configs and ``xaibench run``.
 """
 
 from __future__ import annotations
@@ -12,32 +20,58 @@ import difflib
 import functools
 from collections.abc import Callable
 
-from xaibench.datasets import digits
+from xaibench.datasets import cifar10, digits, mnist, shapes, tabular
 from xaibench.datasets.base import Dataset
+from xaibench.datasets.user import from_arrays, from_folder, from_npz
 
-_LOADERS: dict[str, Callable[[], Dataset]] = {"digits": digits.load}
+_LOADERS: dict[str, Callable[[], Dataset]] = {
+    "digits": digits.load,
+    "mnist": mnist.load,
+    "shapes": shapes.load,
+    "breast_cancer": tabular.load_breast_cancer,
+    "wine": tabular.load_wine,
+    "synthetic_tabular": tabular.load_synthetic,
+}
+BUILTINS = tuple(_LOADERS)
+# Loadable by name, but not listed by names(): they need files that only some machines have.
+_EXTRAS: dict[str, Callable[[], Dataset]] = {"cifar10": cifar10.load}
 
 
 def names() -> list[str]:
-    """Sorted names of the built-in datasets."""
+    """Sorted names of the built-in (and registered) datasets; see also :func:`extras`."""
     return sorted(_LOADERS)
 
 
+def extras() -> list[str]:
+    """Sorted names of datasets that load by name only where their files exist (``cifar10``)."""
+    return sorted(_EXTRAS)
+
+
 def describe(name: str) -> str:
-    return (_loader(name).__doc__ or "").strip().splitlines()[0]
+    """One line describing dataset ``name`` (its loader's docstring)."""
+    return ((_loader(name).__doc__ or "").strip().splitlines() or [""])[0]
 
 
 def _loader(name: str) -> Callable[[], Dataset]:
-    if name not in _LOADERS:
-        close = difflib.get_close_matches(str(name), _LOADERS, n=3)
+    known = {**_LOADERS, **_EXTRAS}
+    if name not in known:
+        close = difflib.get_close_matches(str(name), known, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}.{hint} Valid datasets: {', '.join(names())}")
-    return _LOADERS[name]
+        raise ValueError(
+            f"unknown dataset {name!r}.{hint} Valid datasets: {', '.join(names())} "
+            f"(extras: {', '.join(extras())})"
+        )
+    return known[name]
 
 
 @functools.lru_cache(maxsize=8)
 def load(name: str) -> Dataset:
-    """The built-in dataset ``name`` (same arrays on every call; treat them as read-only)."""
+    """The dataset ``name`` (same arrays on every call; they are read-only).
+
+    >>> d = load("shapes")  # doctest: +SKIP
+    >>> d.x_test.shape, d.masks.shape  # doctest: +SKIP
+    ((1000, 32, 32, 3), (1000, 32, 32))
+    """
     d = _loader(name)()
     for arr in (d.x_train, d.y_train, d.x_test, d.y_test, d.masks):
         if arr is not None:
@@ -45,4 +79,39 @@ def load(name: str) -> Dataset:
     return d
 
 
-__all__ = ["Dataset", "names", "load", "describe"]
+def register(name: str, loader: Callable[[], Dataset] | None = None):
+    """Make ``loader`` (no arguments, returns a :class:`Dataset`) loadable as ``name``, so configs
+    and ``xaibench run`` can use it. Works as a decorator too. Built-in names cannot be replaced.
+
+    >>> @register("my_data")  # doctest: +SKIP
+    ... def my_data():
+    ...     '''My measurements, 12 features.'''
+    ...     return from_npz("my_data.npz")
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"dataset name must be a non-empty string, got {name!r}")
+    if name in BUILTINS or name in _EXTRAS:
+        raise ValueError(f"{name!r} is a built-in dataset; choose another name")
+
+    def add(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
+        if not callable(fn):
+            raise TypeError(f"the loader for {name!r} must be callable, got {type(fn).__name__}")
+        _LOADERS[name] = fn
+        load.cache_clear()
+        return fn
+
+    return add if loader is None else add(loader)
+
+
+__all__ = [
+    "Dataset",
+    "BUILTINS",
+    "names",
+    "extras",
+    "load",
+    "describe",
+    "register",
+    "from_arrays",
+    "from_npz",
+    "from_folder",
+]

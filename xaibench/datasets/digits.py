@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from xaibench.datasets._split import stratified_split
 from xaibench.datasets.base import Dataset
 
 TEST_FRACTION = 0.25
 SPLIT_SEED = 0
-
-
-def stratified_split(
-    y: np.ndarray, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test indices, sorted, with each class split in the same proportion (seeded)."""
-    rng = np.random.default_rng(seed)
-    test = []
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        test.append(idx[: int(round(test_fraction * len(idx)))])
-    test = np.sort(np.concatenate(test))
-    train = np.setdiff1d(np.arange(len(y)), test)
-    return train, test
 
 
 def load() -> Dataset:
@@ -41,7 +28,10 @@ def load() -> Dataset:
         class_names=[str(c) for c in range(10)],
         kind="image",
         description=load.__doc__.splitlines()[0],
-        source="scikit-learn (sklearn.datasets.load_digits), UCI Optical Recognition of Handwritten Digits",
+        source=(
+            "scikit-learn (sklearn.datasets.load_digits), "
+            "UCI Optical Recognition of Handwritten Digits"
+        ),
         license="CC BY 4.0 (UCI)",
         settings={"test_fraction": TEST_FRACTION, "split_seed": SPLIT_SEED},
     )

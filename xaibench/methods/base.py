@@ -23,6 +23,13 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed for ``np.random.default_rng``: a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 class Method(Component, abc.ABC):
     """An attribution method: ``Method(**settings)(model, x, y) -> attributions``.
 

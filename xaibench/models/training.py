@@ -152,6 +152,10 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
         start = time.perf_counter()
         model, fit_info = train(arch, data, seed)
         meta = {
+            "model": arch,
+            "dataset": data.name,
+            "seed": seed,
+            "zoo_version": ZOO_VERSION,
             **fit_info,
             "accuracy": accuracy(model, data.x_test, data.y_test),
             "params": int(model.count_params()),
@@ -167,6 +171,21 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
         "weights": weights_hash(model),
     }
     return TrainedModel(model, arch, data.name, meta["accuracy"], meta["params"], settings)
+
+
+def cached_models() -> list[dict]:
+    """What the cache holds for the current zoo version: model, dataset, seed, accuracy, params."""
+    found = []
+    for meta_path in sorted((cache_dir() / "models").glob(f"*-zoo{ZOO_VERSION}.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if {"model", "dataset", "accuracy"} <= set(meta) and meta_path.with_suffix(
+            ".keras"
+        ).exists():
+            found.append(meta)
+    return found
 
 
 def _save(model: keras.Model, meta: dict, path: Path, meta_path: Path) -> None:

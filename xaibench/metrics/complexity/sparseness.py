@@ -19,8 +19,10 @@ def gini(a: np.ndarray) -> np.ndarray:
 
 @register("sparseness")
 class Sparseness(Metric):
-    """Gini index of |a| over the features: ~1 when one feature holds all the attribution, 0 when
-    it is spread evenly; higher is better. Does not read the model (``model=None`` is fine).
+    """Gini index of |a| over the features (1 = one feature holds all); higher is better.
+
+    ~1 when one feature holds all the attribution, 0 when it is spread evenly. Does not read the
+    model (``model=None`` is fine).
 
     Parameters
     ----------

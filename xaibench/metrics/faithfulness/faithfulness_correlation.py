@@ -25,8 +25,10 @@ def pearson_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 @register("faithfulness_correlation")
 class FaithfulnessCorrelation(Metric):
-    """Pearson correlation, over random feature subsets S, between sum_{i in S} a_i and the drop
-    f_y(x) - f_y(x with S set to the baseline); higher is better.
+    """Correlation of subset attribution sums with the output drops they cause; higher is better.
+
+    Pearson correlation, over random feature subsets S, between sum_{i in S} a_i and the drop
+    f_y(x) - f_y(x with S set to the baseline).
 
     Subsets are drawn uniformly without replacement from one seeded stream in sample order, so the
     scores do not depend on the batch size. A sample whose attribution sums or output drops are

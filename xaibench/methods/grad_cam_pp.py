@@ -1,0 +1,45 @@
+"""Grad-CAM++ (Chattopadhay, Sarkar, Howlader & Balasubramanian 2018, "Grad-CAM++: Generalized
+Gradient-Based Visual Explanations for Deep Convolutional Networks")."""
+
+from __future__ import annotations
+
+from xaibench._tf import tf
+from xaibench.methods import register
+from xaibench.methods._cam import CAMMethod
+
+
+@register("grad_cam_pp")
+class GradCAMPlusPlus(CAMMethod):
+    """Grad-CAM weighting each position's positive gradient (Chattopadhay et al. 2018).
+
+    Chattopadhay, Sarkar, Howlader & Balasubramanian (2018), "Grad-CAM++: Generalized
+    Gradient-Based Visual Explanations for Deep Convolutional Networks". With A^k the feature maps
+    of a convolutional layer, f_y the model's raw output for class y and g_ij^k = d f_y / d A_ij^k,
+    the closed form of the paper (exponential output, higher derivatives as powers of g):
+    alpha_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3) (0 where the denominator is 0),
+    w_k = sum_ij alpha_ij^k ReLU(g_ij^k), map = ReLU(sum_k w_k A^k), upsampled bilinearly to the
+    input's H x W. The paper's positive per-sample factor exp(f_y) is left out (it only scales
+    the map, and may overflow). Not normalised. Returns (N, H, W).
+
+    Needs a Sequential or functional model whose layer is reachable from the model's inputs: a
+    layer inside a nested model, a subclassed model or a model without convolutions raises
+    NotApplicable (and ``applicable(model, x)`` returns the reason).
+
+    Parameters
+    ----------
+    layer : name of the layer whose feature maps are used, any layer with (N, h, w, channels)
+        output (default None: the last convolutional layer).
+    batch_size : inputs per gradient call (default 256).
+
+    Example
+    -------
+    >>> a = xb.methods.get("grad_cam_pp")(model, x, y)  # doctest: +SKIP
+    """
+
+    @staticmethod
+    def channel_weights(a, g):
+        """w_k = sum_ij alpha_ij^k ReLU(g_ij^k): (n, h, w, K) -> (n, K)."""
+        g2 = tf.square(g)
+        denom = 2.0 * g2 + tf.reduce_sum(a, axis=(1, 2), keepdims=True) * g2 * g
+        alpha = tf.math.divide_no_nan(g2, denom)  # 0 where the denominator is 0
+        return tf.reduce_sum(alpha * tf.nn.relu(g), axis=(1, 2))

@@ -1,0 +1,278 @@
+"""Adapters to the ``shap`` package (Lundberg & Lee 2017, "A Unified Approach to Interpreting
+Model Predictions"): ``shap_gradient`` (shap.GradientExplainer) and ``shap_kernel``
+(shap.KernelExplainer).
+
+Registered only when ``shap`` imports; otherwise the names are listed by
+``xaibench.methods.missing()`` with how to install them (``pip install 'xaibench[shap]'``).
+
+Background. A method gets only ``(model, x, y)``, so the background distribution SHAP integrates
+over is taken from the explained batch: ``background="batch"`` (the default) is a seeded sample of
+up to ``background_size`` rows of ``x``, the same for every sample of the batch. The attributions of
+a sample therefore depend on the rest of its batch (not on ``batch_size``); a batch of one sample
+is its own background and gets zero attributions, so explain batches of several samples. A number
+instead uses one constant reference input (``background=0.0``: all features zero, like the baseline
+of integrated gradients).
+
+Both explain the model's raw output for the target class. ``shap`` draws its random numbers from
+numpy's global generator; the adapters seed it from ``seed`` and restore its state afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import warnings
+
+import numpy as np
+
+from xaibench._checks import is_image
+from xaibench.methods import register, register_missing
+from xaibench.methods._patches import grid_labels
+from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.models.outputs import forward_fn
+
+HINT = "install the shap extra: pip install 'xaibench[shap]'"
+
+try:
+    with warnings.catch_warnings():
+        # shap's plotting colours use matplotlib calls that warn of deprecation on import
+        warnings.simplefilter("ignore", (DeprecationWarning, PendingDeprecationWarning))
+        import shap
+except ImportError:
+    shap = None
+except Exception as err:  # an installed shap that breaks on import (e.g. shap<0.47 with numpy 2)
+    shap = None
+    HINT = f"shap is installed but fails to import ({type(err).__name__}: {err}); {HINT}"
+
+# Model-input values built at once when scoring masked copies (float32), about 64 MB.
+_CHUNK_VALUES = 2**24
+
+
+def check_background(background) -> str | float:
+    if background == "batch":
+        return background
+    if isinstance(background, bool) or not isinstance(background, numbers.Real):
+        raise ValueError(f"background must be 'batch' or a number, got {background!r}")
+    return float(background)
+
+
+def background_inputs(x: np.ndarray, background, size: int, seed: int) -> np.ndarray:
+    """The background set: a seeded sample of up to ``size`` rows of ``x`` (``"batch"``), or one
+    constant input (a number); float32 (K,) + x.shape[1:]."""
+    if background == "batch":
+        rng = np.random.default_rng(seed)
+        return x[np.sort(rng.choice(len(x), size=min(size, len(x)), replace=False))]
+    return np.full((1,) + x.shape[1:], background, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def numpy_global_seed(seed: int):
+    """Seed numpy's global generator (which shap uses) and restore its state on exit."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def sample_seeds(seed: int, n: int) -> np.ndarray:
+    """One seed per sample of a batch, drawn from ``seed``."""
+    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
+
+
+class ShapGradient(Method):
+    """Expected gradients (SHAP values of a differentiable model) from shap.GradientExplainer.
+
+    Lundberg & Lee (2017); Erion et al. (2021), "Improving performance of deep learning models
+    with axiomatic attribution priors and expected gradients".
+
+    For every sample, ``nsamples`` points are drawn on the straight lines between ``x`` and
+    background inputs x' (x' and the position on the line drawn at random); the attribution is the
+    mean of (x - x') * d f_y / d x over them, so sum(a) ~= f_y(x) - E[f_y(x')] and, for a linear
+    model, a = W[:, y] * (x - E[x']). Returns the input's shape (channels kept).
+
+    Parameters
+    ----------
+    nsamples : gradient evaluations per sample (default 200, shap's default).
+    background : "batch" (default): a seeded sample of up to ``background_size`` rows of the
+        explained batch; or a number: one constant reference input (0.0 = zeros).
+    background_size : size of the "batch" background (default 50).
+    seed : seed of the background sample and of shap's draws (default 0).
+    batch_size : inputs per gradient call (default 256).
+
+    Cost: ``nsamples`` gradient evaluations per sample, one explainer call (and one trace of the
+    gradient per target class) per batch.
+
+    Example
+    -------
+    >>> a = xb.methods.get("shap_gradient", nsamples=100)(model, x, y)  # doctest: +SKIP
+    """
+
+    needs_gradients = True
+    stochastic = True
+
+    def __init__(
+        self,
+        *,
+        nsamples: int = 200,
+        background: str | float = "batch",
+        background_size: int = 50,
+        seed: int = 0,
+        batch_size: int = 256,
+    ):
+        self.nsamples = check_positive_int(nsamples, "nsamples")
+        self.background = check_background(background)
+        self.background_size = check_positive_int(background_size, "background_size")
+        self.seed = check_seed(seed)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: ``nsamples`` gradients (forward + backward) and one forward pass of x."""
+        return {"forward": self.nsamples + 1, "backward": self.nsamples}
+
+    def explain(self, model, x, y):
+        data = background_inputs(x, self.background, self.background_size, self.seed)
+        explainer = shap.GradientExplainer(model, data, batch_size=self.batch_size)
+        with numpy_global_seed(self.seed), warnings.catch_warnings():
+            # shap calls the model on a list of one tensor; Keras warns about the structure
+            warnings.filterwarnings("ignore", message="The structure of `inputs`")
+            values, _ = explainer.shap_values(
+                x,
+                nsamples=self.nsamples,
+                ranked_outputs=y[:, None],
+                output_rank_order="custom",
+                rseed=self.seed,
+            )
+        return np.asarray(values, dtype=np.float32)[..., 0]
+
+
+def check_nsamples(nsamples) -> int | str:
+    if nsamples == "auto":
+        return nsamples
+    return check_positive_int(nsamples, "nsamples")
+
+
+def _coalition_scores(predict, x_i, refs, labels, target, batch_size):
+    """``z -> (m,)``: the mean over ``refs`` of f_target(x_i with the units z = 0 taken from the
+    reference), for coalitions ``z`` (m, units) of 0/1."""
+    xf = x_i.reshape(len(labels), -1)  # (features, channels)
+    rf = refs.reshape(len(refs), len(labels), -1)
+    per_coalition = len(refs) * x_i.size
+
+    def scores(z):
+        z = np.asarray(z) > 0.5
+        out = np.empty(len(z))
+        step = max(1, _CHUNK_VALUES // per_coalition)
+        for s in range(0, len(z), step):
+            keep = z[s : s + step][:, labels][:, None, :, None]  # (m, 1, features, 1)
+            copies = np.where(keep, xf, rf[None]).astype(np.float32)  # (m, K, features, C)
+            flat = copies.reshape((-1,) + x_i.shape)
+            f = np.concatenate(
+                [
+                    predict(flat[b : b + batch_size])[:, target]
+                    for b in range(0, len(flat), batch_size)
+                ]
+            )
+            out[s : s + step] = f.reshape(len(copies), len(refs)).mean(axis=1)
+        return out
+
+    return scores
+
+
+class ShapKernel(Method):
+    """Kernel SHAP values of grid superpixels (features) from shap.KernelExplainer.
+
+    Lundberg & Lee (2017), "A Unified Approach to Interpreting Model Predictions".
+
+    The players are the tabular features, or for images a grid of ``segments`` x ``segments``
+    rectangular superpixels (pixel-level Kernel SHAP is intractable). A coalition keeps its players
+    from ``x`` and takes the others from the background; its value is the raw target output averaged
+    over the background inputs. KernelExplainer fits the Shapley kernel-weighted regression over
+    ``nsamples`` coalitions (all of them when 2^players - 2 <= nsamples, which makes the values
+    exact: a linear model gets W[:, y] * (x - mean background)). No l1 feature selection
+    (``l1_reg=False``): every player gets a value. Returns (N, H, W) for images (each superpixel's
+    value on its pixels), (N, F) for tabular data.
+
+    Parameters
+    ----------
+    nsamples : coalitions per sample, or "auto" (default: shap's 2 * players + 2048).
+    segments : superpixels per image side (default 8: 64 superpixels; capped at the image size).
+    background : "batch" (default): a seeded sample of up to ``background_size`` rows of the
+        explained batch; or a number: one constant reference input (0.0 = zeros).
+    background_size : size of the "batch" background (default 10, a summary as shap recommends).
+    seed : seed of the background sample and of the coalitions drawn (default 0).
+    batch_size : model inputs per forward call (default 256).
+
+    Cost: (coalitions + 2) * background size forward passes per sample: 21780 with the
+    defaults on 64 superpixels ((2 * 64 + 2048 + 2) * 10), 320 on 5 tabular features.
+
+    Example
+    -------
+    >>> a = xb.methods.get("shap_kernel", nsamples=500, segments=4)(model, x, y)  # doctest: +SKIP
+    """
+
+    stochastic = True
+
+    def __init__(
+        self,
+        *,
+        nsamples: int | str = "auto",
+        segments: int = 8,
+        background: str | float = "batch",
+        background_size: int = 10,
+        seed: int = 0,
+        batch_size: int = 256,
+    ):
+        self.nsamples = check_nsamples(nsamples)
+        self.segments = check_positive_int(segments, "segments")
+        self.background = check_background(background)
+        self.background_size = check_positive_int(background_size, "background_size")
+        self.seed = check_seed(seed)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def players(self, input_shape) -> int:
+        """Superpixels of an (H, W, C) image, features of an (F,) row."""
+        if len(input_shape) == 3:
+            return min(self.segments, input_shape[0]) * min(self.segments, input_shape[1])
+        return int(input_shape[0])
+
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: every coalition, x and the empty coalition, each averaged over the
+        background (``background_size`` inputs for "batch", assuming a batch at least that long)."""
+        players = self.players(input_shape)
+        coalitions = 0
+        if players > 1:
+            coalitions = 2 * players + 2048 if self.nsamples == "auto" else self.nsamples
+            if players <= 30:
+                coalitions = min(coalitions, 2**players - 2)
+        refs = self.background_size if self.background == "batch" else 1
+        return {"forward": float(refs * (coalitions + 2)), "backward": 0.0}
+
+    def explain(self, model, x, y):
+        if is_image(x):
+            labels = grid_labels(x.shape[1], x.shape[2], self.segments)
+        else:
+            labels = np.arange(x.shape[1])
+        players = int(labels.max()) + 1
+        refs = background_inputs(x, self.background, self.background_size, self.seed)
+        predict = forward_fn(model, "raw")
+        seeds = sample_seeds(self.seed, len(x))
+        values = np.empty((len(x), players))
+        for i in range(len(x)):  # shap explains one instance at a time
+            f = _coalition_scores(predict, x[i], refs, labels, y[i], self.batch_size)
+            explainer = shap.KernelExplainer(f, np.zeros((1, players)))
+            with numpy_global_seed(int(seeds[i])):
+                phi = explainer.shap_values(
+                    np.ones((1, players)), nsamples=self.nsamples, l1_reg=False, silent=True
+                )
+            values[i] = np.asarray(phi).reshape(players)
+        return values[:, labels].reshape(x.shape[:-1] if is_image(x) else x.shape)
+
+
+if shap is None:
+    register_missing("shap_gradient", HINT)
+    register_missing("shap_kernel", HINT)
+else:
+    register("shap_gradient")(ShapGradient)
+    register("shap_kernel")(ShapKernel)

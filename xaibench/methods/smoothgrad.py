@@ -1,0 +1,56 @@
+"""SmoothGrad (Smilkov, Thorat, Kim, Viégas & Wattenberg 2017, "SmoothGrad: removing noise by
+adding noise")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaibench.methods import register
+from xaibench.methods._gradients import check_fraction, noisy_gradients
+from xaibench.methods.base import Method, check_positive_int, check_seed
+
+
+@register("smoothgrad")
+class SmoothGrad(Method):
+    """Mean gradient of the target output over noisy copies of the input (Smilkov et al. 2017).
+
+    Smilkov, Thorat, Kim, Viégas & Wattenberg (2017), "SmoothGrad: removing noise by adding
+    noise". a = 1/n sum_{j=1..n} d f_y / d x (x + e_j), e_j ~ N(0, sigma^2) per input value, with
+    sigma = noise * (max(x) - min(x)) of each sample and f_y the model's raw output for class y.
+    As in the paper's definition of SmoothGrad, the *raw, signed* gradient is averaged; take the
+    absolute value afterwards if you want the paper's visualisations.
+
+    Parameters
+    ----------
+    samples : noisy copies n per input (default 25).
+    noise : noise standard deviation as a fraction of each sample's value range (default 0.15).
+    seed : seed of the noise (default 0); the noise of a sample does not depend on batch_size.
+    batch_size : inputs per gradient call (default 256).
+
+    Example
+    -------
+    >>> a = xb.methods.get("smoothgrad", samples=50)(model, x, y)  # doctest: +SKIP
+    """
+
+    needs_gradients = True
+    stochastic = True
+
+    def __init__(
+        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
+    ):
+        self.samples = check_positive_int(samples, "samples")
+        self.noise = check_fraction(noise, "noise")
+        self.seed = check_seed(seed)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def explain(self, model, x, y):
+        return noisy_gradients(
+            model,
+            x,
+            y,
+            samples=self.samples,
+            noise=self.noise,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            reduce=lambda g: g.mean(axis=1, dtype=np.float64),
+        )

@@ -1,0 +1,57 @@
+"""VarGrad (Adebayo, Gilmer, Goodfellow & Kim 2018, "Local Explanation Methods for Deep Neural
+Networks Lack Sensitivity to Parameter Values")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaibench.methods import register
+from xaibench.methods._gradients import check_fraction, noisy_gradients
+from xaibench.methods.base import Method, check_positive_int, check_seed
+
+
+@register("vargrad")
+class VarGrad(Method):
+    """Variance of the target output's gradient over noisy inputs (Adebayo et al. 2018).
+
+    Adebayo, Gilmer, Goodfellow & Kim (2018), "Local Explanation Methods for Deep Neural Networks
+    Lack Sensitivity to Parameter Values". a = 1/n sum_j (g_j - mean_j g_j)^2 with
+    g_j = d f_y / d x (x + e_j), e_j ~ N(0, sigma^2) per input value, sigma = noise * (max(x) -
+    min(x)) of each sample, f_y the model's raw output for class y: the population variance
+    (ddof=0) of SmoothGrad's noisy gradients, with the same noise. Non-negative; 0 where the
+    gradient is constant (e.g. everywhere for a linear model).
+
+    Parameters
+    ----------
+    samples : noisy copies n per input (default 25).
+    noise : noise standard deviation as a fraction of each sample's value range (default 0.15).
+    seed : seed of the noise (default 0); the noise of a sample does not depend on batch_size.
+    batch_size : inputs per gradient call (default 256).
+
+    Example
+    -------
+    >>> a = xb.methods.get("vargrad")(model, x, y)  # doctest: +SKIP
+    """
+
+    needs_gradients = True
+    stochastic = True
+
+    def __init__(
+        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
+    ):
+        self.samples = check_positive_int(samples, "samples")
+        self.noise = check_fraction(noise, "noise")
+        self.seed = check_seed(seed)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def explain(self, model, x, y):
+        return noisy_gradients(
+            model,
+            x,
+            y,
+            samples=self.samples,
+            noise=self.noise,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            reduce=lambda g: g.var(axis=1, dtype=np.float64),
+        )

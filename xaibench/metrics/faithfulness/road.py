@@ -1,0 +1,129 @@
+"""ROAD: RemOve And Debias (Rong, Leemann, Borisov, Kasneci & Kasneci 2022, "A Consistent and
+Efficient Evaluation Strategy for Attribution Methods")."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from xaibench._baselines import Baseline, check_baseline, fill_removed, needs_removed
+from xaibench._checks import as_attributions, as_inputs, as_targets
+from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench.metrics import register
+from xaibench.metrics._perturb import feature_ranks, samples_per_chunk
+from xaibench.metrics.base import CurveMetric
+from xaibench.metrics.faithfulness._curves import removal_counts
+from xaibench.models.outputs import check_output, class_scores
+
+
+@register("road")
+class Road(CurveMetric):
+    """Mean gap f_y(LeRF) - f_y(MoRF) as p = 10..90% of the features are imputed; higher is better.
+
+    Rong et al. 2022 (ROAD). For each fraction p = k/steps, k = 1..steps-1 (10%, 20%, ..., 90% by
+    default), the top round(p*n) features by signed attribution (MoRF, most relevant first) or the
+    bottom round(p*n) (LeRF, least relevant first) are removed from x by noisy linear imputation: each
+    removed pixel := the weighted mean of its 8 neighbours (1/6 direct, 1/12 diagonal, renormalised at
+    the border) + N(0, noise^2), all removed pixels of an image solved as one sparse linear system.
+    A faithful attribution loses the output when its top features go (MoRF low) and keeps it when its
+    bottom features go (LeRF high). score = mean over p of (f_y(LeRF_p) - f_y(MoRF_p)).
+
+    The curve (``curves``, ``steps + 1`` points over removed fractions k/steps, k = 0..steps) is that
+    gap; its end points are 0 by construction (nothing / everything removed is the same input for
+    MoRF and LeRF) and are not part of the score. The noise is drawn from one seeded stream in sample
+    order, so the scores do not depend on the batch size.
+
+    Parameters
+    ----------
+    steps : removal fractions k/steps for k = 1..steps-1 (default 10: the paper's 10%, ..., 90%).
+    baseline : "noisy_linear" (default; images only), or a number, "mean", "blur" or a callable.
+    noise : standard deviation of the imputation noise, in input units (default 0.01, the paper's).
+    output : "probability" (default, softmax) or "logit".
+    seed : seed of the imputation noise (default 0).
+    batch_size : model inputs per forward call (default 256).
+
+    Example
+    -------
+    >>> s = xb.metrics.get("road")(model, x, y, a)  # doctest: +SKIP
+    """
+
+    higher_is_better = True
+    category = "faithfulness"
+
+    def __init__(
+        self,
+        *,
+        steps: int = 10,
+        baseline: Baseline = "noisy_linear",
+        noise: float = 0.01,
+        output: str = "probability",
+        seed: int = 0,
+        batch_size: int = 256,
+    ):
+        self.steps = check_positive_int(steps, "steps")
+        if self.steps < 2:
+            raise ValueError(f"steps must be at least 2 (one removal fraction), got {steps!r}")
+        self.baseline = check_baseline(baseline, masked=True)
+        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
+            raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+        self.noise = float(noise)
+        self.output = check_output(output)
+        self.seed = seed
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def compute_curves(self, model, x, y, a):
+        if needs_removed(self.baseline) and x.ndim != 4:
+            raise NotApplicable(
+                f"road with baseline={self.baseline!r} needs images (N, H, W, C), got shape "
+                f"{x.shape}; pass a number or 'mean' as the baseline for tabular data"
+            )
+        n = a.shape[1]
+        counts = removal_counts(n, self.steps)[1:-1]  # (P,) features removed at each fraction
+        ranks = feature_ranks(a)[:, None, :]  # 0 = most relevant
+        removed = np.concatenate(  # (N, 2P, n): MoRF at every fraction, then LeRF
+            [ranks < counts[None, :, None], ranks >= n - counts[None, :, None]], axis=1
+        )
+        rng = np.random.default_rng(self.seed)
+        copies = removed.shape[1]
+        chunk = samples_per_chunk(x, copies)
+        gaps = []
+        for s in range(0, len(x), chunk):
+            inputs = fill_removed(
+                x[s : s + chunk], removed[s : s + chunk], self.baseline, rng=rng, noise=self.noise
+            )
+            m = len(inputs)
+            scores = class_scores(
+                model,
+                inputs.reshape((m * copies,) + x.shape[1:]),
+                np.repeat(y[s : s + chunk], copies),
+                output=self.output,
+                batch_size=self.batch_size,
+            ).reshape(m, copies)
+            gaps.append(scores[:, len(counts) :] - scores[:, : len(counts)])
+        return np.pad(np.concatenate(gaps), ((0, 0), (1, 1)))
+
+    def curves(self, model, x, y, a) -> np.ndarray:
+        """The gap curve of every sample, float64 (N, steps + 1); NaN rows for non-finite
+        attributions. Every sample is imputed (non-finite rows as zeros, discarded after), so that
+        a sample's seeded noise does not depend on the others."""
+        x = as_inputs(x)
+        y = as_targets(y, len(x))
+        a = as_attributions(a, x)
+        ok = np.isfinite(a).all(axis=1)
+        out = self.compute_curves(model, x, y, np.where(ok[:, None], a, 0.0))
+        out[~ok] = np.nan
+        return out
+
+    def score(self, model, x, y, a, **extra):
+        return mean_gap(self.compute_curves(model, x, y, a))
+
+    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
+        """Both from one computation of the curves (NaN rows score NaN)."""
+        curves = self.curves(model, x, y, a)
+        return mean_gap(curves), curves
+
+
+def mean_gap(curves: np.ndarray) -> np.ndarray:
+    """The ROAD score of gap curves (N, steps + 1): the mean over the interior points."""
+    return curves[:, 1:-1].mean(axis=1)

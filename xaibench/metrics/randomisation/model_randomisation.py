@@ -1,0 +1,161 @@
+"""Model parameter randomisation test (Adebayo, Gilmer, Muelly, Goodfellow, Hardt & Kim 2018,
+"Sanity Checks for Saliency Maps")."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from xaibench._checks import as_attributions, as_inputs, as_targets
+from xaibench._tf import keras
+from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench.metrics import register
+from xaibench.metrics.base import Metric
+from xaibench.metrics.faithfulness.faithfulness_correlation import pearson_rows
+from xaibench.models.inspect import all_layers
+
+MODES = ("cascading", "independent")
+
+
+def spearman_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of each row of ``u`` with the same row of ``v`` (average ranks
+    for ties); NaN where either row is constant or holds NaN."""
+    return pearson_rows(rankdata(u, axis=1), rankdata(v, axis=1))
+
+
+def weighted_layers(model) -> list:
+    """The layers of ``model`` holding float weights, input to output; nested models are
+    descended into and each layer is listed once."""
+    out, seen = [], set()
+    for layer in all_layers(model):
+        if getattr(layer, "layers", None) or id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if any(keras.backend.is_float_dtype(v.dtype) for v in layer.weights):
+            out.append(layer)
+    return out
+
+
+def _random_values(layer, variable, seed: int) -> np.ndarray:
+    """New values for one weight of ``layer``: drawn from the layer's own initializer for it
+    (``<name>_initializer``, reseeded with ``seed``), else from N(0, sd of the current values)."""
+    init = getattr(layer, f"{variable.name}_initializer", None)
+    shape = tuple(variable.shape)
+    if isinstance(init, keras.initializers.Initializer):
+        config = init.get_config()
+        if "seed" in config:
+            init = type(init).from_config({**config, "seed": seed})
+        return np.asarray(init(shape, dtype=variable.dtype))
+    current = variable.numpy()
+    return np.random.default_rng(seed).normal(0.0, current.std(), shape).astype(current.dtype)
+
+
+def _float_weights(layer) -> list:
+    return [v for v in layer.weights if keras.backend.is_float_dtype(v.dtype)]
+
+
+@register("model_randomisation")
+class ModelRandomisation(Metric):
+    """Spearman of |a| with |a| on the model randomised layer by layer, top first; lower is better.
+
+    A method that ignores the model scores 1.
+
+    Adebayo et al. (2018), "Sanity Checks for Saliency Maps" (model parameter randomisation test).
+    The layers holding weights are randomised one step at a time from the output layer down to
+    the input. At each step the method is re-run on the whole batch (``explain=``, one call per
+    step) and each sample's Spearman rank correlation between |a| and |a_random| (channels summed,
+    average ranks for ties) is taken; the score is the mean over the steps.
+
+    Randomising a layer re-initialises it, as in the paper: every float weight is drawn afresh from
+    the layer's own Keras initializer for it (e.g. Glorot-uniform kernels, zero biases, unit
+    batch-norm variance), reseeded from ``np.random.default_rng(seed)`` (one draw per layer, top
+    layer first, so a layer gets the same random weights in both modes); a weight without a known
+    initializer is drawn from N(0, sd of its trained values). The model's own weights are restored
+    afterwards, also when the method raises. A sample whose |a| or some |a_random| is constant
+    scores NaN (the rank correlation is undefined). ``layer_correlations`` gives the per-step
+    values and ``randomised_layers`` the layer of each step.
+
+    Parameters
+    ----------
+    mode : "cascading" (default; each step keeps the randomisations above it) or "independent"
+        (only that step's layer is randomised).
+    layers : randomise at most this many layers from the top (default None = all).
+    seed : seed of the random weights (default 0).
+    batch_size : unused: the method runs with its own batch size (kept for a uniform interface;
+        default 256).
+
+    Example
+    -------
+    >>> q = xb.metrics.get("model_randomisation")
+    >>> q(model, x, y, a, explain=xb.methods.get("saliency"))  # doctest: +SKIP
+    """
+
+    higher_is_better = False
+    category = "randomisation"
+    needs_explain = True
+
+    def __init__(
+        self,
+        *,
+        mode: str = "cascading",
+        layers: int | None = None,
+        seed: int = 0,
+        batch_size: int = 256,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+        self.mode = mode
+        self.layers = None if layers is None else check_positive_int(layers, "layers")
+        self.seed = seed
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def randomised_layers(self, model) -> list[str]:
+        """Names of the layers randomised at each step, top (output) layer first."""
+        return [layer.name for layer in self._steps(model)]
+
+    def layer_correlations(self, model, x, y, a, *, explain) -> np.ndarray:
+        """Per-step Spearman correlations, float (N, steps): column k after randomising the k-th
+        layer of ``randomised_layers(model)``; NaN rows for non-finite attributions."""
+        if explain is None:
+            raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
+        x = as_inputs(x)
+        y = as_targets(y, len(x))
+        a = as_attributions(a, x)
+        ok = np.isfinite(a).all(axis=1)
+        out = self._correlations(model, x, y, np.where(ok[:, None], a, 0.0), explain)
+        out[~ok] = np.nan
+        return out
+
+    def score(self, model, x, y, a, *, explain):
+        return self._correlations(model, x, y, a, explain).mean(axis=1)
+
+    def _steps(self, model) -> list:
+        layers = weighted_layers(model)[::-1]
+        if not layers:
+            raise NotApplicable("model_randomisation needs a model with weights; it has none")
+        return layers[: self.layers]
+
+    def _correlations(self, model, x, y, a, explain) -> np.ndarray:
+        steps = self._steps(model)
+        weights = [_float_weights(layer) for layer in steps]
+        saved = [[v.numpy().copy() for v in vs] for vs in weights]
+        rng = np.random.default_rng(self.seed)
+        seeds = rng.integers(0, 2**31 - 1 - 1000, size=len(steps))
+        reference = rankdata(np.abs(a), axis=1)  # ranked once, for every step
+        out = np.empty((len(x), len(steps)))
+        try:
+            for k, (layer, vs) in enumerate(zip(steps, weights, strict=True)):
+                if self.mode == "independent" and k > 0:
+                    _assign(weights[k - 1], saved[k - 1])
+                _assign(vs, [_random_values(layer, v, int(seeds[k]) + j) for j, v in enumerate(vs)])
+                a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
+                out[:, k] = pearson_rows(reference, rankdata(np.abs(a_random), axis=1))
+        finally:
+            for vs, values in zip(weights, saved, strict=True):
+                _assign(vs, values)
+        return out
+
+
+def _assign(variables, values) -> None:
+    for v, value in zip(variables, values, strict=True):
+        v.assign(value)

@@ -1,0 +1,75 @@
+"""Random logit test (Sixt, Granz & Landgraf 2020, "When Explanations Lie: Why Many Modified BP
+Attributions Fail")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xaibench._checks import as_attributions
+from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench.metrics import register
+from xaibench.metrics.base import Metric
+from xaibench.metrics.randomisation.model_randomisation import spearman_rows
+from xaibench.models.outputs import forward_fn
+
+
+def n_classes(model, x: np.ndarray) -> int:
+    """The number of classes ``model`` scores: its static output width, else read from one
+    forward pass."""
+    try:
+        width = model.output_shape[-1]
+    except (AttributeError, ValueError, TypeError, IndexError):
+        width = None
+    if not isinstance(width, (int, np.integer)):
+        width = np.shape(forward_fn(model, "raw")(x[:1]))[-1]
+    return int(width)
+
+
+def other_classes(y: np.ndarray, classes: int, seed) -> np.ndarray:
+    """A uniformly random class != y for every sample, drawn in sample order from one stream:
+    ``(y + default_rng(seed).integers(1, classes, size=len(y))) % classes``."""
+    offsets = np.random.default_rng(seed).integers(1, classes, size=len(y))
+    return (y + offsets) % classes
+
+
+@register("random_logit")
+class RandomLogit(Metric):
+    """Spearman of |a| for the target class with |a| for a random other class; lower is better.
+
+    An explanation that ignores the class scores 1.
+
+    Sixt, Granz & Landgraf (2020), "When Explanations Lie: Why Many Modified BP Attributions Fail".
+    For every sample a class y' != y is drawn uniformly,
+    y' = (y + default_rng(seed).integers(1, C, size=N)) % C in sample order (C read from the model's
+    output), the method is re-run once on the whole batch for y' (``explain=``), and the score is
+    the Spearman rank correlation between |a| and |a_y'| (channels summed, average ranks for ties).
+    A sample whose |a| or |a_y'| is constant scores NaN (the correlation is undefined).
+
+    Parameters
+    ----------
+    seed : seed of the random classes (default 0).
+    batch_size : unused: the method runs with its own batch size (kept for a uniform interface;
+        default 256).
+
+    Example
+    -------
+    >>> q = xb.metrics.get("random_logit")
+    >>> q(model, x, y, a, explain=xb.methods.get("saliency"))  # doctest: +SKIP
+    """
+
+    higher_is_better = False
+    category = "randomisation"
+    needs_explain = True
+
+    def __init__(self, *, seed: int = 0, batch_size: int = 256):
+        self.seed = seed
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def score(self, model, x, y, a, *, explain):
+        classes = n_classes(model, x)
+        if classes < 2:
+            raise NotApplicable(f"random_logit needs at least 2 classes; the model has {classes}")
+        a_other = as_attributions(
+            explain(model, x, other_classes(y, classes, self.seed)), x, name="explain(model, x, y')"
+        )
+        return spearman_rows(np.abs(a), np.abs(a_other))

@@ -1,0 +1,110 @@
+"""Max and average sensitivity (Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (In)fidelity
+and Sensitivity of Explanations"): the shared perturb-and-re-explain computation."""
+
+from __future__ import annotations
+
+import abc
+import numbers
+
+import numpy as np
+
+from xaibench._checks import as_attributions
+from xaibench._registry import Component
+from xaibench.methods.base import check_positive_int
+from xaibench.metrics._perturb import samples_per_chunk
+from xaibench.metrics.base import Metric
+
+
+def sample_range(x: np.ndarray) -> np.ndarray:
+    """max - min of each sample's values, float64 (N,); 1 for a constant sample (so that a noise
+    scale relative to the range does not vanish)."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    spread = flat.max(axis=1) - flat.min(axis=1)
+    return np.where(spread > 0, spread, 1.0)
+
+
+def check_positive_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def with_batch_size(explain, batch_size: int | None):
+    """``explain`` with its ``batch_size`` setting replaced (when it has one and one is given)."""
+    if batch_size is None or not isinstance(explain, Component):
+        return explain
+    if "batch_size" not in explain.param_names():
+        return explain
+    return type(explain)(**{**explain.params, "batch_size": batch_size})
+
+
+def sensitivities(model, x, y, a, explain, *, samples, radius, seed, batch_size) -> np.ndarray:
+    """||e(x + d) - e(x)|| / ||e(x)|| for ``samples`` perturbations d of every sample, (N, samples).
+
+    e(x) is ``a`` (N, n_features, channels summed); e(x + d) sums channels the same way; the norms
+    are Frobenius norms over the features. d = r_i * (2 * rng.random((N, samples) + x.shape[1:]) - 1)
+    with rng = np.random.default_rng(seed) drawn in sample order, r_i = radius * sample_range(x)_i.
+    The perturbed inputs of all samples go to ``explain`` in one call (in chunks of about 2**25
+    values for large inputs). A sample with e(x) = 0 gets NaN (the ratio is undefined).
+    """
+    explain = with_batch_size(explain, batch_size)
+    r = radius * sample_range(x)
+    rng = np.random.default_rng(seed)
+    chunk = samples_per_chunk(x, samples)
+    diffs = []
+    for s in range(0, len(x), chunk):
+        xs = x[s : s + chunk]
+        shape = (len(xs), samples) + x.shape[1:]
+        d = (2.0 * rng.random(shape) - 1.0) * r[s : s + chunk].reshape((-1,) + (1,) * (x.ndim))
+        perturbed = (xs[:, None] + d).astype(np.float32).reshape((-1,) + x.shape[1:])
+        e = explain(model, perturbed, np.repeat(y[s : s + chunk], samples))
+        e = as_attributions(e, perturbed, name="the attributions of explain= for perturbed x")
+        diffs.append(
+            np.linalg.norm(e.reshape(len(xs), samples, -1) - a[s : s + chunk, None], axis=-1)
+        )
+    norm = np.linalg.norm(a, axis=1)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, np.concatenate(diffs) / norm, np.nan)
+
+
+class Sensitivity(Metric):
+    """Max / average sensitivity: settings and the perturb-and-re-explain loop; subclasses set
+    ``reduce`` (over the perturbations) and the docstring."""
+
+    higher_is_better = False
+    category = "robustness"
+    needs_explain = True
+
+    @staticmethod
+    @abc.abstractmethod
+    def reduce(ratios: np.ndarray) -> np.ndarray:
+        """One score per sample from the ratios (N, samples)."""
+
+    def __init__(
+        self,
+        *,
+        samples: int = 16,
+        radius: float = 0.1,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ):
+        self.samples = check_positive_int(samples, "samples")
+        self.radius = check_positive_number(radius, "radius")
+        self.seed = seed
+        self.batch_size = (
+            None if batch_size is None else check_positive_int(batch_size, "batch_size")
+        )
+
+    def score(self, model, x, y, a, *, explain):
+        ratios = sensitivities(
+            model,
+            x,
+            y,
+            a,
+            explain,
+            samples=self.samples,
+            radius=self.radius,
+            seed=self.seed,
+            batch_size=self.batch_size,
+        )
+        return self.reduce(ratios)
