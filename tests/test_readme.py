@@ -25,7 +25,8 @@ def test_quick_start_has_exactly_two_sh_blocks():
 
 
 @pytest.mark.slow
-def test_python_examples_run(capsys):
+def test_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     namespace = {}
     for code in blocks("python"):
         exec(compile(code, "README.md", "exec"), namespace)
@@ -38,10 +39,18 @@ def test_python_examples_run(capsys):
     np.testing.assert_allclose(q(None, x, [0, 1], np.ones_like(x)), [64.0, 64.0])
 
 
-def test_config_example_is_valid(tmp_path):
-    (toml,) = blocks("toml")
+def test_config_examples_are_valid(tmp_path):
+    toml, more = blocks("toml")
     path = tmp_path / "my_run.toml"
     path.write_text(toml)
     config = load_config(path).validate()
     assert config.params["integrated_gradients"] == {"steps": 64}
     assert config.metrics == ("deletion", "insertion", "sparseness", "runtime")
+    model = tmp_path / "models" / "my_cnn.keras"
+    model.parent.mkdir()
+    model.write_bytes(b"")  # only its existence is checked before the run
+    standalone = 'datasets = ["digits", "breast_cancer"]\n' + more
+    (tmp_path / "more.toml").write_text(standalone.replace("models/", f"{tmp_path}/models/"))
+    config = load_config(tmp_path / "more.toml").validate()
+    assert config.models[-1].endswith("my_cnn.keras")
+    assert config.models_for("breast_cancer") == ("linear", "mlp")

@@ -12,6 +12,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from xaibench import datasets as _datasets
+from xaibench import methods as _methods
+from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench.benchmark import components
 
@@ -150,21 +152,74 @@ def load_dataset(spec: str):
     return _datasets.load(spec)
 
 
-def _suite(name: str, samples: int) -> RunConfig:
+# Methods by cost. Cheap: a few model calls per sample; heavy: hundreds to thousands.
+CHEAP_METHODS = (
+    "saliency",
+    "gradient_x_input",
+    "integrated_gradients",
+    "smoothgrad",
+    "vargrad",
+    "guided_backprop",
+    "grad_cam",
+    "grad_cam_pp",
+    "occlusion",
+    "permutation_importance",
+    "feature_correlation",
+    "random",
+    "sobel",
+)
+HEAVY_METHODS = ("rise", "lime", "kernel_shap")
+ADAPTERS = ("shap_gradient", "shap_kernel", "lime_image", "lime_tabular")
+IMAGE_DATASETS = ("digits", "mnist", "shapes")
+TABULAR_DATASETS = ("breast_cancer", "wine", "synthetic_tabular")
+IMAGE_MODELS = ("linear", "mlp", "cnn", "cnn_deep")
+TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
+# Smaller sampling budgets for the heavy methods and the re-explaining robustness metrics, so
+# that the default suite fits 30 minutes on 2 cores; the full suite uses the papers' defaults.
+DEFAULT_BUDGETS = {
+    "rise": {"masks": 500},
+    "lime": {"samples": 500},
+    "kernel_shap": {"samples": 512},
+    "max_sensitivity": {"samples": 8},
+    "avg_sensitivity": {"samples": 8},
+}
+
+
+def _all_metrics() -> tuple[str, ...]:
+    return tuple(n for n in _metrics.names() if _metrics.cls(n).__module__.startswith("xaibench."))
+
+
+def _quick() -> RunConfig:
+    return RunConfig(
+        name="quick",
+        datasets=("digits", "shapes", "breast_cancer"),
+        models=("linear", "cnn"),
+        models_per_dataset={"breast_cancer": ("linear", "mlp")},
+        methods=CHEAP_METHODS,
+        metrics=_all_metrics(),
+        samples=32,
+        params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")},
+    )
+
+
+def _default(name: str = "default", samples: int = 128, budgets=None, adapters=()) -> RunConfig:
+    datasets = IMAGE_DATASETS + TABULAR_DATASETS
     return RunConfig(
         name=name,
-        datasets=("digits",),
-        models=("linear", "cnn"),
-        methods=("saliency", "integrated_gradients", "random"),
-        metrics=("deletion", "insertion", "faithfulness_correlation", "sparseness", "runtime"),
+        datasets=datasets,
+        models=IMAGE_MODELS,
+        models_per_dataset={d: TABULAR_MODELS for d in TABULAR_DATASETS},
+        methods=CHEAP_METHODS + HEAVY_METHODS + tuple(a for a in adapters if a in _methods.names()),
+        metrics=_all_metrics(),
         samples=samples,
+        params=dict(DEFAULT_BUDGETS if budgets is None else budgets),
     )
 
 
 SUITES = {
-    "quick": _suite("quick", 32),
-    "default": _suite("default", 128),
-    "full": _suite("full", 256),
+    "quick": _quick(),
+    "default": _default(),
+    "full": _default("full", 256, budgets={}, adapters=ADAPTERS),
 }
 
 
@@ -189,7 +244,9 @@ def load_config(path: str | Path) -> RunConfig:
             f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; valid keys: {', '.join(KEYS)}"
         )
-    base = _suite(path.stem, 32)
+    base = replace(SUITES["quick"], name=path.stem, params={})
+    if "datasets" in raw or "models" in raw or "model" in raw:
+        base = replace(base, models_per_dataset={})
     values = {}
     for key in ("datasets", "models", "methods", "metrics"):
         if key in raw:
@@ -201,7 +258,7 @@ def load_config(path: str | Path) -> RunConfig:
             values[key] = tuple(v)
     if "model" in raw:
         extra = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
-        values["models"] = tuple(values.get("models", ())) + tuple(extra)
+        values["models"] = tuple(values.get("models", SUITES["quick"].models)) + tuple(extra)
     if "models_per_dataset" in raw:
         table = raw["models_per_dataset"]
         if not isinstance(table, dict) or not all(

@@ -26,6 +26,7 @@ from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.store import DONE, Store, settings_key
 from xaibench.methods.base import NotApplicable
+from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.training import load_file, load_or_train
 from xaibench.models.zoo import ARCHITECTURES
 
@@ -211,6 +212,7 @@ class _Grid:
                     curves=curves,
                     explain_seconds=explain_seconds,
                     metric_seconds=seconds,
+                    calls=model_calls(method, x),
                 )
 
 

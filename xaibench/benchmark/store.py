@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS cells (
     model_key TEXT, category TEXT, higher_is_better INTEGER,
     status TEXT NOT NULL,            -- ok | error | not_applicable
     error TEXT, settings TEXT NOT NULL, version TEXT NOT NULL,
-    explain_seconds REAL, metric_seconds REAL, finished TEXT NOT NULL, run_id INTEGER
+    explain_seconds REAL, metric_seconds REAL, finished TEXT NOT NULL, run_id INTEGER,
+    forward_calls REAL, backward_calls REAL   -- the method's model calls per sample, if known
 );
 CREATE TABLE IF NOT EXISTS scores (
     cell TEXT NOT NULL, sample INTEGER NOT NULL, score REAL,
@@ -79,9 +80,18 @@ class Store:
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(SCHEMA)
+            self._add_missing_columns()
         except sqlite3.DatabaseError as err:
             self.db.close()
             raise ValueError(f"{self.path} is not a readable xaibench store: {err}") from err
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by an earlier version lack newer columns: add them (nothing is lost)."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        with self.db:
+            for column in ("forward_calls", "backward_calls"):
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE cells ADD COLUMN {column} REAL")
 
     def close(self) -> None:
         self.db.close()
@@ -155,13 +165,14 @@ class Store:
         error: str | None = None,
         explain_seconds: float | None = None,
         metric_seconds: float | None = None,
+        calls: dict | None = None,
     ) -> None:
         """Write one finished cell and everything it computed, in one transaction."""
         with self.db:
             self.db.execute("DELETE FROM scores WHERE cell=?", (key,))
             self.db.execute("DELETE FROM curves WHERE cell=?", (key,))
             self.db.execute(
-                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     key,
                     ids["dataset"],
@@ -179,6 +190,8 @@ class Store:
                     metric_seconds,
                     now(),
                     run_id,
+                    (calls or {}).get("forward"),
+                    (calls or {}).get("backward"),
                 ),
             )
             if scores is not None:
