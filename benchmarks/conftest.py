@@ -1,6 +1,8 @@
-"""Shared fixtures of the speed benchmarks: a 28x28 CNN and 128 images, and the bare
-forward-pass time every perturbation metric is compared with."""
+"""Shared fixtures of the speed benchmarks: a 28x28 CNN and 128 images; the bare forward-pass
+and gradient times that metrics and methods are compared with; the summary tables."""
 
+import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -54,16 +56,71 @@ def record_ratio(benchmark, name: str, floor: float) -> float:
     return ratio
 
 
+@dataclasses.dataclass
+class MethodTiming:
+    """One method's benchmark: seconds per explained sample, the model calls it declares per
+    sample, and its time over the bare batched gradients it needs (gradient methods) or over
+    its forward calls at the bare per-row forward time (forward-only methods)."""
+
+    images: int
+    seconds_per_sample: float
+    forward: float | None = None
+    backward: float | None = None
+    ratio_to_gradient: float | None = None
+    ratio_to_forward: float | None = None
+
+
+METHODS: dict[str, MethodTiming] = {}
+BARE_ROW_SECONDS: dict[str, float] = {}  # "forward": best bare seconds per input row seen
+
+
+def record_method(benchmark, name: str, timing: MethodTiming) -> None:
+    benchmark.extra_info.update(
+        {k: v for k, v in dataclasses.asdict(timing).items() if v is not None}
+    )
+    METHODS[name] = timing
+
+
+def _fmt(value, width: int, spec: str, suffix: str = "") -> str:
+    return f"{'-' if value is None else f'{value:{spec}}{suffix}':>{width}s}"
+
+
+def _write_methods(terminalreporter) -> None:
+    terminalreporter.section("attribution methods: seconds per explained sample (28x28 CNN)")
+    rows = [
+        f"{'method':22s} {'images':>6s} {'ms/sample':>10s} {'fwd/sample':>10s} "
+        f"{'bwd/sample':>10s} {'x bare grad':>11s} {'x bare fwd*':>11s}"
+    ]
+    for name, t in sorted(METHODS.items(), key=lambda item: item[1].seconds_per_sample):
+        rows.append(
+            f"{name:22s} {t.images:6d} {t.seconds_per_sample * 1e3:10.3f} "
+            f"{_fmt(t.forward, 10, '.0f')} {_fmt(t.backward, 10, '.0f')} "
+            f"{_fmt(t.ratio_to_gradient, 11, '.2f', 'x')} {_fmt(t.ratio_to_forward, 11, '.2f', 'x')}"
+        )
+    for row in rows:
+        terminalreporter.write_line(row)
+    terminalreporter.write_line(
+        "x bare grad: median ratio to the same number of bare batched gradients timed right "
+        "after (goal <= 1.3x for xaibench's gradient methods)"
+    )
+    if "forward" in BARE_ROW_SECONDS:
+        terminalreporter.write_line(
+            "x bare fwd*: over the declared forward calls at the bare forward time per row "
+            f"({BARE_ROW_SECONDS['forward'] * 1e6:.0f} us, batches of {BATCH}), measured next to it"
+        )
+
+
 def pytest_terminal_summary(terminalreporter):
     if RATIOS:
-        terminalreporter.section("time / bare forward (metrics) or gradient (methods) time")
+        terminalreporter.section("metrics: time / bare forward passes they need")
         for name, ratio in sorted(RATIOS.items()):
             terminalreporter.write_line(f"{name:32s} {ratio:6.2f}x")
+    if METHODS:
+        _write_methods(terminalreporter)
 
 
-def bare_gradient_seconds(model, x, copies: int, repeats: int = 3) -> float:
-    """Best-of-``repeats`` seconds of ``copies`` copies of ``x`` through a compiled batched
-    gradient of the target logit (batches of 256): the floor of gradient methods."""
+@functools.cache
+def _bare_gradient_fn(model):
     from xaibench._tf import tf
 
     @tf.function(reduce_retracing=True)
@@ -73,6 +130,15 @@ def bare_gradient_seconds(model, x, copies: int, repeats: int = 3) -> float:
             s = tf.gather(model(xb, training=False), yb, axis=1, batch_dims=1)
         return tape.gradient(s, xb)
 
+    return grad
+
+
+def bare_gradient_seconds(model, x, copies: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` seconds of ``copies`` copies of ``x`` through a compiled batched
+    gradient of the target logit (batches of 256): the floor of gradient methods."""
+    from xaibench._tf import tf
+
+    grad = _bare_gradient_fn(model)
     big = np.repeat(x, copies, axis=0)
     y = np.zeros(len(big), np.int64)
     grad(tf.constant(big[:BATCH]), tf.constant(y[:BATCH]))

@@ -1,23 +1,73 @@
-"""Perturbation metrics on a 28x28 CNN over 128 images, as a ratio to the bare forward passes
-they need (goal: <= 1.3x). Run: python -m pytest benchmarks/"""
+"""Metrics on a 28x28 CNN over 128 images.
 
+Perturbation metrics report their time as a ratio to the bare forward passes of the copies they
+score (goal: <= 1.3x); metrics that re-run a method (max/avg sensitivity with saliency) as a ratio
+to the bare batched gradients of the perturbed inputs they explain. Metrics without a model-call
+floor (complexity, sparseness, localisation) report seconds per sample only.
+Run: python -m pytest benchmarks/"""
+
+import numpy as np
 import pytest
-from conftest import bare_forward_seconds, record_ratio
+from conftest import N_IMAGES, bare_forward_seconds, bare_gradient_seconds, record_ratio
 
 import xaibench as xb
 
-CASES = [
+# (name, settings, forward copies per image)
+FORWARD = [
     ("deletion", {}, lambda q: q.steps + 1),
     ("insertion", {}, lambda q: q.steps + 1),
     ("faithfulness_correlation", {"runs": 100}, lambda q: q.runs + 1),
+    ("road", {}, lambda q: 2 * (q.steps - 1)),
+    ("infidelity", {}, lambda q: q.samples + 1),
+    ("completeness", {}, lambda q: 2),
+]
+# (name, settings, gradient copies per image) for metrics that re-run saliency
+GRADIENT = [
+    ("max_sensitivity", {}, lambda q: q.samples),
+    ("avg_sensitivity", {}, lambda q: q.samples),
+]
+MODEL_FREE = [
+    "complexity",
+    "sparseness",
+    "pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+    "attribution_auroc",
 ]
 
 
-@pytest.mark.parametrize("name, params, copies", CASES, ids=[c[0] for c in CASES])
+def timed(benchmark, metric, args, kwargs=None):
+    kwargs = kwargs or {}
+    metric(*args, **kwargs)  # warm-up: tracing excluded
+    benchmark.pedantic(metric, args=args, kwargs=kwargs, rounds=3, iterations=1)
+    benchmark.extra_info["seconds_per_sample"] = benchmark.stats.stats.min / N_IMAGES
+
+
+@pytest.mark.parametrize("name, params, copies", FORWARD, ids=[c[0] for c in FORWARD])
 def test_metric_speed(benchmark, cnn28, name, params, copies):
     model, x, y, a = cnn28
     metric = xb.metrics.get(name, **params)
-    metric(model, x, y, a)  # warm-up
-    benchmark.pedantic(metric, args=(model, x, y, a), rounds=3, iterations=1)
+    timed(benchmark, metric, (model, x, y, a))
     floor = bare_forward_seconds(model, x, copies(metric))
     record_ratio(benchmark, name, floor)
+
+
+@pytest.mark.parametrize("name, params, copies", GRADIENT, ids=[c[0] for c in GRADIENT])
+def test_reexplaining_metric_speed(benchmark, cnn28, name, params, copies):
+    model, x, y, a = cnn28
+    metric = xb.metrics.get(name, **params)
+    timed(benchmark, metric, (model, x, y, a), {"explain": xb.methods.get("saliency")})
+    floor = bare_gradient_seconds(model, x, copies(metric))
+    record_ratio(benchmark, f"{name}(saliency)", floor)
+
+
+@pytest.mark.parametrize("name", MODEL_FREE)
+def test_model_free_metric_speed(benchmark, cnn28, name):
+    model, x, y, a = cnn28
+    metric = xb.metrics.get(name)
+    kwargs = {}
+    if metric.needs_masks:
+        masks = np.zeros(x.shape[:-1], bool)
+        masks[:, 8:20, 8:20] = True
+        kwargs["masks"] = masks
+    timed(benchmark, metric, (None, x, y, a), kwargs)

@@ -66,3 +66,38 @@ def test_unreadable_cache_file_is_retrained(model_cache, tmp_path, monkeypatch):
 def test_unknown_or_mismatched_model_fails_clearly():
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         xb.models.get("resnet", "digits")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "arch, dataset, at_least",
+    [
+        ("cnn", "digits", 0.95),
+        ("cnn", "mnist", 0.93),
+        ("cnn", "shapes", 0.95),
+        ("mlp", "breast_cancer", 0.93),
+    ],
+)
+def test_zoo_reaches_the_promised_accuracy(model_cache, arch, dataset, at_least):
+    assert xb.models.load(arch, dataset).accuracy >= at_least
+
+
+@pytest.mark.slow
+def test_shapes_tradeoff_is_real_and_integrated_gradients_localises(model_cache):
+    """A linear model cannot read the shape kind; integrated gradients on the CNN finds the shape
+    far better than the random control."""
+    cnn, linear = xb.models.load("cnn", "shapes"), xb.models.load("linear", "shapes")
+    assert linear.accuracy < cnn.accuracy - 0.3
+    d = xb.datasets.load("shapes")
+    x, y, masks = d.x_test[:32], d.y_test[:32], d.masks[:32]
+    df = xb.evaluate(
+        cnn.model,
+        x,
+        y,
+        ["integrated_gradients", "random"],
+        ["relevance_mass", "pointing_game"],
+        masks=masks,
+    )
+    mean = df.groupby(["metric", "method"])["score"].mean()
+    assert mean["relevance_mass", "integrated_gradients"] > mean["relevance_mass", "random"] + 0.2
+    assert mean["pointing_game", "integrated_gradients"] > mean["pointing_game", "random"] + 0.5

@@ -80,3 +80,13 @@ def test_leaderboard_is_deterministic_for_a_seed():
 def test_missing_columns_raise():
     with pytest.raises(ValueError, match="score"):
         xb.leaderboard(pd.DataFrame({"method": ["a"], "metric": ["deletion"]}))
+
+
+def test_markdown_table_shows_a_method_without_finite_scores():
+    from xaibench.results.tables import leaderboard_markdown
+
+    df = long_table({"a": [1.0, 2.0], "c": [np.nan, np.nan]}, "insertion")
+    df["dataset"], df["model"] = "digits", "cnn"
+    text = leaderboard_markdown(xb.leaderboard(df))
+    assert "**1.5" in text
+    assert "| c |" in text

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import _tiny
 import numpy as np
 import pytest
 
 import xaibench as xb
-from xaibench._tf import tf
+from xaibench._tf import keras, tf
+from xaibench.methods.base import (
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    check_probability,
+    check_seed,
+    sample_seeds,
+)
 
 
 def builtin_methods():
@@ -209,11 +219,155 @@ def test_output_dtype_and_shape(cnn_case, linear_tab, name):
         assert np.isfinite(a).all()
 
 
+class CallCounter(keras.layers.Layer):
+    """An identity layer that counts the rows of every forward and every backward pass through
+    it in variables, so that compiled paths (``predict_on_batch``, traced gradients) count too.
+    Placed last, it sees every forward pass to the output and every backward pass from it."""
+
+    def build(self, input_shape):
+        self.forward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+        self.backward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, z):
+        rows = tf.cast(tf.shape(z)[0], "float32")
+
+        @tf.custom_gradient
+        def identity(z):
+            def grad(dz):
+                with tf.control_dependencies([self.backward.assign_add(rows)]):
+                    return tf.identity(dz)
+
+            return tf.identity(z), grad
+
+        with tf.control_dependencies([self.forward.assign_add(rows)]):
+            return identity(z)
+
+    def counts(self) -> tuple[float, float]:
+        """(forward rows, backward rows) since the last call, and reset."""
+        out = (float(self.forward.numpy()), float(self.backward.numpy()))
+        self.forward.assign(0.0)
+        self.backward.assign(0.0)
+        return out
+
+
+def with_counter(model, input_shape):
+    """A copy of a Sequential ``model`` (new layers, same weights) ending in a CallCounter."""
+    layers = [type(layer).from_config(layer.get_config()) for layer in model.layers]
+    counted = keras.Sequential([keras.Input(input_shape), *layers, CallCounter()])
+    for new, old in zip(layers, model.layers, strict=True):
+        new.set_weights(old.get_weights())
+    return counted
+
+
+@pytest.fixture(scope="module")
+def counted_models(cnn_case, linear_tab):
+    """The CNN on (4, 4, 2) images and the linear model on 5 features, each ending in a
+    CallCounter, with data: {"image": (model, x, y), "tabular": (model, x, y)}."""
+    model, x, y = cnn_case
+    tab, _, _, xt, yt = linear_tab
+    return {
+        "image": (with_counter(model, x.shape[1:]), x, y),
+        "tabular": (with_counter(tab, xt.shape[1:]), np.concatenate([xt, -xt]), np.tile(yt, 2)),
+    }
+
+
+def with_kinds(names):
+    return [(n, kind) for n in names for kind in xb.methods.cls(n).inputs]
+
+
+@pytest.mark.parametrize("name, kind", with_kinds(builtin_methods()))
+def test_declared_model_calls_are_the_calls_made(counted_models, name, kind):
+    """Every built-in method declares its forward and backward passes per sample (read by the
+    runtime metric), and they are the rows the model receives."""
+    model, x, y = counted_models[kind]
+    m = xb.methods.get(name, **FAST_SETTINGS.get(name, {}))
+    applicable_or_skip(m, model, x)
+    declared = xb.metrics.cls("runtime").calls(m, x)
+    assert declared is not None, f"{name} declares no model calls"
+    counter = model.layers[-1]
+    counter.counts()
+    m(model, x, y)
+    forward, backward = counter.counts()
+    assert (forward, backward) == (declared["forward"] * len(x), declared["backward"] * len(x))
+
+
+@pytest.mark.parametrize(
+    "name, params, shape, forward",
+    [
+        ("integrated_gradients", {"steps": 7}, (4, 4, 2), 8),
+        ("smoothgrad", {"samples": 9}, (4, 4, 2), 9),
+        ("occlusion", {}, (28, 28, 1), 170),  # 13 x 13 positions of the 4x4 patch, stride 2
+        ("occlusion", {"patch": 3, "stride": 3}, (8, 8, 1), 10),  # 3 x 3 positions
+        ("occlusion", {}, (6,), 7),
+        ("rise", {"masks": 100}, (8, 8, 3), 100),
+        ("kernel_shap", {"samples": 2048}, (5,), 32),  # all 2^5 - 2 coalitions, x, baseline
+        ("kernel_shap", {"samples": 2048}, (28, 28, 1), 2050),  # 64 superpixels
+        ("kernel_shap", {"samples": 100, "segments": 2}, (8, 8, 1), 16),  # 14 coalitions
+        ("permutation_importance", {"repeats": 3}, (6,), 19),
+        ("permutation_importance", {}, (4, 4, 1), None),  # images: does not apply
+        ("random", {}, (6,), 0),
+    ],
+)
+def test_declared_model_calls_follow_the_settings(name, params, shape, forward):
+    x = np.zeros((2,) + shape, np.float32)
+    calls = xb.metrics.cls("runtime").calls(xb.methods.get(name, **params), x)
+    backward = forward if xb.methods.cls(name).needs_gradients else 0
+    assert calls == (None if forward is None else {"forward": forward, "backward": backward})
+
+
 @pytest.mark.parametrize("name", builtin_methods())
 def test_params_round_trip(name):
     m = xb.methods.get(name)
     assert m.name == name
     assert xb.methods.get(name, **m.params).params == m.params
+
+
+@pytest.mark.parametrize(
+    "check, good, bad, message",
+    [
+        (check_positive_int, [1, np.int64(7)], [0, -1, 1.0, True, "2"], "a positive integer"),
+        (check_seed, [0, np.int32(5)], [-1, 0.5, False, None], "a non-negative integer"),
+        (
+            check_non_negative,
+            [0, 0.15, 2, np.float32(1.5)],
+            [-0.1, np.inf, np.nan, True, "1"],
+            "a non-negative number",
+        ),
+        (check_positive, [1e-9, 3], [0, -1.0, np.inf, np.nan, False], "a positive number"),
+        (
+            check_probability,
+            [0.5, np.float64(0.01)],
+            [0, 1, 1.5, np.nan, True],
+            "a number strictly between 0 and 1",
+        ),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_setting_checks(check, good, bad, message):
+    """The setting checks shared by the methods: the value back as int/float, or ValueError
+    naming the setting, what was expected and what came."""
+    for value in good:
+        out = check(value, "knob")
+        assert out == value and type(out) is (float if "number" in message else int)
+    for value in bad:
+        with pytest.raises(
+            ValueError, match=rf"^knob must be {message}, got {re.escape(repr(value))}$"
+        ):
+            check(value, "knob")
+
+
+def test_random_rejects_a_bad_seed():
+    with pytest.raises(ValueError, match="seed"):
+        xb.methods.get("random", seed=-1)
+
+
+def test_sample_seeds_are_one_stream():
+    """One seed per sample; the first seeds do not depend on how many are drawn."""
+    np.testing.assert_array_equal(sample_seeds(3, 5)[:2], sample_seeds(3, 2))
+    assert len(set(sample_seeds(3, 100))) == 100
 
 
 # --------------------------------------------------------------------------------------------

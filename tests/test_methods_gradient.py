@@ -297,6 +297,8 @@ def test_batch_size_does_not_change_attributions(cnn_models, cnn_data, name):
         ("smoothgrad", {"samples": 0}, "samples"),
         ("smoothgrad", {"noise": -0.1}, "noise"),
         ("vargrad", {"noise": "high"}, "noise"),
+        ("smoothgrad", {"noise": float("inf")}, "noise"),
+        ("vargrad", {"samples": True}, "samples"),
         ("vargrad", {"seed": -1}, "seed"),
         ("gradient_x_input", {"batch_size": 0}, "batch_size"),
         ("grad_cam", {"layer": 3}, "layer"),

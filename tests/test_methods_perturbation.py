@@ -156,7 +156,7 @@ def test_occlusion_patches_linear_image(patch, stride, channels):
 )
 def test_occlusion_default_patch_and_stride(side, patch, stride, positions):
     m = xb.methods.get("occlusion")
-    masks = m.patches(np.zeros((1, side, side, 1), np.float32))
+    masks = m.patches((side, side, 1))
     assert masks.shape == (positions**2, side * side)
     assert (masks.sum(axis=1) == patch * patch).all()
     assert masks.any(axis=0).all()  # every pixel is covered
@@ -519,6 +519,9 @@ def test_shapes_and_dtypes(name, channels):
         ("lime", {"samples": 0}, "samples"),
         ("lime", {"kernel_width": 0}, "kernel_width"),
         ("lime", {"ridge": -1.0}, "ridge"),
+        ("lime", {"ridge": float("inf")}, "ridge"),
+        ("lime", {"kernel_width": float("nan")}, "kernel_width"),
+        ("rise", {"p": True}, "p"),
         ("lime", {"segments": 0}, "segments"),
         ("kernel_shap", {"samples": -5}, "samples"),
         ("kernel_shap", {"seed": -1}, "seed"),

@@ -413,6 +413,10 @@ FAST_SETTINGS = {
     "faithfulness_correlation": {"runs": 20},
     "deletion": {"steps": 8},
     "insertion": {"steps": 8},
+    "road": {"steps": 4},
+    "infidelity": {"samples": 8},
+    "max_sensitivity": {"samples": 4},
+    "avg_sensitivity": {"samples": 4},
 }
 
 
@@ -458,6 +462,35 @@ def test_non_finite_attributions_score_nan(image_setup, name, bad, index):
     if hasattr(q, "curves"):
         curves = q.curves(model, x, y, a_bad)
         assert np.isnan(curves[index]).all() and np.isfinite(curves[others]).all()
+        np.testing.assert_array_equal(curves[others], q.curves(model, x, y, a)[others])
+        scores, curves2 = q.scores_and_curves(model, x, y, a_bad)
+        np.testing.assert_array_equal(curves2, curves)
+        # the same numbers, summed in another memory order (as before): equal up to round-off
+        np.testing.assert_allclose(scores, got, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("road", {"steps": 4}),
+        ("deletion", {"steps": 4, "baseline": "noisy_linear"}),
+        ("insertion", {"steps": 4, "baseline": "noisy_linear"}),
+        ("faithfulness_correlation", {"runs": 10, "baseline": "noisy_linear"}),
+    ],
+)
+def test_seeded_noise_stays_with_its_sample(image_setup, name, params):
+    """A non-finite sample is still perturbed (with zeros as its attribution), so the noise every
+    other sample draws, and so its score and curve, are those it gets with a finite attribution."""
+    model, x, y, a, _ = image_setup
+    q = xb.metrics.get(name, seed=3, **params)
+    a_bad = a.copy()
+    a_bad[1, 0, 0, 0] = np.nan
+    others = np.arange(len(x)) != 1
+    np.testing.assert_array_equal(q(model, x, y, a_bad)[others], q(model, x, y, a)[others])
+    if hasattr(q, "curves"):
+        np.testing.assert_array_equal(
+            q.curves(model, x, y, a_bad)[others], q.curves(model, x, y, a)[others]
+        )
 
 
 @pytest.mark.parametrize("name", builtin_metrics())
@@ -518,7 +551,19 @@ def test_metadata(name):
         ("deletion", False, "faithfulness"),
         ("insertion", True, "faithfulness"),
         ("faithfulness_correlation", True, "faithfulness"),
+        ("road", True, "faithfulness"),
+        ("infidelity", False, "faithfulness"),
+        ("max_sensitivity", False, "robustness"),
+        ("avg_sensitivity", False, "robustness"),
         ("sparseness", True, "complexity"),
+        ("complexity", False, "complexity"),
+        ("model_randomisation", False, "randomisation"),
+        ("random_logit", False, "randomisation"),
+        ("pointing_game", True, "localisation"),
+        ("relevance_mass", True, "localisation"),
+        ("relevance_rank", True, "localisation"),
+        ("attribution_auroc", True, "localisation"),
+        ("completeness", False, "axiomatic"),
         ("runtime", False, "cost"),
     ],
 )
@@ -526,6 +571,96 @@ def test_metadata_matches_definitions(name, higher_is_better, category):
     cls = xb.metrics.cls(name)
     assert cls.higher_is_better is higher_is_better
     assert cls.category == category
+
+
+def test_metadata_table_covers_every_builtin_metric():
+    table = test_metadata_matches_definitions.pytestmark[0].args[1]
+    assert sorted(row[0] for row in table) == sorted(builtin_metrics())
+
+
+MODEL_FREE = {
+    "sparseness",
+    "complexity",
+    "pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+    "attribution_auroc",
+}
+
+# What each metric needs besides (model, x, y, a), from METRICS.md.
+NEEDS = {
+    "max_sensitivity": "explain",
+    "avg_sensitivity": "explain",
+    "model_randomisation": "explain",
+    "random_logit": "explain",
+    "runtime": "explain",
+    "pointing_game": "masks",
+    "relevance_mass": "masks",
+    "relevance_rank": "masks",
+    "attribution_auroc": "masks",
+}
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_needs_match_definitions(name):
+    cls = xb.metrics.cls(name)
+    assert cls.needs_explain is (NEEDS.get(name) == "explain")
+    assert cls.needs_masks is (NEEDS.get(name) == "masks")
+    assert cls.needs_model is (name not in MODEL_FREE)
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_stochastic_iff_seeded(name):
+    """``stochastic`` marks exactly the metrics that take a seed, and the seed is validated."""
+    cls = xb.metrics.cls(name)
+    assert isinstance(cls.stochastic, bool)
+    assert cls.stochastic is ("seed" in cls.param_names())
+    if cls.stochastic:
+        assert xb.metrics.get(name).seed == 0
+        for bad in (-1, 1.5, "0", None, True):
+            with pytest.raises(ValueError, match="seed"):
+                xb.metrics.get(name, seed=bad)
+
+
+@pytest.mark.parametrize("name, missing", sorted(NEEDS.items()))
+def test_missing_explain_or_masks_is_named(image_setup, name, missing):
+    model, x, y, a, masks = image_setup
+    q = xb.metrics.get(name, **FAST_SETTINGS.get(name, {}))
+    kw = extras(q, x, masks)
+    del kw[missing]
+    with pytest.raises(ValueError, match=f"{missing}="):
+        q(model, x, y, a, **kw)
+
+
+class _LastPoint(xb.metrics.CurveMetric):
+    """A curve metric whose score is the last point of a hand-made curve: tests the hook."""
+
+    needs_model = False
+
+    def __init__(self, *, batch_size: int = 256):
+        self.steps = 2
+        self.batch_size = batch_size
+
+    def compute_curves(self, model, x, y, a):
+        return np.stack([a[:, 0], a.sum(axis=1), 10 * a[:, 0]], axis=1)
+
+    def summarise(self, curves):
+        return curves[:, -1]
+
+
+def test_curve_summarise_hook():
+    a = np.array([[1.0, 2.0], [3.0, np.nan], [-1.0, 0.5]])
+    x = np.zeros((3, 2), np.float32)
+    q = _LastPoint()
+    expected_curves = [[1.0, 3.0, 10.0], [np.nan] * 3, [-1.0, -0.5, -10.0]]
+    np.testing.assert_array_equal(q.curves(None, x, [0, 0, 0], a), expected_curves)
+    np.testing.assert_array_equal(q(None, x, [0, 0, 0], a), [10.0, np.nan, -10.0])
+    scores, curves = q.scores_and_curves(None, x, [0, 0, 0], a)
+    np.testing.assert_array_equal(scores, [10.0, np.nan, -10.0])
+    np.testing.assert_array_equal(curves, expected_curves)
+    # the default hook is the trapezoid area over [0, 1]
+    area = xb.metrics.CurveMetric.summarise(q, np.array([[1.0, 3.0, 10.0]]))
+    np.testing.assert_allclose(area, [trapezoid([1.0, 3.0, 10.0])])
 
 
 def test_curve_defaults():

@@ -123,6 +123,33 @@ def test_imputation_matches_reference(monkeypatch, shape, limit):
     np.testing.assert_array_equal(out[3], x[3])  # nothing removed
 
 
+@pytest.mark.parametrize("shape", [(7, 9, 2), (1, 6, 1), (6, 1, 1), (12, 12, 3)])
+def test_imputation_of_an_image_does_not_depend_on_the_others(monkeypatch, shape):
+    """Images are grouped by bandwidth and solved on threads; each image's values are exactly
+    those it gets alone, whatever the grouping, order, group size or thread count."""
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(24,) + shape).astype(np.float32)
+    removed = rng.uniform(size=(24,) + shape[:2]) < rng.uniform(0.05, 0.95, size=(24, 1, 1))
+    whole = noisy_linear(x, removed, noise=0.0)
+    alone = np.concatenate(
+        [noisy_linear(x[i : i + 1], removed[i : i + 1], noise=0.0) for i in range(24)]
+    )
+    np.testing.assert_array_equal(alone, whole)
+    order = rng.permutation(24)
+    np.testing.assert_array_equal(noisy_linear(x[order], removed[order], noise=0.0), whole[order])
+    monkeypatch.setattr(_imputation, "_UNKNOWNS_PER_SOLVE", 9)
+    np.testing.assert_array_equal(noisy_linear(x, removed, noise=0.0), whole)
+    monkeypatch.setattr(_imputation, "_MAX_THREADS", 1)
+    np.testing.assert_array_equal(noisy_linear(x, removed, noise=0.0), whole)
+    expected = np.stack(
+        [
+            np.zeros_like(xi) if ri.all() else reference_impute(xi, ri)
+            for xi, ri in zip(x, removed, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(whole, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_imputation_keeps_constants_and_empties():
     x = np.full((2, 4, 4, 2), 3.5, np.float32)
     removed = np.ones((2, 4, 4), bool)
@@ -184,8 +211,11 @@ def test_noisy_linear_only_where_supported():
     assert check_baseline("noisy_linear", masked=True) == "noisy_linear"
     with pytest.raises(ValueError, match="noisy_linear"):
         check_baseline("noisy_linear")
+    # every metric that removes features takes it; one that only reads a baseline input does not
+    for name in ("deletion", "insertion", "faithfulness_correlation", "road"):
+        assert xb.metrics.get(name, baseline="noisy_linear").baseline == "noisy_linear"
     with pytest.raises(ValueError, match="baseline.*noisy_linear"):
-        xb.metrics.get("deletion", baseline="noisy_linear")
+        xb.metrics.get("completeness", baseline="noisy_linear")
     with pytest.raises(ValueError, match="fill_removed"):
         baseline_values(np.zeros((1, 2, 2, 1), np.float32), "noisy_linear")
 
@@ -270,6 +300,139 @@ def test_road_perfect_beats_reversed():
     # with zeros as the baseline the contribution is exactly what removal takes away
     zero = xb.metrics.get("road", output="logit", baseline=0.0)(model, x, y, contribution)
     assert np.all(zero > 0)
+
+
+# --------------------------------------------------------------------------------------------
+# baseline="noisy_linear" in deletion, insertion and faithfulness correlation
+# --------------------------------------------------------------------------------------------
+
+
+def noisy_removal_reference(x, y, a, steps, seed, score, *, insert):
+    """Deletion / insertion curves with the noisy linear baseline, written out: the removed
+    features of every (sample, step) (the top round(k*n/steps), or for insertion the others) are
+    filled by fill_removed with one Generator default_rng(seed) for all copies, sample-major."""
+    n = a.shape[1]
+    removed = np.zeros((len(x), steps + 1, n), bool)
+    for i, k in itertools.product(range(len(x)), range(steps + 1)):
+        top = _tiny.top_k_mask(a[i], round(k * n / steps))
+        removed[i, k] = ~top if insert else top
+    copies = fill_removed(x, removed, "noisy_linear", rng=np.random.default_rng(seed))
+    flat = copies.reshape((-1,) + x.shape[1:])
+    return score(flat, np.repeat(y, steps + 1)).reshape(len(x), steps + 1)
+
+
+@pytest.fixture(scope="module")
+def linear_rgb():
+    """Images (4, 3, 5, 2) with two channels and a linear model with 3 classes."""
+    rng = np.random.default_rng(15)
+    shape = (3, 5, 2)
+    w = rng.normal(size=(30, 3)).round(2)
+    b = np.array([0.1, 0.0, -0.3])
+    x = rng.uniform(size=(4,) + shape).astype(np.float32)
+    y = np.array([2, 0, 1, 1])
+    a = rng.normal(size=(4, 15)).round(1)  # ties included
+    return _tiny.linear_image(w, b, shape), w, b, x, y, a
+
+
+@pytest.mark.parametrize("name", ["deletion", "insertion"])
+@pytest.mark.parametrize("output", ["logit", "probability"])
+@pytest.mark.parametrize("steps, seed", [(5, 0), (4, 7)])
+def test_removal_noisy_linear_against_reference(linear_rgb, name, output, steps, seed):
+    model, w, b, x, y, a = linear_rgb
+    expected = noisy_removal_reference(
+        x,
+        y,
+        a,
+        steps,
+        seed,
+        lambda xk, yk: linear_scores(xk, w, b, yk, output),
+        insert=name == "insertion",
+    )
+    q = xb.metrics.get(name, steps=steps, baseline="noisy_linear", output=output, seed=seed)
+    a_img = a.reshape(x.shape[:-1])
+    curves = q.curves(model, x, y, a_img)
+    np.testing.assert_allclose(curves, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q(model, x, y, a_img), area(expected), rtol=1e-5, atol=1e-6)
+    # the ends: nothing / everything removed (everything imputed is 0 plus the noise)
+    whole = 0 if name == "insertion" else steps
+    np.testing.assert_allclose(
+        curves[:, steps - whole], linear_scores(x, w, b, y, output), rtol=1e-5, atol=1e-6
+    )
+
+
+def area(curves):
+    return np.trapezoid(curves, dx=1.0 / (curves.shape[1] - 1), axis=1)
+
+
+@pytest.mark.parametrize("name", ["deletion", "insertion", "faithfulness_correlation"])
+def test_noisy_linear_seed_batch_size_and_chunks(monkeypatch, linear_rgb, name):
+    model, _, _, x, y, a = linear_rgb
+    a_img = a.reshape(x.shape[:-1])
+    fast = {"runs": 12} if name == "faithfulness_correlation" else {"steps": 6}
+
+    def scores(**kw):
+        q = xb.metrics.get(name, baseline="noisy_linear", **{**fast, **kw})
+        return q(model, x, y, a_img)
+
+    first = scores(seed=4)
+    np.testing.assert_array_equal(first, scores(seed=4))
+    assert not np.allclose(first, scores(seed=5), rtol=1e-7, atol=0)
+    np.testing.assert_allclose(scores(seed=4, batch_size=1), first, rtol=1e-6, atol=1e-7)
+    # one sample per chunk: the noise is drawn sample by sample from one stream
+    monkeypatch.setattr(xb.metrics._perturb, "CHUNK_VALUES", 1)
+    np.testing.assert_allclose(scores(seed=4), first, rtol=1e-6, atol=1e-7)
+
+
+def test_faithfulness_correlation_noisy_linear_against_reference(linear_rgb):
+    model, w, b, x, y, a = linear_rgb
+    runs, size, seed = 15, 4, 2
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((len(x), runs, a.shape[1]), bool)
+    subsets = np.argpartition(rng.random(masks.shape), size - 1, axis=-1)[..., :size]
+    np.put_along_axis(masks, subsets, True, axis=-1)
+    noise = np.random.default_rng(seed).spawn(1)[0]  # the noise's own stream
+    copies = fill_removed(x, masks, "noisy_linear", rng=noise).reshape((-1,) + x.shape[1:])
+    drops = linear_scores(x, w, b, y, "logit")[:, None] - linear_scores(
+        copies, w, b, np.repeat(y, runs), "logit"
+    ).reshape(len(x), runs)
+    sums = (masks * a[:, None]).sum(axis=-1)
+    expected = [np.corrcoef(sums[i], drops[i])[0, 1] for i in range(len(x))]
+    q = xb.metrics.get(
+        "faithfulness_correlation", runs=runs, subset_size=size, baseline="noisy_linear", seed=seed
+    )
+    np.testing.assert_allclose(q(model, x, y, a.reshape(x.shape[:-1])), expected, rtol=1e-5)
+    # the subsets are those of every other baseline: zeros give the exact linear drops
+    zero = xb.metrics.get("faithfulness_correlation", runs=runs, subset_size=size, seed=seed)
+    contribution = (w[:, y].T.reshape(x.shape) * x).sum(axis=-1)
+    np.testing.assert_allclose(zero(model, x, y, contribution), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("deletion", {"baseline": "noisy_linear"}),
+        ("insertion", {"baseline": "noisy_linear"}),
+        ("insertion", {}),  # the default baseline, "blur", is for images only too
+        ("faithfulness_correlation", {"baseline": "noisy_linear"}),
+        ("road", {}),
+    ],
+)
+def test_image_only_baselines_on_tabular_not_applicable(linear_tab, name, params):
+    model, _, _, x, y = linear_tab
+    with pytest.raises(NotApplicable, match=rf"{name} with baseline=.*images.*\(4, 6\)"):
+        xb.metrics.get(name, **params)(model, x, y, np.ones(x.shape))
+
+
+def test_fill_removed_takes_precomputed_values():
+    rng = np.random.default_rng(16)
+    x = rng.uniform(size=(3, 2, 2, 2)).astype(np.float32)
+    removed = rng.uniform(size=(3, 4, 4)) < 0.5
+    values = baseline_values(x, "blur")
+    np.testing.assert_array_equal(
+        fill_removed(x, removed, values), fill_removed(x, removed, "blur")
+    )
+    with pytest.raises(ValueError, match=r"shape of x.*\(3, 2, 2, 2\).*\(2, 2, 2, 2\)"):
+        fill_removed(x, removed, values[:2])
 
 
 # --------------------------------------------------------------------------------------------

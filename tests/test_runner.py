@@ -357,3 +357,23 @@ def test_suites_are_valid_and_cover_what_they_promise(name):
         ]
         assert set(builtin_methods) <= set(suite.methods)
         assert suite.samples == (128 if name == "default" else 256)
+
+
+def test_folder_dataset_runs_through_the_cli(tmp_path, capsys):
+    from xaibench._tf import keras
+
+    rng = np.random.default_rng(0)
+    for k, label in enumerate(["dark", "light"]):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(6):
+            img = rng.random((12, 12, 3)) * 0.3 + 0.6 * k
+            keras.utils.save_img(tmp_path / "photos" / label / f"{i}.png", img * 255, scale=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'samples = 3\ndatasets = ["{tmp_path}/photos/"]\nmodels = ["linear"]\n'
+        'methods = ["saliency", "random"]\nmetrics = ["sparseness", "deletion"]\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["dataset"]) == {"photos"} and (board["n"] == 3).all()

@@ -40,8 +40,9 @@ def check_baseline(baseline: Baseline, name: str = "baseline", *, masked: bool =
     if needs_removed(baseline) and not masked:
         raise ValueError(
             f"{name}={baseline!r} is not supported here: it imputes removed features, so it "
-            f"applies only to metrics that remove features (e.g. road); use a number, "
-            f"{', '.join(map(repr, NAMED))} or a callable x -> x_baseline"
+            "applies only where features are removed (deletion, insertion, "
+            f"faithfulness_correlation, road); use a number, {', '.join(map(repr, NAMED))} or a "
+            "callable x -> x_baseline"
         )
     if isinstance(baseline, bool) or not (
         isinstance(baseline, numbers.Real) or baseline in named or callable(baseline)
@@ -95,10 +96,13 @@ def fill_removed(
 
     ``removed`` is bool (N, n_features), giving one copy per sample, shape of ``x``; or
     (N, V, n_features), giving V copies per sample, shape (N, V) + x.shape[1:]. A baseline computed
-    from ``x`` alone is computed once per sample. ``"noisy_linear"`` imputes every copy from its own
-    removed features with noise of standard deviation ``noise``, drawn from ``rng`` (a Generator or a
-    seed) for all N * V copies at once, sample by sample: consecutive calls on consecutive chunks of
-    samples with one Generator draw the same noise as one call on all of them.
+    from ``x`` alone is computed once per sample; ``baseline`` may also be those values already
+    computed (an array of ``x``'s shape, e.g. ``baseline_values`` of a whole batch filled chunk by
+    chunk). ``"noisy_linear"`` imputes every copy from its own removed features with noise of
+    standard deviation ``noise``, drawn from ``rng`` (a Generator or a seed) for all N * V copies
+    at once, sample by sample: consecutive calls on consecutive chunks of samples with one
+    Generator draw the same noise as one call on all of them (and each copy's imputation does not
+    depend on the others, so the copies are the same too).
 
     >>> copies = fill_removed(x, removed, "noisy_linear", rng=np.random.default_rng(0))  # doctest: +SKIP
     """
@@ -116,6 +120,14 @@ def fill_removed(
             np.repeat(x, copies, axis=0), per_sample.reshape(-1, n), noise=noise, rng=rng
         )
     else:
-        xf, bf = feature_view(x), feature_view(baseline_values(x, baseline))
+        if isinstance(baseline, np.ndarray):
+            if baseline.shape != x.shape:
+                raise ValueError(
+                    f"baseline values must have the shape of x, {x.shape}; got {baseline.shape}"
+                )
+            values = baseline
+        else:
+            values = baseline_values(x, baseline)
+        xf, bf = feature_view(x), feature_view(values)
         out = np.where(per_sample[..., None], bf[:, None], xf[:, None])
     return out.reshape(removed.shape[:-1] + x.shape[1:])

@@ -7,6 +7,8 @@ channels.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -97,3 +99,24 @@ def n_features(x: np.ndarray) -> int:
 
 def is_image(x: np.ndarray) -> bool:
     return x.ndim == 4
+
+
+def sample_range(x: np.ndarray) -> np.ndarray:
+    """max - min of each sample's values, float64 (N,); 1 for a constant sample.
+
+    The scale of noise set "as a fraction of the input range" (infidelity, max/avg sensitivity):
+    the fallback 1 keeps that noise from vanishing on a constant sample.
+
+    >>> sample_range(np.array([[0.0, 2.0, 1.0], [3.0, 3.0, 3.0]]))
+    array([2., 1.])
+    """
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    spread = flat.max(axis=1) - flat.min(axis=1)
+    return np.where(spread > 0, spread, 1.0)
+
+
+def check_positive_number(value, name: str) -> float:
+    """``value`` as a float if it is a real number > 0, else ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)

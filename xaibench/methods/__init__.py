@@ -16,6 +16,17 @@ get = _registry.get
 names = _registry.names
 cls = _registry.cls
 
+
+def register_optional(available: bool, hint: str, **classes: type[Method]) -> None:
+    """Register ``classes`` under their keyword names if their optional package is
+    ``available``; otherwise list the names as missing, with ``hint`` saying how to get them."""
+    for name, method in classes.items():
+        if available:
+            register(name)(method)
+        else:
+            register_missing(name, hint)
+
+
 # Every module of this package defines and registers methods: import them all.
 import_submodules(__name__, __path__)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from xaibench._tf import keras, tf
-from xaibench.methods._gradients import cached_function
+from xaibench.methods._gradients import batched, cached_function
 from xaibench.methods.base import Method, NotApplicable, check_positive_int
 from xaibench.models.inspect import CONV_TYPES, all_layers, last_conv_layer
 
@@ -113,12 +113,7 @@ def class_activation_maps(
     found = find_layer(model, layer)
     if found is None:
         raise NotApplicable("the model has no convolutional layer")
-    fn = cam_fn(model, found, weights)
-    maps = [
-        fn(tf.convert_to_tensor(x[i : i + batch_size]), tf.convert_to_tensor(y[i : i + batch_size]))
-        for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate([m.numpy() for m in maps])
+    return batched(cam_fn(model, found, weights), x, y, batch_size)
 
 
 class CAMMethod(Method):
@@ -128,6 +123,7 @@ class CAMMethod(Method):
     needs_gradients = True
     needs_conv = True
     inputs = ("image",)
+    model_calls = {"forward": 1.0, "backward": 1.0}  # the backward pass stops at the layer
 
     def __init__(self, *, layer: str | None = None, batch_size: int = 256):
         self.layer = check_layer_name(layer)

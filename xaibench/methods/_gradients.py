@@ -1,31 +1,22 @@
-"""Helpers shared by the gradient-family methods: setting checks, compiled functions kept on the
-model, and gradients averaged over noisy copies of the inputs (SmoothGrad, VarGrad)."""
+"""Helpers shared by the gradient-family methods: compiled functions kept on the model, the base
+classes of the one-gradient methods (saliency, gradient x input, guided backpropagation) and of
+the noisy-gradient methods (SmoothGrad, VarGrad), and gradients over noisy copies of the inputs."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 
+from xaibench._tf import tf
+from xaibench.methods.base import (
+    Method,
+    check_non_negative,
+    check_positive_int,
+    check_seed,
+    samples_per_chunk,
+)
 from xaibench.models.outputs import target_gradients
-
-# Noisy inputs built at once per chunk of samples (float32 values). The chunk size depends on the
-# input shape and the number of noisy copies only, never on batch_size, so the noise stream (and
-# hence the attributions) does not depend on batch_size.
-_CHUNK_VALUES = 2**24
-
-
-def check_fraction(value, name: str) -> float:
-    """A non-negative finite number (e.g. a noise level as a fraction of the input range)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def cached_function(model, key, build: Callable[[], Callable]) -> Callable:
@@ -39,6 +30,19 @@ def cached_function(model, key, build: Callable[[], Callable]) -> Callable:
     if key not in cache:
         cache[key] = build()
     return cache[key]
+
+
+def batched(fn: Callable, x: np.ndarray, y: np.ndarray, batch_size: int) -> np.ndarray:
+    """A compiled ``fn(x, y) -> tensor`` applied in batches of ``batch_size``, as one array."""
+    return np.concatenate(
+        [
+            fn(
+                tf.convert_to_tensor(x[i : i + batch_size]),
+                tf.convert_to_tensor(y[i : i + batch_size]),
+            ).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def noisy_gradients(
@@ -63,7 +67,7 @@ def noisy_gradients(
     rng = np.random.default_rng(seed)
     flat = x.reshape(len(x), -1)
     sigma = (noise * (flat.max(axis=1) - flat.min(axis=1))).astype(np.float32)
-    chunk = max(1, _CHUNK_VALUES // (samples * flat.shape[1]))
+    chunk = samples_per_chunk(x, samples)
     shape = (-1, 1) + (1,) * (x.ndim - 1)
     out = []
     for start in range(0, len(x), chunk):
@@ -78,3 +82,51 @@ def noisy_gradients(
         )
         out.append(reduce(grads.reshape(noisy.shape)))
     return np.concatenate(out)
+
+
+class GradientMethod(Method):
+    """Base of the methods that take one gradient of the target output per input: the setting
+    ``batch_size`` and one forward and one backward pass per sample."""
+
+    needs_gradients = True
+    model_calls = {"forward": 1.0, "backward": 1.0}
+
+    def __init__(self, *, batch_size: int = 256):
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+
+class NoisyGradientMethod(Method):
+    """Base of the methods that reduce the gradients at ``samples`` noisy copies of every input
+    (``noisy_gradients``): the settings, and ``samples`` gradients per sample. A subclass defines
+    ``reduce``, float32 gradients (n, samples, ...) -> (n, ...)."""
+
+    needs_gradients = True
+    stochastic = True
+
+    def __init__(
+        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
+    ):
+        self.samples = check_positive_int(samples, "samples")
+        self.noise = check_non_negative(noise, "noise")
+        self.seed = check_seed(seed)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    @staticmethod
+    def reduce(grads: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: one gradient (forward + backward) per noisy copy."""
+        return {"forward": float(self.samples), "backward": float(self.samples)}
+
+    def explain(self, model, x, y):
+        return noisy_gradients(
+            model,
+            x,
+            y,
+            samples=self.samples,
+            noise=self.noise,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            reduce=self.reduce,
+        )

@@ -27,6 +27,14 @@ def grid_labels(height: int, width: int, segments: int) -> np.ndarray:
     return (rows[:, None] * (cols.max() + 1) + cols[None, :]).ravel()
 
 
+def n_units(input_shape: tuple[int, ...], segments: int) -> int:
+    """The number of units of one input of ``input_shape``: the grid superpixels of an image
+    (H, W, C), min(segments, H) * min(segments, W); the features of a tabular row (F,)."""
+    if len(input_shape) == 3:
+        return min(segments, input_shape[0]) * min(segments, input_shape[1])
+    return int(input_shape[0])
+
+
 def units(x: np.ndarray, segments: int) -> tuple[np.ndarray, int]:
     """``(labels, d)``: the unit of every feature of ``x`` and the number of units — the grid
     superpixels of an image, or one unit per column of tabular data."""
@@ -34,7 +42,7 @@ def units(x: np.ndarray, segments: int) -> tuple[np.ndarray, int]:
         labels = grid_labels(x.shape[1], x.shape[2], segments)
     else:
         labels = np.arange(x.shape[1])
-    return labels, int(labels.max()) + 1
+    return labels, n_units(x.shape[1:], segments)
 
 
 def default_patch(height: int, width: int) -> int:

@@ -7,27 +7,17 @@ in batches of ``batch_size``. Chunks depend on the input shape only, never on ``
 
 from __future__ import annotations
 
-import numbers
+from collections.abc import Callable
 
 import numpy as np
 
 from xaibench._checks import feature_view
+from xaibench.methods._patches import unit_image
+from xaibench.methods.base import CHUNK_VALUES, samples_per_chunk
 from xaibench.models.outputs import class_scores
 
-# Model-input values built at once (float32), about 64 MB.
-CHUNK_VALUES = 2**24
-
-
-def check_probability(value, name: str) -> float:
-    """A probability strictly between 0 and 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def samples_per_chunk(x: np.ndarray, copies: int) -> int:
-    """How many samples to perturb at once when each gets ``copies`` masked copies."""
-    return max(1, CHUNK_VALUES // (copies * int(np.prod(x.shape[1:]))))
+# Design-matrix values of the surrogate regressions per chunk of samples (float64), about 32 MB.
+DESIGN_VALUES = 2**22
 
 
 def masked_scores(
@@ -76,3 +66,41 @@ def masked_scores(
             )
             out[s : s + n, v : v + k] = scores.reshape(n, k)
     return out
+
+
+def surrogate_attributions(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    base: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rows: int,
+    draw: Callable[[int], np.ndarray],
+    fit: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    batch_size: int,
+) -> np.ndarray:
+    """Attributions of a surrogate fitted per sample to the scores of ``rows`` masked copies
+    (LIME, Kernel SHAP), for a chunk of samples at a time.
+
+    ``draw(n)`` gives the unit masks of the next n samples, bool (n, rows, units) (``labels`` maps
+    every feature to its unit); ``fit(masks, scores)`` maps them and the raw target outputs
+    (n, rows) to per-feature values (n, features). Chunks depend on the input shape, ``rows`` and
+    the number of units only. Returns (N, H, W) for images, (N, F) for tabular data."""
+    units = int(labels.max()) + 1
+    chunk = max(1, min(samples_per_chunk(x, rows), DESIGN_VALUES // (rows * (units + 1))))
+    out = []
+    for s in range(0, len(x), chunk):
+        xs = x[s : s + chunk]
+        masks = draw(len(xs))
+        scores = masked_scores(
+            model,
+            xs,
+            y[s : s + chunk],
+            base[s : s + chunk],
+            masks,
+            labels=labels,
+            batch_size=batch_size,
+        )
+        out.append(fit(masks, scores))
+    return unit_image(np.concatenate(out), x)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import numbers
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,17 +19,58 @@ class NotApplicable(ValueError):
     The runner records such a cell as "not applicable", not as a failure."""
 
 
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _check_int(value, name: str, minimum: int, expected: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return int(value)
+
+
+def check_positive_int(value, name: str) -> int:
+    """An integer >= 1 (a count, a size)."""
+    return _check_int(value, name, 1, "a positive integer")
 
 
 def check_seed(seed, name: str = "seed") -> int:
     """A seed for ``np.random.default_rng``: a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return _check_int(seed, name, 0, "a non-negative integer")
+
+
+def sample_seeds(seed: int, n: int) -> np.ndarray:
+    """One seed per sample of a batch, drawn from ``seed`` (for packages that explain one sample
+    at a time with their own generator)."""
+    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
+
+
+def _check_real(value, name: str, valid: Callable[[float], bool], expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid(float(value)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(value, name: str) -> float:
+    """A finite number >= 0 (a noise level as a fraction of the input range, a penalty)."""
+    return _check_real(value, name, lambda v: 0 <= v < np.inf, "a non-negative number")
+
+
+def check_positive(value, name: str) -> float:
+    """A finite number > 0 (a width, a scale)."""
+    return _check_real(value, name, lambda v: 0 < v < np.inf, "a positive number")
+
+
+def check_probability(value, name: str) -> float:
+    """A probability strictly between 0 and 1."""
+    return _check_real(value, name, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
+
+
+# Model-input values built at once (float32, about 64 MB) when a method makes copies of its
+# inputs (noisy, interpolated or masked). Chunks depend on the input shape only, never on
+# ``batch_size``, so results and random streams do not depend on ``batch_size``.
+CHUNK_VALUES = 2**24
+
+
+def samples_per_chunk(x: np.ndarray, copies: int) -> int:
+    """How many samples of ``x`` to copy at once when each gets ``copies`` copies."""
+    return max(1, CHUNK_VALUES // (copies * int(np.prod(x.shape[1:]))))
 
 
 class Method(Component, abc.ABC):
@@ -40,7 +83,11 @@ class Method(Component, abc.ABC):
     - ``needs_gradients``: the model must be differentiable (TensorFlow gradients are taken);
     - ``needs_conv``: the model must have a convolutional layer;
     - ``inputs``: the kinds of input it explains, ``("image", "tabular")`` by default;
-    - ``stochastic``: it takes a ``seed``.
+    - ``stochastic``: it takes a ``seed``;
+    - ``model_calls``: the model's forward and backward passes per explained sample, a dict
+      ``{"forward": f, "backward": b}`` or a method ``model_calls(input_shape)`` returning one
+      (given one sample's shape, (H, W, C) or (F,)); None where unknown. Read by the runtime
+      metric (``xaibench.metrics.cost.runtime.model_calls``).
 
     ``x`` may be a numpy array, a tf.Tensor, or a tf.data.Dataset yielding ``x`` batches or
     ``(x, y)`` batches (then ``y`` may be omitted); a dataset is read batch by batch into one array.
@@ -50,6 +97,7 @@ class Method(Component, abc.ABC):
     needs_conv: bool = False
     inputs: tuple[str, ...] = ("image", "tabular")
     stochastic: bool = False
+    model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
 
     def __call__(self, model, x, y=None) -> np.ndarray:
         x, y = from_dataset(x, y)

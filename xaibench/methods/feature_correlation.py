@@ -39,6 +39,7 @@ class FeatureCorrelation(Method):
     """
 
     inputs = ("tabular",)
+    model_calls = {"forward": 1.0, "backward": 0.0}
 
     def __init__(self, *, batch_size: int = 256):
         self.batch_size = check_positive_int(batch_size, "batch_size")

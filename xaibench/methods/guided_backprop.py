@@ -3,12 +3,9 @@ Simplicity: The All Convolutional Net")."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from xaibench._tf import tf
 from xaibench.methods import register
-from xaibench.methods._gradients import cached_function
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods._gradients import GradientMethod, batched, cached_function
 from xaibench.models.outputs import score_fn
 
 _GUIDED = {"Relu": "XaibenchGuidedRelu", "Relu6": "XaibenchGuidedRelu6"}
@@ -54,7 +51,7 @@ def _guided_gradient_fn(model):
 
 
 @register("guided_backprop")
-class GuidedBackprop(Method):
+class GuidedBackprop(GradientMethod):
     """Gradient with each ReLU's backward pass made a guided ReLU (Springenberg et al. 2015).
 
     Springenberg, Dosovitskiy, Brox & Riedmiller (2015), "Striving for Simplicity: The All
@@ -70,6 +67,7 @@ class GuidedBackprop(Method):
     calls (any op TensorFlow records as Relu or Relu6); a ReLU written by hand (e.g.
     ``tf.maximum(x, 0)``) or with a negative slope, threshold or max value other than 6 keeps its
     ordinary gradient.
+    Cost: one gradient (a forward and a backward pass) per sample.
 
     Parameters
     ----------
@@ -80,16 +78,5 @@ class GuidedBackprop(Method):
     >>> a = xb.methods.get("guided_backprop")(model, x, y)  # doctest: +SKIP
     """
 
-    needs_gradients = True
-
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-
     def explain(self, model, x, y):
-        grad = _guided_gradient_fn(model)
-        bs = self.batch_size
-        out = [
-            grad(tf.convert_to_tensor(x[i : i + bs]), tf.convert_to_tensor(y[i : i + bs])).numpy()
-            for i in range(0, len(x), bs)
-        ]
-        return np.concatenate(out)
+        return batched(_guided_gradient_fn(model), x, y, self.batch_size)

@@ -6,11 +6,8 @@ import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench.methods import register
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods.base import Method, check_positive_int, samples_per_chunk
 from xaibench.models.outputs import target_gradients
-
-# Interpolated inputs built at once per chunk of samples (float32 values).
-_CHUNK_VALUES = 2**24
 
 
 @register("integrated_gradients")
@@ -19,6 +16,7 @@ class IntegratedGradients(Method):
 
     The integral is the trapezoid rule over ``steps`` equal intervals (steps + 1 gradient
     evaluations), so that sum(a) ~= f_y(x) - f_y(x') (completeness) as steps grows.
+    Cost: steps + 1 gradients (a forward and a backward pass each) per sample.
 
     Parameters
     ----------
@@ -34,13 +32,17 @@ class IntegratedGradients(Method):
         self.baseline = check_baseline(baseline)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: one gradient (forward + backward) per point of the path, steps + 1."""
+        return {"forward": float(self.steps + 1), "backward": float(self.steps + 1)}
+
     def explain(self, model, x, y):
         base = baseline_values(x, self.baseline)
         alphas = np.linspace(0.0, 1.0, self.steps + 1, dtype=np.float32)
         weights = np.full(self.steps + 1, 1.0 / self.steps, dtype=np.float32)
         weights[[0, -1]] /= 2
         shape = (-1,) + (1,) * (x.ndim - 1)
-        chunk = max(1, _CHUNK_VALUES // ((self.steps + 1) * int(np.prod(x.shape[1:]))))
+        chunk = samples_per_chunk(x, self.steps + 1)
         out = []
         for start in range(0, len(x), chunk):
             xs, bs = x[start : start + chunk], base[start : start + chunk]

@@ -9,13 +9,10 @@ import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench.methods import register
-from xaibench.methods._patches import unit_image, units
-from xaibench.methods._perturb import masked_scores, samples_per_chunk
+from xaibench.methods._patches import n_units, units
+from xaibench.methods._perturb import surrogate_attributions
 from xaibench.methods._regression import constrained_least_squares
 from xaibench.methods.base import Method, check_positive_int, check_seed
-
-# Design-matrix values per chunk of samples (float64), about 32 MB.
-_DESIGN_VALUES = 2**22
 
 
 def shapley_kernel(m: int, k: np.ndarray) -> np.ndarray:
@@ -135,32 +132,38 @@ class KernelShap(Method):
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: x, the baseline and the coalitions planned for the input's units."""
+        plan = CoalitionPlan(n_units(input_shape, self.segments), self.samples)
+        return {"forward": float(len(plan.weights) + 2), "backward": 0.0}
+
     def explain(self, model, x, y):
         labels, m = units(x, self.segments)
         plan = CoalitionPlan(m, self.samples)
-        rows = len(plan.weights) + 2
-        base = baseline_values(x, self.baseline)
         rng = np.random.default_rng(self.seed)
-        chunk = max(1, min(samples_per_chunk(x, rows), _DESIGN_VALUES // (rows * m)))
         ends = np.zeros((2, m), bool)
         ends[0] = True  # x itself, then the baseline
-        out = []
-        for s in range(0, len(x), chunk):
-            xs = x[s : s + chunk]
-            z = plan.coalitions(rng, len(xs))
-            masks = np.concatenate([np.broadcast_to(ends, (len(xs), 2, m)), z], axis=1)
-            t = masked_scores(
-                model,
-                xs,
-                y[s : s + chunk],
-                base[s : s + chunk],
-                masks,
-                labels=labels,
-                batch_size=self.batch_size,
+
+        def draw(n):
+            return np.concatenate(
+                [np.broadcast_to(ends, (n, 2, m)), plan.coalitions(rng, n)], axis=1
             )
+
+        def fit(masks, t):
             empty = t[:, 1:2]
             phi = constrained_least_squares(
-                z, t[:, 2:] - empty, plan.weights, t[:, 0] - empty[:, 0]
+                masks[:, 2:], t[:, 2:] - empty, plan.weights, t[:, 0] - empty[:, 0]
             )
-            out.append(phi[:, labels] / np.bincount(labels, minlength=m)[labels])
-        return unit_image(np.concatenate(out), x)
+            return phi[:, labels] / np.bincount(labels, minlength=m)[labels]
+
+        return surrogate_attributions(
+            model,
+            x,
+            y,
+            baseline_values(x, self.baseline),
+            labels,
+            rows=len(plan.weights) + 2,
+            draw=draw,
+            fit=fit,
+            batch_size=self.batch_size,
+        )

@@ -3,19 +3,20 @@ Any Classifier")."""
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench.methods import register
-from xaibench.methods._patches import unit_image, units
-from xaibench.methods._perturb import masked_scores, samples_per_chunk
+from xaibench.methods._patches import units
+from xaibench.methods._perturb import surrogate_attributions
 from xaibench.methods._regression import weighted_ridge
-from xaibench.methods.base import Method, check_positive_int, check_seed
-
-# Design-matrix values per chunk of samples (float64), about 32 MB.
-_DESIGN_VALUES = 2**22
+from xaibench.methods.base import (
+    Method,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    check_seed,
+)
 
 
 def perturbations(rng: np.random.Generator, n: int, samples: int, d: int) -> np.ndarray:
@@ -85,38 +86,31 @@ class Lime(Method):
         self.samples = check_positive_int(samples, "samples")
         self.segments = check_positive_int(segments, "segments")
         self.baseline = check_baseline(baseline)
-        if isinstance(kernel_width, bool) or not (
-            isinstance(kernel_width, numbers.Real) and kernel_width > 0
-        ):
-            raise ValueError(f"kernel_width must be a positive number, got {kernel_width!r}")
-        self.kernel_width = float(kernel_width)
-        if isinstance(ridge, bool) or not (isinstance(ridge, numbers.Real) and ridge >= 0):
-            raise ValueError(f"ridge must be a non-negative number, got {ridge!r}")
-        self.ridge = float(ridge)
+        self.kernel_width = check_positive(kernel_width, "kernel_width")
+        self.ridge = check_non_negative(ridge, "ridge")
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: ``samples`` forward passes (the first is x itself)."""
+        return {"forward": float(self.samples), "backward": 0.0}
+
     def explain(self, model, x, y):
         labels, d = units(x, self.segments)
-        base = baseline_values(x, self.baseline)
         rng = np.random.default_rng(self.seed)
-        chunk = max(
-            1,
-            min(samples_per_chunk(x, self.samples), _DESIGN_VALUES // (self.samples * (d + 1))),
-        )
-        out = []
-        for s in range(0, len(x), chunk):
-            xs = x[s : s + chunk]
-            z = perturbations(rng, len(xs), self.samples, d)
-            t = masked_scores(
-                model,
-                xs,
-                y[s : s + chunk],
-                base[s : s + chunk],
-                z,
-                labels=labels,
-                batch_size=self.batch_size,
-            )
+
+        def fit(z, t):
             coef, _ = weighted_ridge(z, t, kernel_weights(z, self.kernel_width), self.ridge)
-            out.append(coef[:, labels])
-        return unit_image(np.concatenate(out), x)
+            return coef[:, labels]
+
+        return surrogate_attributions(
+            model,
+            x,
+            y,
+            baseline_values(x, self.baseline),
+            labels,
+            rows=self.samples,
+            draw=lambda n: perturbations(rng, n, self.samples, d),
+            fit=fit,
+            batch_size=self.batch_size,
+        )

@@ -23,9 +23,9 @@ import warnings
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
-from xaibench.methods import register, register_missing
+from xaibench.methods import register_optional
 from xaibench.methods._patches import grid_labels
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods.base import Method, check_positive_int, check_seed, sample_seeds
 from xaibench.models.outputs import forward_fn
 
 HINT = "install the lime extra: pip install 'xaibench[lime]'"
@@ -51,11 +51,6 @@ def batched_scores(model, batch_size: int):
         ).astype(np.float64)
 
     return scores
-
-
-def sample_seeds(seed: int, n: int) -> np.ndarray:
-    """One seed per sample of a batch, drawn from ``seed``."""
-    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
 
 
 def dense_weights(explanation, label: int, n: int) -> np.ndarray:
@@ -233,9 +228,4 @@ class LimeTabular(Method):
         return out
 
 
-if lime is None:
-    register_missing("lime_image", HINT)
-    register_missing("lime_tabular", HINT)
-else:
-    register("lime_image")(LimeImage)
-    register("lime_tabular")(LimeTabular)
+register_optional(lime is not None, HINT, lime_image=LimeImage, lime_tabular=LimeTabular)

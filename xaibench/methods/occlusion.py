@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
-from xaibench._checks import is_image
 from xaibench.methods import register
 from xaibench.methods._patches import default_patch, unit_image, windows
 from xaibench.methods._perturb import masked_scores
@@ -26,7 +25,8 @@ class Occlusion(Method):
 
     Patch positions start at 0 and move by ``stride``; when the stride leaves the last rows or
     columns uncovered, one more position flush with the border is added, so every pixel is covered.
-    Cost: one forward pass per patch position per sample (169 on 28x28 with the defaults).
+    Cost: one forward pass per patch position per sample, plus one of x (170 on 28x28 with the
+    defaults).
 
     Parameters
     ----------
@@ -51,17 +51,22 @@ class Occlusion(Method):
         self.baseline = check_baseline(baseline)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
-    def patches(self, x: np.ndarray) -> np.ndarray:
-        """The occluded features of every patch position, bool (P, n_features)."""
-        if not is_image(x):
-            return np.eye(x.shape[1], dtype=bool)
-        h, w = x.shape[1:3]
+    def patches(self, input_shape: tuple[int, ...]) -> np.ndarray:
+        """The occluded features of every patch position for one input of ``input_shape``
+        ((H, W, C) or (F,)), bool (P, n_features)."""
+        if len(input_shape) != 3:
+            return np.eye(input_shape[0], dtype=bool)
+        h, w = input_shape[:2]
         patch = self.patch or default_patch(h, w)
         stride = self.stride or max(1, patch // 2)
         return windows(h, w, patch, stride)
 
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: x itself and one forward pass per patch position."""
+        return {"forward": float(len(self.patches(input_shape)) + 1), "backward": 0.0}
+
     def explain(self, model, x, y):
-        occluded = self.patches(x)
+        occluded = self.patches(x.shape[1:])
         base = baseline_values(x, self.baseline)
         full = class_scores(model, x, y, output="raw", batch_size=self.batch_size)
         drops = full[:, None] - masked_scores(

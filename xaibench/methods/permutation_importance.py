@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods._perturb import CHUNK_VALUES
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods.base import CHUNK_VALUES, Method, check_positive_int, check_seed
 from xaibench.models.outputs import class_scores
 
 
@@ -28,7 +27,7 @@ class PermutationImportance(Method):
     of one sample cannot be permuted and gets 0 everywhere. Tabular data only.
     Permutations are drawn from ``seed`` for the whole batch, so they do not depend on
     ``batch_size`` (they do depend on the batch: the method is global).
-    Cost: repeats * F forward passes per sample.
+    Cost: 1 + repeats * F forward passes per sample.
 
     Parameters
     ----------
@@ -44,6 +43,12 @@ class PermutationImportance(Method):
         self.repeats = check_positive_int(repeats, "repeats")
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def model_calls(self, input_shape) -> dict[str, float] | None:
+        """Per sample: x itself and one copy per repeat and feature (tabular rows only)."""
+        if len(input_shape) != 1:
+            return None  # the method does not apply
+        return {"forward": float(1 + self.repeats * input_shape[0]), "backward": 0.0}
 
     def explain(self, model, x, y):
         n, f = x.shape

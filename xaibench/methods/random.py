@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods.base import Method, check_positive_int, check_seed
 
 
 @register("random")
@@ -20,9 +20,10 @@ class Random(Method):
     """
 
     stochastic = True
+    model_calls = {"forward": 0.0, "backward": 0.0}
 
     def __init__(self, *, seed: int = 0, batch_size: int = 256):
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def explain(self, model, x, y):

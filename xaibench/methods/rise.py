@@ -11,8 +11,14 @@ from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench._checks import is_image, n_features
 from xaibench.methods import register
 from xaibench.methods._patches import unit_image
-from xaibench.methods._perturb import CHUNK_VALUES, check_probability, masked_scores
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods._perturb import masked_scores
+from xaibench.methods.base import (
+    CHUNK_VALUES,
+    Method,
+    check_positive_int,
+    check_probability,
+    check_seed,
+)
 
 
 def grid_side(height: int, width: int, cells: int) -> int:
@@ -81,6 +87,10 @@ class Rise(Method):
         self.baseline = check_baseline(baseline)
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
+
+    def model_calls(self, input_shape) -> dict[str, float]:
+        """Per sample: one forward pass per mask."""
+        return {"forward": float(self.masks), "backward": 0.0}
 
     def mask_chunks(self, x: np.ndarray) -> Iterator[np.ndarray]:
         """The masks for inputs shaped like ``x``, float32 (k, n_features) chunks in order."""

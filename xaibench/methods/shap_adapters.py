@@ -25,11 +25,10 @@ import warnings
 
 import numpy as np
 
-from xaibench._checks import is_image
-from xaibench.methods import register, register_missing
-from xaibench.methods._patches import grid_labels
-from xaibench.methods.base import Method, check_positive_int, check_seed
-from xaibench.models.outputs import forward_fn
+from xaibench.methods import register_optional
+from xaibench.methods._patches import n_units, unit_image, units
+from xaibench.methods._perturb import masked_scores
+from xaibench.methods.base import Method, check_positive_int, check_seed, sample_seeds
 
 HINT = "install the shap extra: pip install 'xaibench[shap]'"
 
@@ -43,9 +42,6 @@ except ImportError:
 except Exception as err:  # an installed shap that breaks on import (e.g. shap<0.47 with numpy 2)
     shap = None
     HINT = f"shap is installed but fails to import ({type(err).__name__}: {err}); {HINT}"
-
-# Model-input values built at once when scoring masked copies (float32), about 64 MB.
-_CHUNK_VALUES = 2**24
 
 
 def check_background(background) -> str | float:
@@ -74,11 +70,6 @@ def numpy_global_seed(seed: int):
         yield
     finally:
         np.random.set_state(state)
-
-
-def sample_seeds(seed: int, n: int) -> np.ndarray:
-    """One seed per sample of a batch, drawn from ``seed``."""
-    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
 
 
 class ShapGradient(Method):
@@ -153,29 +144,16 @@ def check_nsamples(nsamples) -> int | str:
     return check_positive_int(nsamples, "nsamples")
 
 
-def _coalition_scores(predict, x_i, refs, labels, target, batch_size):
+def _coalition_scores(model, x_i, refs, labels, target, batch_size):
     """``z -> (m,)``: the mean over ``refs`` of f_target(x_i with the units z = 0 taken from the
     reference), for coalitions ``z`` (m, units) of 0/1."""
-    xf = x_i.reshape(len(labels), -1)  # (features, channels)
-    rf = refs.reshape(len(refs), len(labels), -1)
-    per_coalition = len(refs) * x_i.size
+    xs = np.repeat(x_i[None], len(refs), axis=0)  # x_i against every reference
+    ys = np.full(len(refs), target)
 
     def scores(z):
-        z = np.asarray(z) > 0.5
-        out = np.empty(len(z))
-        step = max(1, _CHUNK_VALUES // per_coalition)
-        for s in range(0, len(z), step):
-            keep = z[s : s + step][:, labels][:, None, :, None]  # (m, 1, features, 1)
-            copies = np.where(keep, xf, rf[None]).astype(np.float32)  # (m, K, features, C)
-            flat = copies.reshape((-1,) + x_i.shape)
-            f = np.concatenate(
-                [
-                    predict(flat[b : b + batch_size])[:, target]
-                    for b in range(0, len(flat), batch_size)
-                ]
-            )
-            out[s : s + step] = f.reshape(len(copies), len(refs)).mean(axis=1)
-        return out
+        coalitions = np.asarray(z) > 0.5
+        t = masked_scores(model, xs, ys, refs, coalitions, labels=labels, batch_size=batch_size)
+        return t.mean(axis=0)
 
     return scores
 
@@ -231,16 +209,10 @@ class ShapKernel(Method):
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
-    def players(self, input_shape) -> int:
-        """Superpixels of an (H, W, C) image, features of an (F,) row."""
-        if len(input_shape) == 3:
-            return min(self.segments, input_shape[0]) * min(self.segments, input_shape[1])
-        return int(input_shape[0])
-
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: every coalition, x and the empty coalition, each averaged over the
         background (``background_size`` inputs for "batch", assuming a batch at least that long)."""
-        players = self.players(input_shape)
+        players = n_units(input_shape, self.segments)
         coalitions = 0
         if players > 1:
             coalitions = 2 * players + 2048 if self.nsamples == "auto" else self.nsamples
@@ -250,29 +222,19 @@ class ShapKernel(Method):
         return {"forward": float(refs * (coalitions + 2)), "backward": 0.0}
 
     def explain(self, model, x, y):
-        if is_image(x):
-            labels = grid_labels(x.shape[1], x.shape[2], self.segments)
-        else:
-            labels = np.arange(x.shape[1])
-        players = int(labels.max()) + 1
+        labels, players = units(x, self.segments)
         refs = background_inputs(x, self.background, self.background_size, self.seed)
-        predict = forward_fn(model, "raw")
         seeds = sample_seeds(self.seed, len(x))
         values = np.empty((len(x), players))
         for i in range(len(x)):  # shap explains one instance at a time
-            f = _coalition_scores(predict, x[i], refs, labels, y[i], self.batch_size)
+            f = _coalition_scores(model, x[i], refs, labels, y[i], self.batch_size)
             explainer = shap.KernelExplainer(f, np.zeros((1, players)))
             with numpy_global_seed(int(seeds[i])):
                 phi = explainer.shap_values(
                     np.ones((1, players)), nsamples=self.nsamples, l1_reg=False, silent=True
                 )
             values[i] = np.asarray(phi).reshape(players)
-        return values[:, labels].reshape(x.shape[:-1] if is_image(x) else x.shape)
+        return unit_image(values[:, labels], x)
 
 
-if shap is None:
-    register_missing("shap_gradient", HINT)
-    register_missing("shap_kernel", HINT)
-else:
-    register("shap_gradient")(ShapGradient)
-    register("shap_kernel")(ShapKernel)
+register_optional(shap is not None, HINT, shap_gradient=ShapGradient, shap_kernel=ShapKernel)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods._gradients import check_fraction, noisy_gradients
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods._gradients import NoisyGradientMethod
 
 
 @register("smoothgrad")
-class SmoothGrad(Method):
+class SmoothGrad(NoisyGradientMethod):
     """Mean gradient of the target output over noisy copies of the input (Smilkov et al. 2017).
 
     Smilkov, Thorat, Kim, Viégas & Wattenberg (2017), "SmoothGrad: removing noise by adding
@@ -19,6 +18,7 @@ class SmoothGrad(Method):
     sigma = noise * (max(x) - min(x)) of each sample and f_y the model's raw output for class y.
     As in the paper's definition of SmoothGrad, the *raw, signed* gradient is averaged; take the
     absolute value afterwards if you want the paper's visualisations.
+    Cost: ``samples`` gradients (a forward and a backward pass each) per sample.
 
     Parameters
     ----------
@@ -32,25 +32,7 @@ class SmoothGrad(Method):
     >>> a = xb.methods.get("smoothgrad", samples=50)(model, x, y)  # doctest: +SKIP
     """
 
-    needs_gradients = True
-    stochastic = True
-
-    def __init__(
-        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
-    ):
-        self.samples = check_positive_int(samples, "samples")
-        self.noise = check_fraction(noise, "noise")
-        self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-
-    def explain(self, model, x, y):
-        return noisy_gradients(
-            model,
-            x,
-            y,
-            samples=self.samples,
-            noise=self.noise,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            reduce=lambda g: g.mean(axis=1, dtype=np.float64),
-        )
+    @staticmethod
+    def reduce(grads: np.ndarray) -> np.ndarray:
+        """Mean over the noisy copies, in float64: (n, samples, ...) -> (n, ...)."""
+        return grads.mean(axis=1, dtype=np.float64)

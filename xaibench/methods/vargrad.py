@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods._gradients import check_fraction, noisy_gradients
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods._gradients import NoisyGradientMethod
 
 
 @register("vargrad")
-class VarGrad(Method):
+class VarGrad(NoisyGradientMethod):
     """Variance of the target output's gradient over noisy inputs (Adebayo et al. 2018).
 
     Adebayo, Gilmer, Goodfellow & Kim (2018), "Local Explanation Methods for Deep Neural Networks
@@ -20,6 +19,7 @@ class VarGrad(Method):
     min(x)) of each sample, f_y the model's raw output for class y: the population variance
     (ddof=0) of SmoothGrad's noisy gradients, with the same noise. Non-negative; 0 where the
     gradient is constant (e.g. everywhere for a linear model).
+    Cost: ``samples`` gradients (a forward and a backward pass each) per sample.
 
     Parameters
     ----------
@@ -33,25 +33,7 @@ class VarGrad(Method):
     >>> a = xb.methods.get("vargrad")(model, x, y)  # doctest: +SKIP
     """
 
-    needs_gradients = True
-    stochastic = True
-
-    def __init__(
-        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
-    ):
-        self.samples = check_positive_int(samples, "samples")
-        self.noise = check_fraction(noise, "noise")
-        self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-
-    def explain(self, model, x, y):
-        return noisy_gradients(
-            model,
-            x,
-            y,
-            samples=self.samples,
-            noise=self.noise,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            reduce=lambda g: g.var(axis=1, dtype=np.float64),
-        )
+    @staticmethod
+    def reduce(grads: np.ndarray) -> np.ndarray:
+        """Variance (ddof=0) over the noisy copies, in float64: (n, samples, ...) -> (n, ...)."""
+        return grads.var(axis=1, dtype=np.float64)

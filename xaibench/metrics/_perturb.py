@@ -1,18 +1,32 @@
-"""Shared perturbation machinery: feature ranking and batched scoring of perturbed inputs.
+"""Shared perturbation machinery: feature ranking, filling removed features with a baseline, and
+batched scoring of the perturbed copies.
 
-Perturbed inputs are built as arrays for a chunk of samples at once (all steps or runs of every
-sample in the chunk), and the model reads them in batches of ``batch_size``.
+Every perturbation metric builds its inputs the same way, whatever the baseline: a bool mask of the
+removed features per copy goes to ``Removal.fill``, which calls ``_baselines.fill_removed`` (values
+computed from x, or the seeded noisy linear imputation). Copies are built for a chunk of samples at
+once (all steps or runs of every sample in the chunk), and the model reads them in batches of
+``batch_size``.
+
+>>> removal = Removal(x, "noisy_linear", rng=0, name="deletion")  # doctest: +SKIP
+>>> for s in chunks(len(x), samples_per_chunk(x, variants)):  # doctest: +SKIP
+...     scores = copy_scores(model, removal.fill(s, removed[s]), y[s], output="logit", batch_size=256)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from xaibench._checks import feature_view
+from xaibench._baselines import Baseline, baseline_values, fill_removed, needs_removed
+from xaibench._imputation import NOISE
+from xaibench.methods.base import NotApplicable
 from xaibench.models.outputs import class_scores
 
 # Perturbed values built at once (float32), about 128 MB.
 CHUNK_VALUES = 2**25
+# Baselines defined for images only.
+IMAGE_ONLY = ("blur", "noisy_linear")
 
 
 def feature_ranks(a: np.ndarray) -> np.ndarray:
@@ -31,21 +45,59 @@ def samples_per_chunk(x: np.ndarray, variants: int) -> int:
     return max(1, CHUNK_VALUES // (variants * int(np.prod(x.shape[1:]))))
 
 
-def perturbed_scores(
-    model,
-    x: np.ndarray,
-    y: np.ndarray,
-    base: np.ndarray,
-    replace: np.ndarray,
-    *,
-    output: str,
-    batch_size: int,
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of ``range(n)`` of ``size`` samples (the last may be shorter)."""
+    return (slice(s, s + size) for s in range(0, n, size))
+
+
+class Removal:
+    """Fills the removed features of chunks of ``x`` with ``baseline``.
+
+    A baseline computed from ``x`` alone (a number, "mean", "blur", a callable) is computed once
+    for all of ``x`` (a callable sees the whole batch); ``"noisy_linear"`` imputes every copy from
+    its own removed features, with noise of standard deviation ``noise`` drawn from ``rng`` (a
+    Generator or a seed). Chunks filled in sample order draw the noise from one stream, sample
+    by sample, so the copies do not depend on the chunk size. ``name`` (the metric's) goes into the
+    NotApplicable raised for an image-only baseline ("blur", "noisy_linear") on tabular data.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        baseline: Baseline,
+        *,
+        rng: np.random.Generator | int | None = None,
+        noise: float = NOISE,
+        name: str = "this metric",
+    ):
+        if x.ndim != 4 and isinstance(baseline, str) and baseline in IMAGE_ONLY:
+            raise NotApplicable(
+                f"{name} with baseline={baseline!r} needs images (N, H, W, C): it fills a removed "
+                f"pixel from the image around it; got tabular data of shape {x.shape} (use a "
+                "number or 'mean' as the baseline)"
+            )
+        self.x = x
+        self.masked = needs_removed(baseline)
+        self.baseline = baseline if self.masked else baseline_values(x, baseline)
+        self.rng = np.random.default_rng(rng) if self.masked else None
+        self.noise = noise
+
+    def fill(self, s: slice, removed: np.ndarray) -> np.ndarray:
+        """Copies of ``x[s]``: ``removed`` bool (m, V, n_features) -> (m, V) + x.shape[1:]."""
+        base = self.baseline if self.masked else self.baseline[s]
+        return fill_removed(self.x[s], removed, base, rng=self.rng, noise=self.noise)
+
+
+def copy_scores(
+    model, copies: np.ndarray, y: np.ndarray, *, output: str, batch_size: int
 ) -> np.ndarray:
-    """f_y of every perturbed copy: ``replace`` (V, N, n) bool marks, per copy, the features taken
-    from ``base`` instead of ``x``. Returns float64 (N, V)."""
-    xf, bf = feature_view(x), feature_view(base)
-    copies = np.where(replace[..., None], bf[None], xf[None])  # (V, N, n, C)
-    v = len(replace)
-    flat = copies.reshape((v * len(x),) + x.shape[1:])
-    scores = class_scores(model, flat, np.tile(y, v), output=output, batch_size=batch_size)
-    return scores.reshape(v, len(x)).T
+    """f_y of perturbed copies (m, V) + input shape, copy v of sample i scored for class y[i];
+    float64 (m, V). The model reads them sample-major, in batches of ``batch_size``.
+
+    The scores are laid out column-major, as the earlier copy-major code returned them, so that
+    reductions over them sum in the same order and scores stay bit-identical across versions.
+    """
+    m, v = copies.shape[:2]
+    flat = copies.reshape((m * v,) + copies.shape[2:])
+    scores = class_scores(model, flat, np.repeat(y, v), output=output, batch_size=batch_size)
+    return np.asfortranarray(scores.reshape(m, v))

@@ -9,6 +9,9 @@ import numpy as np
 from xaibench._checks import as_attributions, as_inputs, as_targets
 from xaibench._registry import Component, make_function_class
 
+# np.trapezoid from numpy 2.0; np.trapz before (numpy >= 1.26 is supported).
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 CATEGORIES = (
     "faithfulness",
     "robustness",
@@ -26,7 +29,8 @@ class Metric(Component, abc.ABC):
     Subclasses implement ``score`` on validated arrays: ``x`` float32 (N, ...), ``y`` int64 (N,),
     ``a`` float64 (N, n_features) with channels summed, every row finite. Class metadata:
     ``higher_is_better``, ``category`` (one of CATEGORIES), ``needs_model``, ``needs_explain``
-    (re-runs the method being scored), ``needs_masks`` (ground-truth relevant features).
+    (re-runs the method being scored), ``needs_masks`` (ground-truth relevant features),
+    ``stochastic`` (takes a ``seed``; the same seed gives the same scores).
 
     A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
     """
@@ -36,8 +40,24 @@ class Metric(Component, abc.ABC):
     needs_model: bool = True
     needs_explain: bool = False
     needs_masks: bool = False
+    stochastic: bool = False
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
+        x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks)
+        scores = np.full(len(x), np.nan)
+        if ok.any():
+            extra = {"explain": explain} if self.needs_explain else {}
+            if self.needs_masks:
+                extra["masks"] = np.asarray(masks)
+            scores = np.array(self.score(model, x, y, a, **extra), float)
+            scores[~ok] = np.nan
+        return scores
+
+    def _validate(self, model, x, y, a, *, explain=None, masks=None):
+        """``(x, y, a, ok)`` validated; ``ok`` marks the samples with finite attributions, and
+        the others' rows of ``a`` are zeros. Every sample is scored (non-finite rows as zeros,
+        discarded after), so a seeded metric's per-sample randomness does not shift when another
+        sample is non-finite."""
         x = as_inputs(x)
         y = as_targets(y, len(x))
         a = as_attributions(a, x)
@@ -48,18 +68,7 @@ class Metric(Component, abc.ABC):
         if self.needs_masks and masks is None:
             raise ValueError(f"metric {self.name!r} needs ground truth: pass masks=")
         ok = np.isfinite(a).all(axis=1)
-        scores = np.full(len(x), np.nan)
-        if ok.any():
-            extra = {"explain": explain} if self.needs_explain else {}
-            if self.needs_masks:
-                extra["masks"] = np.asarray(masks)
-            # Every sample is scored (non-finite rows as zeros, discarded after), so a seeded
-            # metric's per-sample randomness does not shift when another sample is non-finite.
-            scores = np.array(
-                self.score(model, x, y, np.where(ok[:, None], a, 0.0), **extra), float
-            )
-            scores[~ok] = np.nan
-        return scores
+        return x, y, np.where(ok[:, None], a, 0.0), ok
 
     @abc.abstractmethod
     def score(self, model, x: np.ndarray, y: np.ndarray, a: np.ndarray, **extra) -> np.ndarray:
@@ -71,38 +80,48 @@ class Metric(Component, abc.ABC):
 
 
 class CurveMetric(Metric):
-    """A metric whose score summarises a per-sample curve over ``steps + 1`` points."""
+    """A metric whose score summarises a per-sample curve over ``steps + 1`` points.
+
+    Subclasses implement ``compute_curves`` and may override ``summarise`` (curves -> scores;
+    default: the trapezoid area over [0, 1]), which ``score`` and ``scores_and_curves`` share.
+    """
 
     steps: int
 
     def curves(self, model, x, y, a) -> np.ndarray:
-        """The curve of every sample, float64 (N, steps + 1); NaN rows for non-finite attributions."""
-        x = as_inputs(x)
-        y = as_targets(y, len(x))
-        a = as_attributions(a, x)
-        ok = np.isfinite(a).all(axis=1)
+        """The curve of every sample, float64 (N, steps + 1); NaN rows for non-finite attributions.
+
+        Every sample is computed (non-finite rows as zeros, set to NaN after), as in ``__call__``.
+        """
+        x, y, a, ok = self._validate(model, x, y, a)
         out = np.full((len(x), self.steps + 1), np.nan)
         if ok.any():
-            out[ok] = self.compute_curves(model, x[ok], y[ok], a[ok])
+            out = np.array(self.compute_curves(model, x, y, a), float, order="C")
+            out[~ok] = np.nan
         return out
 
     @abc.abstractmethod
     def compute_curves(self, model, x, y, a) -> np.ndarray:
-        """Curves for validated inputs with finite attributions."""
+        """Curves (N, steps + 1) for validated inputs with finite attributions."""
+
+    def summarise(self, curves: np.ndarray) -> np.ndarray:
+        """One score per sample from its curve, float (N,): the trapezoid area over x-axis
+        [0, 1] unless a subclass says otherwise. A NaN row scores NaN."""
+        return area_under(curves)
 
     def score(self, model, x, y, a, **extra):
-        return area_under(self.compute_curves(model, x, y, a))
+        return self.summarise(self.compute_curves(model, x, y, a))
 
     def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
         """Both from one computation of the curves (NaN rows score NaN)."""
         curves = self.curves(model, x, y, a)
-        return area_under(curves), curves
+        return self.summarise(curves), curves
 
 
 def area_under(curves: np.ndarray) -> np.ndarray:
     """Trapezoid area of each row of ``curves`` over x-axis [0, 1]."""
     steps = curves.shape[1] - 1
-    return np.trapezoid(curves, dx=1.0 / steps, axis=1)
+    return _trapezoid(curves, dx=1.0 / steps, axis=1)
 
 
 class FunctionMetric(Metric):

@@ -41,7 +41,7 @@ def wide(board: pd.DataFrame, cell=None) -> tuple[list[str], list[list[str]]]:
                 continue
             r = r.iloc[0]
             text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-            row.append(f"**{text}**" if r["rank"] == 1 else text)
+            row.append(f"**{text}**" if pd.notna(r["rank"]) and r["rank"] == 1 else text)
         rows.append(row)
     return header, rows
 

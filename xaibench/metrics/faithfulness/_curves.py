@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._baselines import baseline_values, check_baseline
-from xaibench.methods.base import check_positive_int
-from xaibench.metrics._perturb import feature_ranks, perturbed_scores, samples_per_chunk
+from xaibench._baselines import check_baseline
+from xaibench.methods.base import check_positive_int, check_seed
+from xaibench.metrics._perturb import (
+    Removal,
+    chunks,
+    copy_scores,
+    feature_ranks,
+    samples_per_chunk,
+)
 from xaibench.metrics.base import CurveMetric
 from xaibench.models.outputs import check_output
 
@@ -16,31 +22,24 @@ def removal_counts(n: int, steps: int) -> np.ndarray:
     return np.round(np.arange(steps + 1) * n / steps).astype(np.int64)
 
 
-def curves(model, x, y, a, *, steps, baseline, output, batch_size, insert: bool) -> np.ndarray:
+def curves(
+    model, x, y, a, *, steps, baseline, output, batch_size, insert: bool, seed=0, name="deletion"
+) -> np.ndarray:
     """Deletion (insert=False) or insertion (insert=True) curves, float64 (N, steps + 1).
 
     At step k the top round(k*n/steps) features by signed attribution are taken from the baseline
-    (deletion) or from x on top of the baseline (insertion); each step is rebuilt from x.
+    (deletion) or from x on top of the baseline (insertion); each step is rebuilt from x. For
+    insertion the features not yet inserted are the removed ones, so ``"noisy_linear"`` imputes
+    them from the inserted ones. ``seed`` seeds the imputation noise (noisy baselines only).
     """
-    base = baseline_values(x, baseline)
+    removal = Removal(x, baseline, rng=seed, name=name)
     counts = removal_counts(a.shape[1], steps)
     ranks = feature_ranks(a)
-    chunk = samples_per_chunk(x, steps + 1)
     out = []
-    for s in range(0, len(x), chunk):
-        top = ranks[None, s : s + chunk] < counts[:, None, None]  # (steps+1, chunk, n)
-        src, dst = (x, base) if insert else (base, x)
-        out.append(
-            perturbed_scores(
-                model,
-                dst[s : s + chunk],
-                y[s : s + chunk],
-                src[s : s + chunk],
-                top,
-                output=output,
-                batch_size=batch_size,
-            )
-        )
+    for s in chunks(len(x), samples_per_chunk(x, steps + 1)):
+        top = ranks[s, None, :] < counts[None, :, None]  # (chunk, steps + 1, n)
+        copies = removal.fill(s, ~top if insert else top)
+        out.append(copy_scores(model, copies, y[s], output=output, batch_size=batch_size))
     return np.concatenate(out)
 
 
@@ -48,12 +47,14 @@ class RemovalCurve(CurveMetric):
     """Deletion and insertion: settings and curves; subclasses set ``insert`` and the defaults."""
 
     category = "faithfulness"
+    stochastic = True  # with baseline="noisy_linear"
     insert: bool
 
-    def _setup(self, steps, baseline, output, batch_size) -> None:
+    def _setup(self, steps, baseline, output, seed, batch_size) -> None:
         self.steps = check_positive_int(steps, "steps")
-        self.baseline = check_baseline(baseline)
+        self.baseline = check_baseline(baseline, masked=True)
         self.output = check_output(output)
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def compute_curves(self, model, x, y, a):
@@ -67,4 +68,6 @@ class RemovalCurve(CurveMetric):
             output=self.output,
             batch_size=self.batch_size,
             insert=self.insert,
+            seed=self.seed,
+            name=self.name,
         )

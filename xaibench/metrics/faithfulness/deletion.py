@@ -17,9 +17,18 @@ class Deletion(RemovalCurve):
     Parameters
     ----------
     steps : curve points minus one (default 20).
-    baseline : 0.0 (default), a number, "mean", "blur" or a callable.
+    baseline : 0.0 (default), a number, "mean", "blur", a callable, or "noisy_linear" (images
+        only: the removed pixels are imputed from the kept ones as in ROAD, Rong et al. 2022, plus
+        N(0, 0.01^2) noise; see ``xaibench._imputation``).
     output : "probability" (default, softmax) or "logit".
+    seed : seed of the imputation noise, used only by a noisy baseline ("noisy_linear"; default
+        0). The noise is drawn from ``np.random.default_rng(seed)`` sample by sample, so the
+        scores do not depend on the batch size.
     batch_size : model inputs per forward call (default 256).
+
+    Example
+    -------
+    >>> s = xb.metrics.get("deletion", baseline="noisy_linear")(model, x, y, a)  # doctest: +SKIP
     """
 
     higher_is_better = False
@@ -31,6 +40,7 @@ class Deletion(RemovalCurve):
         steps: int = 20,
         baseline: Baseline = 0.0,
         output: str = "probability",
+        seed: int = 0,
         batch_size: int = 256,
     ):
-        self._setup(steps, baseline, output, batch_size)
+        self._setup(steps, baseline, output, seed, batch_size)

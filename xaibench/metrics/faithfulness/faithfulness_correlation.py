@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._baselines import Baseline, baseline_values, check_baseline
-from xaibench.methods.base import check_positive_int
+from xaibench._baselines import Baseline, check_baseline
+from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics import register
-from xaibench.metrics._perturb import perturbed_scores, samples_per_chunk
+from xaibench.metrics._perturb import Removal, chunks, copy_scores, samples_per_chunk
+from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric
-from xaibench.models.outputs import check_output
-
-
-def pearson_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of ``u`` with the same row of ``v``; NaN where either is
-    constant."""
-    u = u - u.mean(axis=1, keepdims=True)
-    v = v - v.mean(axis=1, keepdims=True)
-    den = np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (u * v).sum(axis=1) / den, np.nan)
+from xaibench.models.outputs import check_output, class_scores
 
 
 @register("faithfulness_correlation")
@@ -38,7 +29,10 @@ class FaithfulnessCorrelation(Metric):
     ----------
     runs : random subsets per sample (default 100).
     subset_size : features per subset (default None = round(10% of n), at least 1).
-    baseline : 0.0 (default), a number, "mean", "blur" or a callable.
+    baseline : 0.0 (default), a number, "mean", "blur", a callable, or "noisy_linear" (images
+        only: the subset's pixels are imputed from the others as in ROAD, Rong et al. 2022, with
+        N(0, 0.01^2) noise drawn from ``default_rng(seed).spawn(1)[0]``, a stream apart from the
+        subsets').
     output : "logit" (default) or "probability".
     seed : seed of the subsets (default 0).
     batch_size : model inputs per forward call (default 256).
@@ -46,6 +40,7 @@ class FaithfulnessCorrelation(Metric):
 
     higher_is_better = True
     category = "faithfulness"
+    stochastic = True
 
     def __init__(
         self,
@@ -61,9 +56,9 @@ class FaithfulnessCorrelation(Metric):
         self.subset_size = (
             None if subset_size is None else check_positive_int(subset_size, "subset_size")
         )
-        self.baseline = check_baseline(baseline)
+        self.baseline = check_baseline(baseline, masked=True)
         self.output = check_output(output)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def score(self, model, x, y, a, **extra):
@@ -71,33 +66,18 @@ class FaithfulnessCorrelation(Metric):
         size = self.subset_size or max(1, int(round(0.1 * n)))
         if size > n:
             raise ValueError(f"subset_size={size} exceeds the number of features ({n})")
-        base = baseline_values(x, self.baseline)
-        full = perturbed_scores(
-            model,
-            x,
-            y,
-            base,
-            np.zeros((1, len(x), n), bool),
-            output=self.output,
-            batch_size=self.batch_size,
-        )[:, 0]
         rng = np.random.default_rng(self.seed)
-        chunk = samples_per_chunk(x, self.runs)
+        # The imputation noise has its own stream, so the subsets are those of every baseline.
+        removal = Removal(x, self.baseline, rng=rng.spawn(1)[0], name=self.name)
+        kw = {"output": self.output, "batch_size": self.batch_size}
+        full = class_scores(model, x, y, **kw)
         out = []
-        for s in range(0, len(x), chunk):
-            xs, m = x[s : s + chunk], len(x[s : s + chunk])
+        for s in chunks(len(x), samples_per_chunk(x, self.runs)):
+            m = len(x[s])
             subsets = np.argpartition(rng.random((m, self.runs, n)), size - 1, axis=-1)[..., :size]
             mask = np.zeros((m, self.runs, n), bool)
             np.put_along_axis(mask, subsets, True, axis=-1)
-            drops = full[s : s + chunk, None] - perturbed_scores(
-                model,
-                xs,
-                y[s : s + chunk],
-                base[s : s + chunk],
-                mask.transpose(1, 0, 2),
-                output=self.output,
-                batch_size=self.batch_size,
-            )
-            sums = (mask * a[s : s + chunk, None, :]).sum(axis=-1)
+            drops = full[s, None] - copy_scores(model, removal.fill(s, mask), y[s], **kw)
+            sums = (mask * a[s, None, :]).sum(axis=-1)
             out.append(pearson_rows(sums, drops))
         return np.concatenate(out)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import feature_view
-from xaibench.methods.base import check_positive_int
+from xaibench._checks import check_positive_number, feature_view, sample_range
+from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._perturb import samples_per_chunk
 from xaibench.metrics.base import Metric
-from xaibench.metrics.robustness._sensitivity import check_positive_number, sample_range
 from xaibench.models.outputs import check_output, class_scores
 
 
@@ -50,6 +49,7 @@ class Infidelity(Metric):
 
     higher_is_better = False
     category = "faithfulness"
+    stochastic = True
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class Infidelity(Metric):
             raise ValueError(f"normalize must be True or False, got {normalize!r}")
         self.normalize = bool(normalize)
         self.output = check_output(output)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def score(self, model, x, y, a, **extra):

@@ -17,8 +17,13 @@ class Insertion(RemovalCurve):
     Parameters
     ----------
     steps : curve points minus one (default 20).
-    baseline : "blur" (default), a number, "mean" or a callable.
+    baseline : "blur" (default), a number, "mean", a callable, or "noisy_linear" (images only:
+        the features not yet inserted are imputed from the inserted ones as in ROAD, Rong et al.
+        2022, plus N(0, 0.01^2) noise; with nothing inserted the image is 0 plus the noise).
     output : "probability" (default, softmax) or "logit".
+    seed : seed of the imputation noise, used only by a noisy baseline ("noisy_linear"; default
+        0). The noise is drawn from ``np.random.default_rng(seed)`` sample by sample, so the
+        scores do not depend on the batch size.
     batch_size : model inputs per forward call (default 256).
     """
 
@@ -31,6 +36,7 @@ class Insertion(RemovalCurve):
         steps: int = 20,
         baseline: Baseline = "blur",
         output: str = "probability",
+        seed: int = 0,
         batch_size: int = 256,
     ):
-        self._setup(steps, baseline, output, batch_size)
+        self._setup(steps, baseline, output, seed, batch_size)

@@ -7,14 +7,19 @@ import numbers
 
 import numpy as np
 
-from xaibench._baselines import Baseline, check_baseline, fill_removed, needs_removed
-from xaibench._checks import as_attributions, as_inputs, as_targets
-from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench._baselines import Baseline, check_baseline
+from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics import register
-from xaibench.metrics._perturb import feature_ranks, samples_per_chunk
+from xaibench.metrics._perturb import (
+    Removal,
+    chunks,
+    copy_scores,
+    feature_ranks,
+    samples_per_chunk,
+)
 from xaibench.metrics.base import CurveMetric
 from xaibench.metrics.faithfulness._curves import removal_counts
-from xaibench.models.outputs import check_output, class_scores
+from xaibench.models.outputs import check_output
 
 
 @register("road")
@@ -50,6 +55,7 @@ class Road(CurveMetric):
 
     higher_is_better = True
     category = "faithfulness"
+    stochastic = True
 
     def __init__(
         self,
@@ -69,61 +75,29 @@ class Road(CurveMetric):
             raise ValueError(f"noise must be a number >= 0, got {noise!r}")
         self.noise = float(noise)
         self.output = check_output(output)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def compute_curves(self, model, x, y, a):
-        if needs_removed(self.baseline) and x.ndim != 4:
-            raise NotApplicable(
-                f"road with baseline={self.baseline!r} needs images (N, H, W, C), got shape "
-                f"{x.shape}; pass a number or 'mean' as the baseline for tabular data"
-            )
+        removal = Removal(x, self.baseline, rng=self.seed, noise=self.noise, name=self.name)
         n = a.shape[1]
         counts = removal_counts(n, self.steps)[1:-1]  # (P,) features removed at each fraction
         ranks = feature_ranks(a)[:, None, :]  # 0 = most relevant
-        removed = np.concatenate(  # (N, 2P, n): MoRF at every fraction, then LeRF
-            [ranks < counts[None, :, None], ranks >= n - counts[None, :, None]], axis=1
-        )
-        rng = np.random.default_rng(self.seed)
-        copies = removed.shape[1]
-        chunk = samples_per_chunk(x, copies)
         gaps = []
-        for s in range(0, len(x), chunk):
-            inputs = fill_removed(
-                x[s : s + chunk], removed[s : s + chunk], self.baseline, rng=rng, noise=self.noise
+        for s in chunks(len(x), samples_per_chunk(x, 2 * len(counts))):
+            removed = np.concatenate(  # (m, 2P, n): MoRF at every fraction, then LeRF
+                [ranks[s] < counts[None, :, None], ranks[s] >= n - counts[None, :, None]], axis=1
             )
-            m = len(inputs)
-            scores = class_scores(
+            scores = copy_scores(
                 model,
-                inputs.reshape((m * copies,) + x.shape[1:]),
-                np.repeat(y[s : s + chunk], copies),
+                removal.fill(s, removed),
+                y[s],
                 output=self.output,
                 batch_size=self.batch_size,
-            ).reshape(m, copies)
+            )
             gaps.append(scores[:, len(counts) :] - scores[:, : len(counts)])
         return np.pad(np.concatenate(gaps), ((0, 0), (1, 1)))
 
-    def curves(self, model, x, y, a) -> np.ndarray:
-        """The gap curve of every sample, float64 (N, steps + 1); NaN rows for non-finite
-        attributions. Every sample is imputed (non-finite rows as zeros, discarded after), so that
-        a sample's seeded noise does not depend on the others."""
-        x = as_inputs(x)
-        y = as_targets(y, len(x))
-        a = as_attributions(a, x)
-        ok = np.isfinite(a).all(axis=1)
-        out = self.compute_curves(model, x, y, np.where(ok[:, None], a, 0.0))
-        out[~ok] = np.nan
-        return out
-
-    def score(self, model, x, y, a, **extra):
-        return mean_gap(self.compute_curves(model, x, y, a))
-
-    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
-        """Both from one computation of the curves (NaN rows score NaN)."""
-        curves = self.curves(model, x, y, a)
-        return mean_gap(curves), curves
-
-
-def mean_gap(curves: np.ndarray) -> np.ndarray:
-    """The ROAD score of gap curves (N, steps + 1): the mean over the interior points."""
-    return curves[:, 1:-1].mean(axis=1)
+    def summarise(self, curves: np.ndarray) -> np.ndarray:
+        """The ROAD score of gap curves (N, steps + 1): the mean over the interior points."""
+        return curves[:, 1:-1].mean(axis=1)

@@ -6,21 +6,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from xaibench._checks import as_attributions, as_inputs, as_targets
+from xaibench._checks import as_attributions
 from xaibench._tf import keras
-from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
 from xaibench.metrics import register
+from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric
-from xaibench.metrics.faithfulness.faithfulness_correlation import pearson_rows
 from xaibench.models.inspect import all_layers
 
 MODES = ("cascading", "independent")
-
-
-def spearman_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation of each row of ``u`` with the same row of ``v`` (average ranks
-    for ties); NaN where either row is constant or holds NaN."""
-    return pearson_rows(rankdata(u, axis=1), rankdata(v, axis=1))
 
 
 def weighted_layers(model) -> list:
@@ -92,6 +86,7 @@ class ModelRandomisation(Metric):
 
     higher_is_better = False
     category = "randomisation"
+    stochastic = True
     needs_explain = True
 
     def __init__(
@@ -106,7 +101,7 @@ class ModelRandomisation(Metric):
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.layers = None if layers is None else check_positive_int(layers, "layers")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def randomised_layers(self, model) -> list[str]:
@@ -116,13 +111,8 @@ class ModelRandomisation(Metric):
     def layer_correlations(self, model, x, y, a, *, explain) -> np.ndarray:
         """Per-step Spearman correlations, float (N, steps): column k after randomising the k-th
         layer of ``randomised_layers(model)``; NaN rows for non-finite attributions."""
-        if explain is None:
-            raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
-        x = as_inputs(x)
-        y = as_targets(y, len(x))
-        a = as_attributions(a, x)
-        ok = np.isfinite(a).all(axis=1)
-        out = self._correlations(model, x, y, np.where(ok[:, None], a, 0.0), explain)
+        x, y, a, ok = self._validate(model, x, y, a, explain=explain)
+        out = self._correlations(model, x, y, a, explain)
         out[~ok] = np.nan
         return out
 

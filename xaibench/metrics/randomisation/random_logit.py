@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._checks import as_attributions
-from xaibench.methods.base import NotApplicable, check_positive_int
+from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
 from xaibench.metrics import register
+from xaibench.metrics._stats import spearman_rows
 from xaibench.metrics.base import Metric
-from xaibench.metrics.randomisation.model_randomisation import spearman_rows
 from xaibench.models.outputs import forward_fn
 
 
@@ -59,10 +59,11 @@ class RandomLogit(Metric):
 
     higher_is_better = False
     category = "randomisation"
+    stochastic = True
     needs_explain = True
 
     def __init__(self, *, seed: int = 0, batch_size: int = 256):
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
     def score(self, model, x, y, a, *, explain):

@@ -4,29 +4,14 @@ and Sensitivity of Explanations"): the shared perturb-and-re-explain computation
 from __future__ import annotations
 
 import abc
-import numbers
 
 import numpy as np
 
-from xaibench._checks import as_attributions
+from xaibench._checks import as_attributions, check_positive_number, sample_range
 from xaibench._registry import Component
-from xaibench.methods.base import check_positive_int
+from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics._perturb import samples_per_chunk
 from xaibench.metrics.base import Metric
-
-
-def sample_range(x: np.ndarray) -> np.ndarray:
-    """max - min of each sample's values, float64 (N,); 1 for a constant sample (so that a noise
-    scale relative to the range does not vanish)."""
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    spread = flat.max(axis=1) - flat.min(axis=1)
-    return np.where(spread > 0, spread, 1.0)
-
-
-def check_positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
 
 
 def with_batch_size(explain, batch_size: int | None):
@@ -73,6 +58,7 @@ class Sensitivity(Metric):
 
     higher_is_better = False
     category = "robustness"
+    stochastic = True
     needs_explain = True
 
     @staticmethod
@@ -90,7 +76,7 @@ class Sensitivity(Metric):
     ):
         self.samples = check_positive_int(samples, "samples")
         self.radius = check_positive_number(radius, "radius")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.batch_size = (
             None if batch_size is None else check_positive_int(batch_size, "batch_size")
         )
