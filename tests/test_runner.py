@@ -115,6 +115,19 @@ def test_cli_run_writes_the_run_directory(tmp_path, capsys):
         run = store.latest_run()
         assert run["status"] == "ok" and run["config"]["params"] == {"deletion": {"steps": 4}}
         assert run["versions"]["xaibench"] == xb.__version__
+        # the report's gallery: the samples' inputs and each method's attributions of them
+        (inputs,) = store.artifacts("inputs")
+        gallery = {a["method"]: a["attributions"] for a in store.artifacts("gallery")}
+        assert inputs["x"].shape == (4, 8, 8, 1) and len(set(inputs["y"])) == 4
+        assert set(gallery) == {"saliency", "random"}
+        model = xb.models.get("linear", "digits")
+        expected = xb.methods.get("saliency")(model, inputs["x"], inputs["y"])
+        np.testing.assert_allclose(gallery["saliency"], expected, rtol=1e-5, atol=1e-7)
+        (view,) = store.artifacts("inspection")  # the first (dense) layer and its response
+        assert view["filters"].shape == (64, 10) and view["activations"].shape == (10,)
+        np.testing.assert_allclose(
+            view["activations"], model.predict(inputs["x"][:1], verbose=0)[0], rtol=1e-5
+        )
 
 
 def test_scores_in_the_store_equal_the_python_api(tmp_path):

@@ -27,6 +27,7 @@ from xaibench.benchmark.config import RunConfig, display_name, is_model_file, lo
 from xaibench.benchmark.store import DONE, Store, settings_key
 from xaibench.methods.base import NotApplicable
 from xaibench.metrics.cost.runtime import model_calls
+from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train
 from xaibench.models.zoo import ARCHITECTURES
 
@@ -63,6 +64,19 @@ def sample_indices(n_test: int, samples: int, seed: int) -> np.ndarray:
     """The test samples a run explains: ``samples`` of them drawn with ``seed``, sorted."""
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_test, size=min(samples, n_test), replace=False))
+
+
+# Samples per (dataset, model) kept for the report's saliency gallery.
+GALLERY = 4
+
+
+def gallery_index(y: np.ndarray, k: int = GALLERY) -> np.ndarray:
+    """Up to ``k`` positions into ``y`` for the gallery: the first sample of each class in turn,
+    then the next samples, so the gallery shows as many classes as it can."""
+    _, first = np.unique(y, return_index=True)
+    chosen = list(np.sort(first)[:k])
+    rest = [i for i in range(len(y)) if i not in chosen]
+    return np.sort(np.array(chosen + rest[: k - len(chosen)], dtype=int))
 
 
 def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
@@ -145,6 +159,7 @@ class _Grid:
             self.store.put_model(
                 model_key, data.name, arch, trained.accuracy, trained.params, model_settings
             )
+            self.model_artifacts(trained, data, arch, data_settings, x, y)
         for method in self.methods:
             cells = []
             for metric in self.metrics:
@@ -167,10 +182,92 @@ class _Grid:
             pending = [c for c in cells if self.store.status(c[1]) not in DONE]
             self.result.reused += len(cells) - len(pending)
             self.bar.update(len(cells) - len(pending))
+            gallery = self.artifact_key("gallery", data_settings, model_settings, method)
+            a = None
             if pending:
-                self.run_method(method, pending, trained, idx, x, y, masks, reason, error)
+                a = self.run_method(method, pending, trained, idx, x, y, masks, reason, error)
+            if trained and reason is None and error is None:
+                self.gallery(gallery, trained, arch, method, x, y, a)
 
-    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error) -> None:
+    def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
+        config = method.get_config() if method is not None else None
+        return settings_key(
+            {
+                "artifact": kind,
+                "data": data_settings,
+                "model": model_settings,
+                "method": config,
+                "gallery": GALLERY,
+                "version": __version__,
+            }
+        )
+
+    def model_artifacts(self, trained, data, arch, data_settings, x, y) -> None:
+        """The gallery's inputs and the model inspection (first layer) for the report."""
+        g = gallery_index(y)
+        key = self.artifact_key("inputs", data_settings, trained.settings)
+        if self.store.has_artifact(key):
+            self.store.link_artifact(self.run_id, key)
+        else:
+            arrays = {"x": x[g], "y": y[g], "class_names": np.array(data.class_names, str)}
+            if getattr(data, "feature_names", None) is not None:
+                arrays["feature_names"] = np.array(data.feature_names, str)
+            self.store.put_artifact(
+                key,
+                run_id=self.run_id,
+                dataset=data.name,
+                model=arch,
+                kind="inputs",
+                arrays=arrays,
+            )
+        if data.kind != "image":
+            return
+        key = self.artifact_key("inspection", data_settings, trained.settings)
+        if self.store.has_artifact(key):
+            self.store.link_artifact(self.run_id, key)
+            return
+        view = first_layer_view(trained.model, x[g[:1]])
+        if view is not None:
+            self.store.put_artifact(
+                key,
+                run_id=self.run_id,
+                dataset=data.name,
+                model=arch,
+                kind="inspection",
+                arrays={
+                    "x": x[g[0]],
+                    "filters": view["filters"],
+                    "activations": view["activations"],
+                    "layer": np.array(view["layer"]),
+                },
+            )
+
+    def gallery(self, key, trained, arch, method, x, y, a) -> None:
+        """Keep the gallery samples' attributions of ``method``: from ``a`` when the run has just
+        computed them, else (its cells all reused from an earlier version) explained afresh."""
+        if self.store.has_artifact(key):
+            self.store.link_artifact(self.run_id, key)
+            return
+        g = gallery_index(y)
+        if a is None and method.applicable(trained.model, x) is not None:
+            return
+        try:
+            a = method(trained.model, x[g], y[g]) if a is None else a[g]
+        except Exception:  # noqa: BLE001 - the gallery is illustration; the cells hold the errors
+            return
+        self.store.put_artifact(
+            key,
+            run_id=self.run_id,
+            dataset=trained.dataset,
+            model=arch,
+            method=method.name,
+            kind="gallery",
+            arrays={"attributions": np.asarray(a, dtype=np.float32)},
+        )
+
+    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error):
+        """Explain, score every pending metric and store the cells; returns the attributions
+        (None when the method did not run)."""
         model = trained.model if trained else None
         if reason is None and error is None:
             reason = method.applicable(model, x)
@@ -214,6 +311,7 @@ class _Grid:
                     metric_seconds=seconds,
                     calls=model_calls(method, x),
                 )
+        return a
 
 
 def run(

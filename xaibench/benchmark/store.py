@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS curves (cell TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS run_cells (
     run_id INTEGER NOT NULL, cell TEXT NOT NULL, PRIMARY KEY (run_id, cell)
 );
+-- arrays the report draws besides the scores: gallery inputs and attributions, model inspection
+CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT PRIMARY KEY, dataset TEXT NOT NULL, model TEXT NOT NULL, method TEXT,
+    kind TEXT NOT NULL, data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_artifacts (
+    run_id INTEGER NOT NULL, artifact TEXT NOT NULL, PRIMARY KEY (run_id, artifact)
+);
 """
 
 DONE = ("ok", "not_applicable")
@@ -68,6 +76,17 @@ def _to_blob(arr: np.ndarray) -> bytes:
 
 def _from_blob(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _arrays_to_blob(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def _arrays_from_blob(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 class Store:
@@ -118,10 +137,17 @@ class Store:
             )
 
     def latest_run(self) -> dict | None:
-        row = self.db.execute(
-            "SELECT id, started, finished, status, config, versions, command FROM runs "
-            "ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        """The latest run: id, started, finished, status, config, versions, command."""
+        return self.run()
+
+    def run(self, run_id: int | None = None) -> dict | None:
+        """Run ``run_id`` (default: the latest): id, started, finished, status, config, versions,
+        command; None when there is no such run."""
+        select = "SELECT id, started, finished, status, config, versions, command FROM runs "
+        if run_id is None:
+            row = self.db.execute(select + "ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            row = self.db.execute(select + "WHERE id=?", (run_id,)).fetchone()
         if row is None:
             return None
         keys = ("id", "started", "finished", "status", "config", "versions", "command")
@@ -135,6 +161,48 @@ class Store:
                 "INSERT OR IGNORE INTO run_cells (run_id, cell) VALUES (?, ?)",
                 [(run_id, k) for k in cell_keys],
             )
+
+    # artifacts ------------------------------------------------------------------------------
+    def has_artifact(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM artifacts WHERE key=?", (key,)).fetchone() is not None
+
+    def put_artifact(
+        self,
+        key: str,
+        *,
+        run_id: int,
+        dataset: str,
+        model: str,
+        kind: str,
+        arrays: dict[str, np.ndarray],
+        method: str | None = None,
+    ) -> None:
+        """Store named arrays (e.g. a gallery's attributions) and link them to run ``run_id``."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?)",
+                (key, dataset, model, method, kind, _arrays_to_blob(arrays)),
+            )
+            self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
+
+    def link_artifact(self, run_id: int, key: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
+
+    def artifacts(self, kind: str, run_id: int | None = None) -> list[dict]:
+        """The artifacts of ``kind`` of run ``run_id`` (default: the latest), each a dict with
+        dataset, model, method and its arrays, in (dataset, model, method) order."""
+        run_id = self._run_id(run_id)
+        rows = self.db.execute(
+            "SELECT a.dataset, a.model, a.method, a.data FROM artifacts a "
+            "JOIN run_artifacts r ON r.artifact = a.key WHERE r.run_id = ? AND a.kind = ? "
+            "ORDER BY a.dataset, a.model, a.method",
+            (run_id, kind),
+        ).fetchall()
+        return [
+            {"dataset": d, "model": m, "method": meth, **_arrays_from_blob(blob)}
+            for d, m, meth, blob in rows
+        ]
 
     # models ---------------------------------------------------------------------------------
     def put_model(self, key: str, dataset: str, model: str, accuracy, params, settings: dict):
@@ -235,6 +303,24 @@ class Store:
     def curves(self, key: str) -> np.ndarray | None:
         row = self.db.execute("SELECT data FROM curves WHERE cell=?", (key,)).fetchone()
         return _from_blob(row[0]) if row else None
+
+    def metric_curves(
+        self, metric: str, run_id: int | None = None
+    ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+        """Per-sample curves of ``metric`` in run ``run_id`` (default: the latest):
+        {(dataset, model): {method: (N, steps + 1)}}."""
+        run_id = self._run_id(run_id)
+        rows = self.db.execute(
+            "SELECT c.dataset, c.model, c.method, k.data FROM curves k "
+            "JOIN cells c ON c.key = k.cell JOIN run_cells r ON r.cell = c.key "
+            "WHERE r.run_id = ? AND c.metric = ? AND c.status = 'ok' "
+            "ORDER BY c.dataset, c.model, c.method",
+            (run_id, metric),
+        ).fetchall()
+        out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        for dataset, model, method, blob in rows:
+            out.setdefault((dataset, model), {})[method] = _from_blob(blob)
+        return out
 
     def models(self, run_id: int | None = None) -> pd.DataFrame:
         """The models of run ``run_id`` (default: the latest): dataset, model, accuracy, params."""
