@@ -1,0 +1,386 @@
+"""report.html and leaderboard.tex: offline, escaped, well-formed; and a real browser opens them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shutil
+import subprocess
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from browser import check_in_browser, chromium  # noqa: E402
+
+from xaibench.results.html import (  # noqa: E402
+    Code,
+    Image,
+    Section,
+    Table,
+    Text,
+    cells_summary,
+    failures_section,
+    write_report,
+)
+from xaibench.results.latex import leaderboard_latex  # noqa: E402
+from xaibench.results.tables import fmt, wide  # noqa: E402
+
+EVIL = "<script>alert(1)</script>"
+RUN = {
+    "id": 3,
+    "started": "2025-01-01T00:00:00+00:00",
+    "finished": "2025-01-01T00:05:00+00:00",
+    "status": "finished",
+    "command": "xaibench run --suite quick",
+    "config": {"samples": 8, "methods": ["saliency", EVIL], "params": {"ig": {"steps": 32}}},
+    "versions": {"xaibench": "0.1.0", "tensorflow": "2.17.0"},
+}
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot(np.random.default_rng(seed).normal(size=10))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=60)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def png_file(tmp_path):
+    path = tmp_path / "plot.png"
+    path.write_bytes(png_bytes())
+    return path
+
+
+def cells_table() -> pd.DataFrame:
+    rows = [
+        ("digits", "cnn", "saliency", "deletion", "ok", None),
+        ("digits", "cnn", EVIL, "deletion", "error", "ValueError: bad <input>\n\nTraceback ..."),
+        ("digits", "cnn", "gradcam", "sparseness", "error", "\nRuntimeError: boom\nmore"),
+        ("digits", "linear", "gradcam", "deletion", "not_applicable", "no convolution layer"),
+        ("digits", "linear", "gradcam", "insertion", "not_applicable", "no convolution layer"),
+        ("digits", "linear", "saliency", "pointing_game", "not_applicable", "no masks"),
+    ]
+    return pd.DataFrame(rows, columns=["dataset", "model", "method", "metric", "status", "error"])
+
+
+def report(tmp_path, sections, name="report.html"):
+    return write_report(tmp_path / name, title="Test <report>", run=RUN, sections=sections)
+
+
+def full_sections(png_file) -> list:
+    board = pd.DataFrame(
+        {"method": ["saliency", EVIL], "mean": [0.12345678, 1e-6], "n": [8, 8], "rank": [1, 2]}
+    )
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.bar([0, 1], [1, 2])
+    sections = [
+        Section("Models", [Table(pd.DataFrame({"model": ["cnn"], "accuracy": [0.9812]}))]),
+        Section(
+            "Leaderboard",
+            [
+                Text("Rank 1 in **bold**; see `leaderboard.csv`.\n\n- one\n- two"),
+                Section("digits / cnn", [Table(board, caption=f"caption {EVIL}")]),
+                Section("digits / linear", [Table(board.iloc[:0])]),
+            ],
+        ),
+        Section(
+            "Plots",
+            [
+                Image(png_file, caption="from a file"),
+                Image(png_bytes(1), caption=EVIL),
+                Image(fig, caption="from a figure"),
+            ],
+        ),
+        failures_section(cells_table()),
+        Section("Error text", [Code(f"Traceback:\n  {EVIL}")]),
+    ]
+    plt.close(fig)
+    return sections
+
+
+# html ---------------------------------------------------------------------------------------
+def test_report_is_self_contained(tmp_path, png_file):
+    text = report(tmp_path, full_sections(png_file)).read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", text)
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text.lower() and "<link" not in text.lower()
+    sources = re.findall(r'<img src="([^"]+)"', text)
+    assert len(sources) == 3
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    decoded = base64.b64decode(sources[0].split(",", 1)[1])
+    assert decoded == png_file.read_bytes()
+
+
+def test_user_text_is_escaped(tmp_path, png_file):
+    text = report(tmp_path, full_sections(png_file)).read_text()
+    assert EVIL not in text
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    # table cell, table caption, image caption, code block, config, failures table
+    assert text.count(escaped) >= 6
+    assert "<title>Test &lt;report&gt;</title>" in text
+    assert "<strong>bold</strong>" in text and "<code>leaderboard.csv</code>" in text
+    assert "<li>one</li><li>two</li>" in text
+
+
+def test_table_of_contents_anchors(tmp_path, png_file):
+    text = report(tmp_path, full_sections(png_file)).read_text()
+    ids = re.findall(r' id="([^"]+)"', text)
+    links = re.findall(r'href="#([^"]+)"', text)
+    assert len(ids) == len(set(ids))
+    assert set(links) == set(ids)
+    for title in ("Run", "Configuration", "Versions", "Leaderboard", "digits / cnn", "Plots"):
+        assert f">{title}</a>" in text
+
+
+def test_run_section(tmp_path):
+    text = report(tmp_path, []).read_text()
+    for value in ("finished", "xaibench run --suite quick", "params.ig.steps", "2.17.0"):
+        assert value in text
+
+
+def test_numbers_use_fmt(tmp_path):
+    df = pd.DataFrame({"x": [0.12345678, 1e-6, np.nan], "n": [1, 2, 3]})
+    text = report(tmp_path, [Section("T", [Table(df)])]).read_text()
+    for value in (0.12345678, 1e-6):
+        assert f'<td class="num">{fmt(value)}</td>' in text
+    assert '<td class="num">–</td>' in text
+
+
+def test_leaderboard_cells_from_tables_wide(tmp_path):
+    header, rows = wide(board_frame().query("dataset == 'digits'"))
+    text = report(tmp_path, [Section("L", [Table(pd.DataFrame(rows, columns=header))])]).read_text()
+    assert '<td class="num"><strong>0.25 [0.24, 0.26]</strong><sup>a</sup></td>' in text
+    assert "<td>my_method%&amp;#</td>" in text
+    df = pd.DataFrame({"m": ["<sup><script>x</script></sup>", "<sup>a b</sup>"]})
+    text = report(tmp_path, [Section("S", [Table(df)])]).read_text()
+    assert "<script>" not in text and "<sup>a b</sup>" not in text
+
+
+def test_long_tables_are_truncated(tmp_path):
+    df = pd.DataFrame({"i": np.arange(650)})
+    text = report(tmp_path, [Section("Long", [Table(df)])]).read_text()
+    body = text.split("<h2", 3)[-1]
+    assert body.count("<tr><td") == 500
+    assert "first 500 of 650 rows" in text
+
+
+def test_cells_summary():
+    failed, not_applicable = cells_summary(cells_table())
+    expected_failed = pd.DataFrame(
+        {
+            "dataset": ["digits", "digits"],
+            "model": ["cnn", "cnn"],
+            "method": [EVIL, "gradcam"],
+            "metric": ["deletion", "sparseness"],
+            "error": ["ValueError: bad <input>", "RuntimeError: boom"],
+        }
+    )
+    pd.testing.assert_frame_equal(failed, expected_failed)
+    expected_na = pd.DataFrame(
+        {
+            "dataset": ["digits", "digits"],
+            "model": ["linear", "linear"],
+            "method": ["gradcam", "saliency"],
+            "metrics": ["deletion, insertion", "pointing_game"],
+            "reason": ["no convolution layer", "no masks"],
+        }
+    )
+    pd.testing.assert_frame_equal(not_applicable, expected_na)
+
+
+def test_cells_summary_of_a_clean_run():
+    failed, not_applicable = cells_summary(cells_table().iloc[:1])
+    assert failed.empty and not_applicable.empty
+    assert list(not_applicable.columns) == ["dataset", "model", "method", "metrics", "reason"]
+
+
+def test_failures_section_lists_the_cells(tmp_path):
+    text = report(tmp_path, [failures_section(cells_table())]).read_text()
+    assert "2 failed cells and 3 not-applicable cells out of 6" in text
+    assert "RuntimeError: boom" in text and "bad &lt;input&gt;" in text
+    assert "deletion, insertion" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "blocks, error",
+    [
+        (["plain string"], TypeError),
+        ([Image(b"not an image")], ValueError),
+        ([Image("/no/such/plot.png")], ValueError),
+    ],
+)
+def test_bad_blocks_raise(tmp_path, blocks, error):
+    with pytest.raises(error):
+        report(tmp_path, [Section("Bad", blocks)])
+
+
+# latex --------------------------------------------------------------------------------------
+def board_frame() -> pd.DataFrame:
+    rows = []
+    for dataset, model in [("breast_cancer", "mlp"), ("digits", "cnn")]:
+        for method, means, ranks in [
+            ("integrated_gradients", [0.25, -0.5, 2e-5], [1, 2, 1]),
+            ("my_method%&#", [0.125, 0.75, np.nan], [2, 1, np.nan]),
+        ]:
+            for metric, hib, mean, rank in zip(
+                ["deletion", "insertion", "runtime_s"],
+                [False, True, False],
+                means,
+                ranks,
+                strict=True,
+            ):
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        model=model,
+                        method=method,
+                        metric=metric,
+                        category="x",
+                        higher_is_better=hib,
+                        mean=mean,
+                        ci_low=mean - 0.01,
+                        ci_high=mean + 0.01,
+                        n=8,
+                        rank=rank,
+                    )
+                )
+    board = pd.DataFrame(rows)
+    board["tie"] = [
+        "a" if r == 1 and m == "deletion" else ""
+        for r, m in zip(board["rank"], board["metric"], strict=True)
+    ]
+    return board
+
+
+MODELS = pd.DataFrame(
+    {
+        "dataset": ["breast_cancer", "digits"],
+        "model": ["mlp", "cnn"],
+        "accuracy": [0.9649, 0.98],
+        "params": [12345, 678],
+    }
+)
+
+
+def unescaped(pattern: str, text: str) -> list[str]:
+    return re.findall(r"(?<!\\)" + pattern, text)
+
+
+def test_latex_structure():
+    tex = leaderboard_latex(board_frame(), MODELS)
+    body = tex.replace(r"\{", "").replace(r"\}", "")
+    depth = 0
+    for ch in body:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0
+    assert depth == 0
+    tables = re.findall(r"\\begin\{tabular\}\{([^}]*)\}(.*?)\\end\{tabular\}", tex, flags=re.S)
+    assert len(tables) == 2 == tex.count(r"\begin{table}") == tex.count(r"\end{table}")
+    for spec, content in tables:
+        assert "|" not in spec and spec == "lrrr"
+        assert content.count(r"\toprule") == content.count(r"\midrule") == 1
+        assert content.count(r"\bottomrule") == 1
+        rows = [r for r in content.split(r"\\") if "&" in r]
+        assert len(rows) == 3  # header + two methods
+        for row in rows:
+            assert len(unescaped("&", row)) + 1 == len(spec)
+
+
+def test_latex_content():
+    tex = leaderboard_latex(board_frame(), MODELS)
+    assert r"\label{tab:breast-cancer-mlp}" in tex and r"\label{tab:digits-cnn}" in tex
+    assert r"breast\_cancer / mlp (test accuracy 0.965, 12,345 parameters)" in tex
+    assert r"my\_method\%\&\#" in tex and "my_method" not in tex
+    assert r"deletion $\downarrow$" in tex and r"insertion $\uparrow$" in tex
+    assert r"runtime\_s $\downarrow$" in tex
+    assert r"\textbf{0.25 [0.24, 0.26]}\textsuperscript{a}" in tex
+    assert r"0.125 [0.115, 0.135] &" in tex
+    assert r"\textbf{$-$0.5" not in tex and r"$-$0.5 [$-$0.51, $-$0.49]" in tex
+    assert rf"\textbf{{{fmt(2e-5)} [" in tex
+    assert "n/a" in tex and tex.count(r"\textbf{") == 2 * 3 + tex.count(r"\textbf{n/a")
+
+
+def test_latex_without_models_or_tie():
+    board = board_frame().drop(columns="tie")
+    tex = leaderboard_latex(board)
+    assert "textsuperscript" not in tex and "parameters" not in tex
+    assert r"\caption{digits / cnn." in tex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_compiles(tmp_path):
+    doc = (
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+        "\\begin{document}\n" + leaderboard_latex(board_frame(), MODELS) + "\\end{document}\n"
+    )
+    (tmp_path / "t.tex").write_text(doc)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+# a real browser -----------------------------------------------------------------------------
+@pytest.fixture
+def browser():
+    if chromium() is None:
+        if os.environ.get("XAIBENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(
+                "XAIBENCH_REQUIRE_BROWSER=1 but chromium is not installed: "
+                "install it (apt-get install chromium) to check report.html in a browser"
+            )
+        pytest.skip("chromium is not installed")
+    return check_in_browser
+
+
+def test_report_opens_cleanly_in_a_browser(tmp_path, png_file, browser):
+    path = report(tmp_path, full_sections(png_file))
+    shot = tmp_path / "shot.png"
+    assert browser(path, shot) == []
+    assert not shot.exists()
+
+
+def test_browser_sees_a_corrupt_image(tmp_path, png_file, browser):
+    corrupt = b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20
+    path = report(tmp_path, [Section("Plots", [Image(png_file), Image(corrupt, alt="corrupt")])])
+    shot = tmp_path / "shot.png"
+    problems = browser(path, shot)
+    assert len(problems) == 1 and "did not decode" in problems[0] and "corrupt" in problems[0]
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_browser_sees_a_script_error(tmp_path, browser):
+    text = report(tmp_path, [Section("T", [Text("hello")])]).read_text()
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+    path = tmp_path / "broken.html"
+    path.write_text(text.replace("</body>", "<script>throw new Error('boom')</script></body>"))
+    problems = browser(path, tmp_path / "shot.png")
+    assert any("exception" in p and "boom" in p for p in problems), problems
+
+
+def test_browser_sees_a_missing_page(tmp_path, browser):
+    problems = browser(tmp_path / "missing.html", tmp_path / "shot.png")
+    assert problems and "failed to load" in problems[0]
+
+
+def test_browser_sees_what_the_page_policy_blocks(tmp_path, browser):
+    """The report's Content-Security-Policy blocks scripts and external images, and says so."""
+    text = report(tmp_path, [Section("T", [Text("hello")])]).read_text()
+    extra = "<script>document.title = 'ran'</script><img src='https://example.invalid/x.png'>"
+    path = tmp_path / "injected.html"
+    path.write_text(text.replace("</body>", extra + "</body>"))
+    problems = browser(path, tmp_path / "shot.png")
+    assert any("did not decode" in p for p in problems), problems
+    assert sum("Content Security Policy" in p for p in problems) == 2, problems
