@@ -19,3 +19,19 @@ def model_cache(tmp_path_factory):
         os.environ.pop("XAIBENCH_CACHE", None)
     else:
         os.environ["XAIBENCH_CACHE"] = old
+
+
+@pytest.fixture
+def browser():
+    """``check_in_browser`` of tests/browser.py: skips without chromium, unless
+    ``XAIBENCH_REQUIRE_BROWSER=1`` (CI), where a missing chromium fails."""
+    from browser import check_in_browser, chromium
+
+    if chromium() is None:
+        if os.environ.get("XAIBENCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(
+                "XAIBENCH_REQUIRE_BROWSER=1 but chromium is not installed: "
+                "install it (apt-get install chromium) to check report.html in a browser"
+            )
+        pytest.skip("chromium is not installed")
+    return check_in_browser

@@ -333,18 +333,6 @@ def test_latex_compiles(tmp_path):
 
 
 # a real browser -----------------------------------------------------------------------------
-@pytest.fixture
-def browser():
-    if chromium() is None:
-        if os.environ.get("XAIBENCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(
-                "XAIBENCH_REQUIRE_BROWSER=1 but chromium is not installed: "
-                "install it (apt-get install chromium) to check report.html in a browser"
-            )
-        pytest.skip("chromium is not installed")
-    return check_in_browser
-
-
 def test_report_opens_cleanly_in_a_browser(tmp_path, png_file, browser):
     path = report(tmp_path, full_sections(png_file))
     shot = tmp_path / "shot.png"

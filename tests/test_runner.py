@@ -238,16 +238,62 @@ def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
     assert "4 cells: 4 computed, 0 reused" in capsys.readouterr().out
 
 
-def test_report_rebuilds_outputs_from_the_store(tmp_path, capsys):
-    cfg = write_config(tmp_path / "c.toml", ["random"], ["sparseness"])
+OUTPUTS = [
+    "leaderboard.csv",
+    "leaderboard.md",
+    "leaderboard.tex",
+    "tradeoffs.csv",
+    "tradeoff_summary.csv",
+    "ranks.csv",
+    "significance.csv",
+    "rank_stability.csv",
+    "metric_agreement.csv",
+    "report.html",
+    "plots/leaderboard.png",
+    "plots/ranks.png",
+    "plots/agreement.png",
+    "plots/curves_deletion.png",
+    "plots/tradeoff_performance.png",
+    "plots/tradeoff_simplicity.png",
+    "plots/gallery_digits_linear.png",
+    "plots/gallery_digits_cnn.png",
+    "plots/inspection_digits_linear.png",
+    "plots/inspection_digits_cnn.png",
+]
+
+
+def test_report_rebuilds_every_output_from_the_store_and_opens_in_a_browser(
+    tmp_path, capsys, browser
+):
+    cfg = write_config(
+        tmp_path / "c.toml",
+        ["saliency", "gradient_x_input", "random"],
+        ["deletion", "faithfulness_correlation", "sparseness", "complexity"],
+        models=("linear", "cnn"),
+    )
     out = tmp_path / "run"
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    before = (out / "leaderboard.csv").read_text()
-    (out / "leaderboard.csv").unlink()
-    (out / "plots" / "leaderboard.png").unlink()
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    for name in OUTPUTS:
+        (out / name).unlink()
     assert main(["report", str(out)]) == 0
-    assert (out / "leaderboard.csv").read_text() == before
-    assert (out / "plots" / "leaderboard.png").exists()
+    assert "rebuilt" in capsys.readouterr().out
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0, name
+    for name in OUTPUTS:
+        if name.endswith((".csv", ".md", ".tex")):
+            assert (out / name).read_bytes() == before[name], name
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert {"tie", "p_next"} <= set(board.columns)
+    trade = pd.read_csv(out / "tradeoffs.csv")
+    assert set(trade["tradeoff"]) == {"interpretability_vs_performance", "accuracy_vs_simplicity"}
+    assert trade["pareto"].any()
+    page = (out / "report.html").read_text()
+    for section in ("Leaderboard", "Tradeoffs", "Saliency gallery", "Model inspection"):
+        assert section in page
+    assert page.count("data:image/png;base64,") == len([n for n in OUTPUTS if n.endswith(".png")])
+    assert browser(out / "report.html", tmp_path / "report.png") == []
+
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "no results.sqlite" in capsys.readouterr().err
 
