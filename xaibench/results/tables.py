@@ -21,10 +21,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def wide(board: pd.DataFrame, cell=None) -> tuple[list[str], list[list[str]]]:
+def wide(board: pd.DataFrame, tie: str = "<sup>{}</sup>") -> tuple[list[str], list[list[str]]]:
     """Methods as rows, metrics as columns (with direction arrows) for one (dataset, model).
 
-    Each entry is ``mean [ci_low, ci_high]``, bold for rank 1.
+    Each entry is ``mean [ci_low, ci_high]``, bold for rank 1, followed by the method's tie
+    marker formatted with ``tie`` where the board has a ``tie`` column (``xaibench.results.stats``).
     """
     metrics = list(dict.fromkeys(board["metric"]))
     arrows = {
@@ -41,7 +42,9 @@ def wide(board: pd.DataFrame, cell=None) -> tuple[list[str], list[list[str]]]:
                 continue
             r = r.iloc[0]
             text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-            row.append(f"**{text}**" if pd.notna(r["rank"]) and r["rank"] == 1 else text)
+            text = f"**{text}**" if pd.notna(r["rank"]) and r["rank"] == 1 else text
+            marker = r.get("tie", "")
+            row.append(text + tie.format(marker) if isinstance(marker, str) and marker else text)
         rows.append(row)
     return header, rows
 
@@ -52,7 +55,9 @@ def leaderboard_markdown(board: pd.DataFrame, models: pd.DataFrame | None = None
         "# Leaderboard",
         "",
         "Mean score over the explained samples with its bootstrap 95% confidence interval; "
-        "↑ higher is better, ↓ lower is better; **bold** is rank 1.",
+        "↑ higher is better, ↓ lower is better; **bold** is rank 1. Methods of a metric that share "
+        "a letter are not significantly different from their rank neighbours (paired Wilcoxon "
+        "signed-rank tests of adjacent ranks, Holm-corrected, α = 0.05).",
     ]
     for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
         title = f"## {dataset} / {model}"
