@@ -234,3 +234,11 @@ def test_empty_input_returns_none_and_writes_nothing(name, tmp_path):
     out = tmp_path / "sub" / "empty.png"
     assert EMPTY[name](out) is None
     assert not out.exists()
+
+
+def test_leaderboard_plot_draws_a_method_without_finite_scores(board, tmp_path):
+    # e.g. vargrad of a linear model: zero maps, every correlation NaN, so no mean and no rank
+    b = board.assign(ci_low=0.4, ci_high=0.6)
+    b.loc[b["rank"].isna(), ["mean", "ci_low", "ci_high"]] = np.nan
+    path = tmp_path / "leaderboard.png"
+    assert_png(plots.leaderboard_plot(b, path), path)

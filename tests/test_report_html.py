@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from browser import check_in_browser, chromium  # noqa: E402
 
 from xaibench.results.html import (  # noqa: E402
     Code,

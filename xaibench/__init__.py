@@ -3,21 +3,33 @@
 >>> import xaibench as xb
 >>> df = xb.evaluate(model, x, y, methods=["saliency", "random"], metrics=["deletion"])  # doctest: +SKIP
 >>> xb.leaderboard(df)  # doctest: +SKIP
+
+The subpackages are imported on first use, so that ``import xaibench.testing`` (the pytest
+plugin, loaded by every pytest run) and ``xaibench.results.check`` do not import TensorFlow.
 """
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from xaibench import (  # noqa: E402
-    _tf,  # noqa: E402,F401  (imports TensorFlow quietly, before anything else)
-    datasets,
-    methods,
-    metrics,
-    models,
-)
 from xaibench._version import __version__  # noqa: E402
-from xaibench.benchmark import evaluate  # noqa: E402
-from xaibench.results import leaderboard  # noqa: E402
+
+_SUBMODULES = ("datasets", "methods", "metrics", "models")
+_FUNCTIONS = {"evaluate": "xaibench.benchmark", "leaderboard": "xaibench.results"}
 
 __all__ = ["datasets", "methods", "metrics", "models", "evaluate", "leaderboard", "__version__"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        importlib.import_module("xaibench._tf")  # TensorFlow quietly, before anything else
+        return importlib.import_module(f"xaibench.{name}")
+    if name in _FUNCTIONS:
+        importlib.import_module("xaibench._tf")
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
+    raise AttributeError(f"module 'xaibench' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

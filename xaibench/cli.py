@@ -46,6 +46,42 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild tables and plots of a run directory from its store"
     )
     rep.add_argument("dir", type=Path)
+    chk = sub.add_parser(
+        "check",
+        help="compare a run with a baseline leaderboard; exit 1 on regressions",
+        description="Compare run DIR's leaderboard with a baseline leaderboard CSV. A regression "
+        "is a mean that moved in the metric's worse direction with non-overlapping confidence "
+        "intervals and a relative change above the tolerance. Exit 0: no regression; 1: "
+        "regressions or missing rows; 2: bad input.",
+    )
+    chk.add_argument(
+        "--baseline",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="baseline leaderboard CSV (or run directory)",
+    )
+    chk.add_argument(
+        "dir",
+        type=Path,
+        metavar="DIR",
+        help="run directory (leaderboard.csv or results.sqlite) or a leaderboard CSV",
+    )
+    chk.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="relative change a regression must exceed (default: 0.05)",
+    )
+    chk.add_argument(
+        "--allow-missing", action="store_true", help="baseline rows absent from the run pass"
+    )
+    chk.add_argument(
+        "--include-cost",
+        action="store_true",
+        help="also gate cost metrics (runtime; off by default: timings depend on the machine)",
+    )
+    chk.add_argument("--json", action="store_true", help="print the comparison as JSON")
     return p
 
 
@@ -70,9 +106,12 @@ def _print_top(board) -> None:
     from xaibench.results.tables import wide
 
     for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
-        header, rows = wide(g)
+        header, rows = wide(g, tie=" ({})")
         rows = [[c.replace("**", "*") for c in r] for r in rows]
-        print(f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1)")
+        print(
+            f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1; "
+            "(a) = not significantly different from the other (a) methods)"
+        )
         print(_table(header, rows))
 
 
@@ -124,11 +163,33 @@ def _run(args) -> int:
 def _report(args) -> int:
     from xaibench.results.outputs import rebuild
 
-    board = rebuild(args.dir)
-    print(
-        f"rebuilt {args.dir}/leaderboard.csv, leaderboard.md, plots/leaderboard.png ({len(board)} rows)"
-    )
+    made = rebuild(args.dir)
+    print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
+    for path in made.files:
+        print(f"  {path}")
     return 0
+
+
+def _check(args) -> int:
+    from xaibench.results.check import (
+        compare,
+        failures,
+        format_report,
+        read_baseline,
+        read_run,
+        to_json,
+    )
+
+    baseline = read_baseline(args.baseline)
+    result = compare(
+        read_run(args.dir),
+        baseline,
+        tolerance=args.tolerance,
+        allow_missing=args.allow_missing,
+        include_cost=args.include_cost,
+    )
+    print(to_json(result) if args.json else format_report(result))
+    return 1 if len(failures(result)) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.kind)
         if args.command == "run":
             return _run(args)
+        if args.command == "check":
+            return _check(args)
         return _report(args)
     except (UsageError, ValueError) as err:
         print(f"xaibench: error: {err}", file=sys.stderr)

@@ -484,7 +484,7 @@ def leaderboard_plot(board: pd.DataFrame, path: str | Path) -> Path:
             g = g.set_index("method").reindex(order).reset_index()
             pos = np.arange(len(g))
             err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(min=0)
-            colors = ["tab:green" if r == 1 else "tab:blue" for r in g["rank"]]
+            colors = ["tab:green" if pd.notna(r) and r == 1 else "tab:blue" for r in g["rank"]]
             ax.errorbar(g["mean"], pos, xerr=err, fmt="none", ecolor="0.4", capsize=3)
             ax.scatter(g["mean"], pos, c=colors, zorder=3)
             ax.set_yticks(pos, order if j == 0 else [""] * len(order))
