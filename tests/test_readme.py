@@ -1,6 +1,7 @@
 """The README's examples really run."""
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,55 @@ def test_config_examples_are_valid(tmp_path):
     config = load_config(tmp_path / "more.toml").validate()
     assert config.models[-1].endswith("my_cnn.keras")
     assert config.models_for("breast_cancer") == ("linear", "mlp")
+
+
+def gate_section() -> str:
+    return README.split("## Gate explainer quality in CI", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_pytest_gate_example_is_the_one_our_tests_run():
+    (code,) = re.findall(r"```python\n(.*?)```", gate_section(), flags=re.S)
+    example = Path(__file__).parent / "examples" / "test_gate_example.py"
+    assert code == example.read_text()
+
+
+@pytest.mark.slow
+def test_the_github_actions_example_passes_and_catches_a_planted_regression(tmp_path):
+    import shlex
+    import subprocess
+
+    import pandas as pd
+
+    (workflow,) = re.findall(r"```yaml\n(.*?)```", gate_section(), flags=re.S)
+    steps = [
+        line.split("- run:", 1)[1].strip() for line in workflow.splitlines() if "- run:" in line
+    ]
+    assert steps[0] == "pip install ."  # installed already: the test runs the others
+    (tmp_path / "my.toml").write_text(
+        'samples = 12\ndatasets = ["digits"]\nmodels = ["linear"]\n'
+        'methods = ["saliency", "random"]\nmetrics = ["deletion", "sparseness"]\n'
+    )
+
+    def sh(command):
+        argv = shlex.split(command)
+        if argv[0] == "xaibench":
+            argv = [sys.executable, "-m", "xaibench.cli", *argv[1:]]
+        return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+    # the baseline, made as the README says (with the CI job's config)
+    made = sh("xaibench run --config my.toml --out results/reference --no-progress")
+    assert made.returncode == 0, made.stderr[-2000:]
+    (tmp_path / "results" / "baseline.csv").write_bytes(
+        (tmp_path / "results" / "reference" / "leaderboard.csv").read_bytes()
+    )
+    for step in steps[1:]:
+        done = sh(step)
+        assert done.returncode == 0, (step, done.stdout[-2000:], done.stderr[-2000:])
+
+    # a baseline in which saliency was far better on deletion: the same run now regressed
+    baseline = pd.read_csv(tmp_path / "results" / "baseline.csv")
+    row = (baseline.method == "saliency") & (baseline.metric == "deletion")
+    baseline.loc[row, ["mean", "ci_low", "ci_high"]] = [0.01, 0.005, 0.015]
+    baseline.to_csv(tmp_path / "results" / "baseline.csv", index=False)
+    done = sh(steps[-1])
+    assert done.returncode == 1 and "saliency" in done.stdout and "deletion" in done.stdout
