@@ -1,7 +1,7 @@
 """The ``xaibench`` command line (see ``xaibench --help``).
 
-Exit codes: 0 ok; 1 the run finished with failed cells; 2 bad usage or input (a one-line message,
-no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+Exit codes: 0 ok; 1 the run finished with failed cells, or ``check`` found regressions; 2 bad usage
+or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -102,17 +102,36 @@ def _list(kind: str | None) -> int:
     return 0
 
 
-def _print_top(board) -> None:
-    from xaibench.results.tables import wide
+# Above this many metrics per (dataset, model) the terminal gets the aggregate ranks instead.
+WIDE_METRICS = 6
+TOP = 5
 
+
+def _print_top(board) -> None:
+    from xaibench.results.stats import aggregate_ranks
+    from xaibench.results.tables import fmt, wide
+
+    ranks = aggregate_ranks(board)
     for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
-        header, rows = wide(g, tie=" ({})")
-        rows = [[c.replace("**", "*") for c in r] for r in rows]
-        print(
-            f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1; "
-            "(a) = not significantly different from the other (a) methods)"
-        )
+        if g["metric"].nunique() <= WIDE_METRICS:
+            header, rows = wide(g, tie=" ({})")
+            rows = [[c.replace("**", "*") for c in r] for r in rows]
+            print(
+                f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1; "
+                "(a) = not significantly different from the other (a) methods)"
+            )
+            print(_table(header, rows))
+            continue
+        r = ranks[(ranks.dataset == dataset) & (ranks.model == model)].head(TOP)
+        columns = [c for c in r.columns if c.startswith("rank_")]
+        header = ["#", "method"] + [c.removeprefix("rank_") for c in columns]
+        rows = [
+            [str(row["overall"]), row["method"]] + [fmt(row[c]) for c in columns]
+            for _, row in r.iterrows()
+        ]
+        print(f"\n{dataset} / {model}: top {len(rows)} methods by mean rank (1 = best)")
         print(_table(header, rows))
+    print("\nfull tables with confidence intervals: leaderboard.md, report.html")
 
 
 def _run(args) -> int:
@@ -142,7 +161,8 @@ def _run(args) -> int:
     if result.leaderboard is not None and not result.leaderboard.empty:
         _print_top(result.leaderboard)
     print(
-        f"\nresults in {out}/: results.sqlite, leaderboard.csv, leaderboard.md, plots/leaderboard.png"
+        f"\nresults in {out}/: report.html (everything in one page), leaderboard.csv/.md/.tex, "
+        "tradeoffs.csv, ranks.csv, plots/, results.sqlite"
     )
     if result.failures:
         print(
