@@ -616,6 +616,24 @@ def test_sensitivity_explains_once(batch_size, expected):
     assert CALLS == [(12, expected)]
 
 
+def test_max_and_avg_sensitivity_share_one_re_explanation():
+    from xaibench.metrics.robustness import _sensitivity
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    model, y = any_model(x), [0, 1, 0, 1]
+    explain = xb.methods.get("test_counting_attr")
+    _sensitivity._LAST.clear()
+    CALLS.clear()
+    peak = xb.metrics.get("max_sensitivity", samples=3)(model, x, y, x, explain=explain)
+    mean = xb.metrics.get("avg_sensitivity", samples=3)(model, x, y, x, explain=explain)
+    assert len(CALLS) == 1  # the run scores both from one set of re-explanations
+    ratios = sensitivity_reference(x, samples=3, radius=0.1, seed=0)
+    np.testing.assert_allclose(peak, ratios.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(mean, ratios.mean(axis=1), rtol=1e-5)
+    xb.metrics.get("avg_sensitivity", samples=3, seed=1)(model, x, y, x, explain=explain)
+    assert len(CALLS) == 2  # other noise: explained again
+
+
 # --------------------------------------------------------------------------------------------
 # Completeness
 # --------------------------------------------------------------------------------------------

@@ -177,9 +177,9 @@ TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
 # Smaller sampling budgets for the heavy methods and the re-explaining robustness metrics, so
 # that the default suite fits 30 minutes on 2 cores; the full suite uses the papers' defaults.
 DEFAULT_BUDGETS = {
-    "rise": {"masks": 500},
-    "lime": {"samples": 500},
-    "kernel_shap": {"samples": 512},
+    "rise": {"masks": 250},
+    "lime": {"samples": 250},
+    "kernel_shap": {"samples": 256},
     "max_sensitivity": {"samples": 8},
     "avg_sensitivity": {"samples": 8},
 }
