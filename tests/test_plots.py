@@ -242,3 +242,58 @@ def test_leaderboard_plot_draws_a_method_without_finite_scores(board, tmp_path):
     b.loc[b["rank"].isna(), ["mean", "ci_low", "ci_high"]] = np.nan
     path = tmp_path / "leaderboard.png"
     assert_png(plots.leaderboard_plot(b, path), path)
+
+
+def big_board(n_groups=6, n_metrics=17, n_methods=14):
+    """A quick-suite sized leaderboard: long method and metric names, a metric without scores."""
+    rows = [
+        {
+            "dataset": f"dataset_{g}",
+            "model": "model",
+            "method": f"attribution_method_{m:02d}",
+            "metric": f"faithfulness_metric_{k:02d}",
+            "higher_is_better": k % 2 == 0,
+            "mean": np.nan if k == 0 and g == 0 else 10.0**-k * (m + 1),
+            "ci_low": 10.0**-k * m,
+            "ci_high": 10.0**-k * (m + 2),
+            "rank": n_methods - m,
+        }
+        for g in range(n_groups)
+        for k in range(n_metrics)
+        for m in range(n_methods)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("plot", [plots.leaderboard_plot, plots.rank_heatmap])
+def test_big_grids_fit_in_2000_pixels(plot, tmp_path):
+    path = tmp_path / "big.png"
+    assert plot(big_board(), path) == path
+    height, width = mpimg.imread(path).shape[:2]
+    assert 1500 <= max(height, width) <= 2000 and min(height, width) >= 1000
+
+
+def test_annotate_writes_each_finite_cell_once_in_its_colour():
+    fig, ax = plt.subplots()
+    values = np.array([[1.0, np.nan], [3.0, 4.0]])
+    plots._annotate(ax, values, lambda v: f"{v:.0f}", lambda v: v > 2, fontsize=8)
+    colours = {tuple(c.get_facecolor()[0]): c.get_offsets().tolist() for c in ax.collections}
+    plt.close(fig)
+    assert colours == {(1.0, 1.0, 1.0, 1.0): [[0, 1], [1, 1]], (0.0, 0.0, 0.0, 1.0): [[0, 0]]}
+
+
+@pytest.mark.parametrize(
+    "values, limits, labels, offset",
+    [
+        ([0.0, 10.0], (-0.5, 10.5), ["0", "4", "8"], ""),
+        ([1e-4, 5e-4, np.nan], (8e-5, 5.2e-4), ["1.5", "3.0", "4.5"], "1e−4"),
+        ([3.0, 3.0], (2.835, 3.165), ["2.85", "3.00", "3.15"], ""),
+    ],
+)
+def test_leaderboard_axis_scale_is_matplotlibs_with_the_power_of_ten_aside(
+    values, limits, labels, offset
+):
+    low, high, ticks, got, power = plots._scale(np.array(values))
+    np.testing.assert_allclose((low, high), limits, rtol=1e-12)
+    assert got == labels and power == offset
+    assert ((ticks >= low) & (ticks <= high)).all()

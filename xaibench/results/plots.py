@@ -6,6 +6,7 @@ None when there is nothing to draw.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -14,44 +15,78 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.backends.backend_agg import RendererAgg  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.collections import LineCollection, PatchCollection, PathCollection  # noqa: E402
+from matplotlib.colors import ListedColormap, Normalize  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.markers import TICKDOWN  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.textpath import TextPath  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
+from matplotlib.transforms import Affine2D, ScaledTranslation  # noqa: E402
 
 DPI = 110
+MAX_PIXELS = 2000  # a PNG's longest side; big figures lower their dpi to fit, down to MIN_DPI
+MIN_DPI = 90
 _SIGNED = "RdBu_r"  # attributions and weights: red positive, blue negative, white 0
 _RANKS = ListedColormap(plt.get_cmap("Greens_r")(np.linspace(0.0, 0.75, 256)))  # rank 1 darkest
+
+# Layouts are fixed: every margin is computed in inches from the measured labels, which costs a
+# fraction of matplotlib's tight or constrained layout on figures of many axes. Axes titles get
+# y=1.0, which spares matplotlib measuring every tick label to place them.
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
+        dpi = min(DPI, max(MIN_DPI, MAX_PIXELS / max(fig.get_size_inches())))
+        fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)
     return path
 
 
+@cache
+def _renderer() -> RendererAgg:
+    return RendererAgg(1, 1, 72)  # at 72 dpi a pixel is a point
+
+
+def _text_inches(labels, fontsize: float) -> float:
+    """Width in inches of the widest of ``labels`` at ``fontsize`` points (0 without labels)."""
+    prop = FontProperties(size=fontsize)
+    measure = _renderer().get_text_width_height_descent
+    return max((measure(str(s), prop, ismath=False)[0] for s in labels), default=0.0) / 72
+
+
+def _figure(width: float, height: float, title: str, fontsize: float = 10) -> plt.Figure:
+    """A ``width`` × ``height`` inches figure titled at its top (callers leave 0.45 in a line)."""
+    fig = plt.figure(figsize=(width, height))
+    fig.suptitle(title, fontsize=fontsize, y=1 - 0.08 / height, va="top")
+    return fig
+
+
+def _axes(fig: plt.Figure, left: float, bottom: float, width: float, height: float) -> plt.Axes:
+    """Axes at a position given in inches from the figure's bottom left corner."""
+    w, h = fig.get_size_inches()
+    return fig.add_axes((left / w, bottom / h, width / w, height / h))
+
+
+def _grid_axes(fig: plt.Figure, n: int, cols: int, panel, *, left: float, top: float, gap) -> list:
+    """``n`` axes of ``panel`` (width, height) inches in rows of ``cols``, the first row
+    ``top`` inches below the figure's top, ``gap`` (horizontal, vertical) inches apart."""
+    (pw, ph), (wgap, hgap) = panel, gap
+    height = fig.get_size_inches()[1]
+    return [
+        _axes(fig, left + c * (pw + wgap), height - top - r * (ph + hgap) - ph, pw, ph)
+        for r, c in (divmod(i, cols) for i in range(n))
+    ]
+
+
 def _grid(n: int, max_cols: int) -> tuple[int, int]:
     cols = max(1, min(n, max_cols))
     return -(-n // cols), cols
-
-
-def _bare(ax: plt.Axes) -> None:
-    """No ticks, but keep the axis labels (``axis("off")`` would hide them)."""
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _show_image(ax: plt.Axes, img: np.ndarray) -> None:
-    """An (H, W) or (H, W, C) image in [0, 1], clipped: RGB when C == 3, otherwise gray."""
-    img = np.clip(np.asarray(img, dtype=float), 0.0, 1.0)
-    if img.ndim == 3 and img.shape[-1] == 3:
-        ax.imshow(img, interpolation="nearest")
-    else:
-        gray = img if img.ndim == 2 else img.mean(axis=-1)
-        ax.imshow(gray, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    _bare(ax)
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
@@ -62,21 +97,79 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return a / scale if scale > 0 else a
 
 
-def _signed_map(ax: plt.Axes, a: np.ndarray, **kwargs):
-    return ax.imshow(_unit(a), cmap=_SIGNED, vmin=-1.0, vmax=1.0, interpolation="nearest", **kwargs)
+def _rgb(tile: np.ndarray, kind: str) -> np.ndarray:
+    """A (h, w) or (h, w, C) array as the (h, w, 3) RGB image ``imshow`` would draw.
+
+    ``kind``: "image" (clipped to [0, 1], gray unless C == 3), "rgb" (clipped), "signed"
+    (scaled by its own max |a|, diverging colormap centred at 0) or "activation" (its own
+    min-max, viridis). NaN is drawn white.
+    """
+    t = np.asarray(tile, dtype=float)
+    if kind in ("image", "rgb"):
+        t = np.clip(t, 0.0, 1.0)
+        gray = t if t.ndim == 2 else t.mean(axis=-1)
+        return t if t.ndim == 3 and t.shape[-1] == 3 else np.repeat(gray[..., None], 3, axis=-1)
+    if kind == "signed":
+        rgba = plt.get_cmap(_SIGNED)((np.clip(_unit(t), -1.0, 1.0) + 1.0) / 2.0)
+    else:
+        finite = t[np.isfinite(t)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        rgba = plt.get_cmap("viridis")((t - low) / (high - low) if high > low else t * 0.0)
+    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
-def _signed_colorbar(fig: plt.Figure, im, axes, what: str = "attribution") -> None:
-    cbar = fig.colorbar(im, ax=axes, shrink=0.6, ticks=[-1, 0, 1])
+def _mosaic(ax: plt.Axes, tiles: list[np.ndarray], cols: int, gap: int) -> tuple[int, int]:
+    """Same-shape RGB ``tiles`` in rows of ``cols``, ``gap`` white pixels apart and framed,
+    drawn as one image on ``ax`` (axis off); returns the step (h + gap, w + gap) in pixels."""
+    h, w = tiles[0].shape[:2]
+    rows = -(-len(tiles) // cols)
+    img = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, 3))
+    frames = []
+    for i, tile in enumerate(tiles):
+        y, x = (i // cols) * (h + gap), (i % cols) * (w + gap)
+        img[y : y + h, x : x + w] = tile
+        frames.append(Rectangle((x - 0.5, y - 0.5), w, h))
+    ax.imshow(img, interpolation="nearest")
+    ax.set_anchor("N")
+    style = {"facecolor": "none", "edgecolor": "black", "linewidth": 0.8, "clip_on": False}
+    ax.add_collection(PatchCollection(frames, **style), autolim=False)
+    ax.set_axis_off()
+    return h + gap, w + gap
+
+
+def _signed_colorbar(fig: plt.Figure, cax: plt.Axes, what: str = "attribution") -> None:
+    mappable = ScalarMappable(Normalize(-1.0, 1.0), _SIGNED)
+    cbar = fig.colorbar(mappable, cax=cax, ticks=[-1, 0, 1])
     cbar.ax.set_yticklabels(["−max|a|", "0", "+max|a|"], fontsize=8)
-    cbar.set_label(f"{what}, each map scaled by its own max |a|", fontsize=8)
+    short = cax.get_position().height * fig.get_figheight() < 2.8
+    sep = "\n" if short else " "  # the label on two lines beside a short colorbar
+    cbar.set_label(f"{what},{sep}each map scaled by its own max |a|", fontsize=8)
 
 
 def _annotate(ax: plt.Axes, values: np.ndarray, fmt, dark, fontsize: float) -> None:
+    """Each finite cell's ``fmt(v)`` centred on it, white where ``dark(v)``, otherwise black.
+
+    The glyphs are drawn as one path collection per colour, which looks like text and costs
+    a fraction of one ``Text`` per cell.
+    """
+    prop, glyphs, cells = FontProperties(size=fontsize), {}, {"white": [], "black": []}
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            color = "white" if dark(v) else "black"
-            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=fontsize, color=color)
+            text = fmt(v)
+            if text not in glyphs:
+                path = TextPath((0, 0), text, prop=prop)  # in points
+                middle = (path.vertices.min(axis=0) + path.vertices.max(axis=0)) / 2
+                glyphs[text] = path.transformed(Affine2D().translate(*-middle))
+            cells["white" if dark(v) else "black"].append((glyphs[text], (j, i)))
+    points = Affine2D().scale(1 / 72) + ax.figure.dpi_scale_trans
+    for color, items in cells.items():
+        if items:
+            paths, offsets = zip(*items, strict=True)
+            style = {"facecolors": color, "edgecolors": "none", "linewidths": 0}
+            collection = PathCollection(
+                paths, offsets=offsets, offset_transform=ax.transData, transform=points, **style
+            )
+            ax.add_collection(collection, autolim=False)
 
 
 def _label(key) -> str:
@@ -124,30 +217,56 @@ def rank_heatmap(board: pd.DataFrame, path: str | Path) -> Path | None:
     mats = rank_matrices(board)
     if len(mats) == 2:  # one (dataset, model): "all" would repeat it
         del mats["all"]
-    metrics = list(mats["all" if "all" in mats else next(iter(mats))].columns)
+    first = next(iter(mats.values()))
+    metrics = list(first.columns)
     if "higher_is_better" in board.columns:
         up = board.drop_duplicates("metric").set_index("metric")["higher_is_better"]
         metrics = [f"{m} {'↑' if bool(up[m]) else '↓'}" for m in metrics]
-    n_methods, n_metrics = next(iter(mats.values())).shape
     worst = np.nanmax([np.nanmax(m.to_numpy(), initial=1.0) for m in mats.values()])
     vmax = max(2.0, float(worst))
-    rows, cols = _grid(len(mats), 3 if n_metrics <= 6 else 2)
-    size = (cols * (0.5 * n_metrics + 1.0) + 2.2, rows * (0.3 * n_methods + 1.6) + 0.4)
-    fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained", figsize=size)
-    fontsize = 8 if n_metrics <= 10 else 6.5
-    for ax, (name, mat) in zip(axes.flat, mats.items(), strict=False):
+    fig, axes, cax = _rank_layout(len(mats), list(first.index), metrics)
+    fontsize = 8 if len(metrics) <= 10 else 6.5
+    for ax, (name, mat) in zip(axes, mats.items(), strict=True):
         values = mat.to_numpy(dtype=float)
         im = ax.imshow(values, cmap=_RANKS, vmin=1.0, vmax=vmax, aspect="auto")
         fmt = (lambda v: f"{v:.1f}") if name == "all" else (lambda v: f"{v:.0f}")
         _annotate(ax, values, fmt, lambda v: (v - 1) / (vmax - 1) < 0.45, fontsize)
-        ax.set_xticks(range(n_metrics), metrics, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(n_methods), list(mat.index), fontsize=8)
-        ax.set_title("all (mean rank)" if name == "all" else name, fontsize=9)
-    for ax in axes.flat[len(mats) :]:
-        ax.set_visible(False)
-    fig.colorbar(im, ax=axes, shrink=0.6).set_label("rank (1 = best)", fontsize=8)
-    fig.suptitle("Method ranks per metric (1 = best; ↑ higher is better, ↓ lower)", fontsize=10)
+        ax.set_title("all (mean rank)" if name == "all" else name, fontsize=9, y=1.0)
+    fig.colorbar(im, cax=cax).set_label("rank (1 = best)", fontsize=8)
     return _save(fig, path)
+
+
+def _rank_layout(n: int, methods: list[str], metrics: list[str]):
+    """The figure, ``n`` heatmap axes and the colorbar axes of `rank_heatmap`.
+
+    Every panel has the same rows and columns, so methods are named on the first column only
+    and metrics under the last panel of each column.
+    """
+    rows, cols = _grid(n, 3 if len(metrics) <= 6 else 2)
+    cw, ch = (0.5, 0.3) if len(metrics) <= 10 else (0.44, 0.26)
+    pw, ph, wgap = cw * len(metrics), ch * len(methods), 0.25
+    left = _text_inches(methods, 8) + 0.25
+    ticks = 0.72 * _text_inches(metrics, 8) + 0.25  # labels rotated by 45°
+    last = [[r * cols + c < n <= (r + 1) * cols + c for c in range(cols)] for r in range(rows)]
+    gaps = [ticks if any(row) else 0.12 for row in last]
+    width = left + cols * pw + (cols - 1) * wgap + 1.3
+    height = 0.45 + rows * (0.3 + ph) + sum(gaps)
+    fig = _figure(width, height, "Method ranks per metric (1 = best; ↑ higher is better, ↓ lower)")
+    axes, y = [], height - 0.45
+    for r in range(rows):
+        y -= 0.3 + ph
+        for c in range(min(cols, n - r * cols)):
+            ax = _axes(fig, left + c * (pw + wgap), y, pw, ph)
+            if last[r][c]:
+                ax.set_xticks(range(len(metrics)), metrics, rotation=45, ha="right", fontsize=8)
+            else:
+                ax.set_xticks([])
+            ax.set_yticks(range(len(methods)) if c == 0 else [], methods if c == 0 else [])
+            ax.tick_params(axis="y", labelsize=8)
+            axes.append(ax)
+        y -= gaps[r]
+    cax = _axes(fig, width - 1.0, 0.2 * height, 0.18, 0.6 * height)
+    return fig, axes, cax
 
 
 def agreement_heatmap(
@@ -166,16 +285,21 @@ def agreement_heatmap(
         raise ValueError(f"matrix must be square (metrics × metrics), got shape {matrix.shape}")
     values = matrix.to_numpy(dtype=float)
     n = len(values)
-    side = min(12.0, 0.5 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side + 1.2, side), layout="constrained")
-    im = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0)
+    rows, columns = [str(i) for i in matrix.index], [str(c) for c in matrix.columns]
+    side = float(np.clip(9.5 / n, 0.3, 0.6)) * n
+    left = _text_inches(rows, 8) + 0.25
+    bottom = 0.72 * _text_inches(columns, 8) + 0.25  # labels rotated by 45°
+    width = max(left + side + 1.4, _text_inches([title], 10) + 0.4)
+    fig = _figure(width, 0.45 + side + bottom, title)
+    ax = _axes(fig, left, bottom, side, side)
+    im = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
     fontsize = max(5.0, 9.0 - n / 5)
     _annotate(ax, values, lambda v: f"{v:.2f}", lambda v: abs(v) > 0.6, fontsize)
-    ax.set_xticks(range(n), [str(c) for c in matrix.columns], rotation=45, ha="right")
-    ax.set_yticks(range(n), [str(i) for i in matrix.index])
+    ax.set_xticks(range(n), columns, rotation=45, ha="right")
+    ax.set_yticks(range(n), rows)
     ax.tick_params(labelsize=8)
-    fig.colorbar(im, ax=ax, shrink=0.7).set_label("correlation", fontsize=8)
-    ax.set_title(title, fontsize=10)
+    cax = _axes(fig, left + side + 0.25, bottom + 0.15 * side, 0.18, 0.7 * side)
+    fig.colorbar(im, cax=cax).set_label("correlation", fontsize=8)
     return _save(fig, path)
 
 
@@ -218,10 +342,13 @@ def curves_plot(
     palette = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
     colors = {m: palette(i % palette.N) for i, m in enumerate(methods)}
     rows, cols = _grid(len(panels), 3)
-    fig, axes = plt.subplots(
-        rows, cols, squeeze=False, layout="constrained", figsize=(4 * cols + 2, 3 * rows + 0.5)
-    )
-    for ax, (key, by_method) in zip(axes.flat, panels.items(), strict=False):
+    (pw, ph), (wgap, hgap) = (3.3, 2.3), (0.7, 0.8)
+    width = 0.7 + cols * pw + (cols - 1) * wgap + _text_inches(methods, 8) + 0.8
+    height = 0.7 + rows * ph + (rows - 1) * hgap + 0.55
+    title = f"{metric} curves: mean and 95% interval of the mean (±1.96·SE)"
+    fig = _figure(width, height, title)
+    axes = _grid_axes(fig, len(panels), cols, (pw, ph), left=0.7, top=0.7, gap=(wgap, hgap))
+    for ax, (key, by_method) in zip(axes, panels.items(), strict=True):
         for method, a in by_method.items():
             x = np.linspace(0.0, 1.0, a.shape[1])
             mean = a.mean(axis=0)
@@ -231,13 +358,13 @@ def curves_plot(
                 x, mean - 1.96 * se, mean + 1.96 * se, color=colors[method], alpha=0.2, lw=0
             )
         ax.set(xlim=(0.0, 1.0), xlabel=_curve_xlabel(metric), ylabel="class score")
-        ax.set_title(_label(key), fontsize=9)
+        ax.set_title(_label(key), fontsize=9, y=1.0)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
     handles = [plt.Line2D([], [], color=colors[m], lw=2) for m in methods]
-    fig.legend(handles, methods, loc="outside right upper", fontsize=8, title="method")
-    fig.suptitle(f"{metric} curves: mean and 95% interval of the mean (±1.96·SE)", fontsize=10)
+    anchor = (1 - 0.05 / width, 1 - 0.45 / height)
+    fig.legend(
+        handles, methods, loc="upper right", bbox_to_anchor=anchor, fontsize=8, title="method"
+    )
     return _save(fig, path)
 
 
@@ -251,44 +378,65 @@ def _row_labels(k: int, targets, class_names) -> list[str]:
     return [str(names[t]) if 0 <= t < len(names) else f"class {t}" for t in targets]
 
 
-def _gallery_images(x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str]) -> plt.Figure:
+def _gallery_images(
+    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], title: str
+) -> plt.Figure:
+    """One framed image of k rows × (1 + methods) tiles, the inputs first."""
     k, n = len(x), len(maps)
-    cell = 1.45 if n < 8 else 1.15
-    size = (cell * (n + 1) + 1.3, cell * k + 0.6)
-    fig, axes = plt.subplots(k, n + 1, squeeze=False, layout="constrained", figsize=size)
+    tiles = []
     for i in range(k):
-        _show_image(axes[i, 0], x[i])
-        axes[i, 0].set_ylabel(labels[i] or f"sample {i}", fontsize=9)
-        for j, a in enumerate(maps.values(), start=1):
-            im = _signed_map(axes[i, j], a[i])
-            _bare(axes[i, j])
-    axes[0, 0].set_title("input", fontsize=9)
-    for j, name in enumerate(maps, start=1):
-        axes[0, j].set_title(name, fontsize=8 if len(name) <= 14 else 6.5)
-    _signed_colorbar(fig, im, axes)
+        tiles += [_rgb(x[i], "image")] + [_rgb(a[i], "signed") for a in maps.values()]
+    h, w = x.shape[1:3]
+    gap = max(1, round(0.1 * max(h, w)))
+    scale = (1.45 if n < 8 else 1.15) / max(h, w)  # inches per pixel
+    width, height = ((n + 1) * (w + gap) - gap) * scale, (k * (h + gap) - gap) * scale
+    fig = _figure(width + 1.9, max(height + 0.75, 3.0), title)
+    ax = _axes(fig, 0.35, fig.get_figheight() - 0.6 - height, width, height)
+    step_y, step_x = _mosaic(ax, tiles, n + 1, gap)
+    text = {"textcoords": "offset points", "ha": "center"}
+    for j, name in enumerate(["input", *maps]):
+        size = 9 if j == 0 else 8 if len(name) <= 14 else 6.5
+        xy = (j * step_x + (w - 1) / 2, -0.5)
+        ax.annotate(name, xy, xytext=(0, 3), va="bottom", fontsize=size, **text)
+    for i, label in enumerate(labels):
+        xy = (-0.5, i * step_y + (h - 1) / 2)
+        ax.annotate(
+            label or f"sample {i}", xy, (-4, 0), rotation=90, va="center", fontsize=9, **text
+        )
+    middle = fig.get_figheight() / 2  # the label may be longer than the colorbar
+    _signed_colorbar(fig, _axes(fig, width + 0.7, middle - 0.3 * height, 0.15, 0.6 * height))
     return fig
 
 
 def _gallery_tabular(
-    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], feature_names
+    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], feature_names, title: str
 ) -> plt.Figure:
+    """One methods × features heatmap per sample, stacked, features named under the last."""
     k, n_features = x.shape
     names = list(maps)
-    size = (min(16.0, max(6.0, 0.25 * n_features + 3.5)), k * (0.25 * len(names) + 0.55) + 1.6)
-    fig, axes = plt.subplots(k, 1, squeeze=False, sharex=True, layout="constrained", figsize=size)
-    for i, ax in enumerate(axes[:, 0]):
+    ticks = feature_names if feature_names is not None else range(n_features)
+    ticks = [str(t) for t in ticks] if n_features <= 40 else None
+    left = _text_inches(names, 7.5) + 0.25
+    bottom = (_text_inches(ticks, 7) if ticks else 0.15) + 0.45  # ticks rotated by 90°
+    width = min(16.0, max(6.0, 0.25 * n_features + 3.5))
+    pw, ph = width - left - 1.5, max(0.5, 0.25 * len(names))
+    fig = _figure(width, max(2.8, 0.7 + k * ph + (k - 1) * 0.3 + bottom), title)
+    axes = _grid_axes(fig, k, 1, (pw, ph), left=left, top=0.7, gap=(0.0, 0.3))
+    for i, ax in enumerate(axes):
         rows = np.stack([_unit(maps[m][i]) for m in names])
-        im = ax.imshow(
-            rows, cmap=_SIGNED, vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest"
-        )
+        ax.imshow(rows, cmap=_SIGNED, vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(names)), names, fontsize=7.5)
-        ax.set_title(f"sample {i}: {labels[i]}".rstrip(": "), fontsize=8.5, loc="left")
-    bottom = axes[-1, 0]
-    if n_features <= 40:
-        ticks = feature_names if feature_names is not None else range(n_features)
-        bottom.set_xticks(range(n_features), [str(t) for t in ticks], rotation=90, fontsize=7)
-    bottom.set_xlabel("feature" if feature_names is not None else "feature index", fontsize=8)
-    _signed_colorbar(fig, im, axes)
+        ax.set_title(f"sample {i}: {labels[i]}".rstrip(": "), fontsize=8.5, loc="left", y=1.0)
+        ax.set_xticks([])  # features are named under the last heatmap only
+    if ticks:
+        axes[-1].set_xticks(range(n_features), ticks, rotation=90, fontsize=7)
+    else:
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[-1].tick_params(labelsize=7)
+    axes[-1].set_xlabel("feature" if feature_names is not None else "feature index", fontsize=8)
+    span = k * ph + (k - 1) * 0.3
+    cax = _axes(fig, left + pw + 0.3, fig.get_figheight() - 0.7 - 0.8 * span, 0.15, 0.6 * span)
+    _signed_colorbar(fig, cax)
     return fig
 
 
@@ -332,28 +480,10 @@ def gallery_plot(
     if x.ndim == 2 and feature_names is not None and len(feature_names) != x.shape[1]:
         raise ValueError(f"feature_names must name {x.shape[1]} features, got {len(feature_names)}")
     if x.ndim == 2:
-        fig = _gallery_tabular(x, maps, labels, feature_names)
+        fig = _gallery_tabular(x, maps, labels, feature_names, title)
     else:
-        fig = _gallery_images(x, maps, labels)
-    fig.suptitle(title, fontsize=10)
+        fig = _gallery_images(x, maps, labels, title)
     return _save(fig, path)
-
-
-def _tiles(sub, images: list[np.ndarray], title: str, *, kind: str) -> None:
-    """Small tiles in a near-square grid; ``kind``: "signed", "rgb" or "activation"."""
-    rows, cols = _grid(len(images), int(np.ceil(np.sqrt(len(images)))))
-    for i, ax in enumerate(sub.subplots(rows, cols, squeeze=False).flat):
-        _bare(ax)
-        if i >= len(images):
-            ax.set_visible(False)
-        elif kind == "signed":
-            _signed_map(ax, images[i])
-        elif kind == "rgb":
-            ax.imshow(images[i], interpolation="nearest")
-        else:
-            ax.imshow(images[i], cmap="viridis", interpolation="nearest")
-        ax.set_title(str(i), fontsize=7, pad=2)
-    sub.suptitle(title, fontsize=9)
 
 
 def _rgb_filter(w: np.ndarray) -> np.ndarray:
@@ -361,14 +491,50 @@ def _rgb_filter(w: np.ndarray) -> np.ndarray:
     return (w - low) / (high - low) if high > low else np.full_like(w, 0.5)
 
 
-def _three_panels(n_tiles: int, right: float):
-    """A figure split into the input (left), ``n_tiles`` tiles (middle) and a ``right`` panel."""
-    side = 0.8 * int(np.ceil(np.sqrt(n_tiles))) + 0.4
-    fig = plt.figure(layout="constrained", figsize=(3.2 + side + right, max(3.2, side + 0.5)))
-    return fig, fig.subfigures(1, 3, width_ratios=[3.2, side, right])
+def _panels(widths: list[float], height: float, title: str) -> tuple[plt.Figure, list]:
+    """A figure of side-by-side panels ``widths`` inches wide and ``height`` tall, 0.35 in
+    apart, under ``title`` and a line of panel captions; each panel's (left, bottom, w, h)."""
+    fig = _figure(sum(widths) + 0.35 * len(widths), height + 0.9, title)
+    lefts = 0.2 + np.cumsum([0.0, *widths[:-1]]) + 0.35 * np.arange(len(widths))
+    return fig, [(left, 0.15, w, height) for left, w in zip(lefts, widths, strict=True)]
 
 
-def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int) -> plt.Figure:
+def _caption(fig: plt.Figure, box, text: str) -> None:
+    left, bottom, w, h = box
+    width, height = fig.get_size_inches()
+    fig.text((left + w / 2) / width, (bottom + h + 0.2) / height, text, ha="center", fontsize=9)
+
+
+def _tiles(fig: plt.Figure, box, tiles: list[np.ndarray], caption: str) -> None:
+    """RGB ``tiles`` numbered in a near-square framed mosaic filling ``box``."""
+    left, bottom, w, h = box
+    ax = _axes(fig, left, bottom, w, h - 0.12)  # room for the first row's numbers
+    zoom = -(-12 // max(tiles[0].shape[:2]))  # tiny kernels: finer gaps between the tiles
+    tiles = [t.repeat(zoom, axis=0).repeat(zoom, axis=1) for t in tiles]
+    th, tw = tiles[0].shape[:2]
+    cols = int(np.ceil(np.sqrt(len(tiles))))
+    step_y, step_x = _mosaic(ax, tiles, cols, int(np.ceil(0.3 * max(th, tw))))
+    for i in range(len(tiles)):
+        xy = ((i % cols) * step_x + (tw - 1) / 2, (i // cols) * step_y - 0.5)
+        ax.annotate(str(i), xy, xytext=(0, 1), textcoords="offset points", ha="center", fontsize=7)
+    _caption(fig, box, caption)
+
+
+def _input(fig: plt.Figure, box, x: np.ndarray, caption: str) -> None:
+    _mosaic(_axes(fig, *box), [_rgb(x, "image")], 1, 0)
+    _caption(fig, box, caption)
+
+
+def _bars(fig: plt.Figure, box, values: np.ndarray, xlabel: str, ylabel: str, **kwargs) -> None:
+    left, bottom, w, h = box
+    ax = _axes(fig, left + 0.65, bottom + 0.45, w - 0.65, h - 0.45)
+    ax.bar(range(len(values)), values, **kwargs)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int, title: str):
     cout = w.shape[-1]
     if act.ndim != 3 or act.shape[-1] != cout or x.ndim not in (2, 3):
         raise ValueError(
@@ -376,21 +542,21 @@ def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int) 
             f"got {x.shape} and {act.shape}"
         )
     n = min(max_maps, cout)
-    fig, (left, middle, right) = _three_panels(n, 0.8 * int(np.ceil(np.sqrt(n))) + 0.4)
-    _show_image(left.subplots(), x)
-    left.suptitle(f"input {x.shape[0]}×{x.shape[1]}", fontsize=9)
+    side = 0.8 * int(np.ceil(np.sqrt(n))) + 0.4
+    fig, boxes = _panels([3.2, side, side], max(3.2, side + 0.5), title)
+    _input(fig, boxes[0], x, f"input {x.shape[0]}×{x.shape[1]}")
     if w.shape[2] == 3:
-        tiles = [_rgb_filter(w[..., i]) for i in range(n)]
-        _tiles(middle, tiles, f"filters ({n} of {cout}; RGB, min-max)", kind="rgb")
+        tiles = [_rgb(_rgb_filter(w[..., i]), "rgb") for i in range(n)]
+        _tiles(fig, boxes[1], tiles, f"filters ({n} of {cout}; RGB, min-max)")
     else:
-        tiles = [w[..., i].mean(axis=2) for i in range(n)]
-        _tiles(middle, tiles, f"filters ({n} of {cout}; mean over channels)", kind="signed")
-    maps = [act[..., i] for i in range(n)]
-    _tiles(right, maps, f"activation maps ({n} of {cout})", kind="activation")
+        tiles = [_rgb(w[..., i].mean(axis=2), "signed") for i in range(n)]
+        _tiles(fig, boxes[1], tiles, f"filters ({n} of {cout}; mean over channels)")
+    maps = [_rgb(act[..., i], "activation") for i in range(n)]
+    _tiles(fig, boxes[2], maps, f"activation maps ({n} of {cout})")
     return fig
 
 
-def _inspect_dense(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int) -> plt.Figure:
+def _inspect_dense(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int, title: str):
     n_in, units = w.shape
     act = act.reshape(-1) if act.ndim == 2 and act.shape[0] == 1 else act
     if act.shape != (units,) or x.size != n_in:
@@ -399,28 +565,28 @@ def _inspect_dense(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int)
             f"({units},), got {x.shape} and {act.shape}"
         )
     n = min(max_maps, units)
-    fig, (left, middle, right) = _three_panels(n, 4.0)
-    ax = left.subplots()
+    side = 0.8 * int(np.ceil(np.sqrt(n))) + 0.4
+    fig, boxes = _panels([3.2, side, 4.0], max(3.2, side + 0.5), title)
+    caption = f"weights of units 0–{n - 1}"
     if x.ndim == 1:  # tabular: the input as bars, the weights as a units × features heatmap
-        ax.bar(range(n_in), x, color="0.4")
-        ax.set(xlabel="feature", ylabel="value")
-        weights = middle.subplots()
-        _signed_map(weights, w[:, :n].T, aspect="auto")
+        _bars(fig, boxes[0], x, "feature", "value", color="0.4")
+        _caption(fig, boxes[0], f"input {n_in}")
+        left, bottom, bw, bh = boxes[1]
+        weights = _axes(fig, left + 0.5, bottom + 0.45, bw - 0.5, bh - 0.45)
+        weights.imshow(
+            _unit(w[:, :n].T), cmap=_SIGNED, vmin=-1, vmax=1, aspect="auto", interpolation="nearest"
+        )
         weights.set(xlabel="feature", ylabel="unit")
         weights.xaxis.set_major_locator(MaxNLocator(integer=True))
         weights.yaxis.set_major_locator(MaxNLocator(integer=True))
-        middle.suptitle(f"weights of units 0–{n - 1}", fontsize=9)
+        _caption(fig, boxes[1], caption)
     else:
-        _show_image(ax, x)
+        _input(fig, boxes[0], x, f"input {'×'.join(map(str, x.shape))}")
         shape = x.shape if x.ndim == 3 else x.shape + (1,)
-        maps = [w[:, u].reshape(shape).sum(axis=-1) for u in range(n)]
-        _tiles(middle, maps, f"weights of units 0–{n - 1}", kind="signed")
-    left.suptitle(f"input {'×'.join(map(str, x.shape))}", fontsize=9)
-    bars = right.subplots()
-    bars.bar(range(units), act, width=1.0, color="tab:blue")
-    bars.set(xlabel="unit", ylabel="activation")
-    bars.grid(axis="y", alpha=0.3)
-    right.suptitle(f"activations of the {units} units", fontsize=9)
+        maps = [_rgb(w[:, u].reshape(shape).sum(axis=-1), "signed") for u in range(n)]
+        _tiles(fig, boxes[1], maps, caption)
+    _bars(fig, boxes[2], act, "unit", "activation", width=1.0, color="tab:blue")
+    _caption(fig, boxes[2], f"activations of the {units} units")
     return fig
 
 
@@ -452,52 +618,124 @@ def inspection_plot(
     x = x[0] if x.ndim in (2, 4) and x.shape[0] == 1 else x
     if w.ndim == 4:
         act = act[0] if act.ndim == 4 and act.shape[0] == 1 else act
-        fig = _inspect_conv(x, w, act, max_maps)
+        fig = _inspect_conv(x, w, act, max_maps, title)
     elif w.ndim == 2:
-        fig = _inspect_dense(x, w, act, max_maps)
+        fig = _inspect_dense(x, w, act, max_maps, title)
     else:
         raise ValueError(
             f"filters must be conv (kh, kw, cin, cout) or dense (F, units), got {w.shape}"
         )
-    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
+def _wrap(text: str, width: float, fontsize: float) -> str:
+    """``text`` on two lines, broken after the "_" that balances them best, when it is wider
+    than ``width`` inches."""
+    cuts = [i + 1 for i, ch in enumerate(text) if ch == "_"]
+    if not cuts or _text_inches([text], fontsize) <= width:
+        return text
+    best = min(cuts, key=lambda i: _text_inches([text[:i], text[i:]], fontsize))
+    return f"{text[:best]}\n{text[best:]}"
+
+
+def _scale(values: np.ndarray):
+    """Limits, ticks, tick labels and offset text ("1e-4") of an axis over the finite
+    ``values``, as matplotlib autoscales one: 5% margins, at most 4 ticks."""
+    finite, locator = values[np.isfinite(values)], MaxNLocator(nbins=3)
+    low, high = locator.nonsingular(finite.min(), finite.max())
+    low, high = low - 0.05 * (high - low), high + 0.05 * (high - low)
+    ticks = locator.tick_values(low, high)
+    ticks = ticks[(ticks >= low) & (ticks <= high)]
+    fmt = ScalarFormatter()
+    fmt.create_dummy_axis()
+    fmt.axis.set_view_interval(low, high)
+    fmt.set_powerlimits((-2, 3))  # short labels, the power of ten aside
+    return low, high, ticks, fmt.format_ticks(ticks), fmt.get_offset()
+
+
+def _leaderboard_values(board: pd.DataFrame, groups: list, metrics: list, order: list):
+    """(groups, metrics, methods, 4) array of mean, ci_low, ci_high, rank (NaN when missing)."""
+    keys, columns = ["dataset", "model", "metric", "method"], ["mean", "ci_low", "ci_high", "rank"]
+    table = board.drop_duplicates(keys).set_index(keys)[columns]
+    table = table.apply(pd.to_numeric, errors="coerce").astype(float)
+    index = [(*group, metric, method) for group in groups for metric in metrics for method in order]
+    values = table.reindex(pd.MultiIndex.from_tuples(index, names=keys)).to_numpy()
+    return values.reshape(len(groups), len(metrics), len(order), len(columns))
+
+
+def _leaderboard_row(ax: plt.Axes, values: np.ndarray, order: list[str], frac: float) -> None:
+    """The panels of one (dataset, model), drawn as artists of one axes (fast): metric j in
+    the x slot [j, j + frac] on its own scale, the methods at y = 0, 1, ... (named)."""
+    pos, n = np.arange(len(order), dtype=float), len(order)
+    art = {k: [] for k in ("frames", "guides", "grid", "ci", "caps", "x", "y", "c", "ticks")}
+    below = ax.transData + ScaledTranslation(0, -4 / 72, ax.figure.dpi_scale_trans)
+    aside = ax.transData + ScaledTranslation(0, -15 / 72, ax.figure.dpi_scale_trans)
+    for j, (mean, low, high, rank) in enumerate(values.transpose(0, 2, 1)):
+        art["frames"].append(Rectangle((j, -0.6), frac, n + 0.2))
+        art["guides"] += [[(j, p), (j + frac, p)] for p in pos]
+        if not np.isfinite(mean).any():
+            ax.text(j + frac / 2, (n - 1) / 2, "no scores", ha="center", va="center", color="0.5")
+            continue
+        low, high = np.fmin(low, mean), np.fmax(high, mean)  # NaN only without a CI
+        vmin, vmax, ticks, labels, offset = _scale(np.r_[mean, low, high])
+        x0, x1, xm, xt = (j + frac * (v - vmin) / (vmax - vmin) for v in (low, high, mean, ticks))
+        ci = np.isfinite(x0) & np.isfinite(x1)
+        art["ci"] += [[(a, p), (b, p)] for a, b, p in zip(x0[ci], x1[ci], pos[ci], strict=True)]
+        art["caps"] += [*zip(x0[ci], pos[ci], strict=True), *zip(x1[ci], pos[ci], strict=True)]
+        art["x"] += list(xm)
+        art["y"] += list(pos)
+        art["c"] += ["tab:green" if r == 1 else "tab:blue" for r in rank]
+        art["grid"] += [[(t, -0.6), (t, n - 0.4)] for t in xt]
+        art["ticks"] += [(t, -0.6) for t in xt]
+        for t, label in zip(xt, labels, strict=True):
+            ax.text(t, -0.6, label, transform=below, ha="center", va="top", fontsize=7)
+        ax.text(j + frac, -0.6, offset, transform=aside, ha="right", va="top", fontsize=7)
+    _draw_row(ax, art)
+    ax.set(xlim=(0, len(values) - 1 + frac), ylim=(-0.6, n - 0.4))
+    ax.set_frame_on(False)
+    ax.set_xticks([])
+    ax.set_yticks(pos, order, fontsize=8)
+
+
+def _draw_row(ax: plt.Axes, art: dict) -> None:
+    """Add the collected artists of `_leaderboard_row`, one collection each."""
+    frame = {"facecolor": "none", "edgecolor": "black", "linewidth": 0.8, "clip_on": False}
+    ax.add_collection(PatchCollection(art["frames"], **frame), autolim=False)
+    for key, style in [("guides", ("0.93", 0.6)), ("grid", ("0.86", 0.8)), ("ci", ("0.4", 1))]:
+        lines = LineCollection(art[key], colors=style[0], linewidths=style[1], zorder=0.5)
+        ax.add_collection(lines, autolim=False)
+    ax.scatter(art["x"], art["y"], c=art["c"], s=16, zorder=3)
+    for key, style in [("caps", ("|", 4, 1, "0.4")), ("ticks", (TICKDOWN, 2, 0.8, "black"))]:
+        if art[key]:
+            x, y = np.array(art[key]).T
+            marker, size, width, color = style
+            ax.plot(x, y, ls="none", marker=marker, ms=size, mew=width, color=color, clip_on=False)
+
+
 def leaderboard_plot(board: pd.DataFrame, path: str | Path) -> Path:
-    """One panel per (dataset / model, metric): each method's mean with its 95% CI; rank 1 green."""
+    """One panel per (dataset / model, metric): each method's mean with its 95% CI; rank 1 green.
+
+    Rows are the (dataset, model), columns the metrics (↑ higher is better, ↓ lower), methods
+    alphabetical from the top. Panels without a finite mean say "no scores".
+    """
     groups = sorted(board.groupby(["dataset", "model"]).groups)
     metrics = list(dict.fromkeys(board["metric"]))
     order = sorted(board["method"].unique(), reverse=True)  # alphabetical from the top
-    n_methods = len(order)
-    fig, axes = plt.subplots(
-        len(groups),
-        len(metrics),
-        squeeze=False,
-        figsize=(3.2 * len(metrics), 0.35 * n_methods * len(groups) + 1.2 * len(groups)),
-    )
-    for i, (dataset, model) in enumerate(groups):
-        for j, metric in enumerate(metrics):
-            ax = axes[i, j]
-            g = board[
-                (board.dataset == dataset) & (board.model == model) & (board.metric == metric)
-            ]
-            g = g.set_index("method").reindex(order).reset_index()
-            pos = np.arange(len(g))
-            err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(min=0)
-            colors = ["tab:green" if pd.notna(r) and r == 1 else "tab:blue" for r in g["rank"]]
-            ax.errorbar(g["mean"], pos, xerr=err, fmt="none", ecolor="0.4", capsize=3)
-            ax.scatter(g["mean"], pos, c=colors, zorder=3)
-            ax.set_yticks(pos, order if j == 0 else [""] * len(order))
-            arrow = "↑" if len(g) and g["higher_is_better"].iloc[0] else "↓"
-            ax.set_title(f"{metric} {arrow}", fontsize=9)
-            ax.tick_params(labelsize=8)
-            ax.grid(axis="x", alpha=0.3)
-            if j == 0:
-                ax.set_ylabel(f"{dataset} / {model}", fontsize=9)
-    fig.suptitle("Leaderboard: mean and bootstrap 95% CI per method (green = rank 1)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    values = _leaderboard_values(board, groups, metrics, order)
+    up = board.drop_duplicates("metric").set_index("metric")["higher_is_better"]
+    left = _text_inches(order, 8) + 0.25
+    pw = float(np.clip((19.5 - left) / len(metrics) - 0.2, 0.9, 2.6))
+    ph, top = 0.17 * len(order) + 0.15, 1.05
+    width, height = left + len(metrics) * (pw + 0.2), top + len(groups) * (ph + 0.6)
+    title = "Leaderboard: mean and bootstrap 95% CI per method (green = rank 1)"
+    fig = _figure(width, height, title)
+    for j, metric in enumerate(metrics):
+        text = _wrap(f"{metric} {'↑' if bool(up[metric]) else '↓'}", pw + 0.15, 8)
+        x = (left + j * (pw + 0.2) + pw / 2) / width
+        fig.text(x, 1 - 0.45 / height, text, ha="center", va="top", fontsize=8)
+    for i, key in enumerate(groups):
+        y = height - top - i * (ph + 0.6)  # the row's top, inches from the bottom
+        fig.text(0.1 / width, (y + 0.06) / height, _label(key), fontsize=9, weight="bold")
+        ax = _axes(fig, left, y - ph, width - left - 0.2, ph)
+        _leaderboard_row(ax, values[i], order, pw / (pw + 0.2))
+    return _save(fig, path)

@@ -21,8 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator  # noqa: E402
 from scipy import stats  # noqa: E402
+
+from xaibench.results.plots import DPI, _axes, _figure, _grid_axes  # noqa: E402
 
 FAITHFULNESS_METRICS = ("deletion", "insertion", "faithfulness_correlation")
 SIMPLICITY_METRICS = ("sparseness", "complexity")
@@ -344,9 +346,8 @@ def _rho_text(row: pd.Series) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=DPI)
     return path
 
 
@@ -360,7 +361,9 @@ def _performance_plot(perf: pd.DataFrame, rho: pd.Series, path: Path) -> Path | 
     data = perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
     if data.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 5))
+    title = f"Interpretability vs performance (rings: Pareto front)\n{_rho_text(rho)}"
+    fig = _figure(7.6, 5.3, title)
+    ax = _axes(fig, 0.8, 0.55, 5.3, 4.1)  # fixed margins: labels of right-hand points fit
     try:
         colours = plt.get_cmap("tab10")
         for i, (dataset, g) in enumerate(data.groupby("dataset", sort=True)):
@@ -379,21 +382,19 @@ def _performance_plot(perf: pd.DataFrame, rho: pd.Series, path: Path) -> Path | 
         ax.set_ylabel("best faithfulness (normalised per dataset, control excluded)")
         ax.grid(alpha=0.3)
         ax.legend(title="dataset", fontsize=8)
-        ax.set_title(
-            f"Interpretability vs performance (rings: Pareto front)\n{_rho_text(rho)}", fontsize=10
-        )
         return _save(fig, path)
     finally:
         plt.close(fig)
 
 
 def _log_axis(ax, x: np.ndarray) -> None:
-    """Log x axis with plain labels; ticks at 1, 2, 5 x 10^k when the data span under 2 decades."""
+    """Log x axis with plain labels; ticks at 1, 2, 5 x 10^k when the data span under 2 decades,
+    no minor ticks (unlabelled, and dozens of them cost more to draw than the rest)."""
     ax.set_xscale("log")
     if np.log10(x.max() / x.min()) < 2:
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool, control) -> None:
@@ -431,20 +432,19 @@ def _method_plot(
         return None
     ncols = min(3, len(groups))
     nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(4.2 * ncols, 3.6 * nrows))
+    what = "runtime" if log_x else "simplicity"
+    title = (
+        f"Faithfulness vs {what} per method (red rings: Pareto front; x: control "
+        f"{control})\n{_rho_text(rho)} over the methods except the control"
+    )
+    (pw, ph), gap = (3.3, 2.6), (0.95, 0.8)  # fixed margins: labels of right-hand points fit
+    fig = _figure(0.6 + ncols * (pw + gap[0]), 0.95 + nrows * (ph + gap[1]) - 0.3, title)
+    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.6, top=0.95, gap=gap)
     try:
-        for ax, (dataset, model) in zip(axes.flat, groups, strict=False):
+        for ax, (dataset, model) in zip(axes, groups, strict=True):
             g = data[(data["dataset"] == dataset) & (data["model"] == model)]
             _method_panel(ax, g, x, front_col, log_x, control)
-            ax.set_title(f"{dataset} / {model}", fontsize=9)
-        for ax in axes.flat[len(groups) :]:
-            ax.set_visible(False)
-        what = "runtime" if log_x else "simplicity"
-        fig.suptitle(
-            f"Faithfulness vs {what} per method (red rings: Pareto front; x: control "
-            f"{control})\n{_rho_text(rho)} over the methods except the control",
-            fontsize=10,
-        )
+            ax.set_title(f"{dataset} / {model}", fontsize=9, y=1.0)  # y: no tick measuring
         return _save(fig, path)
     finally:
         plt.close(fig)
