@@ -16,7 +16,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from xaibench._version import __version__  # noqa: E402
 
 _SUBMODULES = ("datasets", "methods", "metrics", "models")
-_FUNCTIONS = {"evaluate": "xaibench.benchmark", "leaderboard": "xaibench.results"}
+_FUNCTIONS = {
+    "evaluate": "xaibench.benchmark.evaluate",
+    "leaderboard": "xaibench.results.leaderboard",
+}
 
 __all__ = ["datasets", "methods", "metrics", "models", "evaluate", "leaderboard", "__version__"]
 

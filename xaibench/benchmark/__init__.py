@@ -1,5 +1,6 @@
-"""Running the benchmark: ``evaluate`` on one model, the grid runner, configs and the store."""
+"""Running the benchmark: ``evaluate`` on one model (``xaibench.benchmark.evaluate``), the grid
+runner, configs and the store.
 
-from xaibench.benchmark.evaluate import evaluate
-
-__all__ = ["evaluate"]
+Nothing is imported here, so that the store (and ``xaibench report``, which reads only the store)
+does not import TensorFlow; ``xb.evaluate`` is the public entry point.
+"""

@@ -6,21 +6,12 @@ import abc
 
 import numpy as np
 
+from xaibench._categories import CATEGORIES  # noqa: F401  (re-exported)
 from xaibench._checks import as_attributions, as_inputs, as_targets
 from xaibench._registry import Component, make_function_class
 
 # np.trapezoid from numpy 2.0; np.trapz before (numpy >= 1.26 is supported).
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
-
-CATEGORIES = (
-    "faithfulness",
-    "robustness",
-    "complexity",
-    "randomisation",
-    "localisation",
-    "axiomatic",
-    "cost",
-)
 
 
 class Metric(Component, abc.ABC):

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xaibench.metrics.base import CATEGORIES
+from xaibench._categories import CATEGORIES
 from xaibench.results.leaderboard import GROUP_KEYS, _group_seed
 
 #: Categories left out of ``rank_overall``: they measure what a method costs, not how good it is.
