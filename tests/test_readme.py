@@ -107,3 +107,20 @@ def test_the_github_actions_example_passes_and_catches_a_planted_regression(tmp_
     baseline.to_csv(tmp_path / "results" / "baseline.csv", index=False)
     done = sh(steps[-1])
     assert done.returncode == 1 and "saliency" in done.stdout and "deletion" in done.stdout
+
+
+def test_the_readme_reference_table_is_the_committed_reference_run():
+    import pandas as pd
+
+    from xaibench.results.tables import markdown_table, wide
+
+    root = Path(__file__).resolve().parents[1]
+    board = pd.read_csv(root / "results" / "reference" / "leaderboard.csv")
+    metrics = README.split("## Reference run", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in metrics.splitlines() if line.startswith("| method |"))
+    names = [c.strip().rsplit(" ", 1)[0] for c in header.strip("|").split("|")[1:]]
+    g = board[(board.dataset == "shapes") & (board.model == "cnn") & board.metric.isin(names)]
+    table = markdown_table(*wide(g.assign(tie=g["tie"].fillna(""))))
+    assert table in README, "refresh the README's reference table from results/reference"
+    for png in re.findall(r"\]\((results/reference/plots/[^)]+\.png)\)", README):
+        assert (root / png).stat().st_size > 1000
