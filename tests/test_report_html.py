@@ -7,6 +7,7 @@ import io
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import matplotlib
 
@@ -336,6 +337,13 @@ def test_report_opens_cleanly_in_a_browser(tmp_path, png_file, browser):
     shot = tmp_path / "shot.png"
     assert browser(path, shot) == []
     assert not shot.exists()
+
+
+def test_the_committed_reference_report_opens_cleanly_in_a_browser(tmp_path, browser):
+    page = Path(__file__).resolve().parents[1] / "results" / "reference" / "report.html"
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") >= 18  # every plot of the quick run
+    assert browser(page, tmp_path / "reference.png") == []
 
 
 def test_browser_sees_a_corrupt_image(tmp_path, png_file, browser):
