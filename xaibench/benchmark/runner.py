@@ -202,51 +202,38 @@ class _Grid:
             }
         )
 
+    def keep(self, key, kind, dataset, model, arrays, method=None) -> None:
+        self.store.put_artifact(
+            key,
+            run_id=self.run_id,
+            dataset=dataset,
+            model=model,
+            method=method,
+            kind=kind,
+            arrays=arrays,
+        )
+
     def model_artifacts(self, trained, data, arch, data_settings, x, y) -> None:
         """The gallery's inputs and the model inspection (first layer) for the report."""
         g = gallery_index(y)
         key = self.artifact_key("inputs", data_settings, trained.settings)
-        if self.store.has_artifact(key):
-            self.store.link_artifact(self.run_id, key)
-        else:
+        if not self.store.reuse_artifact(self.run_id, key):
             arrays = {"x": x[g], "y": y[g], "class_names": np.array(data.class_names, str)}
             if getattr(data, "feature_names", None) is not None:
                 arrays["feature_names"] = np.array(data.feature_names, str)
-            self.store.put_artifact(
-                key,
-                run_id=self.run_id,
-                dataset=data.name,
-                model=arch,
-                kind="inputs",
-                arrays=arrays,
-            )
-        if data.kind != "image":
-            return
+            self.keep(key, "inputs", data.name, arch, arrays)
         key = self.artifact_key("inspection", data_settings, trained.settings)
-        if self.store.has_artifact(key):
-            self.store.link_artifact(self.run_id, key)
+        if data.kind != "image" or self.store.reuse_artifact(self.run_id, key):
             return
         view = first_layer_view(trained.model, x[g[:1]])
         if view is not None:
-            self.store.put_artifact(
-                key,
-                run_id=self.run_id,
-                dataset=data.name,
-                model=arch,
-                kind="inspection",
-                arrays={
-                    "x": x[g[0]],
-                    "filters": view["filters"],
-                    "activations": view["activations"],
-                    "layer": np.array(view["layer"]),
-                },
-            )
+            arrays = {"x": x[g[0]], **view, "layer": np.array(view["layer"])}
+            self.keep(key, "inspection", data.name, arch, arrays)
 
     def gallery(self, key, trained, arch, method, x, y, a) -> None:
         """Keep the gallery samples' attributions of ``method``: from ``a`` when the run has just
         computed them, else (its cells all reused from an earlier version) explained afresh."""
-        if self.store.has_artifact(key):
-            self.store.link_artifact(self.run_id, key)
+        if self.store.reuse_artifact(self.run_id, key):
             return
         g = gallery_index(y)
         if a is None and method.applicable(trained.model, x) is not None:
@@ -255,15 +242,8 @@ class _Grid:
             a = method(trained.model, x[g], y[g]) if a is None else a[g]
         except Exception:  # noqa: BLE001 - the gallery is illustration; the cells hold the errors
             return
-        self.store.put_artifact(
-            key,
-            run_id=self.run_id,
-            dataset=trained.dataset,
-            model=arch,
-            method=method.name,
-            kind="gallery",
-            arrays={"attributions": np.asarray(a, dtype=np.float32)},
-        )
+        arrays = {"attributions": np.asarray(a, dtype=np.float32)}
+        self.keep(key, "gallery", trained.dataset, arch, arrays, method=method.name)
 
     def run_method(self, method, pending, trained, idx, x, y, masks, reason, error):
         """Explain, score every pending metric and store the cells; returns the attributions

@@ -185,9 +185,13 @@ class Store:
             )
             self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
 
-    def link_artifact(self, run_id: int, key: str) -> None:
+    def reuse_artifact(self, run_id: int, key: str) -> bool:
+        """Link the stored artifact ``key`` to run ``run_id``; False when there is none."""
+        if not self.has_artifact(key):
+            return False
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
+        return True
 
     def artifacts(self, kind: str, run_id: int | None = None) -> list[dict]:
         """The artifacts of ``kind`` of run ``run_id`` (default: the latest), each a dict with
