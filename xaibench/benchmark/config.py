@@ -178,7 +178,8 @@ TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
 # fits 30 minutes on 2 cores; the full suite uses the papers' defaults. The re-explaining metrics
 # multiply a method's cost (sensitivity: once per perturbation; model_randomisation: once per
 # randomised layer, ten on cnn_deep), so the heavy methods on cnn_deep dominate: measured on an
-# idle 2-core machine, 32.8 min with 250 masks/samples and every layer, about 21 min with these.
+# idle 2-core machine from an empty model cache, 32.8 min with 250 masks/samples and every layer,
+# 22.5 min with these.
 DEFAULT_BUDGETS = {
     "rise": {"masks": 128},
     "lime": {"samples": 128},
