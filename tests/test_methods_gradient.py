@@ -418,6 +418,18 @@ def test_cam_against_numpy(cam_case, name, numpy_map, layer):
     np.testing.assert_allclose(a, bilinear(small, (5, 5)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", CAM)
+def test_cam_of_a_saved_and_loaded_sequential_model(cam_case, tmp_path, name):
+    """A Sequential model loaded from a .keras file has its layers called on several graphs;
+    the maps must still be those of the graph that computes the output (not all zero)."""
+    model, _, x, y = cam_case
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False)
+    expected = xb.methods.get(name)(model, x, y)
+    assert (expected > 0).any()
+    np.testing.assert_allclose(xb.methods.get(name)(loaded, x, y), expected, rtol=1e-5, atol=1e-7)
+
+
 def test_cam_layer_choice_matters(cam_case):
     model, _, x, y = cam_case
     last = xb.methods.get("grad_cam")(model, x, y)

@@ -48,8 +48,12 @@ def find_layer(model, name: str | None):
 def _feature_model(model, layer):
     """``x -> [A, raw output]`` sharing ``model``'s layers; NotApplicable if it cannot be built."""
     try:
-        outputs = list(model.outputs)
-        view = keras.Model(model.inputs, [layer.output, *outputs])
+        if isinstance(model, keras.Sequential) and any(each is layer for each in model.layers):
+            view = _sequential_view(model, layer)
+            outputs = view.outputs[1:]
+        else:
+            outputs = list(model.outputs)
+            view = keras.Model(model.inputs, [layer.output, *outputs])
     except (AttributeError, ValueError, TypeError) as err:
         raise NotApplicable(
             f"cannot read the output of layer {layer.name!r} from the model's inputs ({err}); "
@@ -64,6 +68,23 @@ def _feature_model(model, layer):
             "maps (N, h, w, channels)"
         )
     return view
+
+
+def _sequential_view(model, layer):
+    """The view of a Sequential model, traced anew through its layers from a new input.
+
+    A Sequential model's layers may have been called on several graphs (a model loaded from a
+    ``.keras`` file is built more than once), and then ``layer.output`` belongs to another graph
+    than ``model.outputs``: the view would compute the maps and the output by separate calls,
+    with no gradient between them. Tracing the layers once, in order, links them."""
+    first = model.inputs[0]
+    inputs = keras.Input(tuple(first.shape[1:]), dtype=first.dtype)
+    h, maps = inputs, None
+    for each in model.layers:
+        h = each(h)
+        if each is layer:
+            maps = h
+    return keras.Model(inputs, [maps, h])
 
 
 def _view(model, layer):
@@ -81,7 +102,11 @@ def cam_fn(model, layer, weights: Weights):
             a, out = view(x, training=False)
             s = tf.gather(out, y, axis=1, batch_dims=1)
             (g,) = tf.gradients(s, a)  # also when the layers are frozen (not watched by a tape)
-            g = tf.zeros_like(a) if g is None else g
+            if g is None:  # found while tracing: the output is not computed from these maps
+                raise NotApplicable(
+                    f"the model's output does not depend on the feature maps of layer "
+                    f"{layer.name!r} in its graph"
+                )
             if channels_first:
                 a, g = tf.transpose(a, (0, 2, 3, 1)), tf.transpose(g, (0, 2, 3, 1))
             maps = tf.nn.relu(tf.einsum("nhwk,nk->nhw", a, weights(a, g)))
