@@ -42,6 +42,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, help="test samples per (dataset, model)")
     run.add_argument("--seed", type=int, help="seed of sample selection and stochastic components")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where cells are computed: this process (default) or Dask workers",
+    )
+    run.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (with --executor dask)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        help="processes of the local Dask cluster (with --executor dask; default: one per CPU)",
+    )
     rep = sub.add_parser(
         "report", help="rebuild tables and plots of a run directory from its store"
     )
@@ -144,9 +158,20 @@ def _run(args) -> int:
     config = config.with_overrides(samples=args.samples, seed=args.seed)
     out = args.out or Path("results") / config.name
     config.validate()
-    print(f"xaibench run: {config.name} -> {out}", file=sys.stderr)
+    where = ""
+    if args.executor == "dask":
+        where = f" on the Dask scheduler at {args.scheduler}" if args.scheduler else " on Dask"
+    print(f"xaibench run: {config.name} -> {out}{where}", file=sys.stderr)
     try:
-        result = run(config, out, progress=not args.no_progress, command=shlex.join(sys.argv))
+        result = run(
+            config,
+            out,
+            progress=not args.no_progress,
+            command=shlex.join(sys.argv),
+            executor_name=args.executor,
+            scheduler=args.scheduler,
+            workers=args.workers,
+        )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; finished cells are kept in {out / 'results.sqlite'}: "

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import platform
 import sys
-import time
-import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
+from xaibench.benchmark.executors import MethodResult, error_text, executor
 from xaibench.benchmark.store import DONE, Store, settings_key
-from xaibench.methods.base import NotApplicable
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train
@@ -83,21 +82,17 @@ def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
     return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()[:16]
 
 
-def _error_text(err: BaseException) -> str:
-    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    return f"{type(err).__name__}: {err}\n\n{tb}"
-
-
 class _Grid:
     """One run's progress through the grid, writing every cell to the store."""
 
-    def __init__(self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult):
-        self.config, self.store, self.run_id, self.bar, self.result = (
+    def __init__(self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult, ex):
+        self.config, self.store, self.run_id, self.bar, self.result, self.executor = (
             config,
             store,
             run_id,
             bar,
             result,
+            ex,
         )
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
@@ -152,7 +147,7 @@ class _Grid:
                 else:
                     trained = load_or_train(spec, data, log=self.bar.write)
             except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
-                error = _error_text(err)
+                error = error_text(err)
         model_settings = trained.settings if trained else {"model": spec, "dataset": data.name}
         model_key = trained.key if trained else settings_key(model_settings)
         if trained:
@@ -183,11 +178,10 @@ class _Grid:
             self.result.reused += len(cells) - len(pending)
             self.bar.update(len(cells) - len(pending))
             gallery = self.artifact_key("gallery", data_settings, model_settings, method)
-            a = None
             if pending:
-                a = self.run_method(method, pending, trained, idx, x, y, masks, reason, error)
-            if trained and reason is None and error is None:
-                self.gallery(gallery, trained, arch, method, x, y, a)
+                self.run_method(method, pending, trained, idx, x, y, masks, reason, error, gallery)
+            elif trained and reason is None and error is None:
+                self.gallery(gallery, trained, method, x, y, None)
 
     def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
         config = method.get_config() if method is not None else None
@@ -230,7 +224,7 @@ class _Grid:
             arrays = {"x": x[g[0]], **view, "layer": np.array(view["layer"])}
             self.keep(key, "inspection", data.name, arch, arrays)
 
-    def gallery(self, key, trained, arch, method, x, y, a) -> None:
+    def gallery(self, key, trained, method, x, y, a) -> None:
         """Keep the gallery samples' attributions of ``method``: from ``a`` when the run has just
         computed them, else (its cells all reused from an earlier version) explained afresh."""
         if self.store.reuse_artifact(self.run_id, key):
@@ -243,70 +237,68 @@ class _Grid:
         except Exception:  # noqa: BLE001 - the gallery is illustration; the cells hold the errors
             return
         arrays = {"attributions": np.asarray(a, dtype=np.float32)}
-        self.keep(key, "gallery", trained.dataset, arch, arrays, method=method.name)
+        self.keep(key, "gallery", trained.dataset, trained.name, arrays, method=method.name)
 
-    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error):
-        """Explain, score every pending metric and store the cells; returns the attributions
-        (None when the method did not run)."""
+    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error, gallery):
+        """Explain and score every pending metric of ``method`` on the executor; each cell is
+        stored when its task returns."""
         model = trained.model if trained else None
-        if reason is None and error is None:
-            reason = method.applicable(model, x)
-        explain_seconds = a = None
-        if reason is None and error is None:
+        if trained and reason is None and error is None:
             self.bar.set_postfix_str(f"{trained.dataset}/{trained.name}/{method.name}")
-            try:
-                start = time.perf_counter()
-                a = method(model, x, y)
-                explain_seconds = time.perf_counter() - start
-            except NotApplicable as err:
-                reason = str(err)
-            except Exception as err:  # noqa: BLE001 - recorded in every cell of this method
-                error = _error_text(err)
-        for metric, key, ids, settings in pending:
-            if reason is not None:
-                self.put(key, ids, metric, "not_applicable", settings, error=reason)
-                continue
-            if error is not None:
-                self.put(key, ids, metric, "error", settings, error=error)
-                continue
-            try:
-                start = time.perf_counter()
-                scores, curves = components.score_cell(metric, model, x, y, a, method, masks)
-                seconds = time.perf_counter() - start
-            except NotApplicable as err:
-                self.put(key, ids, metric, "not_applicable", settings, error=str(err))
-            except Exception as err:  # noqa: BLE001 - stored with the cell; the run goes on
-                self.put(key, ids, metric, "error", settings, error=_error_text(err))
-            else:
-                self.put(
-                    key,
-                    ids,
-                    metric,
-                    "ok",
-                    settings,
-                    samples=idx,
-                    scores=scores,
-                    curves=curves,
-                    explain_seconds=explain_seconds,
-                    metric_seconds=seconds,
-                    calls=model_calls(method, x),
-                )
-        return a
+        shared = self.executor.share(trained.key, model) if trained else None
+        metrics = [c[0] for c in pending]
+        done = partial(self.finish_method, method, pending, trained, idx, x, y, gallery)
+        self.executor.submit(shared, method, metrics, x, y, masks, reason, error, on_done=done)
+
+    def finish_method(self, method, pending, trained, idx, x, y, gallery, out, err) -> None:
+        """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
+        if err is not None:
+            out = MethodResult(outcomes=[("error", {"error": error_text(err)})] * len(pending))
+        calls = model_calls(method, x)
+        for (metric, key, ids, settings), (status, fields) in zip(
+            pending, out.outcomes, strict=True
+        ):
+            if status == "ok":
+                fields = {
+                    **fields,
+                    "samples": idx,
+                    "explain_seconds": out.explain_seconds,
+                    "calls": calls,
+                }
+            self.put(key, ids, metric, status, settings, **fields)
+        if trained and out.a is not None:
+            self.gallery(gallery, trained, method, x, y, out.a)
 
 
 def run(
-    config: RunConfig, out: str | Path, *, progress: bool = True, command: str = ""
+    config: RunConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    command: str = "",
+    executor_name: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Run the grid of ``config`` into the run directory ``out`` and write its outputs.
 
-    Raises ValueError for a bad config (before any work). KeyboardInterrupt propagates after the
-    finished cells are safe in the store.
+    ``executor_name`` "local" computes in this process; "dask" on the Dask scheduler at
+    ``scheduler``, or else on a local cluster of ``workers`` processes (default one per CPU), with
+    the same numbers (see ``xaibench.benchmark.executors``).
+
+    Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
+    after the finished cells are safe in the store.
     """
     from xaibench.results.outputs import write_outputs
 
     config.validate()
     out = Path(out)
-    store = Store(out / "results.sqlite")
+    ex = executor(executor_name, scheduler=scheduler, workers=workers)
+    try:
+        store = Store(out / "results.sqlite")
+    except BaseException:
+        ex.close()
+        raise
     try:
         run_id = store.start_run(config.to_dict(), versions(), command)
         total = config.n_cells()
@@ -320,9 +312,10 @@ def run(
             dynamic_ncols=True,
         )
         try:
-            grid = _Grid(config, store, run_id, bar, result)
+            grid = _Grid(config, store, run_id, bar, result, ex)
             for name in config.datasets:
                 grid.run_dataset(name)
+            ex.drain(wait=True)
         except BaseException:
             store.finish_run(run_id, "interrupted")
             raise
@@ -332,4 +325,5 @@ def run(
         result.leaderboard = write_outputs(store, out, run_id)
         return result
     finally:
+        ex.close()
         store.close()

@@ -1,0 +1,117 @@
+"""The Dask executor: a run on a local Dask cluster stores the same cells and numbers as a local
+run, failures of a method on a worker are stored and the run goes on, and bad executor options are
+usage errors."""
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import xaibench as xb
+from xaibench.benchmark.executors import executor
+from xaibench.cli import main
+
+pytestmark = pytest.mark.slow
+
+distributed = pytest.importorskip("distributed")
+
+METHODS = ["saliency", "integrated_gradients", "occlusion", "random", "grad_cam"]
+# every kind of metric: curves, a model-free one, re-explaining ones, a stochastic one
+METRICS = ["deletion", "sparseness", "max_sensitivity", "model_randomisation", "road"]
+
+
+@xb.methods.register("test_dask_failing")
+def failing_on_workers(model, x, y):
+    """Always raises, wherever it runs."""
+    raise RuntimeError("this explainer is broken on every worker")
+
+
+def write_config(path, methods, metrics, samples=6):
+    params = "[params.max_sensitivity]\nsamples = 3\n" if "max_sensitivity" in metrics else ""
+    path.write_text(
+        f'samples = {samples}\nseed = 0\ndatasets = ["digits"]\nmodels = ["linear", "cnn"]\n'
+        f"methods = {methods!r}\nmetrics = {metrics!r}\n{params}".replace("'", '"')
+    )
+    return path
+
+
+def cells_and_scores(out):
+    db = sqlite3.connect(out / "results.sqlite")
+    cells = pd.read_sql_query(
+        "SELECT key, dataset, model, method, metric, status, error FROM cells", db
+    )
+    scores = pd.read_sql_query(
+        "SELECT c.key, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell", db
+    )
+    curves = pd.read_sql_query("SELECT cell FROM curves", db)
+    db.close()
+    return cells.set_index("key").sort_index(), scores.sort_values(["key", "sample"]), curves
+
+
+def test_dask_run_stores_what_a_local_run_stores(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", METHODS, METRICS)
+    local, dask = tmp_path / "local", tmp_path / "dask"
+    assert main(["run", "--config", str(cfg), "--out", str(local), "--no-progress"]) == 0
+    args = ["run", "--config", str(cfg), "--out", str(dask), "--no-progress"]
+    assert main(args + ["--executor", "dask", "--workers", "2"]) == 0
+    assert "50 cells: 50 computed, 0 reused" in capsys.readouterr().out
+    cells_l, scores_l, curves_l = cells_and_scores(local)
+    cells_d, scores_d, curves_d = cells_and_scores(dask)
+    # the same cells (keys hash every setting), the same statuses, the same numbers
+    pd.testing.assert_frame_equal(cells_d.drop(columns="error"), cells_l.drop(columns="error"))
+    assert (cells_d.status == "ok").sum() > 30 and "not_applicable" in set(cells_d.status)
+    assert list(scores_d.key) == list(scores_l.key) and len(scores_d) > 30 * 6
+    np.testing.assert_allclose(scores_d.score, scores_l.score, rtol=1e-5, atol=1e-6)
+    assert sorted(curves_d.cell) == sorted(curves_l.cell)
+    # the report has everything: gallery attributions came back from the workers
+    board_l = pd.read_csv(local / "leaderboard.csv")
+    board_d = pd.read_csv(dask / "leaderboard.csv")
+    pd.testing.assert_frame_equal(board_d, board_l, rtol=1e-5)
+    assert (dask / "report.html").stat().st_size > 10_000
+    # the same command again reuses every cell, whichever executor stored it
+    assert main(args) == 0
+    assert "50 cells: 0 computed, 50 reused" in capsys.readouterr().out
+
+
+def test_a_method_failing_on_the_workers_is_stored_and_the_run_goes_on(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", ["test_dask_failing", "saliency"], ["deletion"])
+    out = tmp_path / "run"
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    assert main(args + ["--executor", "dask", "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "2 failed" in captured.out
+    assert "digits/cnn/test_dask_failing/deletion: RuntimeError: this explainer is broken" in (
+        captured.err
+    )
+    cells, _, _ = cells_and_scores(out)
+    status = cells.set_index(["model", "method"])["status"]
+    assert (status.loc[(slice(None), "saliency")] == "ok").all()
+    assert (status.loc[(slice(None), "test_dask_failing")] == "error").all()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--workers", "2"], "--scheduler and --workers need --executor dask"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler and --workers need --executor dask"),
+        (["--executor", "dask", "--workers", "0"], "workers must be a positive integer"),
+        (
+            ["--executor", "dask", "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"],
+            "not both",
+        ),
+        (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask"),
+    ],
+)
+def test_bad_executor_options_exit_2_before_any_work(tmp_path, capsys, options, message):
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["deletion"])
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (out / "results.sqlite").exists()
+
+
+def test_unknown_executor_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown executor 'spark'; valid executors: local, dask"):
+        executor("spark")
