@@ -4,6 +4,7 @@ usage errors."""
 
 import sqlite3
 
+import _runs
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,13 +28,9 @@ def failing_on_workers(model, x, y):
     raise RuntimeError("this explainer is broken on every worker")
 
 
-def write_config(path, methods, metrics, samples=6):
-    params = "[params.max_sensitivity]\nsamples = 3\n" if "max_sensitivity" in metrics else ""
-    path.write_text(
-        f'samples = {samples}\nseed = 0\ndatasets = ["digits"]\nmodels = ["linear", "cnn"]\n'
-        f"methods = {methods!r}\nmetrics = {metrics!r}\n{params}".replace("'", '"')
-    )
-    return path
+def write_config(path, methods, metrics):
+    extra = "[params.max_sensitivity]\nsamples = 3\n" if "max_sensitivity" in metrics else ""
+    return _runs.write_config(path, methods, metrics, models=("linear", "cnn"), extra=extra)
 
 
 def cells_and_scores(out):

@@ -573,3 +573,13 @@ def test_vgg16(vgg16, name):
     a = xb.methods.get(name)(model, x, y)
     assert a.shape in (x.shape, x.shape[:3])
     assert np.isfinite(a).all()
+
+
+def test_base_classes_refuse_a_subclass_without_its_hook():
+    from xaibench.methods._cam import CAMMethod
+    from xaibench.methods._gradients import NoisyGradientMethod
+
+    with pytest.raises(TypeError, match="must define channel_weights"):
+        type("NoWeights", (CAMMethod,), {})
+    with pytest.raises(TypeError, match="must define reduce"):
+        type("NoReduce", (NoisyGradientMethod,), {})

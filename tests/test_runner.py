@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _runs import write_config
 
 import xaibench as xb
 from xaibench.benchmark.store import Store
@@ -54,14 +55,6 @@ class NeverApplicable(Method):
 
     def explain(self, model, x, y):
         return x
-
-
-def write_config(path, methods, metrics, models=("linear",), samples=6, extra=""):
-    path.write_text(
-        f'samples = {samples}\nseed = 0\ndatasets = ["digits"]\nmodels = {list(models)!r}\n'
-        f"methods = {list(methods)!r}\nmetrics = {list(metrics)!r}\n{extra}".replace("'", '"')
-    )
-    return path
 
 
 def stored(out):

@@ -22,13 +22,14 @@ operations it would alone, so an image's values do not depend on the other image
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage, sparse
 from scipy.linalg import solveh_banded
 from scipy.sparse.linalg import spsolve
+
+from xaibench._system import usable_cpus
 
 NOISE = 0.01
 # Half of the 8-neighbourhood as (row offset, column offset, weight); the other half mirrors it.
@@ -40,12 +41,6 @@ _UNKNOWNS_PER_SOLVE = 2**17
 _BANDED_MAX_WIDTH = 64
 # Threads solving groups at once (at most this many; at most the CPUs this process may use).
 _MAX_THREADS = 4
-
-
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def noisy_linear(
@@ -192,7 +187,7 @@ def _impute(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     groups = _groups(system.counts, bandwidths)
     starts = np.cumsum(system.counts) - system.counts
     jobs = [(_ranges(starts[g], system.counts[g]), int(bandwidths[g[0]])) for g in groups]
-    threads = min(len(jobs), _MAX_THREADS, _cpus())
+    threads = min(len(jobs), _MAX_THREADS, usable_cpus())
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             values = list(pool.map(lambda job: system.solve(*job), jobs))

@@ -12,14 +12,14 @@ travel pickled with their settings, so user-registered components work when the 
 the module that defines them. Numbers equal a local run's: the same code runs on the same inputs
 with the same seeds.
 
->>> with executor("dask", workers=2) as ex:  # doctest: +SKIP
-...     ex.submit(ex.share(key, model), method, metrics, x, y, masks, on_done=store_it)
+>>> ex = executor("dask", workers=2)  # doctest: +SKIP
+>>> ex.submit(ex.share(key, model), method, metrics, x, y, masks, on_done=store_it)  # doctest: +SKIP
+>>> ex.drain(wait=True); ex.close()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 import traceback
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaibench._system import usable_cpus
 from xaibench.benchmark import components
 from xaibench.methods.base import NotApplicable
 
@@ -109,12 +110,6 @@ class LocalExecutor:
     def close(self) -> None:
         pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def model_bytes(model) -> bytes:
     """``model`` saved as a ``.keras`` file, as bytes."""
@@ -145,12 +140,6 @@ def remote_method(shared, method, metrics, x, y, masks, reason=None, error=None)
     return compute_method(model, method, metrics, x, y, masks, reason, error)
 
 
-def _cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class DaskExecutor:
     """Runs tasks on a Dask cluster: the scheduler at ``scheduler`` (an address such as
     ``tcp://10.0.0.5:8786``), or else a local cluster of ``workers`` processes (default: one per
@@ -175,7 +164,7 @@ class DaskExecutor:
                 ) from err
         else:
             self.cluster = LocalCluster(
-                n_workers=workers or _cpus(),
+                n_workers=workers or usable_cpus(),
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
@@ -226,20 +215,14 @@ class DaskExecutor:
         if self.cluster is not None:
             self.cluster.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def executor(name: str = "local", *, scheduler: str | None = None, workers: int | None = None):
     """The executor called ``name`` ("local" or "dask"); ValueError for a bad combination."""
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if workers is not None and workers < 1:
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if name == "local":
         if scheduler or workers is not None:

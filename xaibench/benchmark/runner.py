@@ -23,7 +23,7 @@ from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
-from xaibench.benchmark.executors import MethodResult, error_text, executor
+from xaibench.benchmark.executors import MethodResult, compute_method, error_text, executor
 from xaibench.benchmark.store import DONE, Store, settings_key
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
@@ -245,10 +245,12 @@ class _Grid:
         model = trained.model if trained else None
         if trained and reason is None and error is None:
             self.bar.set_postfix_str(f"{trained.dataset}/{trained.name}/{method.name}")
-        shared = self.executor.share(trained.key, model) if trained else None
-        metrics = [c[0] for c in pending]
+        args = (method, [c[0] for c in pending], x, y, masks, reason, error)
         done = partial(self.finish_method, method, pending, trained, idx, x, y, gallery)
-        self.executor.submit(shared, method, metrics, x, y, masks, reason, error, on_done=done)
+        if reason is not None or error is not None:  # nothing to compute: no task to send
+            done(compute_method(model, *args), None)
+            return
+        self.executor.submit(self.executor.share(trained.key, model), *args, on_done=done)
 
     def finish_method(self, method, pending, trained, idx, x, y, gallery, out, err) -> None:
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""

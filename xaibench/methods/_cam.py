@@ -154,11 +154,13 @@ class CAMMethod(Method):
         self.layer = check_layer_name(layer)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
-    @staticmethod
-    def channel_weights(a, g):
-        """Channel weights (n, K) from feature maps ``a`` and their gradients ``g`` (n, h, w, K),
-        float32 tensors (traced once into the compiled map function)."""
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        """A subclass defines ``channel_weights(a, g)``: the channel weights (n, K) from feature
+        maps ``a`` and their gradients ``g`` (n, h, w, K), float32 tensors (traced once into the
+        compiled map function); TypeError at class definition when it does not."""
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "channel_weights", None)):
+            raise TypeError(f"{cls.__name__} must define channel_weights(a, g)")
 
     def applicable(self, model, x):
         reason = super().applicable(model, x)

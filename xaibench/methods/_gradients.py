@@ -111,9 +111,12 @@ class NoisyGradientMethod(Method):
         self.seed = check_seed(seed)
         self.batch_size = check_positive_int(batch_size, "batch_size")
 
-    @staticmethod
-    def reduce(grads: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        """A subclass defines ``reduce(grads)``; TypeError at class definition when it does
+        not."""
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "reduce", None)):
+            raise TypeError(f"{cls.__name__} must define reduce(grads)")
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: one gradient (forward + backward) per noisy copy."""
