@@ -123,10 +123,74 @@ def test_imputation_matches_reference(monkeypatch, shape, limit):
     np.testing.assert_array_equal(out[3], x[3])  # nothing removed
 
 
+def grid_laplacian(h, w):
+    """The Laplacian (h*w, h*w) of the h x w grid with weights 1/6 (direct) and 1/12 (diagonal),
+    written out neighbour by neighbour."""
+    out = np.zeros((h * w, h * w))
+    for i, j, di, dj in itertools.product(range(h), range(w), (-1, 0, 1), (-1, 0, 1)):
+        if (di, dj) != (0, 0) and 0 <= i + di < h and 0 <= j + dj < w:
+            weight = 1 / 12 if di and dj else 1 / 6
+            out[i * w + j, (i + di) * w + j + dj] -= weight
+            out[i * w + j, i * w + j] += weight
+    return out
+
+
+@pytest.mark.parametrize("h, w", [(1, 5), (3, 4), (6, 6)])
+def test_green_function_is_the_laplacians_pseudo_inverse(h, w):
+    green, laplacian = _imputation._green(h, w), grid_laplacian(h, w)
+    np.testing.assert_array_equal(green, green.T)
+    np.testing.assert_allclose(green, np.linalg.pinv(laplacian), atol=1e-12)
+    np.testing.assert_allclose(green.sum(axis=1), 0.0, atol=1e-12)  # no constant part
+    assert not green.flags.writeable  # cached: nobody may change it
+
+
+def test_imputation_takes_the_cheaper_path_per_image(monkeypatch):
+    """90% removed from a 28x28 image goes through the Green's function (few kept pixels), 30%
+    through the banded solve (narrow band); both paths give the reference values."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 28, 28, 2)).astype(np.float32)
+    removed = rng.uniform(size=(2, 28, 28)) < np.array([0.9, 0.3])[:, None, None]
+    system = _imputation._System(x, removed)
+    green = _imputation._by_green(system.counts, system.bandwidths(), 28 * 28)
+    assert green.tolist() == [True, False]
+    through_green = []
+    real = _imputation._green_solve
+
+    def spy(x, removed):
+        through_green.append(len(x))
+        return real(x, removed)
+
+    monkeypatch.setattr(_imputation, "_green_solve", spy)
+    out = noisy_linear(x, removed, noise=0.0)
+    assert through_green == [1]
+    expected = np.stack([reference_impute(xi, ri) for xi, ri in zip(x, removed, strict=True)])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.95])
+def test_imputation_through_the_green_function_equals_the_banded_solve(monkeypatch, fraction):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(5, 9, 11, 2))
+    removed = rng.uniform(size=(5, 9, 11)) < fraction
+    removed[:, 0, 0] = True
+    removed[:, 8, 10] = False
+    values = {}
+    for cost in (0.0, 1e12):  # nothing, then everything through the Green's function
+        monkeypatch.setattr(_imputation, "_BANDED_COST", cost)
+        values[cost] = _imputation._impute(x, removed)
+    np.testing.assert_allclose(values[1e12], values[0.0], rtol=1e-10, atol=1e-12)
+    expected = np.stack([reference_impute(xi, ri) for xi, ri in zip(x, removed, strict=True)])
+    np.testing.assert_allclose(values[1e12], expected[removed], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cost", [None, 0.0, 1e12])  # the cost model; banded only; G only
 @pytest.mark.parametrize("shape", [(7, 9, 2), (1, 6, 1), (6, 1, 1), (12, 12, 3)])
-def test_imputation_of_an_image_does_not_depend_on_the_others(monkeypatch, shape):
-    """Images are grouped by bandwidth and solved on threads; each image's values are exactly
-    those it gets alone, whatever the grouping, order, group size or thread count."""
+def test_imputation_of_an_image_does_not_depend_on_the_others(monkeypatch, shape, cost):
+    """Images are grouped by path, bandwidth and kept pixels and solved on threads; each image's
+    values are exactly those it gets alone, whatever the grouping, order, group size or thread
+    count."""
+    if cost is not None:
+        monkeypatch.setattr(_imputation, "_BANDED_COST", cost)
     rng = np.random.default_rng(17)
     x = rng.normal(size=(24,) + shape).astype(np.float32)
     removed = rng.uniform(size=(24,) + shape[:2]) < rng.uniform(0.05, 0.95, size=(24, 1, 1))

@@ -80,23 +80,26 @@ class Road(CurveMetric):
 
     def compute_curves(self, model, x, y, a):
         removal = Removal(x, self.baseline, rng=self.seed, noise=self.noise, name=self.name)
-        n = a.shape[1]
-        counts = removal_counts(n, self.steps)[1:-1]  # (P,) features removed at each fraction
-        ranks = feature_ranks(a)[:, None, :]  # 0 = most relevant
+        fractions = self.steps - 1
         gaps = []
-        for s in chunks(len(x), samples_per_chunk(x, 2 * len(counts))):
-            removed = np.concatenate(  # (m, 2P, n): MoRF at every fraction, then LeRF
-                [ranks[s] < counts[None, :, None], ranks[s] >= n - counts[None, :, None]], axis=1
-            )
+        for s in chunks(len(x), samples_per_chunk(x, 2 * fractions)):
             scores = copy_scores(
                 model,
-                removal.fill(s, removed),
+                removal.fill(s, self.removed(a[s])),
                 y[s],
                 output=self.output,
                 batch_size=self.batch_size,
             )
-            gaps.append(scores[:, len(counts) :] - scores[:, : len(counts)])
+            gaps.append(scores[:, fractions:] - scores[:, :fractions])
         return np.pad(np.concatenate(gaps), ((0, 0), (1, 1)))
+
+    def removed(self, a: np.ndarray) -> np.ndarray:
+        """The features removed from each copy, bool (N, 2 * (steps - 1), n) for attributions
+        (N, n): MoRF at every fraction, then LeRF at every fraction."""
+        n = a.shape[1]
+        counts = removal_counts(n, self.steps)[1:-1, None]  # features removed at each fraction
+        ranks = feature_ranks(a)[:, None, :]  # 0 = most relevant
+        return np.concatenate([ranks < counts, ranks >= n - counts], axis=1)
 
     def summarise(self, curves: np.ndarray) -> np.ndarray:
         """The ROAD score of gap curves (N, steps + 1): the mean over the interior points."""
