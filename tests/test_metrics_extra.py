@@ -183,6 +183,26 @@ def test_imputation_through_the_green_function_equals_the_banded_solve(monkeypat
     np.testing.assert_allclose(values[1e12], expected[removed], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("through_ctypes", [True, False])
+def test_banded_solve_through_ctypes_is_lapacks(monkeypatch, through_ctypes):
+    """The ctypes route to LAPACK's dpbsv (which lets go of the GIL) and solveh_banded give the
+    same values to the last bit, and both refuse a matrix that is not positive definite."""
+    assert _imputation._dpbsv is not None  # scipy exposes it here
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 10, 13, 2))
+    removed = rng.uniform(size=(6, 10, 13)) < 0.6
+    removed[:, 0, 0] = False
+    monkeypatch.setattr(_imputation, "_BANDED_COST", 0.0)  # banded only
+    via_ctypes = _imputation._impute(x, removed)
+    monkeypatch.setattr(_imputation, "_dpbsv", None)
+    np.testing.assert_array_equal(_imputation._impute(x, removed), via_ctypes)
+    if through_ctypes:
+        monkeypatch.undo()
+    band = np.asfortranarray([[1.0, -1.0, 1.0], [0.5, 0.5, 0.0]])  # second pivot negative
+    with pytest.raises(np.linalg.LinAlgError):
+        _imputation._banded_cholesky_solve(band, np.ones((3, 1), order="F"))
+
+
 @pytest.mark.parametrize("cost", [None, 0.0, 1e12])  # the cost model; banded only; G only
 @pytest.mark.parametrize("shape", [(7, 9, 2), (1, 6, 1), (6, 1, 1), (12, 12, 3)])
 def test_imputation_of_an_image_does_not_depend_on_the_others(monkeypatch, shape, cost):

@@ -11,24 +11,26 @@ block-diagonal sparse systems: banded Cholesky solves for small images, ``spsolv
 an image of at most 2,048 pixels that keeps few of them is solved through the Green's function of
 its grid instead (the capacitance-matrix method: one dense system over the kept pixels).
 
-Speed: the equations of all images are assembled at once (one 3x3 correlation for the right-hand
-sides, flat pixel indices for the couplings; no Python loop over images); images are then grouped
-by the half-bandwidth of their own system (the banded solve costs ~ unknowns * bandwidth, and an
-image with few removed pixels has a narrow band), and the groups are solved on a few threads
-(LAPACK releases the GIL). The cost of the banded solve grows with unknowns * bandwidth^2, so
-an image with most pixels removed (ROAD's 90%) is cheaper through the Green's function G of the
-whole grid (its Laplacian's pseudo-inverse, computed once per image size): the solution is
-G f + c with sources f on the K kept pixels only, found from a dense K x K system, which costs
-~K^3 instead. Each image takes whichever path costs it less by its own counts, and every image
-goes through exactly the operations it would alone (its own banded block, its own dense system,
-its own column of a fixed-width product with G), so an image's values do not depend on the
-other images of the call (its batch, chunk or order), to the last bit.
+Speed: the images are dealt out to a few threads, and each thread assembles the equations of its
+images at once (one 3x3 correlation for the right-hand sides, flat pixel indices for the
+couplings; no Python loop over images) and solves them. LAPACK's banded Cholesky solver (dpbsv)
+is called through ctypes, which releases the GIL (``solveh_banded`` holds it), so the threads
+really run at once. Within a thread, images are grouped by the half-bandwidth of their own
+system (the banded solve costs ~ unknowns * bandwidth, and an image with few removed pixels has
+a narrow band). An image with most pixels removed (ROAD's 90%) is cheaper through the Green's
+function G of the whole grid (its Laplacian's pseudo-inverse, computed once per image size): the
+solution is G f + c with sources f on the K kept pixels only, found from a dense K x K system,
+which costs ~K^3 instead. Each image takes whichever path costs it less by its own counts, and
+every image goes through exactly the operations it would alone (its own banded block, its own
+dense system, its own row of a fixed-shape product with G), so an image's values do not depend
+on the other images of the call (its batch, chunk, order or thread), to the last bit.
 
 >>> out = noisy_linear(x, removed, noise=0.01, rng=0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,7 +59,7 @@ _GREEN_ROWS = 64
 # Green's function solve, ~ kept^3 (dense LU) + pixels^2 (the product with G); measured with
 # OpenBLAS on 28x28 images: even at ROAD's 80% removed, 90% is 2x faster by G.
 _BANDED_COST = 4.0
-# Threads solving groups at once (at most this many; at most the CPUs this process may use).
+# Threads imputing images at once (at most this many; at most the CPUs this process may use).
 _MAX_THREADS = 4
 
 
@@ -91,8 +93,7 @@ def noisy_linear(
     everything = removed.all(axis=(1, 2))
     out[everything] = 0.0
     solve = removed & ~everything[:, None, None]
-    if solve.any():  # values in row-major order, image after image: the order of flatnonzero
-        out.reshape(-1, x.shape[-1])[np.flatnonzero(solve)] = _impute(x, solve)
+    _impute_into(out, x, solve)
     if noise:
         draws = np.random.default_rng(rng).standard_normal(x.shape)
         np.multiply(draws, noise, out=draws)
@@ -174,10 +175,7 @@ class _System:
             flat[np.where(d >= 0, first + d, n * rows)] = -weight  # band[d, column]
         rhs = np.zeros((n, self.rhs.shape[1]), order="F")
         rhs[:k] = self.rhs[unknowns]
-        out = solveh_banded(
-            band, rhs, overwrite_ab=True, overwrite_b=True, lower=True, check_finite=False
-        )
-        return out[:k]
+        return _banded_cholesky_solve(band, rhs)[:k]
 
     @staticmethod
     def _spsolve(diag, later, rhs) -> np.ndarray:
@@ -194,6 +192,71 @@ class _System:
         return np.asarray(spsolve(matrix, rhs)).reshape(k, -1)
 
 
+def _banded_cholesky_solve(band: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The solution of A u = rhs, A symmetric positive definite given by its lower ``band``
+    (LAPACK's layout, Fortran-contiguous (bandwidth + 1, n)); ``band`` and ``rhs`` (n, C),
+    Fortran-contiguous, are overwritten and the solution is returned in ``rhs``'s memory.
+
+    LAPACK's dpbsv through ``_dpbsv`` (which lets other threads run meanwhile) where scipy
+    exposes it, else through ``solveh_banded``; both are the same routine of the same library.
+    """
+    if _dpbsv is None:
+        return solveh_banded(
+            band, rhs, overwrite_ab=True, overwrite_b=True, lower=True, check_finite=False
+        )
+    rows, n = band.shape
+    info = ctypes.c_int(0)
+    _dpbsv(
+        b"L",
+        ctypes.byref(ctypes.c_int(n)),
+        ctypes.byref(ctypes.c_int(rows - 1)),
+        ctypes.byref(ctypes.c_int(rhs.shape[1])),
+        band.ctypes.data_as(_DOUBLES),
+        ctypes.byref(ctypes.c_int(rows)),
+        rhs.ctypes.data_as(_DOUBLES),
+        ctypes.byref(ctypes.c_int(n)),
+        ctypes.byref(info),
+    )
+    if info.value:
+        raise np.linalg.LinAlgError(
+            f"noisy linear imputation: LAPACK dpbsv failed (info={info.value}); the system "
+            "is not positive definite"
+        )
+    return rhs
+
+
+def _cython_dpbsv():
+    """LAPACK's dpbsv from ``scipy.linalg.cython_lapack`` (scipy's public Cython interface to
+    the LAPACK it links), as a ctypes function, or None where it cannot be had.
+
+    ``solveh_banded`` holds the GIL while LAPACK runs, so threads solving several systems take
+    turns; a ctypes foreign call releases it, so they run at once."""
+    try:
+        from scipy.linalg import cython_lapack
+
+        capsule = cython_lapack.__pyx_capi__["dpbsv"]
+        api = ctypes.pythonapi
+        api.PyCapsule_GetName.restype = ctypes.c_char_p
+        api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        name = api.PyCapsule_GetName(capsule)
+        if not name.startswith(b"void (char *, int *, int *, int *, "):  # LP64: C int
+            return None
+        integer, double = ctypes.POINTER(ctypes.c_int), _DOUBLES
+        signature = ctypes.CFUNCTYPE(
+            None, ctypes.c_char_p, integer, integer, integer, double, integer, double, integer,
+            integer,
+        )  # fmt: skip
+        return signature(api.PyCapsule_GetPointer(capsule, name))
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+_DOUBLES = ctypes.POINTER(ctypes.c_double)
+_dpbsv = _cython_dpbsv()
+
+
 def _impute(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     """Imputed values (K, C) of the K removed pixels of images ``x``, in row-major order.
 
@@ -207,28 +270,42 @@ def _impute(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     bandwidths = system.bandwidths()
     starts = np.cumsum(system.counts) - system.counts
     green = _by_green(system.counts, bandwidths, x.shape[1] * x.shape[2])
-    jobs = []  # (the unknowns' numbers, the solve giving their values)
+    values = np.empty(system.rhs.shape)
     for g, b in _groups(system.counts, bandwidths, ~green):
         unknowns = _ranges(starts[g], system.counts[g])
-        jobs.append((unknowns, functools.partial(system.solve, unknowns, b)))
+        values[unknowns] = system.solve(unknowns, b)
     pixels = x.shape[1] * x.shape[2]
     for g in _same(pixels - system.counts, green, pixels):
-        jobs.append(
-            (
-                _ranges(starts[g], system.counts[g]),
-                functools.partial(_green_solve, x[g], removed[g]),
-            )
+        values[_ranges(starts[g], system.counts[g])] = _green_solve(x[g], removed[g])
+    return values
+
+
+def _impute_into(out: np.ndarray, x: np.ndarray, removed: np.ndarray) -> None:
+    """Writes the imputed values of the ``removed`` pixels of images ``x`` into ``out`` (float64,
+    the shape of ``x``). The images are dealt out to a few threads (the most removed pixels
+    first, round robin), and each thread assembles and solves its own images' systems: numpy,
+    ndimage and LAPACK release the GIL, so assembly runs in parallel too."""
+    some = np.flatnonzero(removed.any(axis=(1, 2)))
+    if not len(some):
+        return
+    order = some[np.argsort(-removed[some].sum(axis=(1, 2)), kind="stable")]
+    threads = min(len(order), _MAX_THREADS, usable_cpus())
+    channels = x.shape[-1]
+
+    def part(images: np.ndarray) -> None:
+        images = np.sort(images)
+        block = out[images]
+        # values in row-major order, image after image: the order of flatnonzero
+        block.reshape(-1, channels)[np.flatnonzero(removed[images])] = _impute(
+            x[images], removed[images]
         )
-    threads = min(len(jobs), _MAX_THREADS, usable_cpus())
+        out[images] = block  # the threads write disjoint images
+
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
-            values = list(pool.map(lambda job: job[1](), jobs))
+            list(pool.map(part, [order[i::threads] for i in range(threads)]))
     else:
-        values = [solve() for _, solve in jobs]
-    out = np.empty(system.rhs.shape)
-    for (unknowns, _), v in zip(jobs, values, strict=True):
-        out[unknowns] = v
-    return out
+        part(order)
 
 
 def _by_green(unknowns: np.ndarray, bandwidths: np.ndarray, pixels: int) -> np.ndarray:
