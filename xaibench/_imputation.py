@@ -129,14 +129,16 @@ class _System:
         flat = padded.ravel()
         index = np.flatnonzero(flat)  # the pixel of every unknown
         there = np.empty_like(index)
-        number = np.cumsum(flat, dtype=np.int32) - 1  # the unknown of every removed pixel
+        number = np.cumsum(flat, dtype=np.int32)  # the unknown of every removed pixel
+        number -= 1
+        number[~flat] = -(2**30)  # kept: far before every unknown, so "ahead" is negative
         own = np.arange(len(index), dtype=np.int32)
         self.later = []
         for di, dj, _ in HALF_NEIGHBOURS:
             np.add(index, di * wp + dj, out=there)
             ahead = np.take(number, there)
             ahead -= own
-            ahead[~np.take(flat, there)] = -1
+            np.maximum(ahead, -1, out=ahead)
             self.later.append(ahead)
         self.counts = removed.sum(axis=(1, 2))
         self.width = w
