@@ -56,8 +56,9 @@ _GREEN_MAX_PIXELS = 2048
 # are computed by the same BLAS kernel (GEMM) whatever else is in the call.
 _GREEN_ROWS = 64
 # Relative cost of the banded solve, ~ _BANDED_COST * unknowns * (bandwidth + 1)^2, against the
-# Green's function solve, ~ kept^3 (dense LU) + pixels^2 (the product with G); measured with
-# OpenBLAS on 28x28 images: even at ROAD's 80% removed, 90% is 2x faster by G.
+# Green's function solve, ~ kept^3 (dense LU) + pixels^2 (the product with G). Calibrated with
+# OpenBLAS on random masks of 28x28 images: at 90% removed G is ~2x faster, at 80% they tie, at
+# 70% the banded solve is ~5x faster.
 _BANDED_COST = 4.0
 # Threads imputing images at once (at most this many; at most the CPUs this process may use).
 _MAX_THREADS = 4
