@@ -13,9 +13,9 @@ its grid instead (the capacitance-matrix method: one dense system over the kept 
 
 Speed: the images are dealt out to a few threads, and each thread assembles the equations of its
 images at once (one 3x3 correlation for the right-hand sides, flat pixel indices for the
-couplings; no Python loop over images) and solves them. LAPACK's banded Cholesky solver (dpbsv)
-is called through ctypes, which releases the GIL (``solveh_banded`` holds it), so the threads
-really run at once. Within a thread, images are grouped by the half-bandwidth of their own
+couplings; no Python loop over images) and solves them with one BLAS thread each. LAPACK's
+banded Cholesky solver (dpbsv) is called through ctypes, which releases the GIL
+(``solveh_banded`` holds it), so the threads really run at once. Within a thread, images are grouped by the half-bandwidth of their own
 system (the banded solve costs ~ unknowns * bandwidth, and an image with few removed pixels has
 a narrow band). An image with most pixels removed (ROAD's 90%) is cheaper through the Green's
 function G of the whole grid (its Laplacian's pseudo-inverse, computed once per image size): the
@@ -38,6 +38,7 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.linalg import solveh_banded
 from scipy.sparse.linalg import spsolve
+from threadpoolctl import ThreadpoolController
 
 from xaibench._system import usable_cpus
 
@@ -304,11 +305,21 @@ def _impute_into(out: np.ndarray, x: np.ndarray, removed: np.ndarray) -> None:
         )
         out[images] = block  # the threads write disjoint images
 
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(part, [order[i::threads] for i in range(threads)]))
-    else:
-        part(order)
+    # one BLAS thread each: BLAS's own threads (dense solves, products with G) would compete
+    # with ours for the cores (measured: ~20% slower); the limit holds for the whole process
+    # while the images are solved
+    with _blas().limit(limits=1, user_api="blas"):
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(part, [order[i::threads] for i in range(threads)]))
+        else:
+            part(order)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process (found once: the search takes milliseconds)."""
+    return ThreadpoolController()
 
 
 def _by_green(unknowns: np.ndarray, bandwidths: np.ndarray, pixels: int) -> np.ndarray:
