@@ -95,12 +95,19 @@ def noisy_linear(
     everything = removed.all(axis=(1, 2))
     out[everything] = 0.0
     solve = removed & ~everything[:, None, None]
-    _impute_into(out, x, solve)
-    if noise:
-        draws = np.random.default_rng(rng).standard_normal(x.shape)
-        np.multiply(draws, noise, out=draws)
-        np.add(out, draws, out=out, where=removed[..., None])
+    with ThreadPoolExecutor(1) as aside:  # the noise is drawn while the images are solved
+        draws = aside.submit(_draw, rng, x.shape, noise) if noise else None
+        _impute_into(out, x, solve)
+        if draws is not None:
+            np.add(out, draws.result(), out=out, where=removed[..., None])
     return out.astype(x.dtype)
+
+
+def _draw(rng, shape: tuple[int, ...], noise: float) -> np.ndarray:
+    """``noise * standard_normal(shape)`` from ``rng`` (a Generator or a seed)."""
+    draws = np.random.default_rng(rng).standard_normal(shape)
+    np.multiply(draws, noise, out=draws)
+    return draws
 
 
 class _System:
