@@ -234,6 +234,43 @@ def test_imputation_of_an_image_does_not_depend_on_the_others(monkeypatch, shape
     np.testing.assert_allclose(whole, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_imputation_from_several_threads_restores_blas(monkeypatch):
+    """Imputations called from several threads at once give their values alone, and leave the
+    BLAS thread counts (limited to one while images are solved, for the whole process) as they
+    found them, even when one starts while another one's limit holds and ends after it."""
+    import threading
+    import time
+
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.default_rng(9)
+    xs = [rng.normal(size=(m, 10, 10, 1)).astype(np.float32) for m in (4, 5)]
+    removed = [rng.uniform(size=x.shape[:3]) < 0.7 for x in xs]
+    alone = [noisy_linear(x, r, noise=0.0) for x, r in zip(xs, removed, strict=True)]
+    real = _imputation._impute
+
+    def slow(x, r):  # the second call's images (5: parts of 3 and 2) take longest
+        time.sleep(0.4 if len(x) == 3 else 0.1)
+        return real(x, r)
+
+    monkeypatch.setattr(_imputation, "_impute", slow)
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    together = [None, None]
+
+    def call(i, delay):
+        time.sleep(delay)
+        together[i] = noisy_linear(xs[i], removed[i], noise=0.0)
+
+    threads = [threading.Thread(target=call, args=(i, 0.05 * i)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
 def test_imputation_keeps_constants_and_empties():
     x = np.full((2, 4, 4, 2), 3.5, np.float32)
     removed = np.ones((2, 4, 4), bool)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -313,14 +314,18 @@ def _impute_into(out: np.ndarray, x: np.ndarray, removed: np.ndarray) -> None:
         out[images] = block  # the threads write disjoint images
 
     # one BLAS thread each: BLAS's own threads (dense solves, products with G) would compete
-    # with ours for the cores (measured: ~20% slower); the limit holds for the whole process
-    # while the images are solved
-    with _blas().limit(limits=1, user_api="blas"):
+    # with ours for the cores (measured: ~20% slower). The limit holds for the whole process, so
+    # imputations called from several threads take turns (each uses every core it may anyway):
+    # interleaved limits would leave BLAS at one thread after they end.
+    with _IMPUTING, _blas().limit(limits=1, user_api="blas"):
         if threads > 1:
             with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(part, [order[i::threads] for i in range(threads)]))
         else:
             part(order)
+
+
+_IMPUTING = threading.Lock()
 
 
 @functools.cache
