@@ -14,7 +14,9 @@ once (all steps or runs of every sample in the chunk), and the model reads them 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +27,9 @@ from xaibench.models.outputs import class_scores
 
 # Perturbed values built at once (float32), about 128 MB.
 CHUNK_VALUES = 2**25
+# Perturbed copies per chunk when chunks are prepared ahead of the model (``ahead``): a few
+# model batches, so that preparing the next chunk overlaps scoring this one.
+AHEAD_COPIES = 2048
 # Baselines defined for images only.
 IMAGE_ONLY = ("blur", "noisy_linear")
 
@@ -48,6 +53,34 @@ def samples_per_chunk(x: np.ndarray, variants: int) -> int:
 def chunks(n: int, size: int) -> Iterator[slice]:
     """Consecutive slices of ``range(n)`` of ``size`` samples (the last may be shorter)."""
     return (slice(s, s + size) for s in range(0, n, size))
+
+
+def ahead_chunks(x: np.ndarray, variants: int) -> Iterator[slice]:
+    """Chunks of samples for ``ahead``: about AHEAD_COPIES perturbed copies each (at least one
+    sample, at most ``samples_per_chunk``)."""
+    size = max(1, min(samples_per_chunk(x, variants), AHEAD_COPIES // variants))
+    return chunks(len(x), size)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ahead(prepare: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """``prepare(item)`` for every item, in order, each computed on a worker thread while the
+    caller uses the one before: the next chunk's perturbed copies (numpy, which releases the
+    GIL) are built while the model scores this chunk's. One worker, so the calls run one after
+    another in order, and a seeded Generator they share draws what it would in one loop. An
+    exception is raised where its result is taken."""
+    with ThreadPoolExecutor(1) as worker:
+        pending = None
+        for item in items:
+            following = worker.submit(prepare, item)
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 class Removal:

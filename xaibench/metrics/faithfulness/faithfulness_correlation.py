@@ -8,7 +8,7 @@ import numpy as np
 from xaibench._baselines import Baseline, check_baseline
 from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics import register
-from xaibench.metrics._perturb import Removal, chunks, copy_scores, samples_per_chunk
+from xaibench.metrics._perturb import Removal, ahead, ahead_chunks, copy_scores
 from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric
 from xaibench.models.outputs import check_output, class_scores
@@ -71,13 +71,17 @@ class FaithfulnessCorrelation(Metric):
         removal = Removal(x, self.baseline, rng=rng.spawn(1)[0], name=self.name)
         kw = {"output": self.output, "batch_size": self.batch_size}
         full = class_scores(model, x, y, **kw)
-        out = []
-        for s in chunks(len(x), samples_per_chunk(x, self.runs)):
+
+        def prepare(s: slice) -> tuple[slice, np.ndarray, np.ndarray]:
             m = len(x[s])
             subsets = np.argpartition(rng.random((m, self.runs, n)), size - 1, axis=-1)[..., :size]
             mask = np.zeros((m, self.runs, n), bool)
             np.put_along_axis(mask, subsets, True, axis=-1)
-            drops = full[s, None] - copy_scores(model, removal.fill(s, mask), y[s], **kw)
+            return s, mask, removal.fill(s, mask)
+
+        out = []
+        for s, mask, copies in ahead(prepare, ahead_chunks(x, self.runs)):
+            drops = full[s, None] - copy_scores(model, copies, y[s], **kw)
             sums = (mask * a[s, None, :]).sum(axis=-1)
             out.append(pearson_rows(sums, drops))
         return np.concatenate(out)

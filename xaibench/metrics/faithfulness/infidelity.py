@@ -8,7 +8,7 @@ import numpy as np
 from xaibench._checks import check_positive_number, feature_view, sample_range
 from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics import register
-from xaibench.metrics._perturb import samples_per_chunk
+from xaibench.metrics._perturb import ahead, ahead_chunks
 from xaibench.metrics.base import Metric
 from xaibench.models.outputs import check_output, class_scores
 
@@ -75,22 +75,21 @@ class Infidelity(Metric):
         full = class_scores(model, x, y, **kw)
         sigma = self.noise * sample_range(x)
         rng = np.random.default_rng(self.seed)
-        chunk = samples_per_chunk(x, self.samples)
-        products, drops = [], []
-        for s in range(0, len(x), chunk):
-            xf = feature_view(x[s : s + chunk]).astype(np.float64)  # (m, n, C)
+
+        def prepare(s: slice) -> tuple[slice, np.ndarray, np.ndarray]:
+            xf = feature_view(x[s]).astype(np.float64)  # (m, n, C)
             m, n = xf.shape[:2]
-            noise = rng.standard_normal((m, self.samples, n)) * sigma[s : s + chunk, None, None]
+            noise = rng.standard_normal((m, self.samples, n)) * sigma[s, None, None]
             perturbed = (xf[:, None] - noise[..., None]).astype(np.float32)  # (m, samples, n, C)
             moved = (xf[:, None] - perturbed).mean(axis=-1)  # I as applied (equal over channels)
-            products.append(np.einsum("msn,mn->ms", moved, a[s : s + chunk]))
-            out = class_scores(
-                model,
-                perturbed.reshape((m * self.samples,) + x.shape[1:]),
-                np.repeat(y[s : s + chunk], self.samples),
-                **kw,
-            )
-            drops.append(full[s : s + chunk, None] - out.reshape(m, self.samples))
+            product = np.einsum("msn,mn->ms", moved, a[s])
+            return s, product, perturbed.reshape((m * self.samples,) + x.shape[1:])
+
+        products, drops = [], []
+        for s, product, perturbed in ahead(prepare, ahead_chunks(x, self.samples)):
+            products.append(product)
+            out = class_scores(model, perturbed, np.repeat(y[s], self.samples), **kw)
+            drops.append(full[s, None] - out.reshape(-1, self.samples))
         return squared_error(np.concatenate(products), np.concatenate(drops), self.normalize)
 
 
