@@ -64,6 +64,8 @@ _GREEN_ROWS = 64
 _BANDED_COST = 4.0
 # Threads imputing images at once (at most this many; at most the CPUs this process may use).
 _MAX_THREADS = 4
+# Held while an imputation limits BLAS to one thread (process-wide): imputations take turns.
+_IMPUTING = threading.Lock()
 
 
 def noisy_linear(
@@ -323,9 +325,6 @@ def _impute_into(out: np.ndarray, x: np.ndarray, removed: np.ndarray) -> None:
                 list(pool.map(part, [order[i::threads] for i in range(threads)]))
         else:
             part(order)
-
-
-_IMPUTING = threading.Lock()
 
 
 @functools.cache
