@@ -34,18 +34,27 @@ def cnn28():
     return model, x, y, a
 
 
+def best_seconds(work, repeats: int = 3) -> float:
+    """The shortest of ``repeats`` timings of ``work()``, in seconds."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def bare_forward_seconds(model, x, copies: int, repeats: int = 3) -> float:
     """Best-of-``repeats`` seconds of the model's own compiled forward pass over ``copies`` copies
     of ``x`` in batches of 256: the floor a perturbation metric is compared with."""
     big = np.repeat(x, copies, axis=0)
     model.predict_on_batch(big[:BATCH])  # warm-up / tracing
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def forward():
         for i in range(0, len(big), BATCH):
             model.predict_on_batch(big[i : i + BATCH])
-        best = min(best, time.perf_counter() - start)
-    return best
+
+    return best_seconds(forward, repeats)
 
 
 def record_ratio(benchmark, name: str, floor: float) -> float:
@@ -142,10 +151,9 @@ def bare_gradient_seconds(model, x, copies: int, repeats: int = 3) -> float:
     big = np.repeat(x, copies, axis=0)
     y = np.zeros(len(big), np.int64)
     grad(tf.constant(big[:BATCH]), tf.constant(y[:BATCH]))
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def gradients():
         for i in range(0, len(big), BATCH):
             grad(tf.constant(big[i : i + BATCH]), tf.constant(y[i : i + BATCH])).numpy()
-        best = min(best, time.perf_counter() - start)
-    return best
+
+    return best_seconds(gradients, repeats)

@@ -2,16 +2,22 @@
 
 Perturbation metrics report their time as a ratio to the bare forward passes of the copies they
 score (goal: <= 1.3x); road also as a ratio to those forward passes plus the noisy linear
-imputation of its copies (the exact linear solves its definition needs); metrics that re-run a method (max/avg sensitivity with saliency) as a ratio
-to the bare batched gradients of the perturbed inputs they explain. Metrics without a model-call
+imputation of its copies (the exact linear solves its definition needs); metrics that re-run a
+method (max/avg sensitivity with saliency) as a ratio to the bare batched gradients of the
+perturbed inputs they explain. Metrics without a model-call
 floor (complexity, sparseness, localisation) report seconds per sample only.
 Run: python -m pytest benchmarks/"""
 
-import time
-
 import numpy as np
 import pytest
-from conftest import N_IMAGES, RATIOS, bare_forward_seconds, bare_gradient_seconds, record_ratio
+from conftest import (
+    N_IMAGES,
+    RATIOS,
+    bare_forward_seconds,
+    bare_gradient_seconds,
+    best_seconds,
+    record_ratio,
+)
 
 import xaibench as xb
 from xaibench._imputation import noisy_linear
@@ -75,12 +81,9 @@ def imputation_seconds(road, x, a, repeats: int = 3) -> float:
     removed = road.removed(a.reshape(len(a), -1))
     copies = np.repeat(x, removed.shape[1], axis=0)
     removed = removed.reshape(copies.shape[:3])
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        noisy_linear(copies, removed, noise=road.noise, rng=road.seed)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return best_seconds(
+        lambda: noisy_linear(copies, removed, noise=road.noise, rng=road.seed), repeats
+    )
 
 
 @pytest.mark.parametrize("name, params, copies", GRADIENT, ids=[c[0] for c in GRADIENT])

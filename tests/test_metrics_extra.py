@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
 
 import _tiny
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 import xaibench as xb
 from xaibench import _imputation
@@ -21,26 +24,29 @@ from xaibench.methods.base import NotApplicable
 # --------------------------------------------------------------------------------------------
 
 
+def grid_laplacian(h, w):
+    """The Laplacian (h*w, h*w) of the h x w grid with weights 1/6 (direct) and 1/12 (diagonal),
+    written out neighbour by neighbour."""
+    out = np.zeros((h * w, h * w))
+    for i, j, di, dj in itertools.product(range(h), range(w), (-1, 0, 1), (-1, 0, 1)):
+        if (di, dj) != (0, 0) and 0 <= i + di < h and 0 <= j + dj < w:
+            weight = 1 / 12 if di and dj else 1 / 6
+            out[i * w + j, (i + di) * w + j + dj] -= weight
+            out[i * w + j, i * w + j] += weight
+    return out
+
+
 def reference_impute(img, removed):
     """Noiseless noisy linear imputation of one image (H, W, C), written out: one dense equation
-    per removed pixel, weights 1/6 (direct) and 1/12 (diagonal) over the in-image neighbours."""
+    per removed pixel i, sum_j w_ij (u_i - u_j) = 0 over its in-image neighbours j (the rows of
+    the grid's Laplacian at the removed pixels), the kept neighbours' values moved to the right."""
     h, w, c = img.shape
-    todo = [tuple(p) for p in np.argwhere(removed)]
-    index = {p: k for k, p in enumerate(todo)}
-    lhs, rhs = np.zeros((len(todo), len(todo))), np.zeros((len(todo), c))
-    for k, (i, j) in enumerate(todo):
-        for di, dj in itertools.product((-1, 0, 1), repeat=2):
-            ii, jj = i + di, j + dj
-            if (di, dj) == (0, 0) or not (0 <= ii < h and 0 <= jj < w):
-                continue
-            weight = 1 / 12 if di and dj else 1 / 6
-            lhs[k, k] += weight
-            if (ii, jj) in index:
-                lhs[k, index[ii, jj]] -= weight
-            else:
-                rhs[k] += weight * img[ii, jj]
+    laplacian = grid_laplacian(h, w)
+    todo, kept = removed.ravel(), ~removed.ravel()
     out = img.astype(np.float64)
-    if todo:
+    if todo.any():
+        lhs = laplacian[np.ix_(todo, todo)]
+        rhs = -laplacian[np.ix_(todo, kept)] @ out.reshape(-1, c)[kept]
         out[removed] = np.linalg.solve(lhs, rhs)
     return out
 
@@ -121,18 +127,6 @@ def test_imputation_matches_reference(monkeypatch, shape, limit):
     expected = np.stack([reference_impute(xi, ri) for xi, ri in zip(x, removed, strict=True)])
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(out[3], x[3])  # nothing removed
-
-
-def grid_laplacian(h, w):
-    """The Laplacian (h*w, h*w) of the h x w grid with weights 1/6 (direct) and 1/12 (diagonal),
-    written out neighbour by neighbour."""
-    out = np.zeros((h * w, h * w))
-    for i, j, di, dj in itertools.product(range(h), range(w), (-1, 0, 1), (-1, 0, 1)):
-        if (di, dj) != (0, 0) and 0 <= i + di < h and 0 <= j + dj < w:
-            weight = 1 / 12 if di and dj else 1 / 6
-            out[i * w + j, (i + di) * w + j + dj] -= weight
-            out[i * w + j, i * w + j] += weight
-    return out
 
 
 @pytest.mark.parametrize("h, w", [(1, 5), (3, 4), (6, 6)])
@@ -238,11 +232,6 @@ def test_imputation_from_several_threads_restores_blas(monkeypatch):
     """Imputations called from several threads at once give their values alone, and leave the
     BLAS thread counts (limited to one while images are solved, for the whole process) as they
     found them, even when one starts while another one's limit holds and ends after it."""
-    import threading
-    import time
-
-    from threadpoolctl import threadpool_info
-
     rng = np.random.default_rng(9)
     xs = [rng.normal(size=(m, 10, 10, 1)).astype(np.float32) for m in (4, 5)]
     removed = [rng.uniform(size=x.shape[:3]) < 0.7 for x in xs]

@@ -283,12 +283,12 @@ def _impute(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     system = _System(x, removed)
     bandwidths = system.bandwidths()
     starts = np.cumsum(system.counts) - system.counts
-    green = _by_green(system.counts, bandwidths, x.shape[1] * x.shape[2])
+    pixels = x.shape[1] * x.shape[2]
+    green = _by_green(system.counts, bandwidths, pixels)
     values = np.empty(system.rhs.shape)
     for g, b in _groups(system.counts, bandwidths, ~green):
         unknowns = _ranges(starts[g], system.counts[g])
         values[unknowns] = system.solve(unknowns, b)
-    pixels = x.shape[1] * x.shape[2]
     for g in _same(pixels - system.counts, green, pixels):
         values[_ranges(starts[g], system.counts[g])] = _green_solve(x[g], removed[g])
     return values

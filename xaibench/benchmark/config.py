@@ -179,7 +179,7 @@ TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
 # multiply a method's cost (sensitivity: once per perturbation; model_randomisation: once per
 # randomised layer, ten on cnn_deep), so the heavy methods on cnn_deep dominate: measured on an
 # idle 2-core machine from an empty model cache, 32.8 min with 250 masks/samples and every layer,
-# 22.5 min with these.
+# 22.5 min with these (19.5 min after the faster noisy linear imputation).
 DEFAULT_BUDGETS = {
     "rise": {"masks": 128},
     "lime": {"samples": 128},
