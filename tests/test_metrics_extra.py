@@ -60,14 +60,14 @@ def linear_scores(x, w, b, y, output):
 
 def road_reference(x, y, a_feat, steps, score, fill):
     """ROAD gap curves: at fraction k/steps (k = 1..steps-1) the top (MoRF) or bottom (LeRF)
-    round(k*n/steps) features (signed a, descending, ties to the lower index) are removed by
-    ``fill(image, removed_mask)``; end points 0."""
+    round(k*n/steps) features (signed a, descending resp. ascending, ties to the lower index either
+    way) are removed by ``fill(image, removed_mask)``; end points 0."""
     n = a_feat.shape[1]
     out = np.zeros((len(x), steps + 1))
     for i, k in itertools.product(range(len(x)), range(1, steps)):
         count = round(k * n / steps)
         morf = _tiny.top_k_mask(a_feat[i], count)
-        lerf = ~_tiny.top_k_mask(a_feat[i], n - count)
+        lerf = _tiny.top_k_mask(-a_feat[i], count)
         f = [
             score(fill(x[i], m.reshape(x.shape[1:-1] or (n,)))[None], y[i : i + 1])[0]
             for m in (lerf, morf)

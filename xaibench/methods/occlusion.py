@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
+from xaibench._checks import feature_view
 from xaibench.methods import register
 from xaibench.methods._patches import default_patch, unit_image, windows
 from xaibench.methods._perturb import masked_scores
@@ -20,7 +21,8 @@ class Occlusion(Method):
     (all channels) slides over the image; every position P gives the drop
     d_P = f_y(x) - f_y(x with P set to the baseline) of the raw target output. The attribution of a
     pixel is the mean of d_P over the patch positions covering it (as Captum's Occlusion), so with
-    patch=1 it is exactly the drop of occluding that pixel alone. Tabular data are occluded one
+    patch=1 it is exactly the drop of occluding that pixel alone. A patch whose pixels already
+    equal the baseline changes nothing, and its drop is exactly 0. Tabular data are occluded one
     feature at a time (``patch`` and ``stride`` do not apply). Returns (N, H, W) for images.
 
     Patch positions start at 0 and move by ``stride``; when the stride leaves the last rows or
@@ -72,5 +74,9 @@ class Occlusion(Method):
         drops = full[:, None] - masked_scores(
             model, x, y, base, ~occluded, batch_size=self.batch_size
         )
+        # A patch whose pixels already equal the baseline leaves x unchanged: its drop is 0
+        # exactly, not the round-off between two batches of the same input.
+        differs = (feature_view(x) != feature_view(base)).any(axis=2)  # (N, features)
+        drops[(differs.astype(np.float32) @ occluded.T.astype(np.float32)) == 0] = 0.0
         coverage = occluded.sum(axis=0)
         return unit_image(drops @ occluded / coverage, x)

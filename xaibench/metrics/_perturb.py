@@ -1,4 +1,4 @@
-"""Shared perturbation machinery: feature ranking, filling removed features with a baseline, and
+"""Shared perturbation machinery: filling removed features with a baseline, and
 batched scoring of the perturbed copies.
 
 Every perturbation metric builds its inputs the same way, whatever the baseline: a bool mask of the
@@ -32,17 +32,6 @@ CHUNK_VALUES = 2**25
 AHEAD_COPIES = 2048
 # Baselines defined for images only.
 IMAGE_ONLY = ("blur", "noisy_linear")
-
-
-def feature_ranks(a: np.ndarray) -> np.ndarray:
-    """Rank of every feature, 0 = highest signed attribution; ties go to the lower index.
-
-    ``a`` is (N, n); returns int (N, n).
-    """
-    order = np.argsort(-a, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(a.shape[1])[None, :], axis=1)
-    return ranks
 
 
 def samples_per_chunk(x: np.ndarray, variants: int) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+
+from xaibench.metrics._ranking import average_ranks
 
 
 def pearson_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -22,5 +23,6 @@ def pearson_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def spearman_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Spearman rank correlation of each row of ``u`` with the same row of ``v`` (average ranks
-    for ties); NaN where either row is constant or holds NaN."""
-    return pearson_rows(rankdata(u, axis=1), rankdata(v, axis=1))
+    for ties, values equal up to round-off tied: ``_ranking.tie_levels``); NaN where either row is
+    constant or holds NaN."""
+    return pearson_rows(average_ranks(u), average_ranks(v))

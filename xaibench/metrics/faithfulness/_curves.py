@@ -10,9 +10,9 @@ from xaibench.metrics._perturb import (
     Removal,
     chunks,
     copy_scores,
-    feature_ranks,
     samples_per_chunk,
 )
+from xaibench.metrics._ranking import feature_ranks
 from xaibench.metrics.base import CurveMetric
 from xaibench.models.outputs import check_output
 

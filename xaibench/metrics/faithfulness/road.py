@@ -14,9 +14,9 @@ from xaibench.metrics._perturb import (
     Removal,
     chunks,
     copy_scores,
-    feature_ranks,
     samples_per_chunk,
 )
+from xaibench.metrics._ranking import feature_ranks
 from xaibench.metrics.base import CurveMetric
 from xaibench.metrics.faithfulness._curves import removal_counts
 from xaibench.models.outputs import check_output
@@ -32,7 +32,9 @@ class Road(CurveMetric):
     removed pixel := the weighted mean of its 8 neighbours (1/6 direct, 1/12 diagonal, renormalised at
     the border) + N(0, noise^2), all removed pixels of an image solved as one sparse linear system.
     A faithful attribution loses the output when its top features go (MoRF low) and keeps it when its
-    bottom features go (LeRF high). score = mean over p of (f_y(LeRF_p) - f_y(MoRF_p)).
+    bottom features go (LeRF high). score = mean over p of (f_y(LeRF_p) - f_y(MoRF_p)). Features are
+    ordered by tie level (README, Conventions: values equal up to round-off are ties, broken by the
+    lower index) in both directions, so negating the attribution swaps MoRF and LeRF exactly.
 
     The curve (``curves``, ``steps + 1`` points over removed fractions k/steps, k = 0..steps) is that
     gap; its end points are 0 by construction (nothing / everything removed is the same input for
@@ -96,10 +98,10 @@ class Road(CurveMetric):
     def removed(self, a: np.ndarray) -> np.ndarray:
         """The features removed from each copy, bool (N, 2 * (steps - 1), n) for attributions
         (N, n): MoRF at every fraction, then LeRF at every fraction."""
-        n = a.shape[1]
-        counts = removal_counts(n, self.steps)[1:-1, None]  # features removed at each fraction
-        ranks = feature_ranks(a)[:, None, :]  # 0 = most relevant
-        return np.concatenate([ranks < counts, ranks >= n - counts], axis=1)
+        counts = removal_counts(a.shape[1], self.steps)[1:-1, None]  # features removed at each fraction
+        most = feature_ranks(a)[:, None, :]  # 0 = most relevant
+        least = feature_ranks(-a)[:, None, :]  # 0 = least relevant; ties also go to the lower index
+        return np.concatenate([most < counts, least < counts], axis=1)
 
     def summarise(self, curves: np.ndarray) -> np.ndarray:
         """The ROAD score of gap curves (N, steps + 1): the mean over the interior points."""

@@ -4,16 +4,16 @@ separates the ground-truth features from the rest."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from xaibench.metrics import register
+from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics.localisation._masks import LocalisationMetric
 
 
 def auroc_rows(a: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """ROC AUC of each row of ``a`` as a score for the labels ``masks``, ties counted half
     (Mann-Whitney U / (P * Q)); NaN where a row has no positive or no negative label."""
-    ranks = rankdata(a, axis=1)  # average ranks for ties
+    ranks = average_ranks(a)  # ties (equal up to round-off) share their average rank
     p = masks.sum(axis=1)
     q = masks.shape[1] - p
     u = np.where(masks, ranks, 0.0).sum(axis=1) - p * (p + 1) / 2

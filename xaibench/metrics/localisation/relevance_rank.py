@@ -4,7 +4,7 @@ ground truth evaluation of neural network explanations")."""
 from __future__ import annotations
 
 from xaibench.metrics import register
-from xaibench.metrics._perturb import feature_ranks
+from xaibench.metrics._ranking import feature_ranks
 from xaibench.metrics.localisation._masks import LocalisationMetric
 
 
@@ -14,7 +14,8 @@ class RelevanceRank(LocalisationMetric):
 
     Arras, Osman & Samek (2022), "CLEVR-XAI: A benchmark dataset for the ground truth evaluation
     of neural network explanations". Features are ranked by signed attribution (channels summed),
-    descending, ties broken by feature index; with K = |mask|, score = |top-K ∩ mask| / K, in
+    descending, values equal up to round-off tied and ties broken by feature index (README,
+    Conventions); with K = |mask|, score = |top-K ∩ mask| / K, in
     [0, 1]. An empty mask (K = 0) scores NaN. Needs ``masks=``; does not read the model.
 
     Parameters

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 from xaibench._checks import as_attributions
 from xaibench._tf import keras
 from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
 from xaibench.metrics import register
+from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric
 from xaibench.models.inspect import all_layers
@@ -58,7 +58,7 @@ class ModelRandomisation(Metric):
     The layers holding weights are randomised one step at a time from the output layer down to
     the input. At each step the method is re-run on the whole batch (``explain=``, one call per
     step) and each sample's Spearman rank correlation between |a| and |a_random| (channels summed,
-    average ranks for ties) is taken; the score is the mean over the steps.
+    average ranks for ties, values equal up to round-off tied) is taken; the score is the mean over the steps.
 
     Randomising a layer re-initialises it, as in the paper: every float weight is drawn afresh from
     the layer's own Keras initializer for it (e.g. Glorot-uniform kernels, zero biases, unit
@@ -131,7 +131,7 @@ class ModelRandomisation(Metric):
         saved = [[v.numpy().copy() for v in vs] for vs in weights]
         rng = np.random.default_rng(self.seed)
         seeds = rng.integers(0, 2**31 - 1 - 1000, size=len(steps))
-        reference = rankdata(np.abs(a), axis=1)  # ranked once, for every step
+        reference = average_ranks(np.abs(a))  # ranked once, for every step
         out = np.empty((len(x), len(steps)))
         try:
             for k, (layer, vs) in enumerate(zip(steps, weights, strict=True)):
@@ -139,7 +139,7 @@ class ModelRandomisation(Metric):
                     _assign(weights[k - 1], saved[k - 1])
                 _assign(vs, [_random_values(layer, v, int(seeds[k]) + j) for j, v in enumerate(vs)])
                 a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
-                out[:, k] = pearson_rows(reference, rankdata(np.abs(a_random), axis=1))
+                out[:, k] = pearson_rows(reference, average_ranks(np.abs(a_random)))
         finally:
             for vs, values in zip(weights, saved, strict=True):
                 _assign(vs, values)

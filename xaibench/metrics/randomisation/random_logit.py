@@ -42,7 +42,8 @@ class RandomLogit(Metric):
     For every sample a class y' != y is drawn uniformly,
     y' = (y + default_rng(seed).integers(1, C, size=N)) % C in sample order (C read from the model's
     output), the method is re-run once on the whole batch for y' (``explain=``), and the score is
-    the Spearman rank correlation between |a| and |a_y'| (channels summed, average ranks for ties).
+    the Spearman rank correlation between |a| and |a_y'| (channels summed, average ranks for ties;
+    values equal up to round-off are ties).
     A sample whose |a| or |a_y'| is constant scores NaN (the correlation is undefined).
 
     Parameters
