@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _runs import write_config
+from _tolerance import assert_scores_close
 
 import xaibench as xb
 from xaibench.benchmark.store import Store
@@ -140,7 +141,7 @@ def test_scores_in_the_store_equal_the_python_api(tmp_path):
         ["integrated_gradients"],
         ["insertion"],
     )
-    np.testing.assert_allclose(scores["score"], df["score"], rtol=1e-6)
+    assert_scores_close(scores["score"], df["score"])
 
 
 def test_interrupted_run_resumes_without_recomputing_or_duplicating(tmp_path, capsys):
