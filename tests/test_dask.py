@@ -2,14 +2,20 @@
 run, failures of a method on a worker are stored and the run goes on, and bad executor options are
 usage errors."""
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import _runs
-import numpy as np
 import pandas as pd
 import pytest
+from _tolerance import assert_scores_close
 
 import xaibench as xb
+from xaibench.benchmark import executors
 from xaibench.benchmark.executors import executor
 from xaibench.cli import main
 
@@ -26,6 +32,30 @@ METRICS = ["deletion", "sparseness", "max_sensitivity", "model_randomisation", "
 def failing_on_workers(model, x, y):
     """Always raises, wherever it runs."""
     raise RuntimeError("this explainer is broken on every worker")
+
+
+@xb.methods.register("test_dask_killing")
+def killing_its_worker(model, x, y):
+    """Kills the worker process running it (SIGKILL: a lost worker), every time when
+    XAIBENCH_TEST_KILL_ALWAYS is set, else the first time only; then explains like saliency."""
+    mark = Path(os.environ["XAIBENCH_TEST_KILL_MARK"])
+    if os.environ.get("XAIBENCH_TEST_KILL_ALWAYS") or not mark.exists():
+        mark.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return xb.methods.get("saliency")(model, x, y)
+
+
+@pytest.fixture
+def busy_cores():
+    """Both cores of a 2-core machine (every usable core) kept busy by other processes."""
+    loops = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(max(2, len(os.sched_getaffinity(0))))
+    ]
+    yield
+    for p in loops:
+        p.kill()
+        p.wait()
 
 
 def write_config(path, methods, metrics):
@@ -46,7 +76,11 @@ def cells_and_scores(out):
     return cells.set_index("key").sort_index(), scores.sort_values(["key", "sample"]), curves
 
 
-def test_dask_run_stores_what_a_local_run_stores(tmp_path, capsys):
+def test_dask_run_stores_what_a_local_run_stores(tmp_path, capsys, busy_cores):
+    """With every core busy in other processes (the Dask comms are slow to answer), the dask run
+    finishes and stores the local run's cells; scores to the README's 1e-5 (tests/_tolerance.py):
+    the workers run the same code, but a task may see other thread counts. Fails if a setting
+    or a seed were lost on the way to the workers."""
     cfg = write_config(tmp_path / "c.toml", METHODS, METRICS)
     local, dask = tmp_path / "local", tmp_path / "dask"
     assert main(["run", "--config", str(cfg), "--out", str(local), "--no-progress"]) == 0
@@ -59,7 +93,7 @@ def test_dask_run_stores_what_a_local_run_stores(tmp_path, capsys):
     pd.testing.assert_frame_equal(cells_d.drop(columns="error"), cells_l.drop(columns="error"))
     assert (cells_d.status == "ok").sum() > 30 and "not_applicable" in set(cells_d.status)
     assert list(scores_d.key) == list(scores_l.key) and len(scores_d) > 30 * 6
-    np.testing.assert_allclose(scores_d.score, scores_l.score, rtol=1e-5, atol=1e-6)
+    assert_scores_close(scores_d.score, scores_l.score)
     assert sorted(curves_d.cell) == sorted(curves_l.cell)
     # the report has everything: gallery attributions came back from the workers
     board_l = pd.read_csv(local / "leaderboard.csv")
@@ -85,6 +119,77 @@ def test_a_method_failing_on_the_workers_is_stored_and_the_run_goes_on(tmp_path,
     status = cells.set_index(["model", "method"])["status"]
     assert (status.loc[(slice(None), "saliency")] == "ok").all()
     assert (status.loc[(slice(None), "test_dask_failing")] == "error").all()
+
+
+@pytest.mark.parametrize("always", [False, True], ids=["once", "always"])
+def test_a_worker_killed_mid_run(tmp_path, capsys, monkeypatch, always):
+    """A method kills its worker process: once (the task is sent again and its cells are
+    computed) or every time (its cells are stored as failed with the error). Either way the other
+    cells are computed and the run finishes."""
+    import dask.config
+
+    monkeypatch.setenv("XAIBENCH_TEST_KILL_MARK", str(tmp_path / "killed"))
+    if always:
+        monkeypatch.setenv("XAIBENCH_TEST_KILL_ALWAYS", "1")
+    monkeypatch.setattr(executors, "RETRY_PAUSE", 0.1)
+    cfg = _runs.write_config(
+        tmp_path / "c.toml", ["saliency", "test_dask_killing"], ["deletion", "sparseness"]
+    )
+    out = tmp_path / "run"
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        code = main(args + ["--executor", "dask", "--workers", "2"])
+    assert (tmp_path / "killed").exists()
+    cells, _, _ = cells_and_scores(out)
+    status = cells.set_index("method")["status"]
+    assert (status.loc["saliency"] == "ok").all()
+    if always:
+        assert code == 1 and "2 failed" in capsys.readouterr().out
+        assert (status.loc["test_dask_killing"] == "error").all()
+        assert (
+            cells.set_index("method")
+            .loc["test_dask_killing", "error"]
+            .str.contains("KilledWorker")
+            .all()
+        )
+    else:
+        assert code == 0
+        assert (status.loc["test_dask_killing"] == "ok").all()
+    assert (out / "leaderboard.csv").exists()  # the run finished and wrote its outputs
+
+
+def test_failing_plumbing_is_retried_then_stored(monkeypatch):
+    """A connection that fails is retried RETRIES times, then handed on: never raised."""
+    monkeypatch.setattr(executors, "RETRY_PAUSE", 0.0)
+    ex = executors.DaskExecutor.__new__(executors.DaskExecutor)
+    ex.pending, ex.shared, calls, results = {}, {}, [], []
+
+    class Client:
+        def submit(self, *args, **kw):
+            calls.append(args)
+            raise OSError("Timed out trying to connect to tcp://127.0.0.1:1")
+
+    ex.client = Client()
+    ex.submit("k", None, "method", on_done=lambda value, err: results.append((value, err)))
+    assert len(calls) == 1 + executors.RETRIES
+    [(value, err)] = results
+    assert value is None and "Timed out" in str(err)
+
+
+def test_generous_timeouts_unless_configured():
+    import dask.config
+
+    assert executors._generous_timeouts() == executors.TIMEOUTS
+    with dask.config.set({"distributed.comm.timeouts.connect": "5s"}):
+        assert "distributed.comm.timeouts.connect" not in executors._generous_timeouts()
+    ex = executor("dask", workers=1)
+    try:
+        assert dask.config.get("distributed.comm.timeouts.connect") == "120s"
+        timeouts = ex.client.run(lambda: dask.config.get("distributed.comm.timeouts.connect"))
+        assert set(timeouts.values()) == {"120s"}  # the workers have them too
+    finally:
+        ex.close()
+    assert dask.config.get("distributed.comm.timeouts.connect") == "30s"
 
 
 @pytest.mark.parametrize(

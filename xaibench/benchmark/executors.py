@@ -10,10 +10,11 @@ With Dask, each model travels to the workers once as the bytes of a ``.keras`` f
 no shared file system or model cache) and is loaded once per worker process; methods and metrics
 travel pickled with their settings, so user-registered components work when the workers can import
 the module that defines them. Numbers equal a local run's: the same code runs on the same inputs
-with the same seeds.
+with the same seeds. A task whose connection fails or whose worker is lost is sent again a few
+times; what still fails is stored as failed cells and the run goes on (``DaskExecutor``).
 
 >>> ex = executor("dask", workers=2)  # doctest: +SKIP
->>> ex.submit(ex.share(key, model), method, metrics, x, y, masks, on_done=store_it)  # doctest: +SKIP
+>>> ex.submit(key, model, method, metrics, x, y, masks, on_done=store_it)  # doctest: +SKIP
 >>> ex.drain(wait=True); ex.close()  # doctest: +SKIP
 """
 
@@ -97,10 +98,7 @@ class LocalExecutor:
 
     name = "local"
 
-    def share(self, key: str, model):
-        return model
-
-    def submit(self, model, *args, on_done) -> None:
+    def submit(self, key: str, model, *args, on_done) -> None:
         """``compute_method(model, *args)``, handed to ``on_done(result, None)``."""
         on_done(compute_method(model, *args), None)
 
@@ -140,53 +138,135 @@ def remote_method(shared, method, metrics, x, y, masks, reason=None, error=None)
     return compute_method(model, method, metrics, x, y, masks, reason, error)
 
 
+# Dask's communication timeouts that xaibench raises from Dask's own 30 s, unless the Dask config
+# (a YAML file, DASK_* variables or dask.config.set) already gives them another value: on a loaded
+# machine a worker busy in a TensorFlow kernel can take longer than 30 s to accept a connection
+# (seen with both cores of a 2-core machine busy: "ConnectionPool.scatter ... Connection timed
+# out"), which is no reason to fail a run that would finish.
+TIMEOUTS = {"distributed.comm.timeouts.connect": "120s", "distributed.comm.timeouts.tcp": "300s"}
+# How many times a task is sent again after a transient failure (a lost connection, a lost
+# worker holding the task or its model) before its cells are stored as failed. A worker killed
+# while running a task is already retried by Dask's scheduler (``allowed-failures``, default 3)
+# before the task fails with KilledWorker, which is then final.
+RETRIES = 2
+RETRY_PAUSE = 2.0  # seconds before the first retry; doubled at each next one
+
+
+def transient(err: BaseException) -> bool:
+    """Whether ``err`` is a failure of the cluster's plumbing that another attempt may not meet:
+    a connection error or timeout (CommClosedError is an OSError), or a cancelled future (the
+    model it depended on was lost with its worker)."""
+    from concurrent.futures import CancelledError
+
+    return isinstance(err, OSError | TimeoutError | CancelledError)
+
+
+def _generous_timeouts() -> dict[str, str]:
+    """``TIMEOUTS`` for every key the Dask config leaves at Dask's own default."""
+    import dask.config
+
+    library = dask.config.merge(*dask.config.defaults)
+    return {
+        key: value
+        for key, value in TIMEOUTS.items()
+        if dask.config.get(key) == dask.config.get(key, config=library)
+    }
+
+
+@dataclass
+class _Task:
+    """One method on one model, as sent to the cluster, with what is needed to send it again."""
+
+    key: str
+    model: object
+    args: tuple
+    on_done: object
+    attempts: int = 0
+
+
 class DaskExecutor:
     """Runs tasks on a Dask cluster: the scheduler at ``scheduler`` (an address such as
     ``tcp://10.0.0.5:8786``), or else a local cluster of ``workers`` processes (default: one per
-    CPU) with one thread each, started here and stopped by ``close``."""
+    CPU) with one thread each, started here and stopped by ``close``.
+
+    The cluster's plumbing may fail where the computation would not: a connection times out on a
+    loaded machine, a worker dies and takes the model it held with it. Such a task is sent again,
+    up to ``RETRIES`` times; a task that still fails (or fails in any other way) hands its error
+    to ``on_done``, which stores it in the task's cells, and the run goes on."""
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None):
         try:
+            import dask.config
             from distributed import Client, LocalCluster
         except ImportError as err:
             raise ValueError(
                 "the dask executor needs dask.distributed: pip install 'xaibench[distributed]'"
             ) from err
         self.cluster = None
-        if scheduler:
-            try:
-                self.client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as err:
-                raise ValueError(
-                    f"cannot reach the Dask scheduler at {scheduler!r}: {err}"
-                ) from err
-        else:
-            self.cluster = LocalCluster(
-                n_workers=workers or usable_cpus(),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            self.client = Client(self.cluster)
-        self.pending: dict = {}  # future -> on_done
-        self.shared: dict = {}  # model key -> future of (key, bytes) on the cluster
+        # set before the cluster starts: the local workers' nannies pass this config on
+        self._config = dask.config.set(_generous_timeouts())
+        try:
+            if scheduler:
+                try:
+                    self.client = Client(scheduler, timeout="10s")
+                except (OSError, TimeoutError) as err:
+                    raise ValueError(
+                        f"cannot reach the Dask scheduler at {scheduler!r}: {err}"
+                    ) from err
+            else:
+                self.cluster = LocalCluster(
+                    n_workers=workers or usable_cpus(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+        except BaseException:
+            self._config.__exit__(None, None, None)
+            raise
+        self.pending: dict = {}  # future -> _Task
+        self.shared: dict = {}  # model key -> futures of (key, bytes) on the cluster
 
     def share(self, key: str, model):
+        """The model's handle on the cluster: ``(key, .keras bytes)`` scattered to one worker,
+        once per model (again when the worker holding it was lost)."""
         if model is None:
             return None
-        if key not in self.shared:
+        held = self.shared.get(key, ())  # a tuple of two futures: a scattered tuple's items
+        if not held or any(f.status != "finished" for f in held):
             self.shared[key] = self.client.scatter((key, model_bytes(model)), broadcast=False)
         return self.shared[key]
 
-    def submit(self, shared, *args, on_done) -> None:
-        """``compute_method(model, *args)`` on a worker, ``shared`` being the model's handle from
-        ``share``; ``on_done(result, None)`` (or ``(None, exception)``) runs in a later ``drain``."""
-        future = self.client.submit(remote_method, shared, *args, pure=False)
-        self.pending[future] = on_done
+    def submit(self, key: str, model, *args, on_done) -> None:
+        """``compute_method(model, *args)`` on a worker, ``key`` naming the model (it travels
+        once); ``on_done(result, None)`` or ``(None, exception)`` runs in a later ``drain`` (or
+        now, when the task cannot be sent)."""
+        self._send(_Task(key, model, args, on_done))
         self.drain()
+
+    def _send(self, task: _Task) -> None:
+        try:
+            future = self.client.submit(
+                remote_method, self.share(task.key, task.model), *task.args, pure=False
+            )
+        except Exception as err:  # noqa: BLE001 - retried or stored in the task's cells
+            self._failed(task, err)
+        else:
+            self.pending[future] = task
+
+    def _failed(self, task: _Task, err: Exception) -> None:
+        """Send ``task`` again after a transient failure while retries are left, else hand
+        ``err`` to its ``on_done``."""
+        if not transient(err) or task.attempts >= RETRIES:
+            task.on_done(None, err)
+            return
+        time.sleep(RETRY_PAUSE * 2**task.attempts)
+        task.attempts += 1
+        self.shared.pop(task.key, None)  # the model may be what was lost: scatter it again
+        self._send(task)
 
     def drain(self, *, wait: bool = False) -> None:
         """Hand every finished task to its ``on_done``; with ``wait``, until none is left."""
@@ -197,23 +277,30 @@ class DaskExecutor:
             if not done:
                 if not wait:
                     return
-                wait_for(list(self.pending), return_when="FIRST_COMPLETED")
+                try:
+                    wait_for(list(self.pending), return_when="FIRST_COMPLETED", timeout=60)
+                except TimeoutError:
+                    pass  # nothing finished within the minute: look again
                 continue
             for future in done:
-                on_done = self.pending.pop(future)
+                task = self.pending.pop(future)
                 try:
-                    value, err = future.result(), None
-                except Exception as e:  # noqa: BLE001 - a lost worker, an unpicklable method, ...
-                    value, err = None, e
-                on_done(value, err)
+                    value = future.result()
+                except Exception as err:  # noqa: BLE001 - a lost worker, an unpicklable method, ...
+                    self._failed(task, err)
+                else:
+                    task.on_done(value, None)
 
     def close(self) -> None:
         for future in self.pending:
             future.cancel()
         self.pending.clear()
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        try:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            self._config.__exit__(None, None, None)
 
 
 def executor(name: str = "local", *, scheduler: str | None = None, workers: int | None = None):

@@ -250,7 +250,7 @@ class _Grid:
         if reason is not None or error is not None:  # nothing to compute: no task to send
             done(compute_method(model, *args), None)
             return
-        self.executor.submit(self.executor.share(trained.key, model), *args, on_done=done)
+        self.executor.submit(trained.key, model, *args, on_done=done)
 
     def finish_method(self, method, pending, trained, idx, x, y, gallery, out, err) -> None:
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
