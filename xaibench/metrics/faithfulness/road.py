@@ -98,7 +98,8 @@ class Road(CurveMetric):
     def removed(self, a: np.ndarray) -> np.ndarray:
         """The features removed from each copy, bool (N, 2 * (steps - 1), n) for attributions
         (N, n): MoRF at every fraction, then LeRF at every fraction."""
-        counts = removal_counts(a.shape[1], self.steps)[1:-1, None]  # features removed at each fraction
+        # features removed at each fraction
+        counts = removal_counts(a.shape[1], self.steps)[1:-1, None]
         most = feature_ranks(a)[:, None, :]  # 0 = most relevant
         least = feature_ranks(-a)[:, None, :]  # 0 = least relevant; ties also go to the lower index
         return np.concatenate([most < counts, least < counts], axis=1)
