@@ -127,7 +127,8 @@ def grid_scores(out):
 @pytest.mark.slow
 def test_a_grid_run_with_batch_size_3_everywhere_scores_as_the_default(tmp_path, capsys):
     """Every built-in metric on digits (cnn and linear), 8 samples: each score within 1e-5 of
-    max(1, |score|) of the default run's (the README's "same numbers across batch sizes")."""
+    max(1, |score|) of the default run's (the README's "same numbers across batch sizes"), but
+    for the one score whose round-off floor is higher (completeness of occlusion, below)."""
     metrics = [
         n
         for n in xb.metrics.names()
@@ -160,5 +161,14 @@ def test_a_grid_run_with_batch_size_3_everywhere_scores_as_the_default(tmp_path,
     keys = ["dataset", "model", "method", "metric", "sample"]
     pd.testing.assert_frame_equal(default[keys], small[keys])
     assert len(default) > 8 * 2 * len(GRID_METHODS) * 8  # most cells apply and were scored
+    # Completeness of occlusion sums the 64 patch drops of a digit, whose round-off is correlated
+    # (nearly the same input through the same kernels) and moves with the batch shape: its floor
+    # is ~64 ulps of the logit, not 1e-5 (measured 6e-5 with AVX2 kernels; README, Conventions).
+    # Logits stay below 32 here: 64 patches x 2 ulps of 32.
+    floor = (default.method == "occlusion") & (default.metric == "completeness")
+    np.testing.assert_array_less(
+        (small.score - default.score)[floor].abs(), 64 * 2 * 32 * np.finfo(np.float32).eps
+    )
+    small, default = small[~floor], default[~floor]
     worst = ((small.score - default.score).abs() / np.maximum(1.0, default.score.abs())).idxmax()
     assert_scores_close(small.score, default.score, err_msg=str(default.loc[worst].tolist()))

@@ -74,6 +74,8 @@ class Occlusion(Method):
         # f_y(x) is subtracted from every drop, so its round-off adds up over the patches in the
         # attribution's sum (64 patches x 2 ulps of a logit of 17 = 1.2e-4 on digits). One sample
         # per call gives it the same bits whatever the batch size: N more calls of one input.
+        # (The drops' own round-off is correlated too, nearly the same input through the same
+        # kernels, so the sum keeps a floor of ~P ulps of f_y between batch sizes; README.)
         full = class_scores(model, x, y, output="raw", batch_size=1)
         drops = full[:, None] - masked_scores(
             model, x, y, base, ~occluded, batch_size=self.batch_size
