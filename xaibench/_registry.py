@@ -197,5 +197,6 @@ def make_function_class(
         "__doc__": fn.__doc__,
         "__module__": fn.__module__ or "__main__",
         "__qualname__": fn.__qualname__,
+        "_registered_function": staticmethod(fn),  # its code is fingerprinted
     }
     return type(fn.__name__, (base,), attrs)

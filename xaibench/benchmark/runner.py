@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components
@@ -57,6 +58,16 @@ def versions() -> dict:
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
+
+
+def code_settings(method, metric) -> dict:
+    """The fingerprints of the user-registered ones among ``method`` and ``metric`` (xaibench's
+    own are covered by its version and add nothing, so their cells keep their keys)."""
+    codes = {
+        f"{kind}_code": component_fingerprint(type(component))
+        for kind, component in (("method", method), ("metric", metric))
+    }
+    return {key: value for key, value in codes.items() if value is not None}
 
 
 def sample_indices(n_test: int, samples: int, seed: int) -> np.ndarray:
@@ -164,6 +175,7 @@ class _Grid:
                     "method": method.get_config(),
                     "metric": metric.get_config(),
                     "version": __version__,
+                    **code_settings(method, metric),
                 }
                 ids = {
                     "dataset": data.name,
@@ -185,6 +197,7 @@ class _Grid:
 
     def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
         config = method.get_config() if method is not None else None
+        code = component_fingerprint(type(method)) if method is not None else None
         return settings_key(
             {
                 "artifact": kind,
@@ -193,6 +206,7 @@ class _Grid:
                 "method": config,
                 "gallery": GALLERY,
                 "version": __version__,
+                **({"method_code": code} if code else {}),
             }
         )
 
