@@ -4,11 +4,12 @@ A cell is stored under the hash of its settings. xaibench's own components are c
 version; a component you register yourself is covered by ``code_fingerprint``: a hash of the
 bytecode of the function (or of every function of the class and its own base classes), its
 constants, defaults and the values its closure holds, and, followed recursively, of the
-functions, classes and plain values (numbers, strings, tuples, small arrays) it reads from its
+functions, classes and immutable values (numbers, strings, tuples, arrays) it reads from its
 module or from other modules of yours. Code of installed packages (NumPy, TensorFlow, ...) and of
 the standard library is named, not hashed: a change inside a library the component calls is not
-detected (upgrade, then delete the run directory or use a new ``--out``). Neither is state read
-at call time from files, environment variables or mutable objects.
+detected (upgrade, then delete the run directory or use a new ``--out``). Neither is what it
+reads at call time from files, environment variables, other objects, or the contents of dicts,
+lists and sets (hashed by type only: they are often state, such as a cache or a counter).
 
 >>> def mine(model, x, y):
 ...     return abs(x)
@@ -138,16 +139,12 @@ class _Walker:
     def value(self, value: Any) -> None:
         if value is None or isinstance(value, bool | int | float | complex | str | bytes):
             self.put(value)
-        elif isinstance(value, tuple | list | frozenset | set):
+        elif isinstance(value, tuple | frozenset):
             self.put(type(value).__name__, len(value))
-            items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-            for item in items:
+            for item in sorted(value, key=repr) if isinstance(value, frozenset) else value:
                 self.value(item)
-        elif isinstance(value, dict):
-            self.put("dict", len(value))
-            for key in sorted(value, key=repr):
-                self.put(key)
-                self.value(value[key])
+        elif isinstance(value, list | dict | set):  # often state (a cache, a counter): by type
+            self.put("mutable", type(value).__name__)
         elif isinstance(value, np.ndarray):
             self.put("array", value.shape, value.dtype.str)
             if value.nbytes <= ARRAY_BYTES and value.dtype != object:

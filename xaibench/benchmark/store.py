@@ -89,28 +89,100 @@ def _arrays_from_blob(blob: bytes) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-class Store:
-    """The SQLite store of one run directory."""
+# The store identifies itself: SQLite's application_id holds "XAIB", user_version the schema.
+APPLICATION_ID = 0x58414942
+# 1: the first schema (stores written before the store identified itself are 1 or 2);
+# 2: cells.forward_calls and cells.backward_calls.
+SCHEMA_VERSION = 2
+# The tables that make a store without an application_id one written by an earlier xaibench.
+_OWN_TABLES = {"runs", "cells", "scores", "run_cells"}
+# Columns each schema version added to the cells table, applied in order by ``_migrate``.
+_MIGRATIONS = {
+    2: [
+        "ALTER TABLE cells ADD COLUMN forward_calls REAL",
+        "ALTER TABLE cells ADD COLUMN backward_calls REAL",
+    ]
+}
 
-    def __init__(self, path: str | Path):
+
+class Store:
+    """The SQLite store of one run directory.
+
+    ``readonly`` (for ``xaibench report`` and ``check``) opens it without writing anything: the
+    file must exist and be xaibench's. Otherwise a missing or empty file becomes a new store, one
+    of an earlier schema is migrated explicitly, and any other SQLite file (another program's
+    database, a newer xaibench's store) is refused untouched with a ValueError.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
+        self.readonly = readonly
+        if self.path.exists() and not self.path.is_file():
+            raise ValueError(f"{self.path} is not a file, so it cannot be a results store")
+        if readonly and not self.path.is_file():
+            raise ValueError(f"{self.path} does not exist")
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
-            self._add_missing_columns()
+            if readonly:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path)
+        except (OSError, sqlite3.Error) as err:
+            raise ValueError(f"cannot open {self.path}: {err}") from err
+        try:
+            self._open()
         except sqlite3.DatabaseError as err:
             self.db.close()
             raise ValueError(f"{self.path} is not a readable xaibench store: {err}") from err
+        except BaseException:
+            self.db.close()
+            raise
 
-    def _add_missing_columns(self) -> None:
-        """Stores written by an earlier version lack newer columns: add them (nothing is lost)."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+    def _open(self) -> None:
+        """Check that the file is xaibench's (or empty), then bring it to this schema."""
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        legacy = app_id == 0 and _OWN_TABLES <= tables  # before the store identified itself
+        if app_id != APPLICATION_ID and not legacy and (app_id or tables):
+            raise ValueError(
+                f"{self.path} is not an xaibench store (another program's SQLite file): "
+                "left untouched; use another --out"
+            )
+        if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} was written by a newer xaibench (store schema {version}; this "
+                f"version knows up to {SCHEMA_VERSION}): left untouched; upgrade xaibench"
+            )
+        if self.readonly:
+            if not tables:
+                raise ValueError(f"{self.path} is empty: no run was stored in it")
+            return
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        if not tables:
+            version = SCHEMA_VERSION  # a new store: SCHEMA is the current schema
+        elif legacy:
+            version = 2 if "forward_calls" in columns else 1
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Apply the migrations after schema ``version``, and mark the file as this schema's."""
         with self.db:
-            for column in ("forward_calls", "backward_calls"):
-                if column not in have:
-                    self.db.execute(f"ALTER TABLE cells ADD COLUMN {column} REAL")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS.get(step, []):
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _insert(self, verb: str, table: str, row: dict) -> None:
+        """``verb`` ("INSERT", "INSERT OR REPLACE", ...) ``row`` into ``table`` by column name."""
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.db.execute(f"{verb} INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
 
     def close(self) -> None:
         self.db.close()
@@ -179,18 +251,26 @@ class Store:
     ) -> None:
         """Store named arrays (e.g. a gallery's attributions) and link them to run ``run_id``."""
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?,?,?)",
-                (key, dataset, model, method, kind, _arrays_to_blob(arrays)),
+            self._insert(
+                "INSERT OR REPLACE",
+                "artifacts",
+                dict(
+                    key=key,
+                    dataset=dataset,
+                    model=model,
+                    method=method,
+                    kind=kind,
+                    data=_arrays_to_blob(arrays),
+                ),
             )
-            self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
+            self._insert("INSERT OR IGNORE", "run_artifacts", dict(run_id=run_id, artifact=key))
 
     def reuse_artifact(self, run_id: int, key: str) -> bool:
         """Link the stored artifact ``key`` to run ``run_id``; False when there is none."""
         if not self.has_artifact(key):
             return False
         with self.db:
-            self.db.execute("INSERT OR IGNORE INTO run_artifacts VALUES (?,?)", (run_id, key))
+            self._insert("INSERT OR IGNORE", "run_artifacts", dict(run_id=run_id, artifact=key))
         return True
 
     def artifacts(self, kind: str, run_id: int | None = None) -> list[dict]:
@@ -211,9 +291,17 @@ class Store:
     # models ---------------------------------------------------------------------------------
     def put_model(self, key: str, dataset: str, model: str, accuracy, params, settings: dict):
         with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO models VALUES (?,?,?,?,?,?)",
-                (key, dataset, model, accuracy, params, json.dumps(settings, sort_keys=True)),
+            self._insert(
+                "INSERT OR REPLACE",
+                "models",
+                dict(
+                    key=key,
+                    dataset=dataset,
+                    model=model,
+                    accuracy=accuracy,
+                    params=params,
+                    settings=json.dumps(settings, sort_keys=True),
+                ),
             )
 
     # cells ----------------------------------------------------------------------------------
@@ -243,50 +331,55 @@ class Store:
         with self.db:
             self.db.execute("DELETE FROM scores WHERE cell=?", (key,))
             self.db.execute("DELETE FROM curves WHERE cell=?", (key,))
-            self.db.execute(
-                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    key,
-                    ids["dataset"],
-                    ids["model"],
-                    ids["method"],
-                    ids["metric"],
-                    ids["model_key"],
-                    metric.category,
-                    int(metric.higher_is_better),
-                    status,
-                    error,
-                    json.dumps(settings, sort_keys=True, default=str),
-                    version,
-                    explain_seconds,
-                    metric_seconds,
-                    now(),
-                    run_id,
-                    (calls or {}).get("forward"),
-                    (calls or {}).get("backward"),
+            self._insert(
+                "INSERT OR REPLACE",
+                "cells",
+                dict(
+                    key=key,
+                    dataset=ids["dataset"],
+                    model=ids["model"],
+                    method=ids["method"],
+                    metric=ids["metric"],
+                    model_key=ids["model_key"],
+                    category=metric.category,
+                    higher_is_better=int(metric.higher_is_better),
+                    status=status,
+                    error=error,
+                    settings=json.dumps(settings, sort_keys=True, default=str),
+                    version=version,
+                    explain_seconds=explain_seconds,
+                    metric_seconds=metric_seconds,
+                    finished=now(),
+                    run_id=run_id,
+                    forward_calls=(calls or {}).get("forward"),
+                    backward_calls=(calls or {}).get("backward"),
                 ),
             )
             if scores is not None:
                 self.db.executemany(
-                    "INSERT INTO scores VALUES (?,?,?)",
+                    "INSERT INTO scores (cell, sample, score) VALUES (?,?,?)",
                     [
                         (key, int(i), None if not np.isfinite(s) else float(s))
                         for i, s in zip(samples, scores, strict=True)
                     ],
                 )
             if curves is not None:
-                self.db.execute("INSERT INTO curves VALUES (?,?)", (key, _to_blob(curves)))
+                self._insert("INSERT", "curves", dict(cell=key, data=_to_blob(curves)))
 
     # reading --------------------------------------------------------------------------------
     def cells(self, run_id: int | None = None) -> pd.DataFrame:
         """Cells of run ``run_id`` (default: the latest run)."""
         run_id = self._run_id(run_id)
-        return pd.read_sql_query(
+        cells = pd.read_sql_query(
             "SELECT c.* FROM cells c JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? "
             "ORDER BY c.dataset, c.model, c.method, c.metric",
             self.db,
             params=(run_id,),
         )
+        for column in ("forward_calls", "backward_calls"):  # a schema-1 store opened read-only
+            if column not in cells:
+                cells[column] = np.nan
+        return cells
 
     def scores(self, run_id: int | None = None) -> pd.DataFrame:
         """Per-sample scores of the run's finished cells: dataset, model, method, metric,

@@ -144,7 +144,7 @@ def read_run(path: str | Path) -> pd.DataFrame:
         from xaibench.benchmark.store import Store
         from xaibench.results.leaderboard import leaderboard
 
-        with Store(path / "results.sqlite") as store:
+        with Store(path / "results.sqlite", readonly=True) as store:
             board = leaderboard(store.scores())
         return validate_board(board, f"run {path / 'results.sqlite'}", allow_empty=True)
     if not path.exists():

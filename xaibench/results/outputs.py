@@ -247,5 +247,5 @@ def rebuild(out: str | Path) -> Outputs:
     path = Path(out) / "results.sqlite"
     if not path.exists():
         raise ValueError(f"{out} has no results.sqlite: not a run directory")
-    with Store(path) as store:
+    with Store(path, readonly=True) as store:
         return build(store, out)
