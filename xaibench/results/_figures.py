@@ -3,7 +3,7 @@ colourbars, cell annotations and saving (headless matplotlib)."""
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +29,19 @@ _RANKS = ListedColormap(plt.get_cmap("Greens_r")(np.linspace(0.0, 0.75, 256)))  
 # Layouts are fixed: every margin is computed in inches from the measured labels, which costs a
 # fraction of matplotlib's tight or constrained layout on figures of many axes. Axes titles get
 # y=1.0, which spares matplotlib measuring every tick label to place them.
+
+
+def plain_text(draw):
+    """Run the figure function ``draw`` with matplotlib's mathtext off, so that user-supplied
+    names ($, \\, ^, _ included) are drawn as written, never parsed: the one rule for every
+    string in a figure (no figure of ours uses mathtext)."""
+
+    @wraps(draw)
+    def drawn(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:

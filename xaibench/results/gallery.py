@@ -27,6 +27,7 @@ from xaibench.results._figures import (  # noqa: E402
     _signed_colorbar,
     _text_inches,
     _unit,
+    plain_text,
 )
 
 
@@ -102,6 +103,7 @@ def _gallery_tabular(
     return fig
 
 
+@plain_text
 def gallery_plot(
     inputs: np.ndarray,
     attributions: dict[str, np.ndarray],
@@ -252,6 +254,7 @@ def _inspect_dense(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int,
     return fig
 
 
+@plain_text
 def inspection_plot(
     path: str | Path,
     *,

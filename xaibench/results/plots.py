@@ -31,6 +31,7 @@ from xaibench.results._figures import (  # noqa: E402
     _label,
     _save,
     _text_inches,
+    plain_text,
 )
 from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: E402,F401
 
@@ -59,6 +60,7 @@ def rank_matrices(board: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return mats
 
 
+@plain_text
 def rank_heatmap(board: pd.DataFrame, path: str | Path) -> Path | None:
     """Heatmap of each method's rank (1 = best) per metric, one panel per (dataset, model).
 
@@ -128,6 +130,7 @@ def _rank_layout(n: int, methods: list[str], metrics: list[str]):
     return fig, axes, cax
 
 
+@plain_text
 def agreement_heatmap(
     matrix: pd.DataFrame,
     path: str | Path,
@@ -184,6 +187,7 @@ def _curve_xlabel(metric: str) -> str:
     return "fraction of features perturbed"
 
 
+@plain_text
 def curves_plot(
     curves: dict[tuple[str, str], dict[str, np.ndarray]], metric: str, path: str | Path
 ) -> Path | None:
@@ -311,6 +315,7 @@ def _draw_row(ax: plt.Axes, art: dict) -> None:
             ax.plot(x, y, ls="none", marker=marker, ms=size, mew=width, color=color, clip_on=False)
 
 
+@plain_text
 def leaderboard_plot(board: pd.DataFrame, path: str | Path) -> Path:
     """One panel per (dataset / model, metric): each method's mean with its 95% CI; rank 1 green.
 

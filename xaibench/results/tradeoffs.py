@@ -24,7 +24,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from xaibench.results._figures import DPI, _axes, _figure, _grid_axes  # noqa: E402
+from xaibench.results._figures import DPI, _axes, _figure, _grid_axes, plain_text  # noqa: E402
 
 FAITHFULNESS_METRICS = ("deletion", "insertion", "faithfulness_correlation")
 SIMPLICITY_METRICS = ("sparseness", "complexity")
@@ -450,6 +450,7 @@ def _method_plot(
         plt.close(fig)
 
 
+@plain_text
 def tradeoff_plots(
     board: pd.DataFrame,
     models: pd.DataFrame,
