@@ -69,9 +69,13 @@ def as_targets(y, n: int, name: str = "y") -> np.ndarray:
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) to match x, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        if not np.all(np.mod(y, 1) == 0):
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.mod(y, 1) == 0):
             raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
-    return y.astype(np.int64)
+    y = y.astype(np.int64)
+    if n and y.min() < 0:
+        i = int(np.argmax(y < 0))
+        raise ValueError(f"{name} must hold class ids >= 0; sample {i} has {int(y[i])}")
+    return y
 
 
 def as_attributions(a, x: np.ndarray, name: str = "a") -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 from xaibench._checks import as_inputs, as_targets, from_dataset, input_kind
 from xaibench._registry import Component, make_function_class
 from xaibench.models.inspect import last_conv_layer
+from xaibench.models.outputs import check_targets
 
 
 class NotApplicable(ValueError):
@@ -105,6 +106,8 @@ class Method(Component, abc.ABC):
         if y is None:
             raise ValueError("y (the target class of every sample) is required")
         y = as_targets(y, len(x))
+        if model is not None and len(x):
+            check_targets(model, x, y)
         reason = self.applicable(model, x)
         if reason is not None:
             raise NotApplicable(f"method {self.name!r} does not apply: {reason}")

@@ -9,6 +9,7 @@ import numpy as np
 from xaibench._categories import CATEGORIES  # noqa: F401  (re-exported)
 from xaibench._checks import as_attributions, as_inputs, as_targets
 from xaibench._registry import Component, make_function_class
+from xaibench.models.outputs import check_targets
 
 # np.trapezoid from numpy 2.0; np.trapz before (numpy >= 1.26 is supported).
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -54,6 +55,8 @@ class Metric(Component, abc.ABC):
         a = as_attributions(a, x)
         if self.needs_model and model is None:
             raise ValueError(f"metric {self.name!r} reads the model; model=None was given")
+        if model is not None and len(x):
+            check_targets(model, x, y)
         if self.needs_explain and explain is None:
             raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
         if self.needs_masks and masks is None:

@@ -160,3 +160,29 @@ def target_gradients(
         for i in range(0, len(x), batch_size)
     ]
     return np.concatenate([g.numpy() for g in out]).astype(np.float32)
+
+
+def n_classes(model, x: np.ndarray) -> int:
+    """The number of classes ``model`` scores: its static output width, else read from one
+    forward pass of ``x[:1]``."""
+    try:
+        width = model.output_shape[-1]
+    except (AttributeError, ValueError, TypeError, IndexError):
+        width = None
+    if not isinstance(width, (int, np.integer)):
+        width = np.shape(forward_fn(model, "raw")(x[:1]))[-1]
+    return int(width)
+
+
+def check_targets(model, x: np.ndarray, y: np.ndarray) -> None:
+    """ValueError naming the first sample whose target is not one of ``model``'s classes (an
+    out-of-range target would otherwise index past the output, or wrap around from the end)."""
+    classes = n_classes(model, x)
+    bad = np.flatnonzero((y < 0) | (y >= classes))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(
+            f"target {int(y[i])} of sample {i} is not a class of the model, which scores "
+            f"{classes} classes (0..{classes - 1})"
+            + (f"; {len(bad)} samples have such targets" if len(bad) > 1 else "")
+        )

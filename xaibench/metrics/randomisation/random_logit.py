@@ -10,19 +10,7 @@ from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._stats import spearman_rows
 from xaibench.metrics.base import Metric
-from xaibench.models.outputs import forward_fn
-
-
-def n_classes(model, x: np.ndarray) -> int:
-    """The number of classes ``model`` scores: its static output width, else read from one
-    forward pass."""
-    try:
-        width = model.output_shape[-1]
-    except (AttributeError, ValueError, TypeError, IndexError):
-        width = None
-    if not isinstance(width, (int, np.integer)):
-        width = np.shape(forward_fn(model, "raw")(x[:1]))[-1]
-    return int(width)
+from xaibench.models.outputs import n_classes
 
 
 def other_classes(y: np.ndarray, classes: int, seed) -> np.ndarray:
