@@ -7,7 +7,9 @@ channels.
 
 from __future__ import annotations
 
+import hashlib
 import numbers
+import re
 
 import numpy as np
 
@@ -124,3 +126,25 @@ def check_positive_number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"{name} must be a number > 0, got {value!r}")
     return float(value)
+
+
+def file_stem(*parts) -> str:
+    """``parts`` joined by "_" as a safe file name, the one rule for every file named after a
+    user-supplied name (a dataset, a model): characters other than letters, digits, ".", "_" and
+    "-" become "-" and a leading "." becomes "_" (no path separators, no "..", no hidden files);
+    a part that had to change gets 6 hex digits of its original's hash, so that two names never
+    share a file.
+
+    >>> file_stem("digits", "cnn")
+    'digits_cnn'
+    >>> file_stem("../../etc", "m")
+    '_.-..-etc-74ccf3_m'
+    """
+    stems = []
+    for part in map(str, parts):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", part)
+        stem = "_" + stem[1:] if stem.startswith(".") else stem
+        if stem != part or not stem:
+            stem += "-" + hashlib.sha256(part.encode()).hexdigest()[:6]
+        stems.append(stem)
+    return "_".join(stems)

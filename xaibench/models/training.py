@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaibench._checks import file_stem
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
 from xaibench.models.zoo import ARCHITECTURES, ZOO_VERSION
@@ -134,8 +135,10 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
             f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         )
     data_hash = training_data_hash(data)
-    stem = f"{arch}-{data.name}-{data_hash}-seed{seed}-zoo{ZOO_VERSION}"
-    path = cache_dir() / "models" / f"{stem}.keras"
+    stem = f"{file_stem(arch)}-{file_stem(data.name)}-{data_hash}-seed{seed}-zoo{ZOO_VERSION}"
+    path = cache_dir() / "models" / f"{stem}.keras"  # file_stem: never outside the cache
+    if path.parent.is_dir():
+        remove_stale_partials(path.parent)
     meta_path = path.with_suffix(".json")
     model = meta = None
     if path.exists() and meta_path.exists():
@@ -188,20 +191,47 @@ def cached_models() -> list[dict]:
     return found
 
 
+# Files being written into the cache are named ".partial-<pid>-..." until they are complete; the
+# ones a killed process left behind are removed by the next process that uses the cache.
+PARTIAL = ".partial-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path) -> None:
+    """Delete the partial files in ``folder`` whose writing process is gone."""
+    for path in folder.glob(f"{PARTIAL}*"):
+        pid = path.name[len(PARTIAL) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
 def _save(model: keras.Model, meta: dict, path: Path, meta_path: Path) -> None:
-    """Write model and metadata atomically (a killed run never leaves a half-written cache)."""
+    """Write model and metadata atomically: a killed run never leaves a half-written cache entry,
+    and its partial files are removed by the next run (``remove_stale_partials``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent)
+    prefix = f"{PARTIAL}{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".keras", dir=path.parent)
+    os.close(fd)
+    fd, tmp_meta = tempfile.mkstemp(prefix=prefix, suffix=".json", dir=path.parent)
     os.close(fd)
     try:
         model.save(tmp)
+        Path(tmp_meta).write_text(json.dumps(meta, indent=2))
         os.replace(tmp, path)
+        os.replace(tmp_meta, meta_path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    tmp_meta = meta_path.with_suffix(".json.tmp")
-    tmp_meta.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_meta, meta_path)
+        for leftover in (tmp, tmp_meta):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 def load_file(path: str | Path, data: Dataset) -> TrainedModel:

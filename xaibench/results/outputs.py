@@ -8,12 +8,12 @@ tables (CSV, Markdown, LaTeX), the statistics, the tradeoffs, the plots and ``re
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from xaibench._checks import file_stem
 from xaibench.benchmark.store import Store
 from xaibench.results import html, plots, stats, tradeoffs
 from xaibench.results.latex import leaderboard_latex
@@ -46,10 +46,6 @@ def _write_text(path: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def _slug(*parts: str) -> str:
-    return "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)) for p in parts)
 
 
 def _statistics(scores: pd.DataFrame, board: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -92,7 +88,7 @@ def _plots(store: Store, run_id: int, out: Path, tables: dict) -> dict[str, list
         "gallery": _galleries(store, run_id, d),
         "inspection": [
             plots.inspection_plot(
-                d / f"inspection_{_slug(v['dataset'], v['model'])}.png",
+                d / f"inspection_{file_stem(v['dataset'], v['model'])}.png",
                 input=v["x"],
                 filters=v["filters"],
                 activations=v["activations"],
@@ -118,7 +114,7 @@ def _galleries(store: Store, run_id: int, d: Path) -> list[Path | None]:
             plots.gallery_plot(
                 inputs["x"],
                 maps[key],
-                d / f"gallery_{_slug(*key)}.png",
+                d / f"gallery_{file_stem(*key)}.png",
                 title=f"{key[0]} / {key[1]}: attributions of {len(inputs['x'])} test samples",
                 targets=inputs["y"],
                 class_names=list(inputs["class_names"]),
