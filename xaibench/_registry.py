@@ -131,7 +131,13 @@ class Registry:
                 f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
                 f"for {self.kind} {name!r}; valid parameters: {', '.join(valid) or '(none)'}"
             )
-        return cls(**params)
+        try:
+            return cls(**params)
+        except (ValueError, TypeError) as err:
+            if str(err).startswith(f"{self.kind} {name!r}"):
+                raise
+            error = TypeError if isinstance(err, TypeError) else ValueError
+            raise error(f"{self.kind} {name!r}: {err}") from err
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -237,10 +237,18 @@ def suite(name: str) -> RunConfig:
 def load_config(path: str | Path) -> RunConfig:
     """Read a TOML run configuration; unknown keys and bad values raise ValueError naming them."""
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"config file {path} is not a file")
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ValueError(f"config file {path} does not exist") from err
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise ValueError(f"config file {path} cannot be read: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
+        ) from err
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {path} is not valid TOML: {err}") from err
     unknown = sorted(set(raw) - set(KEYS))

@@ -26,6 +26,7 @@ from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.executors import MethodResult, compute_method, error_text, executor
 from xaibench.benchmark.store import DONE, Store, settings_key
+from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train
@@ -96,7 +97,9 @@ def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
 class _Grid:
     """One run's progress through the grid, writing every cell to the store."""
 
-    def __init__(self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult, ex):
+    def __init__(
+        self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult, ex, inputs
+    ):
         self.config, self.store, self.run_id, self.bar, self.result, self.executor = (
             config,
             store,
@@ -105,6 +108,7 @@ class _Grid:
             result,
             ex,
         )
+        self.inputs = inputs
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
 
@@ -131,7 +135,7 @@ class _Grid:
         self.bar.update(1)
 
     def run_dataset(self, spec: str) -> None:
-        data = load_dataset(spec)
+        data = self.inputs.datasets[spec]
         idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
         x, y = data.x_test[idx], data.y_test[idx]
         masks = data.masks[idx] if data.masks is not None else None
@@ -143,9 +147,10 @@ class _Grid:
             "data_hash": _data_hash(x, y),
         }
         for model_spec in self.config.models_for(spec):
-            self.run_model(model_spec, data, data_settings, idx, x, y, masks)
+            file = self.inputs.model_files.get((model_spec, spec))
+            self.run_model(model_spec, data, data_settings, idx, x, y, masks, file)
 
-    def run_model(self, spec, data, data_settings, idx, x, y, masks) -> None:
+    def run_model(self, spec, data, data_settings, idx, x, y, masks, file=None) -> None:
         arch = display_name(spec)
         reason = error = trained = None
         kinds = ("image", "tabular") if is_model_file(spec) else ARCHITECTURES[spec].kinds
@@ -153,8 +158,8 @@ class _Grid:
             reason = f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         else:
             try:
-                if is_model_file(spec):
-                    trained = load_file(spec, data)
+                if file is not None:
+                    trained = file  # loaded and checked by preflight
                 else:
                     trained = load_or_train(spec, data, log=self.bar.write)
             except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
@@ -286,6 +291,36 @@ class _Grid:
             self.gallery(gallery, trained, method, x, y, out.a)
 
 
+@dataclass
+class Inputs:
+    """Every dataset of a run and every model file, loaded and checked before any work."""
+
+    datasets: dict = field(default_factory=dict)  # spec -> Dataset
+    model_files: dict = field(default_factory=dict)  # (model spec, dataset spec) -> TrainedModel
+
+
+def preflight(config: RunConfig) -> Inputs:
+    """Load and check every dataset and model file of ``config``: ValueError naming the file
+    and the problem, before the store is opened and before any cell is computed."""
+    inputs = Inputs()
+    for spec in config.datasets:
+        try:
+            data = load_dataset(spec)
+        except ValueError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a user's loader or file: say which one
+            raise ValueError(
+                f"dataset {spec!r} cannot be loaded: {type(err).__name__}: {err}"
+            ) from err
+        check_dataset(data, spec)
+        inputs.datasets[spec] = data
+        for model_spec in config.models_for(spec):
+            if is_model_file(model_spec):
+                trained = load_file(model_spec, data)  # checks shape and classes
+                inputs.model_files[(model_spec, spec)] = trained
+    return inputs
+
+
 def run(
     config: RunConfig,
     out: str | Path,
@@ -309,6 +344,7 @@ def run(
 
     config.validate()
     out = Path(out)
+    inputs = preflight(config)
     ex = executor(executor_name, scheduler=scheduler, workers=workers)
     try:
         store = Store(out / "results.sqlite")
@@ -328,7 +364,7 @@ def run(
             dynamic_ncols=True,
         )
         try:
-            grid = _Grid(config, store, run_id, bar, result, ex)
+            grid = _Grid(config, store, run_id, bar, result, ex, inputs)
             for name in config.datasets:
                 grid.run_dataset(name)
             ex.drain(wait=True)

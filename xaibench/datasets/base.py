@@ -36,3 +36,32 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+
+def check_dataset(data: Dataset, spec: str | None = None) -> None:
+    """ValueError naming ``data`` (and ``spec``, where it came from) and the problem when its
+    arrays cannot be benchmarked: labels outside 0..n_classes-1, inputs that are not finite,
+    mismatched lengths or shapes, masks that do not fit the test inputs."""
+    where = f"dataset {data.name!r}" + (f" (from {spec!r})" if spec and spec != data.name else "")
+    k = data.n_classes
+    if k < 1:
+        raise ValueError(f"{where} has no classes")
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), np.asarray(getattr(data, f"y_{split}"))
+        if len(x) != len(y):
+            raise ValueError(f"{where}: x_{split} has {len(x)} samples but y_{split} {len(y)}")
+        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
+            bad = y if not np.issubdtype(y.dtype, np.integer) else y[(y < 0) | (y >= k)]
+            raise ValueError(
+                f"{where}: y_{split} holds {bad.flat[0]!r}, not a class id 0..{k - 1} "
+                f"({k} class names)"
+            )
+        if not np.isfinite(x).all():
+            raise ValueError(f"{where}: x_{split} holds NaN or infinite values")
+    if data.x_train.shape[1:] != data.x_test.shape[1:]:
+        raise ValueError(
+            f"{where}: x_train samples have shape {data.x_train.shape[1:]} but x_test samples "
+            f"{data.x_test.shape[1:]}"
+        )
+    if len(data.x_test) == 0:
+        raise ValueError(f"{where} has no test samples to explain")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -222,6 +223,20 @@ def from_npz(path: str | os.PathLike, *, name: str | None = None) -> Dataset:
     )
 
 
+def _unreadable_image(paths: list[str], err: Exception) -> str:
+    """The first of ``paths`` TensorFlow cannot decode as an image, and why (for an error)."""
+    from xaibench._tf import tf
+
+    for p in paths:
+        try:
+            tf.io.decode_image(tf.io.read_file(p), expand_animations=False)
+        except Exception as bad:  # noqa: BLE001 - reported with the file's name
+            reason = getattr(bad, "message", str(bad)).strip().splitlines()[0]
+            reason = re.sub(r"\{\{[^}]*\}\}\s*", "", reason)  # TensorFlow's node name
+            return f"image {p} cannot be read: {reason}"
+    return f"an image of the folder cannot be read: {type(err).__name__}"
+
+
 def _class_folders(path: Path) -> list[Path]:
     if not path.is_dir():
         raise ValueError(f"no such folder: {path}")
@@ -274,7 +289,10 @@ def from_folder(
         shuffle=False,
         verbose=False,
     )
-    pairs = list(ds.as_numpy_iterator())
+    try:
+        pairs = list(ds.as_numpy_iterator())
+    except Exception as err:  # noqa: BLE001 - TensorFlow names no file: find the one it could not read
+        raise ValueError(_unreadable_image(ds.file_paths, err)) from err
     x = np.stack([p[0] for p in pairs]) / np.float32(255.0)
     y = np.array([p[1] for p in pairs], np.int64)
     d = from_arrays(

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from xaibench._checks import file_stem
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
+from xaibench.models.outputs import n_classes
 from xaibench.models.zoo import ARCHITECTURES, ZOO_VERSION
 
 BATCH_SIZE = 32
@@ -240,6 +242,11 @@ def load_file(path: str | Path, data: Dataset) -> TrainedModel:
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
         raise ValueError(f"model file {str(path)!r} must be an existing .keras file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"model file {str(path)!r} is not a Keras model (a .keras file is a zip archive "
+            "written by model.save)"
+        )
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as err:
@@ -249,6 +256,17 @@ def load_file(path: str | Path, data: Dataset) -> TrainedModel:
         raise ValueError(
             f"model {str(path)!r} takes inputs of shape {expected}, but dataset {data.name!r} "
             f"has inputs of shape {tuple(data.input_shape)}"
+        )
+    try:
+        classes = n_classes(model, data.x_test[:1])
+    except Exception as err:  # noqa: BLE001 - the user's model cannot run on the dataset
+        raise ValueError(
+            f"model {str(path)!r} cannot score dataset {data.name!r}: {type(err).__name__}: {err}"
+        ) from err
+    if classes != data.n_classes:
+        raise ValueError(
+            f"model {str(path)!r} scores {classes} classes, but dataset {data.name!r} has "
+            f"{data.n_classes}"
         )
     settings = {
         "model": path.stem,
