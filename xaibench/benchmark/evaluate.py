@@ -10,6 +10,8 @@ import pandas as pd
 
 from xaibench._checks import as_inputs, as_targets
 from xaibench.benchmark import components
+from xaibench.methods.base import NotApplicable
+from xaibench.models.outputs import check_targets
 
 
 def evaluate(
@@ -39,7 +41,10 @@ def evaluate(
     A long DataFrame, one row per (method, metric, sample): ``method, metric, category,
     higher_is_better, sample, score, method_params, metric_params`` (params as JSON). Metrics that
     do not apply (localisation without masks) are skipped, and so are methods that do not apply
-    to the model or input (with a warning).
+    to the model or input (with a warning). A method or metric that raises is left out with a
+    warning and the others are still scored; ``df.attrs["failed"]`` maps ``"method/metric"``
+    (``"method"`` alone when the method itself failed) to the error. Bad inputs (shapes, targets
+    the model does not score) raise ValueError before anything is computed.
 
     Example
     -------
@@ -47,21 +52,42 @@ def evaluate(
     """
     x = as_inputs(x)
     y = as_targets(y, len(x))
+    if model is not None and len(x):
+        check_targets(model, x, y)
     method_list = components.methods(methods, seed, params)
     metric_list = [
         q
         for q in components.metrics(metrics, seed, params)
         if not components.not_applicable(q, masks)
     ]
-    frames = []
+    frames, failed = [], {}
+
+    def fail(key: str, err: Exception) -> None:
+        failed[key] = f"{type(err).__name__}: {err}"
+        warnings.warn(f"{key} failed and is left out: {failed[key]}", stacklevel=3)
+
     for method in method_list:
         reason = method.applicable(model, x)
         if reason is not None:
             warnings.warn(f"skipping method {method.name!r}: {reason}", stacklevel=2)
             continue
-        a = method(model, x, y)
+        try:
+            a = method(model, x, y)
+        except NotApplicable as err:
+            warnings.warn(f"skipping method {method.name!r}: {err}", stacklevel=2)
+            continue
+        except Exception as err:  # noqa: BLE001 - one method's failure loses nothing else
+            fail(method.name, err)
+            continue
         for metric in metric_list:
-            scores, _ = components.score_cell(metric, model, x, y, a, method, masks)
+            try:
+                scores, _ = components.score_cell(metric, model, x, y, a, method, masks)
+            except NotApplicable as err:
+                warnings.warn(f"skipping {method.name}/{metric.name}: {err}", stacklevel=2)
+                continue
+            except Exception as err:  # noqa: BLE001 - as above, for one cell
+                fail(f"{method.name}/{metric.name}", err)
+                continue
             frames.append(
                 pd.DataFrame(
                     {
@@ -76,4 +102,6 @@ def evaluate(
                     }
                 )
             )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    df.attrs["failed"] = failed
+    return df

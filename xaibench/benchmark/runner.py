@@ -275,7 +275,10 @@ class _Grid:
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
         if err is not None:
             out = MethodResult(outcomes=[("error", {"error": error_text(err)})] * len(pending))
-        calls = model_calls(method, x)
+        try:
+            calls = model_calls(method, x)
+        except Exception:  # noqa: BLE001 - a malformed declaration: unknown, the cells are kept
+            calls = None
         for (metric, key, ids, settings), (status, fields) in zip(
             pending, out.outcomes, strict=True
         ):

@@ -105,6 +105,26 @@ _MIGRATIONS = {
 }
 
 
+def _lock(path: Path):
+    """An exclusive lock on ``path``'s run directory for one writing process (the open lock file,
+    released when closed or when the process dies); ValueError when another process holds it."""
+    import fcntl
+
+    try:
+        handle = open(path.parent / f".{path.name}.lock", "a+")  # noqa: SIM115 - held open
+    except OSError as err:
+        raise ValueError(f"cannot write to {path.parent}: {err.strerror or err}") from err
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(
+            f"another xaibench run is writing to {path.parent}: wait for it to finish, or use "
+            "another --out"
+        ) from None
+    return handle
+
+
 class Store:
     """The SQLite store of one run directory.
 
@@ -121,6 +141,7 @@ class Store:
             raise ValueError(f"{self.path} is not a file, so it cannot be a results store")
         if readonly and not self.path.is_file():
             raise ValueError(f"{self.path} does not exist")
+        self._lock = None
         try:
             if readonly:
                 self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
@@ -132,10 +153,10 @@ class Store:
         try:
             self._open()
         except sqlite3.DatabaseError as err:
-            self.db.close()
+            self.close()
             raise ValueError(f"{self.path} is not a readable xaibench store: {err}") from err
         except BaseException:
-            self.db.close()
+            self.close()
             raise
 
     def _open(self) -> None:
@@ -160,6 +181,7 @@ class Store:
             if not tables:
                 raise ValueError(f"{self.path} is empty: no run was stored in it")
             return
+        self._lock = _lock(self.path)  # it is ours: one writer at a time from here on
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
         if not tables:
             version = SCHEMA_VERSION  # a new store: SCHEMA is the current schema
@@ -186,6 +208,12 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases its lock
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -195,7 +223,12 @@ class Store:
 
     # runs -----------------------------------------------------------------------------------
     def start_run(self, config: dict, versions: dict, command: str) -> int:
+        """Record a new run as "running". Runs still "running" were killed (this store is locked
+        by one writer at a time): they are marked "killed" now."""
         with self.db:
+            self.db.execute(
+                "UPDATE runs SET status='killed', finished=? WHERE status='running'", (now(),)
+            )
             cur = self.db.execute(
                 "INSERT INTO runs (started, status, config, versions, command) VALUES (?,?,?,?,?)",
                 (now(), "running", json.dumps(config, default=str), json.dumps(versions), command),

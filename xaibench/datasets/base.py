@@ -53,7 +53,7 @@ def check_dataset(data: Dataset, spec: str | None = None) -> None:
         if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k):
             bad = y if not np.issubdtype(y.dtype, np.integer) else y[(y < 0) | (y >= k)]
             raise ValueError(
-                f"{where}: y_{split} holds {bad.flat[0]!r}, not a class id 0..{k - 1} "
+                f"{where}: y_{split} holds {bad.flat[0].item()!r}, not a class id 0..{k - 1} "
                 f"({k} class names)"
             )
         if not np.isfinite(x).all():

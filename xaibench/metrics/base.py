@@ -42,6 +42,11 @@ class Metric(Component, abc.ABC):
             if self.needs_masks:
                 extra["masks"] = np.asarray(masks)
             scores = np.array(self.score(model, x, y, a, **extra), float)
+            if scores.shape != (len(x),):
+                raise ValueError(
+                    f"metric {self.name!r} returned scores of shape {scores.shape} for "
+                    f"{len(x)} samples; expected shape ({len(x)},)"
+                )
             scores[~ok] = np.nan
         return scores
 
@@ -91,6 +96,11 @@ class CurveMetric(Metric):
         out = np.full((len(x), self.steps + 1), np.nan)
         if ok.any():
             out = np.array(self.compute_curves(model, x, y, a), float, order="C")
+            if out.shape != (len(x), self.steps + 1):
+                raise ValueError(
+                    f"metric {self.name!r} returned curves of shape {out.shape} for {len(x)} "
+                    f"samples; expected shape ({len(x)}, {self.steps + 1})"
+                )
             out[~ok] = np.nan
         return out
 

@@ -121,14 +121,26 @@ def read_baseline(path: str | Path) -> pd.DataFrame:
     """Read and validate a baseline leaderboard CSV (a run's ``leaderboard.csv``, committed).
 
     A directory stands for its ``leaderboard.csv``. A missing file, an unreadable CSV, missing
-    columns, duplicate keys or non-numeric means raise ``ValueError`` naming the file.
+    columns, duplicate keys, non-numeric or infinite means, or no finite mean at all raise
+    ``ValueError`` naming the file.
     """
     path = Path(path)
     if path.is_dir():
         path = path / "leaderboard.csv"
     if not path.is_file():
         raise ValueError(f"baseline {path} does not exist")
-    return validate_board(_read_csv(path, "baseline"), f"baseline {path}")
+    board = validate_board(_read_csv(path, "baseline"), f"baseline {path}")
+    if not np.isfinite(board["mean"]).any():
+        raise ValueError(
+            f"baseline {path} has no numeric mean: all {len(board)} rows are empty, NaN or "
+            "infinite, so it could gate nothing"
+        )
+    if np.isinf(board["mean"]).any():
+        row = board[np.isinf(board["mean"])].iloc[0]
+        raise ValueError(
+            f"baseline {path}: mean of {'/'.join(str(row[k]) for k in KEYS)} is infinite"
+        )
+    return board
 
 
 def read_run(path: str | Path) -> pd.DataFrame:

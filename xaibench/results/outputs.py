@@ -135,7 +135,11 @@ def build(store: Store, out: str | Path, run_id: int | None = None) -> Outputs:
     out = Path(out)
     run = store.run(run_id)
     if run is None:
-        raise ValueError(f"{store.path} holds no run {run_id}")
+        raise ValueError(
+            f"{store.path} holds no run yet"
+            if run_id is None
+            else f"{store.path} holds no run {run_id}"
+        )
     scores = store.scores(run["id"])
     board = leaderboard(scores)
     if board.empty:
