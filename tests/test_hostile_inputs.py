@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import xaibench as xb
+import xaibench.datasets as datasets_module
 from xaibench.models import training
 
 
@@ -84,7 +85,7 @@ def _image_folder(path, broken: bool):
     return path
 
 
-def _bad_setup(kind, tmp_path):
+def _bad_setup(kind, tmp_path, monkeypatch):
     """(datasets, models, extra TOML, expected message) of one kind of bad input."""
     x = np.random.default_rng(0).uniform(size=(20, 4)).astype(np.float32)
     if kind == "model not keras":
@@ -119,9 +120,7 @@ def _bad_setup(kind, tmp_path):
         import dataclasses
 
         bad = dataclasses.replace(data, y_test=np.full(len(data.y_test), 7))
-        xb.datasets.register("bad_labels_for_tests", lambda: bad) if (
-            "bad_labels_for_tests" not in xb.datasets.names()
-        ) else None
+        monkeypatch.setitem(datasets_module._LOADERS, "bad_labels_for_tests", lambda: bad)
         return ["bad_labels_for_tests"], ["linear"], "", "y_test holds 7, not a class id 0..1"
     if kind == "seed -1 of a method":
         return (
@@ -148,12 +147,12 @@ BAD_KINDS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", BAD_KINDS)
-def test_user_errors_exit_2_before_any_work(kind, tmp_path, capsys):
+def test_user_errors_exit_2_before_any_work(kind, tmp_path, capsys, monkeypatch):
     from _runs import write_config
 
     from xaibench.cli import main
 
-    datasets, models, extra, message = _bad_setup(kind, tmp_path)
+    datasets, models, extra, message = _bad_setup(kind, tmp_path, monkeypatch)
     cfg = tmp_path / "c.toml"
     write_config(cfg, ["saliency", "random"], ["deletion"], models=models, extra=extra)
     cfg.write_text(cfg.read_text().replace('["digits"]', str(datasets).replace("'", '"'), 1))
