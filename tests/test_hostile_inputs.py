@@ -291,3 +291,15 @@ def test_one_writer_per_store_and_killed_runs_are_marked(tmp_path):
     with Store(path) as store:
         store.start_run({}, {}, "next")
         assert store.run(killed)["status"] == "killed"
+
+
+@pytest.mark.parametrize(
+    "name, setting",
+    [("infidelity", "noise"), ("max_sensitivity", "radius"), ("avg_sensitivity", "radius")],
+)
+def test_one_validator_of_each_kind_refuses_infinite_settings(name, setting):
+    """infidelity accepted noise=inf: metrics had a validator of their own that let inf through."""
+    with pytest.raises(
+        ValueError, match=f"metric '{name}': {setting} must be a positive number, got inf"
+    ):
+        xb.metrics.get(name, **{setting: float("inf")})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import numbers
 import re
+from collections.abc import Callable
 
 import numpy as np
 
@@ -121,13 +122,6 @@ def sample_range(x: np.ndarray) -> np.ndarray:
     return np.where(spread > 0, spread, 1.0)
 
 
-def check_positive_number(value, name: str) -> float:
-    """``value`` as a float if it is a real number > 0, else ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
-
-
 def file_stem(*parts) -> str:
     """``parts`` joined by "_" as a safe file name, the one rule for every file named after a
     user-supplied name (a dataset, a model): characters other than letters, digits, ".", "_" and
@@ -148,3 +142,55 @@ def file_stem(*parts) -> str:
             stem += "-" + hashlib.sha256(part.encode()).hexdigest()[:6]
         stems.append(stem)
     return "_".join(stems)
+
+
+# Validators of settings: one of each kind, shared by methods, metrics and the rest.
+
+
+class NotApplicable(ValueError):
+    """Raised when a method or metric does not apply to a model or dataset.
+
+    The runner records such a cell as "not applicable", not as a failure."""
+
+
+def _check_int(value, name: str, minimum: int, expected: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_positive_int(value, name: str) -> int:
+    """An integer >= 1 (a count, a size)."""
+    return _check_int(value, name, 1, "a positive integer")
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed for ``np.random.default_rng``: a non-negative integer."""
+    return _check_int(seed, name, 0, "a non-negative integer")
+
+
+def sample_seeds(seed: int, n: int) -> np.ndarray:
+    """One seed per sample of a batch, drawn from ``seed`` (for packages that explain one sample
+    at a time with their own generator)."""
+    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
+
+
+def _check_real(value, name: str, valid: Callable[[float], bool], expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid(float(value)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(value, name: str) -> float:
+    """A finite number >= 0 (a noise level as a fraction of the input range, a penalty)."""
+    return _check_real(value, name, lambda v: 0 <= v < np.inf, "a non-negative number")
+
+
+def check_positive(value, name: str) -> float:
+    """A finite number > 0 (a width, a scale)."""
+    return _check_real(value, name, lambda v: 0 < v < np.inf, "a positive number")
+
+
+def check_probability(value, name: str) -> float:
+    """A probability strictly between 0 and 1."""
+    return _check_real(value, name, lambda v: 0 < v < 1, "a number strictly between 0 and 1")

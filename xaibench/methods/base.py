@@ -3,65 +3,26 @@
 from __future__ import annotations
 
 import abc
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 
-from xaibench._checks import as_inputs, as_targets, from_dataset, input_kind
+from xaibench._checks import (  # noqa: F401 - the validators are re-exported from here too
+    NotApplicable,
+    as_inputs,
+    as_targets,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    check_probability,
+    check_seed,
+    from_dataset,
+    input_kind,
+    sample_seeds,
+)
 from xaibench._registry import Component, make_function_class
 from xaibench.models.inspect import last_conv_layer
 from xaibench.models.outputs import check_targets
-
-
-class NotApplicable(ValueError):
-    """Raised when a method or metric does not apply to a model or dataset.
-
-    The runner records such a cell as "not applicable", not as a failure."""
-
-
-def _check_int(value, name: str, minimum: int, expected: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return int(value)
-
-
-def check_positive_int(value, name: str) -> int:
-    """An integer >= 1 (a count, a size)."""
-    return _check_int(value, name, 1, "a positive integer")
-
-
-def check_seed(seed, name: str = "seed") -> int:
-    """A seed for ``np.random.default_rng``: a non-negative integer."""
-    return _check_int(seed, name, 0, "a non-negative integer")
-
-
-def sample_seeds(seed: int, n: int) -> np.ndarray:
-    """One seed per sample of a batch, drawn from ``seed`` (for packages that explain one sample
-    at a time with their own generator)."""
-    return np.random.default_rng(seed).integers(2**31 - 1, size=n)
-
-
-def _check_real(value, name: str, valid: Callable[[float], bool], expected: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid(float(value)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return float(value)
-
-
-def check_non_negative(value, name: str) -> float:
-    """A finite number >= 0 (a noise level as a fraction of the input range, a penalty)."""
-    return _check_real(value, name, lambda v: 0 <= v < np.inf, "a non-negative number")
-
-
-def check_positive(value, name: str) -> float:
-    """A finite number > 0 (a width, a scale)."""
-    return _check_real(value, name, lambda v: 0 < v < np.inf, "a positive number")
-
-
-def check_probability(value, name: str) -> float:
-    """A probability strictly between 0 and 1."""
-    return _check_real(value, name, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
-
 
 # Model-input values built at once (float32, about 64 MB) when a method makes copies of its
 # inputs (noisy, interpolated or masked). Chunks depend on the input shape only, never on

@@ -21,8 +21,8 @@ from typing import TypeVar
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, fill_removed, needs_removed
+from xaibench._checks import NotApplicable
 from xaibench._imputation import NOISE
-from xaibench.methods.base import NotApplicable
 from xaibench.models.outputs import class_scores
 
 # Perturbed values built at once (float32), about 128 MB.

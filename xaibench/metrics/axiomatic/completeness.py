@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
-from xaibench.methods.base import check_positive_int
+from xaibench._checks import check_positive_int
 from xaibench.metrics import register
 from xaibench.metrics.base import Metric
 from xaibench.models.outputs import check_output, class_scores

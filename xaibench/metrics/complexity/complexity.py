@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench.methods.base import check_positive_int
+from xaibench._checks import check_positive_int
 from xaibench.metrics import register
 from xaibench.metrics.base import Metric
 

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from xaibench._checks import as_inputs
-from xaibench.methods.base import check_positive_int
+from xaibench._checks import as_inputs, check_positive_int
 from xaibench.metrics import register
 from xaibench.metrics.base import Metric
 

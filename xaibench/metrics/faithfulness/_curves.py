@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import check_baseline
-from xaibench.methods.base import check_positive_int, check_seed
+from xaibench._checks import check_positive_int, check_seed
 from xaibench.metrics._perturb import (
     Removal,
     chunks,

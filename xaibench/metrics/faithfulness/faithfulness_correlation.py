@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, check_baseline
-from xaibench.methods.base import check_positive_int, check_seed
+from xaibench._checks import check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._perturb import Removal, ahead, ahead_chunks, copy_scores
 from xaibench.metrics._stats import pearson_rows

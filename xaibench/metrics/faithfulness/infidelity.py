@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import check_positive_number, feature_view, sample_range
-from xaibench.methods.base import check_positive_int, check_seed
+from xaibench._checks import (
+    check_positive,
+    check_positive_int,
+    check_seed,
+    feature_view,
+    sample_range,
+)
 from xaibench.metrics import register
 from xaibench.metrics._perturb import ahead, ahead_chunks
 from xaibench.metrics.base import Metric
@@ -62,7 +67,7 @@ class Infidelity(Metric):
         batch_size: int = 256,
     ):
         self.samples = check_positive_int(samples, "samples")
-        self.noise = check_positive_number(noise, "noise")
+        self.noise = check_positive(noise, "noise")
         if not isinstance(normalize, (bool, np.bool_)):
             raise ValueError(f"normalize must be True or False, got {normalize!r}")
         self.normalize = bool(normalize)

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from xaibench._baselines import Baseline, check_baseline
-from xaibench.methods.base import check_positive_int, check_seed
+from xaibench._checks import check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._perturb import (
     Removal,

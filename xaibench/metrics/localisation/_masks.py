@@ -10,7 +10,7 @@ import abc
 
 import numpy as np
 
-from xaibench.methods.base import check_positive_int
+from xaibench._checks import check_positive_int
 from xaibench.metrics.base import Metric
 
 

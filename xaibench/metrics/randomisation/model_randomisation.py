@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import as_attributions
+from xaibench._checks import NotApplicable, as_attributions, check_positive_int, check_seed
 from xaibench._tf import keras
-from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics._stats import pearson_rows

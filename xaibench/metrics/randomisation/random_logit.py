@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import as_attributions
-from xaibench.methods.base import NotApplicable, check_positive_int, check_seed
+from xaibench._checks import NotApplicable, as_attributions, check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._stats import spearman_rows
 from xaibench.metrics.base import Metric

@@ -8,9 +8,14 @@ import hashlib
 
 import numpy as np
 
-from xaibench._checks import as_attributions, check_positive_number, sample_range
+from xaibench._checks import (
+    as_attributions,
+    check_positive,
+    check_positive_int,
+    check_seed,
+    sample_range,
+)
 from xaibench._registry import Component
-from xaibench.methods.base import check_positive_int, check_seed
 from xaibench.metrics._perturb import samples_per_chunk
 from xaibench.metrics.base import Metric
 
@@ -124,7 +129,7 @@ class Sensitivity(Metric):
         batch_size: int | None = None,
     ):
         self.samples = check_positive_int(samples, "samples")
-        self.radius = check_positive_number(radius, "radius")
+        self.radius = check_positive(radius, "radius")
         self.seed = check_seed(seed)
         self.batch_size = (
             None if batch_size is None else check_positive_int(batch_size, "batch_size")

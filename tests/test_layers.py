@@ -1,0 +1,58 @@
+"""Import rules between xaibench's layers, read from the source (every import statement, the ones
+inside functions included, so that no lazy import hides a dependency)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import xaibench
+
+PACKAGE = Path(xaibench.__file__).parent
+
+# The modules every component stands on: they import no other xaibench module but each other.
+CORE = ("xaibench._checks", "xaibench._registry", "xaibench._fingerprint")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def xaibench_imports(path: Path) -> set[str]:
+    """The xaibench modules ``path`` imports anywhere in its code."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("xaibench")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("xaibench"):
+                found.add(node.module)
+    return found
+
+
+MODULES = {module_name(p): xaibench_imports(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@pytest.mark.parametrize(
+    "layer, forbidden",
+    [
+        ("xaibench.metrics", "xaibench.methods"),
+        ("xaibench.methods", "xaibench.metrics"),
+    ],
+)
+def test_methods_and_metrics_are_siblings(layer, forbidden):
+    """Metrics used to import methods/base.py for validators and NotApplicable."""
+    offenders = {
+        name: sorted(i for i in imports if i == forbidden or i.startswith(forbidden + "."))
+        for name, imports in MODULES.items()
+        if name == layer or name.startswith(layer + ".")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+@pytest.mark.parametrize("core", CORE)
+def test_the_core_imports_nothing_above_it(core):
+    assert MODULES[core] <= (set(CORE) - {core}) | {"xaibench._tf"}  # _tf: TensorFlow, quietly
