@@ -94,21 +94,49 @@ def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
     return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, model, method, metric) of the grid: its metric, store key, names and the
+    settings its key hashes."""
+
+    metric: object
+    key: str
+    ids: dict
+    settings: dict
+
+
+@dataclass
+class Pair:
+    """One (dataset, model) of the grid as every method on it sees it: the samples explained,
+    the trained model (None when it could not be had), and why nothing can be computed on it
+    (``reason``: not applicable; ``error``: the model failed) if so."""
+
+    data: object
+    arch: str
+    idx: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    masks: np.ndarray | None
+    data_settings: dict
+    trained: object = None
+    reason: str | None = None
+    error: str | None = None
+
+    @property
+    def model(self):
+        return self.trained.model if self.trained else None
+
+    @property
+    def computable(self) -> bool:
+        return self.trained is not None and self.reason is None and self.error is None
+
+
 class _Grid:
     """One run's progress through the grid, writing every cell to the store."""
 
-    def __init__(
-        self, config: RunConfig, store: Store, run_id: int, bar, result: RunResult, ex, inputs
-    ):
-        self.config, self.store, self.run_id, self.bar, self.result, self.executor = (
-            config,
-            store,
-            run_id,
-            bar,
-            result,
-            ex,
-        )
-        self.inputs = inputs
+    def __init__(self, config: RunConfig, store: Store, *, run_id: int, bar, result, ex, inputs):
+        self.config, self.store, self.run_id, self.bar = config, store, run_id, bar
+        self.result, self.executor, self.inputs = result, ex, inputs
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
 
@@ -147,35 +175,36 @@ class _Grid:
             "data_hash": _data_hash(x, y),
         }
         for model_spec in self.config.models_for(spec):
-            file = self.inputs.model_files.get((model_spec, spec))
-            self.run_model(model_spec, data, data_settings, idx, x, y, masks, file)
+            pair = Pair(data, display_name(model_spec), idx, x, y, masks, data_settings)
+            self.run_model(model_spec, pair, self.inputs.model_files.get((model_spec, spec)))
 
-    def run_model(self, spec, data, data_settings, idx, x, y, masks, file=None) -> None:
-        arch = display_name(spec)
-        reason = error = trained = None
+    def run_model(self, spec: str, pair: Pair, file=None) -> None:
+        """Train or load the model of ``spec`` (``file``: already loaded by preflight) into
+        ``pair``, then run every method on it."""
+        data, arch = pair.data, pair.arch
         kinds = ("image", "tabular") if is_model_file(spec) else ARCHITECTURES[spec].kinds
         if data.kind not in kinds:
-            reason = f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+            pair.reason = (
+                f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+            )
         else:
             try:
-                if file is not None:
-                    trained = file  # loaded and checked by preflight
-                else:
-                    trained = load_or_train(spec, data, log=self.bar.write)
+                pair.trained = file or load_or_train(spec, data, log=self.bar.write)
             except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
-                error = error_text(err)
+                pair.error = error_text(err)
+        trained = pair.trained
         model_settings = trained.settings if trained else {"model": spec, "dataset": data.name}
         model_key = trained.key if trained else settings_key(model_settings)
         if trained:
             self.store.put_model(
                 model_key, data.name, arch, trained.accuracy, trained.params, model_settings
             )
-            self.model_artifacts(trained, data, arch, data_settings, x, y)
+            self.model_artifacts(trained, data, arch, pair.data_settings, pair.x, pair.y)
         for method in self.methods:
             cells = []
             for metric in self.metrics:
                 settings = {
-                    "data": data_settings,
+                    "data": pair.data_settings,
                     "model": model_settings,
                     "method": method.get_config(),
                     "metric": metric.get_config(),
@@ -189,16 +218,16 @@ class _Grid:
                     "metric": metric.name,
                     "model_key": model_key,
                 }
-                cells.append((metric, settings_key(settings), ids, settings))
-            self.store.link(self.run_id, [c[1] for c in cells])
-            pending = [c for c in cells if self.store.status(c[1]) not in DONE]
+                cells.append(Cell(metric, settings_key(settings), ids, settings))
+            self.store.link(self.run_id, [c.key for c in cells])
+            pending = [c for c in cells if self.store.status(c.key) not in DONE]
             self.result.reused += len(cells) - len(pending)
             self.bar.update(len(cells) - len(pending))
-            gallery = self.artifact_key("gallery", data_settings, model_settings, method)
+            gallery = self.artifact_key("gallery", pair.data_settings, model_settings, method)
             if pending:
-                self.run_method(method, pending, trained, idx, x, y, masks, reason, error, gallery)
-            elif trained and reason is None and error is None:
-                self.gallery(gallery, trained, method, x, y, None)
+                self.run_method(method, pending, pair, gallery)
+            elif pair.computable:
+                self.gallery(gallery, trained, method, pair.x, pair.y, None)
 
     def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
         config = method.get_config() if method is not None else None
@@ -258,40 +287,38 @@ class _Grid:
         arrays = {"attributions": np.asarray(a, dtype=np.float32)}
         self.keep(key, "gallery", trained.dataset, trained.name, arrays, method=method.name)
 
-    def run_method(self, method, pending, trained, idx, x, y, masks, reason, error, gallery):
+    def run_method(self, method, pending: list[Cell], pair: Pair, gallery: str) -> None:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
-        model = trained.model if trained else None
-        if trained and reason is None and error is None:
-            self.bar.set_postfix_str(f"{trained.dataset}/{trained.name}/{method.name}")
-        args = (method, [c[0] for c in pending], x, y, masks, reason, error)
-        done = partial(self.finish_method, method, pending, trained, idx, x, y, gallery)
-        if reason is not None or error is not None:  # nothing to compute: no task to send
-            done(compute_method(model, *args), None)
+        if pair.computable:
+            self.bar.set_postfix_str(f"{pair.data.name}/{pair.arch}/{method.name}")
+        args = (method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
+        args += (pair.reason, pair.error)
+        done = partial(self.finish_method, method, pending, pair, gallery)
+        if pair.reason is not None or pair.error is not None:  # nothing to compute: no task
+            done(compute_method(pair.model, *args), None)
             return
-        self.executor.submit(trained.key, model, *args, on_done=done)
+        self.executor.submit(pair.trained.key, pair.model, *args, on_done=done)
 
-    def finish_method(self, method, pending, trained, idx, x, y, gallery, out, err) -> None:
+    def finish_method(self, method, pending: list[Cell], pair: Pair, gallery: str, out, err):
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
         if err is not None:
             out = MethodResult(outcomes=[("error", {"error": error_text(err)})] * len(pending))
         try:
-            calls = model_calls(method, x)
+            calls = model_calls(method, pair.x)
         except Exception:  # noqa: BLE001 - a malformed declaration: unknown, the cells are kept
             calls = None
-        for (metric, key, ids, settings), (status, fields) in zip(
-            pending, out.outcomes, strict=True
-        ):
+        for cell, (status, fields) in zip(pending, out.outcomes, strict=True):
             if status == "ok":
                 fields = {
                     **fields,
-                    "samples": idx,
+                    "samples": pair.idx,
                     "explain_seconds": out.explain_seconds,
                     "calls": calls,
                 }
-            self.put(key, ids, metric, status, settings, **fields)
-        if trained and out.a is not None:
-            self.gallery(gallery, trained, method, x, y, out.a)
+            self.put(cell.key, cell.ids, cell.metric, status, cell.settings, **fields)
+        if pair.trained and out.a is not None:
+            self.gallery(gallery, pair.trained, method, pair.x, pair.y, out.a)
 
 
 @dataclass
@@ -367,7 +394,7 @@ def run(
             dynamic_ncols=True,
         )
         try:
-            grid = _Grid(config, store, run_id, bar, result, ex, inputs)
+            grid = _Grid(config, store, run_id=run_id, bar=bar, result=result, ex=ex, inputs=inputs)
             for name in config.datasets:
                 grid.run_dataset(name)
             ex.drain(wait=True)
