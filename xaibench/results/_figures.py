@@ -7,24 +7,25 @@ from functools import cache, wraps
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import RendererAgg  # noqa: E402
-from matplotlib.cm import ScalarMappable  # noqa: E402
-from matplotlib.collections import PatchCollection, PathCollection  # noqa: E402
-from matplotlib.colors import ListedColormap, Normalize  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.textpath import TextPath  # noqa: E402
-from matplotlib.transforms import Affine2D  # noqa: E402
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import PatchCollection, PathCollection
+from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Rectangle
+from matplotlib.textpath import TextPath
+from matplotlib.transforms import Affine2D
 
 DPI = 110
 MAX_PIXELS = 2000  # a PNG's longest side; big figures lower their dpi to fit, down to MIN_DPI
 MIN_DPI = 90
 _SIGNED = "RdBu_r"  # attributions and weights: red positive, blue negative, white 0
-_RANKS = ListedColormap(plt.get_cmap("Greens_r")(np.linspace(0.0, 0.75, 256)))  # rank 1 darkest
+_RANKS = ListedColormap(
+    matplotlib.colormaps.get_cmap("Greens_r")(np.linspace(0.0, 0.75, 256))
+)  # rank 1 darkest
 
 # Layouts are fixed: every margin is computed in inches from the measured labels, which costs a
 # fraction of matplotlib's tight or constrained layout on figures of many axes. Axes titles get
@@ -44,14 +45,11 @@ def plain_text(draw):
     return drawn
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        dpi = min(DPI, max(MIN_DPI, MAX_PIXELS / max(fig.get_size_inches())))
-        fig.savefig(path, dpi=dpi)
-    finally:
-        plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dpi = min(DPI, max(MIN_DPI, MAX_PIXELS / max(fig.get_size_inches())))
+    fig.savefig(path, dpi=dpi)
     return path
 
 
@@ -67,20 +65,20 @@ def _text_inches(labels, fontsize: float) -> float:
     return max((measure(str(s), prop, ismath=False)[0] for s in labels), default=0.0) / 72
 
 
-def _figure(width: float, height: float, title: str, fontsize: float = 10) -> plt.Figure:
+def _figure(width: float, height: float, title: str, fontsize: float = 10) -> Figure:
     """A ``width`` × ``height`` inches figure titled at its top (callers leave 0.45 in a line)."""
-    fig = plt.figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
     fig.suptitle(title, fontsize=fontsize, y=1 - 0.08 / height, va="top")
     return fig
 
 
-def _axes(fig: plt.Figure, left: float, bottom: float, width: float, height: float) -> plt.Axes:
+def _axes(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
     """Axes at a position given in inches from the figure's bottom left corner."""
     w, h = fig.get_size_inches()
     return fig.add_axes((left / w, bottom / h, width / w, height / h))
 
 
-def _grid_axes(fig: plt.Figure, n: int, cols: int, panel, *, left: float, top: float, gap) -> list:
+def _grid_axes(fig: Figure, n: int, cols: int, panel, *, left: float, top: float, gap) -> list:
     """``n`` axes of ``panel`` (width, height) inches in rows of ``cols``, the first row
     ``top`` inches below the figure's top, ``gap`` (horizontal, vertical) inches apart."""
     (pw, ph), (wgap, hgap) = panel, gap
@@ -117,15 +115,17 @@ def _rgb(tile: np.ndarray, kind: str) -> np.ndarray:
         gray = t if t.ndim == 2 else t.mean(axis=-1)
         return t if t.ndim == 3 and t.shape[-1] == 3 else np.repeat(gray[..., None], 3, axis=-1)
     if kind == "signed":
-        rgba = plt.get_cmap(_SIGNED)((np.clip(_unit(t), -1.0, 1.0) + 1.0) / 2.0)
+        rgba = matplotlib.colormaps.get_cmap(_SIGNED)((np.clip(_unit(t), -1.0, 1.0) + 1.0) / 2.0)
     else:
         finite = t[np.isfinite(t)]
         low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        rgba = plt.get_cmap("viridis")((t - low) / (high - low) if high > low else t * 0.0)
+        rgba = matplotlib.colormaps.get_cmap("viridis")(
+            (t - low) / (high - low) if high > low else t * 0.0
+        )
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
-def _mosaic(ax: plt.Axes, tiles: list[np.ndarray], cols: int, gap: int) -> tuple[int, int]:
+def _mosaic(ax: Axes, tiles: list[np.ndarray], cols: int, gap: int) -> tuple[int, int]:
     """Same-shape RGB ``tiles`` in rows of ``cols``, ``gap`` white pixels apart and framed,
     drawn as one image on ``ax`` (axis off); returns the step (h + gap, w + gap) in pixels."""
     h, w = tiles[0].shape[:2]
@@ -144,7 +144,7 @@ def _mosaic(ax: plt.Axes, tiles: list[np.ndarray], cols: int, gap: int) -> tuple
     return h + gap, w + gap
 
 
-def _signed_colorbar(fig: plt.Figure, cax: plt.Axes, what: str = "attribution") -> None:
+def _signed_colorbar(fig: Figure, cax: Axes, what: str = "attribution") -> None:
     mappable = ScalarMappable(Normalize(-1.0, 1.0), _SIGNED)
     cbar = fig.colorbar(mappable, cax=cax, ticks=[-1, 0, 1])
     cbar.ax.set_yticklabels(["−max|a|", "0", "+max|a|"], fontsize=8)
@@ -153,7 +153,7 @@ def _signed_colorbar(fig: plt.Figure, cax: plt.Axes, what: str = "attribution") 
     cbar.set_label(f"{what},{sep}each map scaled by its own max |a|", fontsize=8)
 
 
-def _annotate(ax: plt.Axes, values: np.ndarray, fmt, dark, fontsize: float) -> None:
+def _annotate(ax: Axes, values: np.ndarray, fmt, dark, fontsize: float) -> None:
     """Each finite cell's ``fmt(v)`` centred on it, white where ``dark(v)``, otherwise black.
 
     The glyphs are drawn as one path collection per colour, which looks like text and costs

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from xaibench.results._figures import (  # noqa: E402
+from xaibench.results._figures import (
     _SIGNED,
     _axes,
     _figure,
@@ -43,7 +40,7 @@ def _row_labels(k: int, targets, class_names) -> list[str]:
 
 def _gallery_images(
     x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], title: str
-) -> plt.Figure:
+) -> Figure:
     """One framed image of k rows × (1 + methods) tiles, the inputs first."""
     k, n = len(x), len(maps)
     tiles = []
@@ -73,7 +70,7 @@ def _gallery_images(
 
 def _gallery_tabular(
     x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], feature_names, title: str
-) -> plt.Figure:
+) -> Figure:
     """One methods × features heatmap per sample, stacked, features named under the last."""
     k, n_features = x.shape
     names = list(maps)
@@ -155,7 +152,7 @@ def _rgb_filter(w: np.ndarray) -> np.ndarray:
     return (w - low) / (high - low) if high > low else np.full_like(w, 0.5)
 
 
-def _panels(widths: list[float], height: float, title: str) -> tuple[plt.Figure, list]:
+def _panels(widths: list[float], height: float, title: str) -> tuple[Figure, list]:
     """A figure of side-by-side panels ``widths`` inches wide and ``height`` tall, 0.35 in
     apart, under ``title`` and a line of panel captions; each panel's (left, bottom, w, h)."""
     fig = _figure(sum(widths) + 0.35 * len(widths), height + 0.9, title)
@@ -163,13 +160,13 @@ def _panels(widths: list[float], height: float, title: str) -> tuple[plt.Figure,
     return fig, [(left, 0.15, w, height) for left, w in zip(lefts, widths, strict=True)]
 
 
-def _caption(fig: plt.Figure, box, text: str) -> None:
+def _caption(fig: Figure, box, text: str) -> None:
     left, bottom, w, h = box
     width, height = fig.get_size_inches()
     fig.text((left + w / 2) / width, (bottom + h + 0.2) / height, text, ha="center", fontsize=9)
 
 
-def _tiles(fig: plt.Figure, box, tiles: list[np.ndarray], caption: str) -> None:
+def _tiles(fig: Figure, box, tiles: list[np.ndarray], caption: str) -> None:
     """RGB ``tiles`` numbered in a near-square framed mosaic filling ``box``."""
     left, bottom, w, h = box
     ax = _axes(fig, left, bottom, w, h - 0.12)  # room for the first row's numbers
@@ -184,12 +181,12 @@ def _tiles(fig: plt.Figure, box, tiles: list[np.ndarray], caption: str) -> None:
     _caption(fig, box, caption)
 
 
-def _input(fig: plt.Figure, box, x: np.ndarray, caption: str) -> None:
+def _input(fig: Figure, box, x: np.ndarray, caption: str) -> None:
     _mosaic(_axes(fig, *box), [_rgb(x, "image")], 1, 0)
     _caption(fig, box, caption)
 
 
-def _bars(fig: plt.Figure, box, values: np.ndarray, xlabel: str, ylabel: str, **kwargs) -> None:
+def _bars(fig: Figure, box, values: np.ndarray, xlabel: str, ylabel: str, **kwargs) -> None:
     left, bottom, w, h = box
     ax = _axes(fig, left + 0.65, bottom + 0.45, w - 0.65, h - 0.45)
     ax.bar(range(len(values)), values, **kwargs)

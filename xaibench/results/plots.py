@@ -10,18 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.lines import Line2D
+from matplotlib.markers import TICKDOWN
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
+from matplotlib.transforms import ScaledTranslation
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.collections import LineCollection, PatchCollection  # noqa: E402
-from matplotlib.markers import TICKDOWN  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
-from matplotlib.transforms import ScaledTranslation  # noqa: E402
-
-from xaibench.results._figures import (  # noqa: E402
+from xaibench.results._figures import (
     _RANKS,
     _annotate,
     _axes,
@@ -33,7 +32,7 @@ from xaibench.results._figures import (  # noqa: E402
     _text_inches,
     plain_text,
 )
-from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: E402,F401
+from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: F401 - re-exported
 
 
 def rank_matrices(board: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -202,7 +201,7 @@ def curves_plot(
     if not panels:
         return None
     methods = sorted({m for v in panels.values() for m in v})
-    palette = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+    palette = matplotlib.colormaps.get_cmap("tab10" if len(methods) <= 10 else "tab20")
     colors = {m: palette(i % palette.N) for i, m in enumerate(methods)}
     rows, cols = _grid(len(panels), 3)
     (pw, ph), (wgap, hgap) = (3.3, 2.3), (0.7, 0.8)
@@ -223,7 +222,7 @@ def curves_plot(
         ax.set(xlim=(0.0, 1.0), xlabel=_curve_xlabel(metric), ylabel="class score")
         ax.set_title(_label(key), fontsize=9, y=1.0)
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], color=colors[m], lw=2) for m in methods]
+    handles = [Line2D([], [], color=colors[m], lw=2) for m in methods]
     anchor = (1 - 0.05 / width, 1 - 0.45 / height)
     fig.legend(
         handles, methods, loc="upper right", bbox_to_anchor=anchor, fontsize=8, title="method"
@@ -266,7 +265,7 @@ def _leaderboard_values(board: pd.DataFrame, groups: list, metrics: list, order:
     return values.reshape(len(groups), len(metrics), len(order), len(columns))
 
 
-def _leaderboard_row(ax: plt.Axes, values: np.ndarray, order: list[str], frac: float) -> None:
+def _leaderboard_row(ax: Axes, values: np.ndarray, order: list[str], frac: float) -> None:
     """The panels of one (dataset, model), drawn as artists of one axes (fast): metric j in
     the x slot [j, j + frac] on its own scale, the methods at y = 0, 1, ... (named)."""
     pos, n = np.arange(len(order), dtype=float), len(order)
@@ -300,7 +299,7 @@ def _leaderboard_row(ax: plt.Axes, values: np.ndarray, order: list[str], frac: f
     ax.set_yticks(pos, order, fontsize=8)
 
 
-def _draw_row(ax: plt.Axes, art: dict) -> None:
+def _draw_row(ax: Axes, art: dict) -> None:
     """Add the collected artists of `_leaderboard_row`, one collection each."""
     frame = {"facecolor": "none", "edgecolor": "black", "linewidth": 0.8, "clip_on": False}
     ax.add_collection(PatchCollection(art["frames"], **frame), autolim=False)

@@ -16,15 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from xaibench.results._figures import DPI, _axes, _figure, _grid_axes, plain_text  # noqa: E402
+from xaibench.results._figures import DPI, _axes, _figure, _grid_axes, plain_text
 
 FAITHFULNESS_METRICS = ("deletion", "insertion", "faithfulness_correlation")
 SIMPLICITY_METRICS = ("sparseness", "complexity")
@@ -364,27 +361,24 @@ def _performance_plot(perf: pd.DataFrame, rho: pd.Series, path: Path) -> Path | 
     title = f"Interpretability vs performance (rings: Pareto front)\n{_rho_text(rho)}"
     fig = _figure(7.6, 5.3, title)
     ax = _axes(fig, 0.8, 0.55, 5.3, 4.1)  # fixed margins: labels of right-hand points fit
-    try:
-        colours = plt.get_cmap("tab10")
-        for i, (dataset, g) in enumerate(data.groupby("dataset", sort=True)):
-            c = colours(i % 10)
-            ax.scatter(g["accuracy"], g["faithfulness_best"], color=c, label=dataset, zorder=3)
-            front = g[g["pareto"]].sort_values("accuracy")
-            ax.scatter(front["accuracy"], front["faithfulness_best"], s=180, edgecolors=c, **RING)
-            _front_line(
-                ax, front["accuracy"].to_numpy(), front["faithfulness_best"].to_numpy(), True, c
-            )
-            for _, r in g.iterrows():
-                bold = "bold" if r["pareto"] else "normal"
-                xy = (r["accuracy"], r["faithfulness_best"])
-                ax.annotate(f"{dataset}/{r['model']}", xy, fontweight=bold, **LABEL)
-        ax.set_xlabel("test accuracy")
-        ax.set_ylabel("best faithfulness (normalised per dataset, control excluded)")
-        ax.grid(alpha=0.3)
-        ax.legend(title="dataset", fontsize=8)
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    colours = matplotlib.colormaps.get_cmap("tab10")
+    for i, (dataset, g) in enumerate(data.groupby("dataset", sort=True)):
+        c = colours(i % 10)
+        ax.scatter(g["accuracy"], g["faithfulness_best"], color=c, label=dataset, zorder=3)
+        front = g[g["pareto"]].sort_values("accuracy")
+        ax.scatter(front["accuracy"], front["faithfulness_best"], s=180, edgecolors=c, **RING)
+        _front_line(
+            ax, front["accuracy"].to_numpy(), front["faithfulness_best"].to_numpy(), True, c
+        )
+        for _, r in g.iterrows():
+            bold = "bold" if r["pareto"] else "normal"
+            xy = (r["accuracy"], r["faithfulness_best"])
+            ax.annotate(f"{dataset}/{r['model']}", xy, fontweight=bold, **LABEL)
+    ax.set_xlabel("test accuracy")
+    ax.set_ylabel("best faithfulness (normalised per dataset, control excluded)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="dataset", fontsize=8)
+    return _save(fig, path)
 
 
 def _log_axis(ax, x: np.ndarray) -> None:
@@ -440,14 +434,11 @@ def _method_plot(
     (pw, ph), gap = (3.3, 2.6), (0.95, 0.8)  # fixed margins: labels of right-hand points fit
     fig = _figure(0.6 + ncols * (pw + gap[0]), 0.95 + nrows * (ph + gap[1]) - 0.3, title)
     axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.6, top=0.95, gap=gap)
-    try:
-        for ax, (dataset, model) in zip(axes, groups, strict=True):
-            g = data[(data["dataset"] == dataset) & (data["model"] == model)]
-            _method_panel(ax, g, x, front_col, log_x, control)
-            ax.set_title(f"{dataset} / {model}", fontsize=9, y=1.0)  # y: no tick measuring
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    for ax, (dataset, model) in zip(axes, groups, strict=True):
+        g = data[(data["dataset"] == dataset) & (data["model"] == model)]
+        _method_panel(ax, g, x, front_col, log_x, control)
+        ax.set_title(f"{dataset} / {model}", fontsize=9, y=1.0)  # y: no tick measuring
+    return _save(fig, path)
 
 
 @plain_text
