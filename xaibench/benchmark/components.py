@@ -11,8 +11,6 @@ from xaibench._registry import Component, Registry
 from xaibench.methods.base import Method, NotApplicable
 from xaibench.metrics.base import Metric
 
-Spec = "str | Component | tuple[str, dict]"
-
 
 def build(registry: Registry, spec: Any, seed: int | None = None, params: dict | None = None):
     """An instance from a name, an instance, or a ``(name, params)`` pair.

@@ -128,7 +128,7 @@ def _check_dataset(spec: str) -> None:
         if not Path(spec).exists():
             raise ValueError(f"dataset {spec!r}: no such file or folder")
         return
-    if spec not in _datasets.names() and spec not in getattr(_datasets, "EXTRA", ()):
+    if spec not in _datasets.names() and spec not in _datasets.extras():
         _datasets._loader(spec)  # raises the unknown-name error with suggestions
 
 

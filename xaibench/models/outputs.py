@@ -13,7 +13,8 @@ import numpy as np
 
 from xaibench._tf import keras, tf
 
-OUTPUTS = ("probability", "logit")
+OUTPUTS = ("probability", "logit")  # what metrics read (their ``output=`` setting)
+HEADS = ("raw", *OUTPUTS)  # "raw": the model's own output, what methods explain
 
 
 def check_output(output: str) -> str:
@@ -66,21 +67,33 @@ def _dense_logits(z, dense):
     return z + np.asarray(dense.bias) if dense.use_bias else z
 
 
-def score_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
-    """``x -> (N, classes)`` scores of the kind ``output`` (``"probability"``, ``"logit"``, ``"raw"``)."""
+def _head(model, output: str, run: Callable, softmax: Callable) -> Callable:
+    """The one rule for reading scores of the kind ``output`` from ``model``: ``run(m)`` is the
+    forward pass of a model ``m`` (on tensors or on arrays), ``softmax`` the matching softmax.
+    A model that ends in softmax is not softmaxed twice; its logits are read from the input of
+    that softmax (through the final Dense layer's kernel and bias when it carries the softmax)."""
+    if output not in HEADS:
+        raise ValueError(f"unknown output {output!r}; valid outputs: {', '.join(HEADS)}")
     softmaxed = ends_in_softmax(model)
-    if output == "raw" or (output == "probability" and softmaxed):
-        return lambda x: model(x, training=False)
+    already = (output == "probability" and softmaxed) or (output == "logit" and not softmaxed)
+    if output == "raw" or already:  # the model outputs what is asked for
+        return run(model)
     if output == "probability":
-        return lambda x: tf.nn.softmax(model(x, training=False), axis=-1)
-    if output == "logit":
-        if not softmaxed:
-            return lambda x: model(x, training=False)
-        inner, dense = _pre_softmax(model)
-        if dense is None:
-            return lambda x: inner(x, training=False)
-        return lambda x: _dense_logits(inner(x, training=False), dense)
-    raise ValueError(f"unknown output {output!r}")
+        forward = run(model)
+        return lambda x: softmax(forward(x))
+    inner, dense = _pre_softmax(model)
+    forward = run(inner)
+    return forward if dense is None else (lambda x: _dense_logits(forward(x), dense))
+
+
+def _call(model) -> Callable:
+    return lambda x: model(x, training=False)
+
+
+def score_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``x -> (N, classes)`` tensor scores of the kind ``output`` (one of ``HEADS``), through the
+    model's call (for gradients)."""
+    return _head(model, output, _call, lambda z: tf.nn.softmax(z, axis=-1))
 
 
 def _predict(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -99,21 +112,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def forward_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
     """``x -> (N, classes)`` numpy scores of the kind ``output``, from the compiled forward pass
     (for reading scores; gradients go through ``score_fn``)."""
-    softmaxed = ends_in_softmax(model)
-    if output == "raw" or (output == "probability" and softmaxed):
-        return _predict(model)
-    if output == "probability":
-        predict = _predict(model)
-        return lambda x: _softmax(predict(x))
-    if output == "logit":
-        if not softmaxed:
-            return _predict(model)
-        inner, dense = _pre_softmax(model)
-        predict = _predict(inner)
-        if dense is None:
-            return predict
-        return lambda x: _dense_logits(predict(x), dense)
-    raise ValueError(f"unknown output {output!r}")
+    return _head(model, output, _predict, _softmax)
 
 
 def class_scores(
