@@ -1,4 +1,5 @@
-"""Attribution methods against exact answers on tiny hand-set models (definitions: METRICS.md)."""
+"""Attribution methods against exact answers on tiny hand-set models (definitions: their
+docstrings)."""
 
 from __future__ import annotations
 

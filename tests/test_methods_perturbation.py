@@ -1,5 +1,6 @@
 """Perturbation-family and global methods against exact answers on tiny hand-set models:
-occlusion, rise, lime, kernel_shap, permutation_importance, feature_correlation (METRICS.md)."""
+occlusion, rise, lime, kernel_shap, permutation_importance, feature_correlation (definitions: their
+docstrings)."""
 
 from __future__ import annotations
 

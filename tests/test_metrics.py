@@ -1,4 +1,5 @@
-"""Metrics against exact answers on tiny hand-set models (definitions: METRICS.md)."""
+"""Metrics against exact answers on tiny hand-set models (definitions: their
+docstrings)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from xaibench._tf import keras, tf
 from xaibench.metrics import CATEGORIES
 
 # --------------------------------------------------------------------------------------------
-# Independent reference implementations (numpy, straight from METRICS.md)
+# Independent reference implementations (numpy, straight from the definitions in the docstrings)
 # --------------------------------------------------------------------------------------------
 
 
@@ -590,7 +591,7 @@ MODEL_FREE = {
     "attribution_auroc",
 }
 
-# What each metric needs besides (model, x, y, a), from METRICS.md.
+# What each metric needs besides (model, x, y, a), from their docstrings.
 NEEDS = {
     "max_sensitivity": "explain",
     "avg_sensitivity": "explain",

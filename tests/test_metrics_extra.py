@@ -1,5 +1,5 @@
 """Noisy linear imputation, road, infidelity, max/avg sensitivity and completeness against exact
-answers on tiny hand-set models (definitions: METRICS.md)."""
+answers on tiny hand-set models (definitions: their docstrings)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Complexity, randomisation and localisation metrics and runtime's model calls, against exact
-answers on tiny hand-set models (definitions: METRICS.md)."""
+answers on tiny hand-set models (definitions: their docstrings)."""
 
 from __future__ import annotations
 
@@ -487,7 +487,7 @@ def test_localisation_tabular_by_hand(name, expected):
 
 
 def references():
-    """Per-sample loop implementations straight from METRICS.md."""
+    """Per-sample loop implementations straight from the definitions in the docstrings."""
 
     def mass(a, m):
         pos = np.maximum(a, 0)

@@ -1,4 +1,4 @@
-"""Baselines: what a removed feature is replaced by (METRICS.md).
+"""Baselines: what a removed feature is replaced by (the README's Metrics section).
 
 ``baseline`` is a number, ``"mean"`` (each sample's per-channel mean), ``"blur"`` (the Gaussian-blurred
 image, sigma = max(1, 0.1 * max(H, W)) pixels), a callable ``x -> x_baseline`` of the same shape, or,
