@@ -152,24 +152,21 @@ def load_dataset(spec: str):
     return _datasets.load(spec)
 
 
-# Methods by cost. Cheap: a few model calls per sample; heavy: hundreds to thousands.
-CHEAP_METHODS = (
-    "saliency",
-    "gradient_x_input",
-    "integrated_gradients",
-    "smoothgrad",
-    "vargrad",
-    "guided_backprop",
-    "grad_cam",
-    "grad_cam_pp",
-    "occlusion",
-    "permutation_importance",
-    "feature_correlation",
-    "random",
-    "sobel",
-)
-HEAVY_METHODS = ("rise", "lime", "kernel_shap")
-ADAPTERS = ("shap_gradient", "shap_kernel", "lime_image", "lime_tabular")
+def _builtin_methods(cost: str) -> tuple[str, ...]:
+    """xaibench's own methods (registered here) that declare ``cost`` (``Method.cost``): a new
+    method joins the suites by declaring itself."""
+    return tuple(
+        n
+        for n in _methods.names()
+        if _methods.cls(n).__module__.startswith("xaibench.") and _methods.cls(n).cost == cost
+    )
+
+
+# Methods by cost. Cheap: a few model calls per sample; heavy: hundreds to thousands; adapters:
+# wrappers of optional packages (only where they are installed).
+CHEAP_METHODS = _builtin_methods("cheap")
+HEAVY_METHODS = _builtin_methods("heavy")
+ADAPTERS = _builtin_methods("adapter")
 IMAGE_DATASETS = ("digits", "mnist", "shapes")
 TABULAR_DATASETS = ("breast_cancer", "wine", "synthetic_tabular")
 IMAGE_MODELS = ("linear", "mlp", "cnn", "cnn_deep")
@@ -214,7 +211,7 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
         datasets=datasets,
         models=IMAGE_MODELS,
         models_per_dataset={d: TABULAR_MODELS for d in TABULAR_DATASETS},
-        methods=CHEAP_METHODS + HEAVY_METHODS + tuple(a for a in adapters if a in _methods.names()),
+        methods=CHEAP_METHODS + HEAVY_METHODS + tuple(adapters),
         metrics=_all_metrics(),
         samples=samples,
         params=dict(DEFAULT_BUDGETS if budgets is None else budgets),

@@ -49,7 +49,10 @@ class Method(Component, abc.ABC):
     - ``model_calls``: the model's forward and backward passes per explained sample, a dict
       ``{"forward": f, "backward": b}`` or a method ``model_calls(input_shape)`` returning one
       (given one sample's shape, (H, W, C) or (F,)); None where unknown. Read by the runtime
-      metric (``xaibench.metrics.cost.runtime.model_calls``).
+      metric (``xaibench.metrics.cost.runtime.model_calls``);
+    - ``cost``: "cheap" (a few model calls per sample; every built-in suite runs it), "heavy"
+      (hundreds to thousands; the default and full suites, with a budget) or "adapter" (wraps an
+      optional package; the full suite, where it is installed). The suites are built from it.
 
     ``x`` may be a numpy array, a tf.Tensor, or a tf.data.Dataset yielding ``x`` batches or
     ``(x, y)`` batches (then ``y`` may be omitted); a dataset is read batch by batch into one array.
@@ -60,6 +63,7 @@ class Method(Component, abc.ABC):
     inputs: tuple[str, ...] = ("image", "tabular")
     stochastic: bool = False
     model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
+    cost: str = "cheap"
 
     def __call__(self, model, x, y=None) -> np.ndarray:
         x, y = from_dataset(x, y)

@@ -115,6 +115,8 @@ class KernelShap(Method):
     batch_size : model inputs per forward call (default 256).
     """
 
+    cost = "heavy"
+
     stochastic = True
 
     def __init__(

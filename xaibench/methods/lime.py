@@ -70,6 +70,8 @@ class Lime(Method):
     batch_size : model inputs per forward call (default 256).
     """
 
+    cost = "heavy"
+
     stochastic = True
 
     def __init__(

@@ -91,6 +91,8 @@ class LimeImage(Method):
     >>> a = xb.methods.get("lime_image", num_samples=500)(model, x, y)  # doctest: +SKIP
     """
 
+    cost = "adapter"
+
     inputs = ("image",)
     stochastic = True
 
@@ -174,6 +176,8 @@ class LimeTabular(Method):
     -------
     >>> a = xb.methods.get("lime_tabular", discretize=False)(model, x, y)  # doctest: +SKIP
     """
+
+    cost = "adapter"
 
     inputs = ("tabular",)
     stochastic = True

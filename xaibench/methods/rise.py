@@ -69,6 +69,8 @@ class Rise(Method):
     batch_size : model inputs per forward call (default 256).
     """
 
+    cost = "heavy"
+
     stochastic = True
 
     def __init__(

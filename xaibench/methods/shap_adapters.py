@@ -100,6 +100,8 @@ class ShapGradient(Method):
     >>> a = xb.methods.get("shap_gradient", nsamples=100)(model, x, y)  # doctest: +SKIP
     """
 
+    cost = "adapter"
+
     needs_gradients = True
     stochastic = True
 
@@ -189,6 +191,8 @@ class ShapKernel(Method):
     -------
     >>> a = xb.methods.get("shap_kernel", nsamples=500, segments=4)(model, x, y)  # doctest: +SKIP
     """
+
+    cost = "adapter"
 
     stochastic = True
 
