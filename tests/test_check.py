@@ -172,7 +172,7 @@ def test_json_holds_summary_rows_and_tolerance():
 
 
 def test_read_run_prefers_leaderboard_csv_and_falls_back_to_the_store(tmp_path):
-    from xaibench.benchmark.store import Store
+    from xaibench.store import Store
 
     with pytest.raises(ValueError, match="neither leaderboard.csv nor results.sqlite"):
         read_run(tmp_path)

@@ -208,8 +208,8 @@ def test_a_metric_returning_too_few_scores_names_both_shapes():
 
 
 def test_report_of_a_store_without_runs(tmp_path, capsys):
-    from xaibench.benchmark.store import Store
     from xaibench.cli import main
+    from xaibench.store import Store
 
     with Store(tmp_path / "results.sqlite"):
         pass
@@ -277,7 +277,7 @@ def test_a_malformed_model_calls_declaration_loses_no_cell(tmp_path, capsys):
 
 def test_one_writer_per_store_and_killed_runs_are_marked(tmp_path):
     """A killed run's row stayed "running" forever; two runs into one directory could interleave."""
-    from xaibench.benchmark.store import Store
+    from xaibench.store import Store
 
     path = tmp_path / "results.sqlite"
     first = Store(path)

@@ -63,6 +63,17 @@ def test_methods_and_metrics_are_siblings(layer, forbidden):
     assert not {k: v for k, v in offenders.items() if v}
 
 
+def test_results_read_the_store_and_never_import_the_runner():
+    """The store sits below benchmark/ (which writes it) and results/ (which reads it)."""
+    assert MODULES["xaibench.store"] == set()
+    offenders = {
+        name: sorted(i for i in imports if i.startswith("xaibench.benchmark"))
+        for name, imports in MODULES.items()
+        if name.startswith("xaibench.results")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
 @pytest.mark.parametrize("core", CORE)
 def test_the_core_imports_nothing_above_it(core):
     assert MODULES[core] <= set(CORE) - {core}

@@ -13,9 +13,9 @@ from _runs import write_config
 from _tolerance import assert_scores_close
 
 import xaibench as xb
-from xaibench.benchmark.store import Store
 from xaibench.cli import main
 from xaibench.methods.base import Method
+from xaibench.store import Store
 
 pytestmark = pytest.mark.slow
 

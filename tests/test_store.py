@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from _runs import write_config
 
-from xaibench.benchmark.store import APPLICATION_ID, SCHEMA_VERSION, Store
 from xaibench.cli import main
+from xaibench.store import APPLICATION_ID, SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.slow
 

@@ -25,12 +25,12 @@ from xaibench._version import __version__
 from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.executors import MethodResult, compute_method, error_text, executor
-from xaibench.benchmark.store import DONE, Store, settings_key
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train
 from xaibench.models.zoo import ARCHITECTURES
+from xaibench.store import DONE, Store, settings_key
 
 
 @dataclass

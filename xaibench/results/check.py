@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.tables import fmt
+from xaibench.store import Store
 
 KEYS = ("dataset", "model", "method", "metric")
 VALUES = ("higher_is_better", "mean", "ci_low", "ci_high")
@@ -153,7 +154,6 @@ def read_run(path: str | Path) -> pd.DataFrame:
         csv = path / "leaderboard.csv"
         return validate_board(_read_csv(csv, "run"), f"run {csv}", allow_empty=True)
     if (path / "results.sqlite").is_file():
-        from xaibench.benchmark.store import Store
         from xaibench.results.leaderboard import leaderboard
 
         with Store(path / "results.sqlite", readonly=True) as store:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench._checks import file_stem
-from xaibench.benchmark.store import Store
 from xaibench.results import html, plots, stats, tradeoffs
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.leaderboard import leaderboard
 from xaibench.results.tables import leaderboard_markdown, wide
+from xaibench.store import Store
 
 CURVE_METRICS = ("deletion", "insertion")
 TRADEOFFS_TEXT = """\
