@@ -179,6 +179,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    from xaibench.results.outputs import rebuild
+
+    result.leaderboard = rebuild(out, result.run_id).board  # the run's outputs, from its store
     print(
         f"\n{result.total} cells: {result.computed} computed, {result.reused} reused from the store, "
         f"{result.not_applicable} not applicable, {len(result.failures)} failed"

@@ -361,7 +361,8 @@ def run(
     scheduler: str | None = None,
     workers: int | None = None,
 ) -> RunResult:
-    """Run the grid of ``config`` into the run directory ``out`` and write its outputs.
+    """Run the grid of ``config`` into the store of the run directory ``out`` (the outputs are
+    written from the store by ``xaibench.results.outputs``, as the CLI does after a run).
 
     ``executor_name`` "local" computes in this process; "dask" on the Dask scheduler at
     ``scheduler``, or else on a local cluster of ``workers`` processes (default one per CPU), with
@@ -370,8 +371,6 @@ def run(
     Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
     after the finished cells are safe in the store.
     """
-    from xaibench.results.outputs import write_outputs
-
     config.validate()
     out = Path(out)
     inputs = preflight(config)
@@ -404,7 +403,6 @@ def run(
         finally:
             bar.close()
         store.finish_run(run_id, "failed" if result.failures else "ok")
-        result.leaderboard = write_outputs(store, out, run_id)
         return result
     finally:
         ex.close()

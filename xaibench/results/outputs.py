@@ -242,10 +242,11 @@ def _report(store: Store, run: dict, out: Path, tables: dict, made: dict) -> Pat
     )
 
 
-def rebuild(out: str | Path) -> Outputs:
-    """Rebuild the outputs of run directory ``out`` from its ``results.sqlite``."""
+def rebuild(out: str | Path, run_id: int | None = None) -> Outputs:
+    """Rebuild the outputs of run ``run_id`` (default: the latest) of run directory ``out`` from
+    its ``results.sqlite``, opened read-only."""
     path = Path(out) / "results.sqlite"
     if not path.exists():
         raise ValueError(f"{out} has no results.sqlite: not a run directory")
     with Store(path, readonly=True) as store:
-        return build(store, out)
+        return build(store, out, run_id)
