@@ -170,7 +170,12 @@ def test_failing_plumbing_is_retried_then_stored(monkeypatch):
             raise OSError("Timed out trying to connect to tcp://127.0.0.1:1")
 
     ex.client = Client()
-    ex.submit("k", None, "method", on_done=lambda value, err: results.append((value, err)))
+    ex.submit(
+        "k",
+        None,
+        executors.Work("m", [], None, None),
+        on_done=lambda value, err: results.append((value, err)),
+    )
     assert len(calls) == 1 + executors.RETRIES
     [(value, err)] = results
     assert value is None and "Timed out" in str(err)

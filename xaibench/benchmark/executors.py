@@ -14,7 +14,7 @@ with the same seeds. A task whose connection fails or whose worker is lost is se
 times; what still fails is stored as failed cells and the run goes on (``DaskExecutor``).
 
 >>> ex = executor("dask", workers=2)  # doctest: +SKIP
->>> ex.submit(key, model, method, metrics, x, y, masks, on_done=store_it)  # doctest: +SKIP
+>>> ex.submit(key, model, Work(method, metrics, x, y), on_done=store_it)  # doctest: +SKIP
 >>> ex.drain(wait=True); ex.close()  # doctest: +SKIP
 """
 
@@ -52,13 +52,27 @@ class MethodResult:
     outcomes: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def compute_method(model, method, metrics, x, y, masks, reason=None, error=None) -> MethodResult:
-    """Explain ``x`` with ``method`` once and score every metric of ``metrics``.
+@dataclass
+class Work:
+    """One task: explain ``x`` (targets ``y``, ground-truth ``masks`` or None) with ``method``
+    once and score it with every metric of ``metrics``. ``reason`` (not applicable) or ``error``
+    (the model could not be had), given by the caller, mark every cell so without running
+    anything."""
 
-    ``reason`` (not applicable) or ``error`` (the model could not be had) given by the caller
-    mark every cell so without running anything. Nothing raises but KeyboardInterrupt and the like:
-    a failure is recorded in the cells it concerns.
-    """
+    method: object
+    metrics: list
+    x: np.ndarray
+    y: np.ndarray
+    masks: np.ndarray | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+def compute_method(model, work: Work) -> MethodResult:
+    """Do ``work`` on ``model``. Nothing raises but KeyboardInterrupt and the like: a failure is
+    recorded in the cells it concerns."""
+    method, metrics, x, y, masks = work.method, work.metrics, work.x, work.y, work.masks
+    reason, error = work.reason, work.error
     out = MethodResult()
     if reason is None and error is None:
         reason = method.applicable(model, x)
@@ -98,9 +112,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def submit(self, key: str, model, *args, on_done) -> None:
-        """``compute_method(model, *args)``, handed to ``on_done(result, None)``."""
-        on_done(compute_method(model, *args), None)
+    def submit(self, key: str, model, work: Work, *, on_done) -> None:
+        """``compute_method(model, work)``, handed to ``on_done(result, None)``."""
+        on_done(compute_method(model, work), None)
 
     def drain(self, *, wait: bool = False) -> None:
         pass
@@ -132,10 +146,10 @@ def _worker_model(key: str, blob: bytes):
     return _WORKER_MODELS[key]
 
 
-def remote_method(shared, method, metrics, x, y, masks, reason=None, error=None) -> MethodResult:
+def remote_method(shared, work: Work) -> MethodResult:
     """``compute_method`` on a worker; ``shared`` is ``(model key, .keras bytes)`` or None."""
     model = _worker_model(*shared) if shared is not None else None
-    return compute_method(model, method, metrics, x, y, masks, reason, error)
+    return compute_method(model, work)
 
 
 # Dask's communication timeouts that xaibench raises from Dask's own 30 s, unless the Dask config
@@ -174,12 +188,12 @@ def _generous_timeouts() -> dict[str, str]:
 
 
 @dataclass
-class _Task:
-    """One method on one model, as sent to the cluster, with what is needed to send it again."""
+class _Sent:
+    """One task as sent to the cluster, with what is needed to send it again."""
 
     key: str
     model: object
-    args: tuple
+    work: Work
     on_done: object
     attempts: int = 0
 
@@ -227,7 +241,7 @@ class DaskExecutor:
         except BaseException:
             self._config.__exit__(None, None, None)
             raise
-        self.pending: dict = {}  # future -> _Task
+        self.pending: dict = {}  # future -> _Sent
         self.shared: dict = {}  # model key -> futures of (key, bytes) on the cluster
 
     def share(self, key: str, model):
@@ -240,24 +254,24 @@ class DaskExecutor:
             self.shared[key] = self.client.scatter((key, model_bytes(model)), broadcast=False)
         return self.shared[key]
 
-    def submit(self, key: str, model, *args, on_done) -> None:
-        """``compute_method(model, *args)`` on a worker, ``key`` naming the model (it travels
+    def submit(self, key: str, model, work: Work, *, on_done) -> None:
+        """``compute_method(model, work)`` on a worker, ``key`` naming the model (it travels
         once); ``on_done(result, None)`` or ``(None, exception)`` runs in a later ``drain`` (or
         now, when the task cannot be sent)."""
-        self._send(_Task(key, model, args, on_done))
+        self._send(_Sent(key, model, work, on_done))
         self.drain()
 
-    def _send(self, task: _Task) -> None:
+    def _send(self, task: _Sent) -> None:
         try:
             future = self.client.submit(
-                remote_method, self.share(task.key, task.model), *task.args, pure=False
+                remote_method, self.share(task.key, task.model), task.work, pure=False
             )
         except Exception as err:  # noqa: BLE001 - retried or stored in the task's cells
             self._failed(task, err)
         else:
             self.pending[future] = task
 
-    def _failed(self, task: _Task, err: Exception) -> None:
+    def _failed(self, task: _Sent, err: Exception) -> None:
         """Send ``task`` again after a transient failure while retries are left, else hand
         ``err`` to its ``on_done``."""
         if not transient(err) or task.attempts >= RETRIES:

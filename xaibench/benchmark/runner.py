@@ -24,7 +24,13 @@ from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
-from xaibench.benchmark.executors import MethodResult, compute_method, error_text, executor
+from xaibench.benchmark.executors import (
+    MethodResult,
+    Work,
+    compute_method,
+    error_text,
+    executor,
+)
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
@@ -292,13 +298,13 @@ class _Grid:
         stored when its task returns."""
         if pair.computable:
             self.bar.set_postfix_str(f"{pair.data.name}/{pair.arch}/{method.name}")
-        args = (method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
-        args += (pair.reason, pair.error)
+        work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
+        work.reason, work.error = pair.reason, pair.error
         done = partial(self.finish_method, method, pending, pair, gallery)
         if pair.reason is not None or pair.error is not None:  # nothing to compute: no task
-            done(compute_method(pair.model, *args), None)
+            done(compute_method(pair.model, work), None)
             return
-        self.executor.submit(pair.trained.key, pair.model, *args, on_done=done)
+        self.executor.submit(pair.trained.key, pair.model, work, on_done=done)
 
     def finish_method(self, method, pending: list[Cell], pair: Pair, gallery: str, out, err):
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
