@@ -122,6 +122,15 @@ def _bad_setup(kind, tmp_path, monkeypatch):
         bad = dataclasses.replace(data, y_test=np.full(len(data.y_test), 7))
         monkeypatch.setitem(datasets_module._LOADERS, "bad_labels_for_tests", lambda: bad)
         return ["bad_labels_for_tests"], ["linear"], "", "y_test holds 7, not a class id 0..1"
+    if kind == "non-finite inputs":
+        data = xb.datasets.from_arrays(x, np.arange(20) % 2, name="nan_inputs_for_tests")
+        import dataclasses
+
+        x_test = data.x_test.copy()
+        x_test[1, 2] = np.nan
+        bad = dataclasses.replace(data, x_test=x_test)
+        monkeypatch.setitem(datasets_module._LOADERS, "nan_inputs_for_tests", lambda: bad)
+        return ["nan_inputs_for_tests"], ["linear"], "", "x_test holds NaN or infinite values"
     if kind == "seed -1 of a method":
         return (
             ["digits"],
@@ -141,6 +150,7 @@ BAD_KINDS = [
     "npz without arrays",
     "corrupt image",
     "labels out of range",
+    "non-finite inputs",
     "seed -1 of a method",
 ]
 
