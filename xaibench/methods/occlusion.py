@@ -12,17 +12,18 @@ from xaibench.methods._perturb import masked_scores
 from xaibench.methods.base import Method, check_positive_int
 from xaibench.models.outputs import class_scores
 
-# Rows of every model call that scores x itself (padded with copies of the last sample).
+# Rows of the model calls that score x itself: groups of FIXED_ROWS samples, then one at a time.
 FIXED_ROWS = 8
 
 
 def fixed_shape_scores(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Raw f_y(x), float64 (N,), from model calls of exactly ``FIXED_ROWS`` inputs each, so that a
-    sample's score has the same bits whatever the batch it is explained in."""
-    pad = -len(x) % FIXED_ROWS
-    xs = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
-    ys = np.concatenate([y, np.repeat(y[-1:], pad)])
-    return class_scores(model, xs, ys, output="raw", batch_size=FIXED_ROWS)[: len(x)]
+    """Raw f_y(x), float64 (N,), from model calls of ``FIXED_ROWS`` inputs and, for the last
+    N mod ``FIXED_ROWS`` samples, of one: shapes that depend on N only, never on ``batch_size``,
+    so a sample's score has the same bits at any batch size (and no row is scored twice)."""
+    full = len(x) - len(x) % FIXED_ROWS
+    head = class_scores(model, x[:full], y[:full], output="raw", batch_size=FIXED_ROWS)
+    tail = class_scores(model, x[full:], y[full:], output="raw", batch_size=1)
+    return np.concatenate([head, tail])
 
 
 @register("occlusion")
@@ -40,8 +41,8 @@ class Occlusion(Method):
     Patch positions start at 0 and move by ``stride``; when the stride leaves the last rows or
     columns uncovered, one more position flush with the border is added, so every pixel is covered.
     Cost: one forward pass per patch position per sample, plus one of x (170 on 28x28 with the
-    defaults). x itself is scored in model calls of a fixed shape (8 rows, padded), so that
-    f_y(x), which every drop subtracts, has the same bits whatever ``batch_size`` is.
+    defaults). x itself is scored in model calls of 8 rows (the last N mod 8 samples one at a
+    time), so that f_y(x), which every drop subtracts, has the same bits whatever ``batch_size``.
 
     Parameters
     ----------
