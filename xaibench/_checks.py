@@ -194,3 +194,15 @@ def check_positive(value, name: str) -> float:
 def check_probability(value, name: str) -> float:
     """A probability strictly between 0 and 1."""
     return _check_real(value, name, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
+
+
+# Model-input values built at once (float32; 2**25, about 128 MB) when a method or a metric makes
+# copies of its inputs (noisy, interpolated, masked or perturbed): the one memory budget of both.
+# Chunks depend on the input shape only, never on ``batch_size``, and random draws come in sample
+# order from one stream, so results do not depend on the chunks beyond round-off.
+CHUNK_VALUES = 2**25
+
+
+def samples_per_chunk(x: np.ndarray, copies: int) -> int:
+    """How many samples of ``x`` to copy at once when each gets ``copies`` copies."""
+    return max(1, CHUNK_VALUES // (copies * int(np.prod(x.shape[1:]))))

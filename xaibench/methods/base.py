@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from xaibench._checks import (  # noqa: F401 - the validators are re-exported from here too
+    CHUNK_VALUES,
     NotApplicable,
     as_inputs,
     as_targets,
@@ -19,20 +20,11 @@ from xaibench._checks import (  # noqa: F401 - the validators are re-exported fr
     from_dataset,
     input_kind,
     sample_seeds,
+    samples_per_chunk,
 )
 from xaibench._registry import Component, make_function_class
 from xaibench.models.inspect import last_conv_layer
 from xaibench.models.outputs import check_targets
-
-# Model-input values built at once (float32, about 64 MB) when a method makes copies of its
-# inputs (noisy, interpolated or masked). Chunks depend on the input shape only, never on
-# ``batch_size``, so results and random streams do not depend on ``batch_size``.
-CHUNK_VALUES = 2**24
-
-
-def samples_per_chunk(x: np.ndarray, copies: int) -> int:
-    """How many samples of ``x`` to copy at once when each gets ``copies`` copies."""
-    return max(1, CHUNK_VALUES // (copies * int(np.prod(x.shape[1:]))))
 
 
 class Method(Component, abc.ABC):

@@ -21,22 +21,15 @@ from typing import TypeVar
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, fill_removed, needs_removed
-from xaibench._checks import NotApplicable
+from xaibench._checks import NotApplicable, samples_per_chunk
 from xaibench._imputation import NOISE
 from xaibench.models.outputs import class_scores
 
-# Perturbed values built at once (float32), about 128 MB.
-CHUNK_VALUES = 2**25
 # Perturbed copies per chunk when chunks are prepared ahead of the model (``ahead``): a few
 # model batches, so that preparing the next chunk overlaps scoring this one.
 AHEAD_COPIES = 2048
 # Baselines defined for images only.
 IMAGE_ONLY = ("blur", "noisy_linear")
-
-
-def samples_per_chunk(x: np.ndarray, variants: int) -> int:
-    """How many samples to perturb at once when each gets ``variants`` perturbed copies."""
-    return max(1, CHUNK_VALUES // (variants * int(np.prod(x.shape[1:]))))
 
 
 def chunks(n: int, size: int) -> Iterator[slice]:
