@@ -82,3 +82,24 @@ def test_benchmark_and_results_meet_only_in_the_store(layer, forbidden):
 @pytest.mark.parametrize("core", CORE)
 def test_the_core_imports_nothing_above_it(core):
     assert MODULES[core] <= set(CORE) - {core}
+
+
+def test_importing_xaibench_changes_no_process_wide_state():
+    """Importing every module leaves ctypes' Python API prototypes, matplotlib's backend and
+    pyplot alone (they used to be set at import)."""
+    import subprocess
+    import sys
+
+    code = """
+import ctypes, sys
+f = ctypes.pythonapi.PyCapsule_GetName
+before = (f.restype, f.argtypes)
+import matplotlib
+backend = dict.__getitem__(matplotlib.rcParams, "backend")  # unresolved
+import xaibench._imputation, xaibench.results.plots, xaibench.results.tradeoffs, xaibench.results.outputs
+assert (f.restype, f.argtypes) == before, "ctypes prototypes changed"
+assert dict.__getitem__(matplotlib.rcParams, "backend") is backend, "backend changed"
+assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

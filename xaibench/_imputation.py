@@ -249,12 +249,15 @@ def _cython_dpbsv():
         from scipy.linalg import cython_lapack
 
         capsule = cython_lapack.__pyx_capi__["dpbsv"]
-        api = ctypes.pythonapi
-        api.PyCapsule_GetName.restype = ctypes.c_char_p
-        api.PyCapsule_GetName.argtypes = [ctypes.py_object]
-        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        name = api.PyCapsule_GetName(capsule)
+        # Prototypes of our own for Python's capsule functions: setting restype/argtypes on
+        # ctypes.pythonapi's would change them for everyone in the process.
+        get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(
+            ("PyCapsule_GetName", ctypes.pythonapi)
+        )
+        get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+            ("PyCapsule_GetPointer", ctypes.pythonapi)
+        )
+        name = get_name(capsule)
         if not name.startswith(b"void (char *, int *, int *, int *, "):  # LP64: C int
             return None
         integer, double = ctypes.POINTER(ctypes.c_int), _DOUBLES
@@ -262,7 +265,7 @@ def _cython_dpbsv():
             None, ctypes.c_char_p, integer, integer, integer, double, integer, double, integer,
             integer,
         )  # fmt: skip
-        return signature(api.PyCapsule_GetPointer(capsule, name))
+        return signature(get_pointer(capsule, name))
     except (ImportError, AttributeError, KeyError, TypeError, ValueError):
         return None
 
