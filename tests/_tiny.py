@@ -80,3 +80,9 @@ def top_k_mask(a, k):
     mask = np.zeros(len(a), bool)
     mask[order[:k]] = True
     return mask
+
+
+def builtin(registry) -> list[str]:
+    """Names of the components xaibench ships in ``registry`` (not ones registered by tests or
+    users), sorted."""
+    return [n for n in registry.names() if registry.cls(n).__module__.startswith("xaibench.")]

@@ -24,11 +24,7 @@ from xaibench.methods.base import (
 
 def builtin_methods():
     """Names of the methods shipped with xaibench (not ones registered by tests or users)."""
-    return [
-        n
-        for n in xb.methods.names()
-        if xb.methods.cls(n).__module__.startswith("xaibench.methods.")
-    ]
+    return _tiny.builtin(xb.methods)
 
 
 @pytest.fixture(scope="module")

@@ -51,11 +51,7 @@ def removal_curves(x, y, a_feat, base, steps, score, *, insert):
 
 def builtin_metrics():
     """Names of the metrics shipped with xaibench (not ones registered by tests or users)."""
-    return [
-        n
-        for n in xb.metrics.names()
-        if xb.metrics.cls(n).__module__.startswith("xaibench.metrics.")
-    ]
+    return _tiny.builtin(xb.metrics)
 
 
 # --------------------------------------------------------------------------------------------

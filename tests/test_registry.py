@@ -1,3 +1,4 @@
+import _tiny
 import numpy as np
 import pytest
 
@@ -58,8 +59,7 @@ def test_bad_setting_values_are_rejected_by_name(name, params, match):
         registry.get(name, **params)
 
 
-def builtin(registry):
-    return [n for n in registry.names() if registry.cls(n).__module__.startswith("xaibench.")]
+builtin = _tiny.builtin
 
 
 def test_every_component_takes_batch_size_and_stochastic_ones_a_seed():

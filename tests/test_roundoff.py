@@ -129,11 +129,7 @@ def test_a_grid_run_with_batch_size_3_everywhere_scores_as_the_default(tmp_path,
     """Every built-in metric on digits (cnn and linear), 8 samples: each score within 1e-5 of
     max(1, |score|) of the default run's (the README's "same numbers across batch sizes"), but
     for the one score whose round-off floor is higher (completeness of occlusion, below)."""
-    metrics = [
-        n
-        for n in xb.metrics.names()
-        if xb.metrics.cls(n).__module__.startswith("xaibench.metrics.") and n != "runtime"
-    ]
+    metrics = [n for n in _tiny.builtin(xb.metrics) if n != "runtime"]
     params = {n: dict(GRID_FAST.get(n, {})) for n in GRID_METHODS + metrics}
     small = {n: {**p, "batch_size": 3} for n, p in params.items()}
 

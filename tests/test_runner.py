@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _tiny
 import numpy as np
 import pandas as pd
 import pytest
@@ -392,9 +393,7 @@ def test_suites_are_valid_and_cover_what_they_promise(name):
     from xaibench.benchmark.config import SUITES
 
     suite = SUITES[name].validate()
-    builtin_metrics = [
-        m for m in xb.metrics.names() if xb.metrics.cls(m).__module__.startswith("xaibench.")
-    ]
+    builtin_metrics = _tiny.builtin(xb.metrics)
     assert set(suite.metrics) == set(builtin_metrics)
     assert "random" in suite.methods and "saliency" in suite.methods
     if name == "quick":
@@ -403,10 +402,7 @@ def test_suites_are_valid_and_cover_what_they_promise(name):
     else:
         assert set(suite.datasets) == set(xb.datasets.names())
         builtin_methods = [
-            m
-            for m in xb.methods.names()
-            if xb.methods.cls(m).__module__.startswith("xaibench.methods.")
-            and not m.startswith(("shap_", "lime_"))
+            m for m in _tiny.builtin(xb.methods) if not m.startswith(("shap_", "lime_"))
         ]
         assert set(builtin_methods) <= set(suite.methods)
         assert suite.samples == (128 if name == "default" else 256)

@@ -11,10 +11,6 @@ import pytest
 import xaibench as xb
 
 
-def builtin(registry, prefix):
-    return [n for n in registry.names() if registry.cls(n).__module__.startswith(prefix)]
-
-
 @pytest.fixture(scope="module")
 def case():
     model = _tiny.small_cnn((6, 6, 1), 3, seed=2)
@@ -25,7 +21,7 @@ def case():
 BAD = [(3, "target 3 of sample 2 is not a class of the model, which scores 3 classes (0..2)")]
 
 
-@pytest.mark.parametrize("name", builtin(xb.methods, "xaibench.methods."))
+@pytest.mark.parametrize("name", _tiny.builtin(xb.methods))
 @pytest.mark.parametrize("target, message", BAD)
 def test_methods_refuse_a_class_the_model_does_not_score(case, name, target, message):
     model, x = case
@@ -35,7 +31,7 @@ def test_methods_refuse_a_class_the_model_does_not_score(case, name, target, mes
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("name", builtin(xb.metrics, "xaibench.metrics."))
+@pytest.mark.parametrize("name", _tiny.builtin(xb.metrics))
 def test_metrics_that_read_the_model_refuse_it_too(case, name):
     model, x = case
     q = xb.metrics.get(name)
