@@ -335,6 +335,8 @@ EPS = 1e-7
 def test_sparseness_by_hand(a, expected):
     a = np.array([a])
     got = xb.metrics.get("sparseness")(None, np.ones_like(a, np.float32), [0], a)
+    # float64 numpy on at most five values, no TensorFlow or BLAS kernel: a few ulps (2.2e-16)
+    # relative; the expected zeros are exact (weights -k..k times one value cancel exactly)
     np.testing.assert_allclose(got, [expected], rtol=1e-12, atol=1e-15)
 
 
@@ -345,6 +347,8 @@ def test_sparseness_one_hot_and_uniform(n):
     a[0, n // 2] = 2.5
     a[1] = -0.3
     got = xb.metrics.get("sparseness")(None, x, [0, 0], a)
+    # float64 numpy, no TensorFlow or BLAS kernel: sums of n <= 1,000 terms move by at most
+    # n x 2.2e-16 = 2.2e-13 relative with the summation order (the score is at most 1)
     # one-hot: sum_i (2i - n - 1) = 0, so the eps terms cancel in the numerator
     np.testing.assert_allclose(got[0], (n - 1) * 2.5 / (n * (2.5 + n * EPS)), rtol=1e-12)
     np.testing.assert_allclose(got[0], (n - 1) / n, rtol=1e-4)

@@ -61,3 +61,24 @@ def test_several_bad_targets_are_counted(case):
     model, x = case
     with pytest.raises(ValueError, match="2 samples have such targets"):
         xb.methods.get("saliency")(model, x, np.array([0, 5, 1, 7]))
+
+
+def test_a_model_without_a_static_output_shape_is_read_once(monkeypatch):
+    """Every method and metric checks its targets; a subclassed model's class count costs one
+    forward pass, the first time only."""
+    from xaibench._tf import keras
+    from xaibench.models import outputs
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model, x = Sub(), np.ones((2, 4), np.float32)
+    reads = []
+    forward = outputs.forward_fn
+    monkeypatch.setattr(outputs, "forward_fn", lambda m, o: reads.append(o) or forward(m, o))
+    assert [outputs.n_classes(model, x) for _ in range(3)] == [3, 3, 3] and len(reads) == 1

@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from xaibench._checks import as_inputs, as_targets
+from xaibench._checks import NotApplicable, as_inputs, as_targets
 from xaibench.benchmark import components
-from xaibench.methods.base import NotApplicable
 from xaibench.models.outputs import check_targets
 
 

@@ -295,7 +295,7 @@ class DaskExecutor:
                     wait_for(list(self.pending), return_when="FIRST_COMPLETED", timeout=60)
                 except TimeoutError:
                     pass  # nothing finished within the minute: look again
-                except Exception:  # noqa: BLE001 - e.g. futures cancelled with a lost worker's model
+                except Exception:  # noqa: BLE001 - futures cancelled with a lost worker's model
                     time.sleep(0.1)  # they are done now, and retried or stored below
                 continue
             for future in done:

@@ -67,16 +67,6 @@ def versions() -> dict:
     }
 
 
-def code_settings(method, metric) -> dict:
-    """The fingerprints of the user-registered ones among ``method`` and ``metric`` (xaibench's
-    own are covered by its version and add nothing, so their cells keep their keys)."""
-    codes = {
-        f"{kind}_code": component_fingerprint(type(component))
-        for kind, component in (("method", method), ("metric", metric))
-    }
-    return {key: value for key, value in codes.items() if value is not None}
-
-
 def sample_indices(n_test: int, samples: int, seed: int) -> np.ndarray:
     """The test samples a run explains: ``samples`` of them drawn with ``seed``, sorted."""
     rng = np.random.default_rng(seed)
@@ -145,6 +135,19 @@ class _Grid:
         self.result, self.executor, self.inputs = result, ex, inputs
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
+        # Code fingerprints of the user-registered components, once per run (xaibench's own are
+        # covered by its version and add nothing, so their cells keep their keys).
+        self.code = {
+            (kind, c.name): component_fingerprint(type(c))
+            for kind, group in (("method", self.methods), ("metric", self.metrics))
+            for c in group
+        }
+
+    def code_settings(self, **components) -> dict:
+        """``{"<kind>_code": fingerprint}`` of the user-registered ones among ``components``
+        (``method=...``, ``metric=...``)."""
+        codes = {f"{k}_code": self.code[(k, c.name)] for k, c in components.items()}
+        return {key: value for key, value in codes.items() if value is not None}
 
     def put(self, key, ids, metric, status, settings, **data) -> None:
         self.store.put_cell(
@@ -215,7 +218,7 @@ class _Grid:
                     "method": method.get_config(),
                     "metric": metric.get_config(),
                     "version": __version__,
-                    **code_settings(method, metric),
+                    **self.code_settings(method=method, metric=metric),
                 }
                 ids = {
                     "dataset": data.name,
@@ -237,7 +240,6 @@ class _Grid:
 
     def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
         config = method.get_config() if method is not None else None
-        code = component_fingerprint(type(method)) if method is not None else None
         return settings_key(
             {
                 "artifact": kind,
@@ -246,7 +248,7 @@ class _Grid:
                 "method": config,
                 "gallery": GALLERY,
                 "version": __version__,
-                **({"method_code": code} if code else {}),
+                **(self.code_settings(method=method) if method is not None else {}),
             }
         )
 

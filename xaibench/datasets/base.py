@@ -41,7 +41,8 @@ class Dataset:
 def check_dataset(data: Dataset, spec: str | None = None) -> None:
     """ValueError naming ``data`` (and ``spec``, where it came from) and the problem when its
     arrays cannot be benchmarked: labels outside 0..n_classes-1, inputs that are not finite,
-    mismatched lengths or shapes, masks that do not fit the test inputs."""
+    mismatched lengths or shapes, no test samples (masks are checked where they are made,
+    ``from_arrays``)."""
     where = f"dataset {data.name!r}" + (f" (from {spec!r})" if spec and spec != data.name else "")
     k = data.n_classes
     if k < 1:

@@ -291,7 +291,7 @@ def from_folder(
     )
     try:
         pairs = list(ds.as_numpy_iterator())
-    except Exception as err:  # noqa: BLE001 - TensorFlow names no file: find the one it could not read
+    except Exception as err:  # noqa: BLE001 - TensorFlow names no file: find it
         raise ValueError(_unreadable_image(ds.file_paths, err)) from err
     x = np.stack([p[0] for p in pairs]) / np.float32(255.0)
     y = np.array([p[1] for p in pairs], np.int64)

@@ -7,6 +7,7 @@ and not softmaxed twice; its logits are read from the input of that softmax.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -161,16 +162,29 @@ def target_gradients(
     return np.concatenate([g.numpy() for g in out]).astype(np.float32)
 
 
+# Output widths read by a forward pass (models without a static output shape), per model: every
+# method and metric checks its targets, so one model's width is asked for many times.
+_WIDTHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def n_classes(model, x: np.ndarray) -> int:
     """The number of classes ``model`` scores: its static output width, else read from one
-    forward pass of ``x[:1]``."""
+    forward pass of ``x[:1]`` (once per model)."""
     try:
         width = model.output_shape[-1]
     except (AttributeError, ValueError, TypeError, IndexError):
         width = None
-    if not isinstance(width, (int, np.integer)):
-        width = np.shape(forward_fn(model, "raw")(x[:1]))[-1]
-    return int(width)
+    if isinstance(width, (int, np.integer)):
+        return int(width)
+    try:
+        return _WIDTHS[model]
+    except (KeyError, TypeError):  # not read yet, or a model that cannot be a weak key
+        width = int(np.shape(forward_fn(model, "raw")(x[:1]))[-1])
+    try:
+        _WIDTHS[model] = width
+    except TypeError:
+        pass
+    return width
 
 
 def check_targets(model, x: np.ndarray, y: np.ndarray) -> None:

@@ -15,9 +15,10 @@ class PointingGame(LocalisationMetric):
     """1 if the feature with the highest attribution lies inside the mask, else 0; higher is better.
 
     Zhang et al. (2018), "Top-down Neural Attention by Excitation Backprop". The point is the argmax
-    of the signed attribution a (channels summed); when several features tie for the maximum (equal
-    up to round-off: README, Conventions), the first in row-major order (lowest index) is the point. An empty mask scores NaN. Needs
-    ``masks=`` (bool (N, H, W) or (N, F)); does not read the model (``model=None`` is fine).
+    of the signed attribution a (channels summed); when several features tie for the maximum
+    (equal up to round-off: README, Conventions), the first in row-major order (lowest index) is
+    the point. An empty mask scores NaN. Needs ``masks=`` (bool (N, H, W) or (N, F)); does not
+    read the model (``model=None`` is fine).
 
     Parameters
     ----------

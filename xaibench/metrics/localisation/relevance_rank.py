@@ -15,8 +15,8 @@ class RelevanceRank(LocalisationMetric):
     Arras, Osman & Samek (2022), "CLEVR-XAI: A benchmark dataset for the ground truth evaluation
     of neural network explanations". Features are ranked by signed attribution (channels summed),
     descending, values equal up to round-off tied and ties broken by feature index (README,
-    Conventions); with K = |mask|, score = |top-K ∩ mask| / K, in
-    [0, 1]. An empty mask (K = 0) scores NaN. Needs ``masks=``; does not read the model.
+    Conventions); with K = |mask|, score = |top-K ∩ mask| / K, in [0, 1]. An empty mask
+    (K = 0) scores NaN. Needs ``masks=``; does not read the model.
 
     Parameters
     ----------

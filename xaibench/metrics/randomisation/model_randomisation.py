@@ -57,7 +57,8 @@ class ModelRandomisation(Metric):
     The layers holding weights are randomised one step at a time from the output layer down to
     the input. At each step the method is re-run on the whole batch (``explain=``, one call per
     step) and each sample's Spearman rank correlation between |a| and |a_random| (channels summed,
-    average ranks for ties, values equal up to round-off tied) is taken; the score is the mean over the steps.
+    average ranks for ties, values equal up to round-off tied) is taken; the score is the mean
+    over the steps.
 
     Randomising a layer re-initialises it, as in the paper: every float weight is drawn afresh from
     the layer's own Keras initializer for it (e.g. Glorot-uniform kernels, zero biases, unit
