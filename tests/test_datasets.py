@@ -59,7 +59,7 @@ def test_builtin_shapes_dtypes_ranges_and_classes(name):
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_builtin_loaders_are_deterministic(name):
-    cached, fresh = datasets.load(name), datasets._loader(name)()
+    cached, fresh = datasets.load(name), datasets.from_config({"name": name}).load()
     assert datasets.load(name) is cached
     for field in ("x_train", "y_train", "x_test", "y_test", "masks"):
         np.testing.assert_array_equal(getattr(fresh, field), getattr(cached, field))
@@ -342,7 +342,7 @@ def test_cifar10_reads_the_local_keras_cache(tmp_path, monkeypatch, layout):
         folder = tmp_path / "datasets" / layout / "cifar-10-batches-py"
     _write_cifar(folder)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    d = datasets._loader("cifar10")()
+    d = datasets.from_config({"name": "cifar10"}).load()
     assert d.x_train.shape == (15, 32, 32, 3) and d.x_test.shape == (3, 32, 32, 3)
     assert d.x_train.dtype == np.float32 and d.class_names[0] == "airplane"
     np.testing.assert_allclose(d.x_test[2, 5, 7] * 255, [2, 100 + d.y_test[2], 200], rtol=1e-6)
@@ -366,7 +366,7 @@ def test_cifar10_refuses_pickled_code(tmp_path, monkeypatch):
 
 
 def test_register_a_user_dataset_by_name(monkeypatch):
-    monkeypatch.setattr(datasets, "_LOADERS", dict(datasets._LOADERS))
+    monkeypatch.setattr(datasets.registry, "_items", dict(datasets.registry._items))
 
     @datasets.register("tiny")
     def tiny():

@@ -120,7 +120,9 @@ def _bad_setup(kind, tmp_path, monkeypatch):
         import dataclasses
 
         bad = dataclasses.replace(data, y_test=np.full(len(data.y_test), 7))
-        monkeypatch.setitem(datasets_module._LOADERS, "bad_labels_for_tests", lambda: bad)
+        registry = datasets_module.registry
+        monkeypatch.setattr(registry, "_items", dict(registry._items))
+        datasets_module.register("bad_labels_for_tests", lambda: bad)
         return ["bad_labels_for_tests"], ["linear"], "", "y_test holds 7, not a class id 0..1"
     if kind == "non-finite inputs":
         data = xb.datasets.from_arrays(x, np.arange(20) % 2, name="nan_inputs_for_tests")
@@ -129,7 +131,9 @@ def _bad_setup(kind, tmp_path, monkeypatch):
         x_test = data.x_test.copy()
         x_test[1, 2] = np.nan
         bad = dataclasses.replace(data, x_test=x_test)
-        monkeypatch.setitem(datasets_module._LOADERS, "nan_inputs_for_tests", lambda: bad)
+        registry = datasets_module.registry
+        monkeypatch.setattr(registry, "_items", dict(registry._items))
+        datasets_module.register("nan_inputs_for_tests", lambda: bad)
         return ["nan_inputs_for_tests"], ["linear"], "", "x_test holds NaN or infinite values"
     if kind == "seed -1 of a method":
         return (

@@ -114,3 +114,56 @@ def test_register_twice_or_without_metadata_fails():
         xb.metrics.register("test_registry_badcat", higher_is_better=True, category="speed")
     with pytest.raises(TypeError, match="default"):
         xb.methods.register("test_registry_nodefault")(lambda model, x, y, k: x)
+
+
+@pytest.mark.parametrize(
+    "registry, name, params",
+    [
+        (xb.methods, "integrated_gradients", {"steps": 16, "baseline": 0.5}),
+        (xb.metrics, "deletion", {"steps": 5, "output": "logit"}),
+        (xb.datasets, "wine", {}),
+        (xb.models, "mlp", {}),
+    ],
+)
+def test_every_kind_of_component_round_trips_through_its_config(registry, name, params):
+    component = registry.from_config({"name": name, **params})
+    assert component.get_config() == {**registry.cls(name)().get_config(), **params}
+    assert registry.from_config(component.get_config()).params == component.params
+
+
+@pytest.mark.parametrize("config", [{"steps": 4}, "deletion", {"name": 3}])
+def test_a_config_without_a_name_is_refused(config):
+    with pytest.raises(ValueError, match="a metric config is a dict with a 'name'"):
+        xb.metrics.from_config(config)
+
+
+@pytest.mark.parametrize("registry, kind", [(xb.datasets, "dataset"), (xb.models, "model")])
+def test_datasets_and_models_refuse_to_replace_a_builtin(registry, kind):
+    with pytest.raises(ValueError, match=f"built-in {kind}"):
+        registry.register("digits" if kind == "dataset" else "cnn")(lambda *a: None)
+
+
+def test_a_user_architecture_trains_by_name_and_its_code_keys_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(xb.models.registry, "_items", dict(xb.models.registry._items))
+    from xaibench._tf import keras
+
+    def register(units):
+        @xb.models.register("test_registry_net", kinds=("tabular",), max_epochs=2)
+        def net(input_shape, n_classes, seed):
+            """A hidden layer, then logits."""
+            return keras.Sequential(
+                [keras.Input(input_shape), keras.layers.Dense(units), keras.layers.Dense(n_classes)]
+            )
+
+    register(4)
+    assert "test_registry_net" in xb.models.names()
+    assert xb.models.describe("test_registry_net") == "A hidden layer, then logits."
+    trained = xb.models.load("test_registry_net", "wine")
+    assert trained.settings["code"] and trained.model.layers[0].units == 4
+    with pytest.raises(ValueError, match="needs tabular data"):
+        xb.models.load("test_registry_net", "digits")
+    register(8)  # the same name, changed code: trained again, not the cached 4-unit model
+    again = xb.models.load("test_registry_net", "wine")
+    assert again.model.layers[0].units == 8 and again.settings["code"] != trained.settings["code"]
+    assert len(list((tmp_path / "models").glob("test_registry_net-wine-*.keras"))) == 2

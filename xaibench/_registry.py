@@ -1,4 +1,4 @@
-"""Name -> component registries for methods and metrics.
+"""Name -> component registries: one kind for methods, metrics, datasets and models.
 
 A component is a class whose settings are keyword-only constructor arguments stored under the same
 attribute names, so ``params`` (and hence every stored result) can reproduce it. Plain functions can
@@ -14,7 +14,8 @@ from typing import Any
 
 
 class Component:
-    """Base of methods and metrics: settings in the constructor, data in the call."""
+    """Base of methods, metrics, dataset sources and model architectures: settings in the
+    constructor, data in the call."""
 
     name: str = ""
     description: str = ""
@@ -47,7 +48,14 @@ def _describe(obj: Any) -> str:
 
 
 class Registry:
-    """Holds the components of one kind (``"method"`` or ``"metric"``) by name."""
+    """Holds the components of one kind (``"method"``, ``"metric"``, ``"dataset"``, ``"model"``)
+    by name; ``from_config(component.get_config())`` makes the same component again.
+
+    >>> from xaibench import methods
+    >>> m = methods.get("integrated_gradients", steps=16)
+    >>> methods.from_config(m.get_config()).params == m.params
+    True
+    """
 
     def __init__(self, kind: str, base: type[Component], wrap: Callable[..., type[Component]]):
         self.kind = kind
@@ -138,6 +146,13 @@ class Registry:
                 raise
             error = TypeError if isinstance(err, TypeError) else ValueError
             raise error(f"{self.kind} {name!r}: {err}") from err
+
+    def from_config(self, config: dict[str, Any]) -> Component:
+        """The component a ``get_config()`` dict describes: ``{"name": ..., **settings}``."""
+        if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+            raise ValueError(f"a {self.kind} config is a dict with a 'name', got {config!r}")
+        settings = {k: v for k, v in config.items() if k != "name"}
+        return self.get(config["name"], **settings)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -6,7 +6,6 @@ from __future__ import annotations
 from xaibench import datasets, methods, metrics, models
 from xaibench.benchmark.config import SUITES
 from xaibench.models.training import cached_models
-from xaibench.models.zoo import ARCHITECTURES
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -93,7 +92,7 @@ def model_table() -> Table:
     rows = [
         [
             name,
-            "/".join(ARCHITECTURES[name].kinds),
+            "/".join(models.cls(name).kinds),
             ", ".join(sorted(accuracy.get(name, []))) or "not trained yet",
             _suites_with(lambda cfg, n=name: any(n in cfg.models_for(d) for d in cfg.datasets)),
             models.describe(name),

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from xaibench import models
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
@@ -35,7 +36,6 @@ from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train
-from xaibench.models.zoo import ARCHITECTURES
 from xaibench.store import DONE, Store, settings_key
 
 
@@ -191,7 +191,7 @@ class _Grid:
         """Train or load the model of ``spec`` (``file``: already loaded by preflight) into
         ``pair``, then run every method on it."""
         data, arch = pair.data, pair.arch
-        kinds = ("image", "tabular") if is_model_file(spec) else ARCHITECTURES[spec].kinds
+        kinds = ("image", "tabular") if is_model_file(spec) else models.cls(spec).kinds
         if data.kind not in kinds:
             pair.reason = (
                 f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"

@@ -16,52 +16,46 @@ loader to use it by name in configs and ``xaibench run``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable
 
-from xaibench.datasets import cifar10, digits, mnist, shapes, tabular
-from xaibench.datasets.base import Dataset
+# Importing the built-in modules registers their loaders.
+from xaibench.datasets import cifar10, digits, mnist, shapes, tabular  # noqa: F401
+from xaibench.datasets.base import Dataset, Source, registry
 from xaibench.datasets.user import from_arrays, from_folder, from_npz
 
-_LOADERS: dict[str, Callable[[], Dataset]] = {
-    "digits": digits.load,
-    "mnist": mnist.load,
-    "shapes": shapes.load,
-    "breast_cancer": tabular.load_breast_cancer,
-    "wine": tabular.load_wine,
-    "synthetic_tabular": tabular.load_synthetic,
-}
-BUILTINS = tuple(_LOADERS)
-# Loadable by name, but not listed by names(): they need files that only some machines have.
-_EXTRAS: dict[str, Callable[[], Dataset]] = {"cifar10": cifar10.load}
+# Every name registered by xaibench itself: user datasets cannot take them.
+_OWN = frozenset(registry.names())
+BUILTINS = tuple(n for n in registry.names() if not registry.cls(n).extra)
+cls = registry.cls
+from_config = registry.from_config
 
 
 def names() -> list[str]:
     """Sorted names of the built-in (and registered) datasets; see also :func:`extras`."""
-    return sorted(_LOADERS)
+    return [n for n in registry.names() if not registry.cls(n).extra]
 
 
 def extras() -> list[str]:
     """Sorted names of datasets that load by name only where their files exist (``cifar10``)."""
-    return sorted(_EXTRAS)
+    return [n for n in registry.names() if registry.cls(n).extra]
 
 
 def describe(name: str) -> str:
     """One line describing dataset ``name`` (its loader's docstring)."""
-    return ((_loader(name).__doc__ or "").strip().splitlines() or [""])[0]
+    return _source(name).description
 
 
-def _loader(name: str) -> Callable[[], Dataset]:
-    known = {**_LOADERS, **_EXTRAS}
-    if name not in known:
-        close = difflib.get_close_matches(str(name), known, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"unknown dataset {name!r}.{hint} Valid datasets: {', '.join(names())} "
-            f"(extras: {', '.join(extras())})"
-        )
-    return known[name]
+def _source(name: str) -> type[Source]:
+    if name not in registry:
+        try:
+            registry.cls(name)
+        except ValueError as err:  # the registry's error names close matches
+            hint = str(err).split(" Valid datasets:")[0]
+            raise ValueError(
+                f"{hint} Valid datasets: {', '.join(names())} (extras: {', '.join(extras())})"
+            ) from None
+    return registry.cls(name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -72,7 +66,7 @@ def load(name: str) -> Dataset:
     >>> d.x_test.shape, d.masks.shape  # doctest: +SKIP
     ((1000, 32, 32, 3), (1000, 32, 32))
     """
-    d = _loader(name)()
+    d = _source(name)().load()
     for arr in (d.x_train, d.y_train, d.x_test, d.y_test, d.masks):
         if arr is not None:
             arr.setflags(write=False)
@@ -80,8 +74,9 @@ def load(name: str) -> Dataset:
 
 
 def register(name: str, loader: Callable[[], Dataset] | None = None):
-    """Make ``loader`` (no arguments, returns a :class:`Dataset`) loadable as ``name``, so configs
-    and ``xaibench run`` can use it. Works as a decorator too. Built-in names cannot be replaced.
+    """Make ``loader`` (no arguments, returns a :class:`Dataset`; or a :class:`Source` subclass)
+    loadable as ``name``, so configs and ``xaibench run`` can use it. Works as a decorator too.
+    Built-in names cannot be replaced.
 
     >>> @register("my_data")  # doctest: +SKIP
     ... def my_data():
@@ -90,13 +85,13 @@ def register(name: str, loader: Callable[[], Dataset] | None = None):
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"dataset name must be a non-empty string, got {name!r}")
-    if name in BUILTINS or name in _EXTRAS:
+    if name in _OWN:
         raise ValueError(f"{name!r} is a built-in dataset; choose another name")
 
     def add(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
         if not callable(fn):
             raise TypeError(f"the loader for {name!r} must be callable, got {type(fn).__name__}")
-        _LOADERS[name] = fn
+        registry.register(name, replace=True)(fn)
         load.cache_clear()
         return fn
 
@@ -105,12 +100,15 @@ def register(name: str, loader: Callable[[], Dataset] | None = None):
 
 __all__ = [
     "Dataset",
+    "Source",
     "BUILTINS",
     "names",
     "extras",
     "load",
     "describe",
     "register",
+    "cls",
+    "from_config",
     "from_arrays",
     "from_npz",
     "from_folder",

@@ -1,10 +1,12 @@
-"""The Dataset container."""
+"""The Dataset container and the registry of dataset sources (what a dataset name loads)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from xaibench._registry import Component, Registry, make_function_class
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,21 @@ def check_dataset(data: Dataset, spec: str | None = None) -> None:
         )
     if len(data.x_test) == 0:
         raise ValueError(f"{where} has no test samples to explain")
+
+
+class Source(Component):
+    """Base of dataset sources: settings in the constructor, ``load()`` returns the
+    :class:`Dataset`. A loader function with no data arguments registers as one."""
+
+    # Loadable by name only where its files exist (cifar10): not one of datasets.names().
+    extra: bool = False
+
+    def load(self) -> Dataset:
+        raise NotImplementedError
+
+
+def _wrap(fn) -> type[Source]:
+    return make_function_class(fn, Source, 0, "load")
+
+
+registry = Registry("dataset", Source, _wrap)

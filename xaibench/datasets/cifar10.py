@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaibench.datasets.base import Dataset
+from xaibench.datasets.base import Dataset, registry
 
 CLASS_NAMES = [
     "airplane",
@@ -95,6 +95,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+@registry.register("cifar10", extra=True)
 def load() -> Dataset:
     """CIFAR-10 (60,000 32x32 RGB photos, 10 classes), read from the local Keras cache only."""
     folder = find_batches()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.datasets._split import stratified_split
-from xaibench.datasets.base import Dataset
+from xaibench.datasets.base import Dataset, registry
 
 TEST_FRACTION = 0.25
 SPLIT_SEED = 0
 
 
+@registry.register("digits")
 def load() -> Dataset:
     """1,797 handwritten digits, 8x8 grey images scaled to [0, 1]; 10 classes; 25% test split."""
     from sklearn.datasets import load_digits

@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 
 from xaibench.datasets._split import stratified_split
-from xaibench.datasets.base import Dataset
+from xaibench.datasets.base import Dataset, registry
 
 FILE = "mnist_5k.npz"
 FILE_SHA256 = "f814240cf7e0d3cbaacc1a898905819a40ab46fb317a600d2a4b91a5c184c810"
@@ -23,6 +23,7 @@ SPLIT_SEED = 0
 VERSION = 1
 
 
+@registry.register("mnist")
 def load() -> Dataset:
     """5,000 MNIST digits (500 per class), 28x28 grey images in [0, 1]; 10 classes; 20% test."""
     with resources.files("xaibench.datasets").joinpath("data", FILE).open("rb") as f:

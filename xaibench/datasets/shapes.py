@@ -38,7 +38,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from xaibench.datasets._split import stratified_split
-from xaibench.datasets.base import Dataset
+from xaibench.datasets.base import Dataset, registry
 
 SIZE = 32
 N_SAMPLES = 4000
@@ -193,6 +193,7 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
     }
 
 
+@registry.register("shapes")
 def load() -> Dataset:
     """Synthetic 32x32 RGB shapes (4 kinds) among distractor shapes; masks mark the class shape."""
     data = generate(N_SAMPLES, SEED)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.datasets._split import standardise, stratified_split
-from xaibench.datasets.base import Dataset
+from xaibench.datasets.base import Dataset, registry
 
 TEST_FRACTION = 0.25
 SPLIT_SEED = 0
@@ -63,6 +63,7 @@ def _split_standardised(name, x, y, *, settings=None, **fields) -> Dataset:
     )
 
 
+@registry.register("breast_cancer")
 def load_breast_cancer() -> Dataset:
     """569 breast tumour biopsies (Wisconsin), 30 standardised features; malignant or benign."""
     from sklearn.datasets import load_breast_cancer as sk_load
@@ -83,6 +84,7 @@ def load_breast_cancer() -> Dataset:
     )
 
 
+@registry.register("wine")
 def load_wine() -> Dataset:
     """178 Italian wines from three cultivars, 13 standardised chemical measurements."""
     from sklearn.datasets import load_wine as sk_load
@@ -100,6 +102,7 @@ def load_wine() -> Dataset:
     )
 
 
+@registry.register("synthetic_tabular")
 def load_synthetic() -> Dataset:
     """Synthetic 3-class data, 20 features of which x0-x4 are informative (masks mark them)."""
     from sklearn.datasets import make_classification

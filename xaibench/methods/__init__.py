@@ -15,6 +15,7 @@ missing = _registry.missing
 get = _registry.get
 names = _registry.names
 cls = _registry.cls
+from_config = _registry.from_config
 
 
 def register_optional(available: bool, hint: str, **classes: type[Method]) -> None:
@@ -30,4 +31,4 @@ def register_optional(available: bool, hint: str, **classes: type[Method]) -> No
 # Every module of this package defines and registers methods: import them all.
 import_submodules(__name__, __path__)
 
-__all__ = ["Method", "NotApplicable", "register", "get", "names", "cls", "missing"]
+__all__ = ["Method", "NotApplicable", "register", "get", "names", "cls", "from_config", "missing"]

@@ -12,6 +12,7 @@ _registry = Registry("metric", Metric, wrap_function)
 get = _registry.get
 names = _registry.names
 cls = _registry.cls
+from_config = _registry.from_config
 
 
 def register(name: str, *, replace: bool = False, **metadata):
@@ -42,4 +43,4 @@ missing = _registry.missing
 # Every module of the category subpackages defines and registers metrics: import them all.
 import_submodules(__name__, __path__)
 
-__all__ = ["Metric", "CurveMetric", "CATEGORIES", "register", "get", "names", "cls"]
+__all__ = ["Metric", "CurveMetric", "CATEGORIES", "register", "get", "names", "cls", "from_config"]

@@ -8,16 +8,39 @@ from __future__ import annotations
 
 from xaibench.datasets import load as _load_dataset
 from xaibench.models.training import TrainedModel, cache_dir, load_or_train
-from xaibench.models.zoo import ARCHITECTURES, ZOO_VERSION
+from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
+
+# Every name registered by xaibench itself: user architectures cannot take them.
+_OWN = frozenset(registry.names())
+cls = registry.cls
+from_config = registry.from_config
 
 
 def names() -> list[str]:
-    """Sorted names of the built-in architectures."""
-    return sorted(ARCHITECTURES)
+    """Sorted names of the built-in (and registered) architectures."""
+    return registry.names()
 
 
 def describe(name: str) -> str:
-    return ARCHITECTURES[name].description
+    """One line describing architecture ``name`` (its builder's docstring)."""
+    return registry.cls(name).description
+
+
+def register(name: str, **metadata):
+    """Decorator making an architecture usable by name in ``load``, configs and ``xaibench run``:
+    a function ``(input_shape, n_classes, seed, *, settings...) -> keras.Model`` that outputs
+    logits, or an :class:`Architecture` subclass. ``metadata`` sets ``kinds`` (the data kinds it
+    takes), ``max_epochs`` and ``learning_rate``. Built-in names cannot be replaced; a trained
+    model is cached under a fingerprint of the function's code, so changing it retrains.
+
+    >>> @register("tiny_mlp", kinds=("tabular",), max_epochs=20)  # doctest: +SKIP
+    ... def tiny_mlp(input_shape, n_classes, seed):
+    ...     "One hidden layer of 8 units."
+    ...     return keras.Sequential([...])
+    """
+    if name in _OWN:
+        raise ValueError(f"{name!r} is a built-in model; choose another name")
+    return registry.register(name, replace=True, **metadata)
 
 
 def load(name: str, dataset: str, *, seed: int = 0, log=None) -> TrainedModel:
@@ -31,4 +54,16 @@ def get(name: str, dataset: str, *, seed: int = 0):
     return load(name, dataset, seed=seed).model
 
 
-__all__ = ["names", "get", "load", "describe", "cache_dir", "TrainedModel", "ZOO_VERSION"]
+__all__ = [
+    "Architecture",
+    "names",
+    "get",
+    "load",
+    "describe",
+    "register",
+    "cls",
+    "from_config",
+    "cache_dir",
+    "TrainedModel",
+    "ZOO_VERSION",
+]

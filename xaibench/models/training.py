@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from xaibench._checks import file_stem
+from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
 from xaibench.models.outputs import n_classes
-from xaibench.models.zoo import ARCHITECTURES, ZOO_VERSION
+from xaibench.models.zoo import ZOO_VERSION, registry
 
 BATCH_SIZE = 32
 VALIDATION_FRACTION = 0.1
@@ -81,7 +82,7 @@ def train(arch: str, data: Dataset, seed: int = 0) -> tuple[keras.Model, dict]:
     """Train ``arch`` on ``data``'s training split: Adam, cross-entropy on logits, batches of 32
     shuffled by a generator seeded with ``seed``, early stopping on a stratified 10% validation
     split (patience 4 epochs; the weights of the best validation loss are kept)."""
-    spec = ARCHITECTURES[arch]
+    spec = registry.get(arch)
     model = spec.build(data.input_shape, data.n_classes, seed)
     model.compile(
         optimizer=keras.optimizers.Adam(spec.learning_rate),
@@ -127,17 +128,16 @@ def _logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndar
 
 def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> TrainedModel:
     """The trained model from the cache, or train it now (seeded) and cache it."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown model {arch!r}; valid models: {', '.join(sorted(ARCHITECTURES))}"
-        )
-    kinds = ARCHITECTURES[arch].kinds
+    kinds = registry.cls(arch).kinds  # ValueError naming the valid models if unknown
     if data.kind not in kinds:
         raise ValueError(
             f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         )
     data_hash = training_data_hash(data)
     stem = f"{file_stem(arch)}-{file_stem(data.name)}-{data_hash}-seed{seed}-zoo{ZOO_VERSION}"
+    code = component_fingerprint(registry.cls(arch))  # a user architecture's code; None if ours
+    if code:
+        stem += f"-code{code[:16]}"
     path = cache_dir() / "models" / f"{stem}.keras"  # file_stem: never outside the cache
     if path.parent.is_dir():
         remove_stale_partials(path.parent)
@@ -173,6 +173,7 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
         "training_data": data_hash,
         "seed": seed,
         "zoo_version": ZOO_VERSION,
+        **({"code": code} if code else {}),
         "weights": weights_hash(model),
     }
     return TrainedModel(model, arch, data.name, meta["accuracy"], meta["params"], settings)

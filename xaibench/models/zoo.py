@@ -6,13 +6,31 @@ tabular: ``linear``, ``mlp``, ``mlp_deep``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
+from xaibench._registry import Component, Registry, make_function_class
 from xaibench._tf import keras
 
 # Bump when an architecture or its training changes: cached models of other versions are not reused.
 ZOO_VERSION = 2
+
+
+class Architecture(Component):
+    """Base of model architectures: settings in the constructor, ``build(input_shape, n_classes,
+    seed)`` returns an untrained Keras model that outputs logits. Its class attributes say what
+    it takes and how it is trained (see ``models.training.train``)."""
+
+    kinds: tuple[str, ...] = ("image", "tabular")  # the data kinds it takes
+    max_epochs: int = 30
+    learning_rate: float = 1e-3
+
+    def build(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> keras.Model:
+        raise NotImplementedError
+
+
+def _wrap(fn) -> type[Architecture]:
+    return make_function_class(fn, Architecture, 3, "build")
+
+
+registry = Registry("model", Architecture, _wrap)
 
 
 class _Seeds:
@@ -36,6 +54,7 @@ def _conv(filters: int, init: _Seeds, activation="relu"):
     )
 
 
+@registry.register("linear", kinds=("image", "tabular"), max_epochs=60, learning_rate=5e-3)
 def linear(input_shape, n_classes: int, seed: int) -> keras.Model:
     """One dense layer on the flattened input: logits = W x + b."""
     init = _Seeds(seed)
@@ -46,6 +65,7 @@ def linear(input_shape, n_classes: int, seed: int) -> keras.Model:
     return keras.Sequential(layers, name="linear")
 
 
+@registry.register("mlp", kinds=("image", "tabular"), max_epochs=40, learning_rate=2e-3)
 def mlp(input_shape, n_classes: int, seed: int) -> keras.Model:
     """Two hidden dense layers (128 and 64 units for images, 64 and 32 for tabular data, ReLU)."""
     init = _Seeds(seed)
@@ -60,6 +80,7 @@ def mlp(input_shape, n_classes: int, seed: int) -> keras.Model:
     return keras.Sequential(layers, name="mlp")
 
 
+@registry.register("mlp_deep", kinds=("tabular",), max_epochs=40, learning_rate=1e-3)
 def mlp_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
     """Four hidden dense layers of 64 units (ReLU) with residual connections (tabular)."""
     init = _Seeds(seed)
@@ -71,6 +92,7 @@ def mlp_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="mlp_deep")
 
 
+@registry.register("cnn", kinds=("image",), max_epochs=30, learning_rate=2e-3)
 def cnn(input_shape, n_classes: int, seed: int) -> keras.Model:
     """3x3 convolutions (16, 32 filters, ReLU) with 2x2 max-pooling, dense 64, logits.
 
@@ -91,6 +113,7 @@ def cnn(input_shape, n_classes: int, seed: int) -> keras.Model:
     return keras.Sequential(layers, name="cnn")
 
 
+@registry.register("cnn_deep", kinds=("image",), max_epochs=30, learning_rate=2e-3)
 def cnn_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
     """A small residual network: a 3x3 stem (16), three residual blocks (16, 32, 64 filters; the
     last two downsample by 2), global average pooling, logits."""
@@ -114,26 +137,3 @@ def cnn_deep(input_shape, n_classes: int, seed: int) -> keras.Model:
     h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = _dense(n_classes, init, name="logits")(h)
     return keras.Model(inputs, outputs, name="cnn_deep")
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A zoo entry: its builder, the data kinds it takes and its training settings."""
-
-    build: Callable[..., keras.Model]
-    kinds: tuple[str, ...]
-    max_epochs: int
-    learning_rate: float
-
-    @property
-    def description(self) -> str:
-        return (self.build.__doc__ or "").strip().splitlines()[0]
-
-
-ARCHITECTURES: dict[str, Architecture] = {
-    "linear": Architecture(linear, ("image", "tabular"), 60, 5e-3),
-    "mlp": Architecture(mlp, ("image", "tabular"), 40, 2e-3),
-    "mlp_deep": Architecture(mlp_deep, ("tabular",), 40, 1e-3),
-    "cnn": Architecture(cnn, ("image",), 30, 2e-3),
-    "cnn_deep": Architecture(cnn_deep, ("image",), 30, 2e-3),
-}
