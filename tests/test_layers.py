@@ -103,3 +103,17 @@ assert "matplotlib.pyplot" not in sys.modules, "pyplot imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "forbidden", ["xaibench.metrics", "xaibench.methods", "xaibench.datasets", "xaibench.models"]
+)
+def test_results_read_metadata_from_the_scores_not_from_the_registries(forbidden):
+    """What results/ knows of a metric (category, direction, tradeoff axis, curves) travels with
+    its scores, so reading a run never imports TensorFlow-heavy components."""
+    offenders = {
+        name: sorted(i for i in imports if i.startswith(forbidden))
+        for name, imports in MODULES.items()
+        if name.startswith("xaibench.results")
+    }
+    assert not {k: v for k, v in offenders.items() if v}

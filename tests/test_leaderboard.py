@@ -47,7 +47,23 @@ def test_columns_follow_the_contract():
         "ci_high",
         "n",
         "rank",
+        "tradeoff",
     ]
+
+
+def test_metadata_comes_from_the_table_and_xb_leaderboard_fills_it_from_the_registry():
+    from xaibench.results.leaderboard import leaderboard
+
+    df = long_table({"a": [1.0, 2.0], "b": [0.5, 0.5]})
+    with pytest.raises(ValueError, match="missing category, higher_is_better"):
+        leaderboard(df)  # the results layer never looks metrics up
+    filled = xb.leaderboard(df).set_index("method")
+    assert (filled["category"] == "faithfulness").all() and not filled["higher_is_better"].any()
+    assert (filled["tradeoff"] == "faithfulness").all()
+    # a table's own metadata wins: a user's "deletion" where higher is better
+    own = leaderboard(df.assign(category="complexity", higher_is_better=True)).set_index("method")
+    assert own.loc["a", "rank"] == 1 and own.loc["a", "category"] == "complexity"
+    assert "tradeoff" not in own.columns
 
 
 def test_ranks_are_within_dataset_model_and_metric():

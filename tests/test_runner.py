@@ -426,3 +426,47 @@ def test_folder_dataset_runs_through_the_cli(tmp_path, capsys):
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     board = pd.read_csv(out / "leaderboard.csv")
     assert set(board["dataset"]) == {"photos"} and (board["n"] == 3).all()
+
+
+@pytest.mark.slow
+def test_metric_metadata_reaches_the_outputs_without_name_lists(tmp_path, monkeypatch):
+    """A user curve metric gets its curve plot and a user metric declaring tradeoff="simplicity"
+    joins the simplicity axis, by their class attributes alone."""
+    from xaibench.metrics import CurveMetric
+    from xaibench.metrics.complexity.sparseness import Sparseness
+
+    monkeypatch.setattr(xb.metrics._registry, "_items", dict(xb.metrics._registry._items))
+
+    @xb.metrics.register("test_runner_curve")
+    class Cumulative(CurveMetric):
+        """The running mean of |a| over the features, in order."""
+
+        higher_is_better = False
+        needs_model = False
+
+        def __init__(self, *, steps: int = 4):
+            self.steps = steps
+
+        def compute_curves(self, model, x, y, a):
+            idx = np.linspace(0, a.shape[1], self.steps + 1).astype(int)
+            c = np.cumsum(np.abs(a), axis=1)
+            return np.hstack([np.zeros((len(a), 1)), c[:, idx[1:] - 1]]) / c[:, -1:]
+
+    @xb.metrics.register("test_runner_simple", tradeoff="simplicity")
+    class Simple(Sparseness):
+        """Sparseness, under another name."""
+
+    cfg = write_config(
+        tmp_path / "c.toml",
+        ["saliency", "random"],
+        ["test_runner_curve", "test_runner_simple", "deletion"],
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "plots" / "curves_test_runner_curve.png").stat().st_size > 1000
+    board = pd.read_csv(out / "leaderboard.csv").set_index("metric")
+    assert board.loc["test_runner_simple", "tradeoff"].unique().tolist() == ["simplicity"]
+    table = pd.read_csv(out / "tradeoffs.csv")
+    simple = table[table.tradeoff == "accuracy_vs_simplicity"]
+    assert simple["simplicity"].notna().all()  # the user metric is the only simplicity metric
+    assert "test_runner_simple" in (out / "report.html").read_text()

@@ -142,6 +142,7 @@ def test_a_store_from_before_the_identity_is_adopted_and_migrated(finished_run, 
         db.execute("PRAGMA user_version = 0")
         db.execute("ALTER TABLE cells DROP COLUMN forward_calls")
         db.execute("ALTER TABLE cells DROP COLUMN backward_calls")
+        db.execute("ALTER TABLE cells DROP COLUMN tradeoff")
     assert main(["report", str(out)]) == 0  # read-only: read as it is
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA application_id").fetchone()[0] == 0
@@ -150,7 +151,9 @@ def test_a_store_from_before_the_identity_is_adopted_and_migrated(finished_run, 
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
         columns = {row[1] for row in db.execute("PRAGMA table_info(cells)")}
-        assert {"forward_calls", "backward_calls"} <= columns
+        assert {"forward_calls", "backward_calls", "tradeoff"} <= columns
+        axes = dict(db.execute("SELECT metric, tradeoff FROM cells"))
+    assert axes == {"deletion": "faithfulness"}  # the axis the metric had before schema 3
 
 
 @pytest.mark.parametrize("kind", ["folder", "file_out"])

@@ -34,6 +34,14 @@ CATEGORY = {
     "complexity": "complexity",
     "runtime": "cost",
 }
+TRADEOFF = {  # the built-in metrics' own tradeoff axes (checked against the registry below)
+    "deletion": "faithfulness",
+    "insertion": "faithfulness",
+    "faithfulness_correlation": "faithfulness",
+    "sparseness": "simplicity",
+    "complexity": "simplicity",
+    "runtime": None,
+}
 
 
 def make_board(means: dict, higher: dict | None = None) -> pd.DataFrame:
@@ -47,6 +55,7 @@ def make_board(means: dict, higher: dict | None = None) -> pd.DataFrame:
             "metric": metric,
             "category": CATEGORY[metric],
             "higher_is_better": higher[metric],
+            "tradeoff": TRADEOFF[metric],
             "mean": value,
             "ci_low": value,
             "ci_high": value,
@@ -111,6 +120,25 @@ def test_faithfulness_normalisation_hand_computed():
     np.testing.assert_allclose(scores.loc[["a", "b", "c"], "faithfulness"], [0.5, 0.75, 1 / 3])
     assert (scores["n_faithfulness"] == 2).all()
     assert scores["simplicity"].isna().all() and (scores["n_simplicity"] == 0).all()
+
+
+def test_the_axes_are_the_metrics_tradeoff_column_unless_named():
+    board = three_methods()
+    # a metric that declares itself a faithfulness metric joins: insertion's values under a new name
+    renamed = board[board.metric == "insertion"].assign(metric="my_faithfulness")
+    joined = faithfulness_score(pd.concat([board[board.metric == "deletion"], renamed]))
+    np.testing.assert_allclose(
+        joined.set_index("method").loc[["a", "b", "c"], "faithfulness"], [0.5, 0.75, 1 / 3]
+    )
+    off = board.assign(tradeoff=np.where(board.metric == "insertion", None, board.tradeoff))
+    only_deletion = faithfulness_score(off).set_index("method")
+    np.testing.assert_allclose(only_deletion.loc[["a", "b", "c"], "faithfulness"], [1, 0.5, 0])
+    with pytest.raises(ValueError, match="no tradeoff column.*faithfulness_metrics="):
+        faithfulness_score(board.drop(columns="tradeoff"))
+    named = faithfulness_score(
+        board.drop(columns="tradeoff"), faithfulness_metrics=["deletion"], simplicity_metrics=[]
+    )
+    np.testing.assert_allclose(named.set_index("method")["faithfulness"], [1, 0.5, 0])
 
 
 def test_faithfulness_orientation_follows_higher_is_better():

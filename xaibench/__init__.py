@@ -18,7 +18,7 @@ from xaibench._version import __version__  # noqa: E402
 _SUBMODULES = ("datasets", "methods", "metrics", "models")
 _FUNCTIONS = {
     "evaluate": "xaibench.benchmark.evaluate",
-    "leaderboard": "xaibench.results.leaderboard",
+    "leaderboard": "xaibench.api",
 }
 
 __all__ = ["datasets", "methods", "metrics", "models", "evaluate", "leaderboard", "__version__"]

@@ -9,3 +9,7 @@ CATEGORIES = (
     "axiomatic",
     "cost",
 )
+
+# The axes of the tradeoff tables and plots a metric can feed (``Metric.tradeoff``):
+# how faithful and how simple a method's explanations are.
+TRADEOFF_AXES = ("faithfulness", "simplicity")

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS cells (
     key TEXT PRIMARY KEY,
     dataset TEXT NOT NULL, model TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
     model_key TEXT, category TEXT, higher_is_better INTEGER,
+    tradeoff TEXT,                   -- the metric's tradeoff axis (Metric.tradeoff), if any
     status TEXT NOT NULL,            -- ok | error | not_applicable
     error TEXT, settings TEXT NOT NULL, version TEXT NOT NULL,
     explain_seconds REAL, metric_seconds REAL, finished TEXT NOT NULL, run_id INTEGER,
@@ -92,16 +93,31 @@ def _arrays_from_blob(blob: bytes) -> dict[str, np.ndarray]:
 # The store identifies itself: SQLite's application_id holds "XAIB", user_version the schema.
 APPLICATION_ID = 0x58414942
 # 1: the first schema (stores written before the store identified itself are 1 or 2);
-# 2: cells.forward_calls and cells.backward_calls.
-SCHEMA_VERSION = 2
+# 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff.
+SCHEMA_VERSION = 3
 # The tables that make a store without an application_id one written by an earlier xaibench.
 _OWN_TABLES = {"runs", "cells", "scores", "run_cells"}
+# The metrics that fed the tradeoffs when stores did not record it (schema < 3): the tradeoff
+# axes of cells written then. Newer cells carry their metric's own ``tradeoff``.
+_TRADEOFFS_BEFORE_3 = {
+    "deletion": "faithfulness",
+    "insertion": "faithfulness",
+    "faithfulness_correlation": "faithfulness",
+    "sparseness": "simplicity",
+    "complexity": "simplicity",
+}
 # Columns each schema version added to the cells table, applied in order by ``_migrate``.
 _MIGRATIONS = {
     2: [
         "ALTER TABLE cells ADD COLUMN forward_calls REAL",
         "ALTER TABLE cells ADD COLUMN backward_calls REAL",
-    ]
+    ],
+    3: [
+        "ALTER TABLE cells ADD COLUMN tradeoff TEXT",
+        "UPDATE cells SET tradeoff = CASE metric "
+        + " ".join(f"WHEN '{m}' THEN '{axis}'" for m, axis in _TRADEOFFS_BEFORE_3.items())
+        + " END",
+    ],
 }
 
 
@@ -196,6 +212,12 @@ class Store:
         with self.db:
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(step, []):
+                    words = statement.split()
+                    columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+                    if words[:5] == ["ALTER", "TABLE", "cells", "ADD", "COLUMN"] and (
+                        words[5] in columns
+                    ):
+                        continue  # a store of an earlier schema that has this column already
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -376,6 +398,7 @@ class Store:
                     model_key=ids["model_key"],
                     category=metric.category,
                     higher_is_better=int(metric.higher_is_better),
+                    tradeoff=getattr(metric, "tradeoff", None),
                     status=status,
                     error=error,
                     settings=json.dumps(settings, sort_keys=True, default=str),
@@ -412,15 +435,19 @@ class Store:
         for column in ("forward_calls", "backward_calls"):  # a schema-1 store opened read-only
             if column not in cells:
                 cells[column] = np.nan
+        if "tradeoff" not in cells:  # a store of schema < 3 opened read-only
+            cells["tradeoff"] = cells["metric"].map(_TRADEOFFS_BEFORE_3)
         return cells
 
     def scores(self, run_id: int | None = None) -> pd.DataFrame:
         """Per-sample scores of the run's finished cells: dataset, model, method, metric,
-        category, higher_is_better, sample, score."""
+        category, higher_is_better, tradeoff, sample, score."""
         run_id = self._run_id(run_id)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        tradeoff = "c.tradeoff" if "tradeoff" in columns else "NULL AS tradeoff"  # schema < 3
         df = pd.read_sql_query(
             "SELECT c.dataset, c.model, c.method, c.metric, c.category, c.higher_is_better, "
-            "s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
+            f"{tradeoff}, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
             "JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
             "ORDER BY c.dataset, c.model, c.method, c.metric, s.sample",
             self.db,
@@ -428,11 +455,24 @@ class Store:
         )
         df["higher_is_better"] = df["higher_is_better"].astype(bool)
         df["score"] = df["score"].astype(float)
+        if "tradeoff" not in columns:
+            df["tradeoff"] = df["metric"].map(_TRADEOFFS_BEFORE_3)
         return df
 
     def curves(self, key: str) -> np.ndarray | None:
         row = self.db.execute("SELECT data FROM curves WHERE cell=?", (key,)).fetchone()
         return _from_blob(row[0]) if row else None
+
+    def curve_metrics(self, run_id: int | None = None) -> list[str]:
+        """The metrics of run ``run_id`` (default: the latest) that stored curves, sorted."""
+        run_id = self._run_id(run_id)
+        rows = self.db.execute(
+            "SELECT DISTINCT c.metric FROM curves k JOIN cells c ON c.key = k.cell "
+            "JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
+            "ORDER BY c.metric",
+            (run_id,),
+        ).fetchall()
+        return [metric for (metric,) in rows]
 
     def metric_curves(
         self, metric: str, run_id: int | None = None

@@ -94,6 +94,7 @@ def evaluate(
                         "metric": metric.name,
                         "category": metric.category,
                         "higher_is_better": metric.higher_is_better,
+                        "tradeoff": metric.tradeoff,
                         "sample": np.arange(len(x)),
                         "score": scores,
                         "method_params": json.dumps(method.params, sort_keys=True, default=str),

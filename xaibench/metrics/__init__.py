@@ -5,6 +5,7 @@
 >>> scores = q(model, x, y, a)  # doctest: +SKIP
 """
 
+from xaibench._categories import TRADEOFF_AXES
 from xaibench._registry import Registry, import_submodules
 from xaibench.metrics.base import CATEGORIES, CurveMetric, Metric, wrap_function
 
@@ -24,6 +25,11 @@ def register(name: str, *, replace: bool = False, **metadata):
     category = metadata.get("category")
     if category is not None and category not in CATEGORIES:
         raise ValueError(f"category must be one of {', '.join(CATEGORIES)}, got {category!r}")
+    if metadata.get("tradeoff") not in (None, *TRADEOFF_AXES):
+        raise ValueError(
+            f"tradeoff must be one of {', '.join(TRADEOFF_AXES)} or None, "
+            f"got {metadata['tradeoff']!r}"
+        )
     inner = _registry.register(name, replace=replace, **metadata)
 
     def decorator(obj):

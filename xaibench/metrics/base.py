@@ -22,7 +22,8 @@ class Metric(Component, abc.ABC):
     ``a`` float64 (N, n_features) with channels summed, every row finite. Class metadata:
     ``higher_is_better``, ``category`` (one of CATEGORIES), ``needs_model``, ``needs_explain``
     (re-runs the method being scored), ``needs_masks`` (ground-truth relevant features),
-    ``stochastic`` (takes a ``seed``; the same seed gives the same scores).
+    ``stochastic`` (takes a ``seed``; the same seed gives the same scores), ``tradeoff`` (the
+    axis of the tradeoff tables it feeds, one of TRADEOFF_AXES, or None).
 
     A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
     """
@@ -33,6 +34,7 @@ class Metric(Component, abc.ABC):
     needs_explain: bool = False
     needs_masks: bool = False
     stochastic: bool = False
+    tradeoff: str | None = None
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
         x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks)

@@ -20,6 +20,7 @@ COLUMNS = [
     "ci_high",
     "n",
     "rank",
+    "tradeoff",  # where the scores carry it: the metric's tradeoff axis (or empty)
 ]
 
 
@@ -53,19 +54,19 @@ def leaderboard(
     scores, a percentile bootstrap ``confidence`` interval (``n_boot`` resamples, seeded per group
     so that it does not depend on the other groups), ``n`` finite scores, and ``rank`` (1 = best,
     by ``higher_is_better``; ties share the best rank; NaN when no finite score).
+
+    The metrics' metadata comes from the table: ``category`` and ``higher_is_better`` columns
+    (and ``tradeoff`` where present), as ``xb.evaluate`` and a run's store give them;
+    ``xb.leaderboard`` fills them in from the metric registry when they are missing.
     """
-    missing = {"method", "metric", "score"} - set(df.columns)
+    needed = ["method", "metric", "score", "category", "higher_is_better"]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
         raise ValueError(
-            f"leaderboard needs columns method, metric, score; missing {sorted(missing)}"
+            f"leaderboard needs columns {', '.join(needed)}; missing {', '.join(missing)} "
+            "(xb.leaderboard adds the metrics' category and higher_is_better)"
         )
-    df = df.copy()
-    if "higher_is_better" not in df or "category" not in df:
-        from xaibench import metrics
-
-        info = {m: metrics.cls(m) for m in df["metric"].unique()}
-        df["higher_is_better"] = df["metric"].map(lambda m: info[m].higher_is_better)
-        df["category"] = df["metric"].map(lambda m: info[m].category)
+    has_tradeoff = "tradeoff" in df.columns
     keys = [k for k in GROUP_KEYS if k in df.columns]
     rows = []
     for key, g in df.groupby(keys + ["metric", "method"], sort=True):
@@ -79,6 +80,7 @@ def leaderboard(
                 **dict(zip(keys + ["metric", "method"], key, strict=True)),
                 "category": g["category"].iloc[0],
                 "higher_is_better": bool(g["higher_is_better"].iloc[0]),
+                **({"tradeoff": g["tradeoff"].iloc[0]} if has_tradeoff else {}),
                 "mean": float(finite.mean()) if len(finite) else np.nan,
                 "ci_low": low,
                 "ci_high": high,

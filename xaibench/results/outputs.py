@@ -20,15 +20,20 @@ from xaibench.results.leaderboard import leaderboard
 from xaibench.results.tables import leaderboard_markdown, wide
 from xaibench.store import Store
 
-CURVE_METRICS = ("deletion", "insertion")
-TRADEOFFS_TEXT = """\
-Faithfulness of a method is the mean of its normalised deletion, insertion and \
-faithfulness_correlation scores: each metric's mean is min-max normalised across the methods of \
-one (dataset, model) to [0, 1], 1 = the most faithful (0.5 when all are equal). Simplicity is \
-built the same way from sparseness and complexity. For interpretability vs performance each \
-metric is normalised over all (model, method) rows of a dataset instead, so that the models of a \
-dataset share one scale. The scores are relative to the methods and models of the run. \
-**pareto** marks the points no other point beats on both axes."""
+
+def _tradeoffs_text(board: pd.DataFrame) -> str:
+    def listed(axis: str) -> str:
+        return ", ".join(tradeoffs.axis_metrics(board, axis)) or "(none in this run)"
+
+    return (
+        f"Faithfulness of a method is the mean of its normalised scores on {listed('faithfulness')}"
+        ": each metric's mean is min-max normalised across the methods of one (dataset, model) to "
+        "[0, 1], 1 = the most faithful (0.5 when all are equal). Simplicity is built the same way "
+        f"from {listed('simplicity')}. For interpretability vs performance each metric is "
+        "normalised over all (model, method) rows of a dataset instead, so that the models of a "
+        "dataset share one scale. The scores are relative to the methods and models of the run. "
+        "**pareto** marks the points no other point beats on both axes."
+    )
 
 
 @dataclass
@@ -81,8 +86,8 @@ def _plots(store: Store, run_id: int, out: Path, tables: dict) -> dict[str, list
         "ranks": [plots.rank_heatmap(board, d / "ranks.png")],
         "agreement": [plots.agreement_heatmap(tables["metric_agreement"], d / "agreement.png")],
         "curves": [
-            plots.curves_plot(store.metric_curves(m, run_id), m, d / f"curves_{m}.png")
-            for m in CURVE_METRICS
+            plots.curves_plot(store.metric_curves(m, run_id), m, d / f"curves_{file_stem(m)}.png")
+            for m in store.curve_metrics(run_id)
         ],
         "tradeoffs": tradeoffs.tradeoff_plots(board, tables["models"], d),
         "gallery": _galleries(store, run_id, d),
@@ -226,7 +231,7 @@ def _report(store: Store, run: dict, out: Path, tables: dict, made: dict) -> Pat
         Section(
             "Tradeoffs",
             [
-                Text(TRADEOFFS_TEXT),
+                Text(_tradeoffs_text(board)),
                 Table(tables["tradeoff_summary"], "How strong each relationship is (Spearman)"),
                 *images("tradeoffs", lambda p: p.stem.replace("_", " ")),
                 Table(tables["tradeoffs"], "tradeoffs.csv"),

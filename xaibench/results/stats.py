@@ -306,12 +306,12 @@ def _metric_order(board: pd.DataFrame) -> list[str]:
 
 
 def _directions(scores: pd.DataFrame) -> dict[str, bool]:
-    """``higher_is_better`` per metric, from the table or else from the metric registry."""
-    if "higher_is_better" in scores:
-        return scores.groupby("metric")["higher_is_better"].first().astype(bool).to_dict()
-    from xaibench import metrics
-
-    return {m: bool(metrics.cls(m).higher_is_better) for m in scores["metric"].unique()}
+    """``higher_is_better`` per metric, from the table (xb.evaluate and a run's store give it)."""
+    if "higher_is_better" not in scores:
+        raise ValueError(
+            "scores need a higher_is_better column (xb.evaluate and a run's store give it)"
+        )
+    return scores.groupby("metric")["higher_is_better"].first().astype(bool).to_dict()
 
 
 def _score_matrix(g: pd.DataFrame) -> pd.DataFrame:

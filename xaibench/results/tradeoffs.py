@@ -23,8 +23,6 @@ from scipy import stats
 
 from xaibench.results._figures import DPI, _axes, _figure, _grid_axes, plain_text
 
-FAITHFULNESS_METRICS = ("deletion", "insertion", "faithfulness_correlation")
-SIMPLICITY_METRICS = ("sparseness", "complexity")
 RUNTIME_METRIC = "runtime"
 CONTROL = "random"
 GROUP = ["dataset", "model"]
@@ -86,25 +84,39 @@ def _normalised(board: pd.DataFrame, metrics: Sequence[str], within: list[str]) 
     return out.rename(columns={"mean": "score"})
 
 
+def axis_metrics(board: pd.DataFrame, axis: str, given: Sequence[str] | None = None) -> list[str]:
+    """The metrics of ``board`` that feed tradeoff ``axis`` (its ``tradeoff`` column), or
+    ``given`` when the caller names them."""
+    if given is not None:
+        return list(given)
+    if "tradeoff" not in board.columns:
+        raise ValueError(
+            f"board has no tradeoff column to find the {axis} metrics (leaderboards of xaibench "
+            f"runs and xb.evaluate carry it); pass {axis}_metrics= to name them"
+        )
+    return sorted(board.loc[board["tradeoff"] == axis, "metric"].unique())
+
+
 def faithfulness_score(
     board: pd.DataFrame,
     *,
     within: Sequence[str] = ("dataset", "model"),
-    faithfulness_metrics: Sequence[str] = FAITHFULNESS_METRICS,
-    simplicity_metrics: Sequence[str] = SIMPLICITY_METRICS,
+    faithfulness_metrics: Sequence[str] | None = None,
+    simplicity_metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One faithfulness and one simplicity number per (dataset, model, method).
 
-    Faithfulness is the mean of a method's normalised deletion, insertion and
-    faithfulness_correlation scores (those present in the board). Each metric's leaderboard
+    Faithfulness is the mean of a method's normalised scores on the metrics whose ``tradeoff``
+    (a metric's class attribute, carried by the board) is ``"faithfulness"``: among the
+    built-ins deletion, insertion and faithfulness_correlation. Each metric's leaderboard
     ``mean`` is min-max normalised across the methods of one (dataset, model), the ``random``
     control included, to [0, 1] with 1 = the most faithful method: ``(m - min) / (max - min)`` for
     a metric where higher is better (insertion, faithfulness_correlation) and
     ``(max - m) / (max - min)`` where lower is better (deletion), as read from
     ``higher_is_better``. If all methods score the same, each gets 0.5. A method without a finite
     score for a metric is averaged over the metrics it has; with none, its score is NaN. Simplicity
-    is built the same way from sparseness (higher = simpler) and complexity (entropy, lower =
-    simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
+    is built the same way from the metrics whose ``tradeoff`` is ``"simplicity"`` (built-ins:
+    sparseness, higher = simpler, and complexity, entropy, lower = simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
     perfect explanation, and they move when methods are added or removed.
 
     Parameters
@@ -113,7 +125,8 @@ def faithfulness_score(
     within : the columns whose rows share one min and max (default per (dataset, model);
         ``("dataset",)`` puts the models of a dataset on one scale, as in
         :func:`interpretability_vs_performance`).
-    faithfulness_metrics, simplicity_metrics : the metrics combined (absent ones are skipped).
+    faithfulness_metrics, simplicity_metrics : the metrics combined (absent ones are skipped);
+        by default those the board's ``tradeoff`` column names for each axis.
 
     Returns
     -------
@@ -128,8 +141,8 @@ def faithfulness_score(
     _check_board(board)
     within = list(within)
     _check(board, within, "board")
-    faith = _normalised(board, faithfulness_metrics, within)
-    simple = _normalised(board, simplicity_metrics, within)
+    faith = _normalised(board, axis_metrics(board, "faithfulness", faithfulness_metrics), within)
+    simple = _normalised(board, axis_metrics(board, "simplicity", simplicity_metrics), within)
     out = faith.rename(columns={"score": "faithfulness", "count": "n_faithfulness"}).merge(
         simple.rename(columns={"score": "simplicity", "count": "n_simplicity"}), on=KEYS
     )

@@ -43,6 +43,7 @@ class Complexity(Metric):
 
     higher_is_better = False
     category = "complexity"
+    tradeoff = "simplicity"
     needs_model = False
 
     def __init__(self, *, batch_size: int = 256):

@@ -31,6 +31,7 @@ class Sparseness(Metric):
 
     higher_is_better = True
     category = "complexity"
+    tradeoff = "simplicity"
     needs_model = False
 
     def __init__(self, *, batch_size: int = 256):

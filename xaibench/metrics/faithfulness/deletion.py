@@ -32,6 +32,7 @@ class Deletion(RemovalCurve):
     """
 
     higher_is_better = False
+    tradeoff = "faithfulness"
     insert = False
 
     def __init__(

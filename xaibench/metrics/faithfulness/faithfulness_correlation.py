@@ -40,6 +40,7 @@ class FaithfulnessCorrelation(Metric):
 
     higher_is_better = True
     category = "faithfulness"
+    tradeoff = "faithfulness"
     stochastic = True
 
     def __init__(

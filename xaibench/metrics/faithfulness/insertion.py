@@ -28,6 +28,7 @@ class Insertion(RemovalCurve):
     """
 
     higher_is_better = True
+    tradeoff = "faithfulness"
     insert = True
 
     def __init__(
