@@ -88,18 +88,18 @@ def _sequential_view(model, layer):
 
 
 def _view(model, layer):
-    return cached_function(model, ("cam_view", layer.name), lambda: _feature_model(model, layer))
+    return cached_function(
+        model, ("cam_view", layer.name), lambda get: _feature_model(get(), layer)
+    )
 
 
 def cam_fn(model, layer, weights: Weights):
-    """A compiled ``(x, y) -> ReLU(sum_k w_k A^k)`` upsampled to x's H x W, kept on the model."""
+    """A compiled ``(x, y) -> ReLU(sum_k w_k A^k)`` upsampled to x's H x W, cached per model."""
+    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
 
-    def build():
-        view = _view(model, layer)
-        channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
-
+    def build(get_model):
         def cam(x, y):
-            a, out = view(x, training=False)
+            a, out = _view(get_model(), layer)(x, training=False)
             s = tf.gather(out, y, axis=1, batch_dims=1)
             (g,) = tf.gradients(s, a)  # also when the layers are frozen (not watched by a tape)
             if g is None:  # found while tracing: the output is not computed from these maps

@@ -1,9 +1,10 @@
-"""Helpers shared by the gradient-family methods: compiled functions kept on the model, the base
+"""Helpers shared by the gradient-family methods: compiled functions cached per model, the base
 classes of the one-gradient methods (saliency, gradient x input, guided backpropagation) and of
 the noisy-gradient methods (SmoothGrad, VarGrad), and gradients over noisy copies of the inputs."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -18,17 +19,23 @@ from xaibench.methods.base import (
 )
 from xaibench.models.outputs import target_gradients
 
+# Compiled functions per model (as models.outputs caches its gradient functions): keyed weakly,
+# and ``build`` reaches the model only through a weak reference, so an entry goes away with its
+# model and nothing is written onto the user's object.
+_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-def cached_function(model, key, build: Callable[[], Callable]) -> Callable:
-    """``build()`` once per ``(model, key)``: the compiled function is kept on the model (as
-    ``models.outputs`` keeps its gradient functions), so repeated calls do not trace again.
-    Objects without ``__dict__`` get a fresh function every call."""
+
+def cached_function(model, key, build: Callable[[Callable], Callable]) -> Callable:
+    """``build(get_model)`` once per ``(model, key)``, so repeated calls do not trace again.
+    ``get_model()`` returns the model; the function ``build`` returns must call it where it needs
+    the model (when it is traced), never hold the model itself. Models that cannot be weak keys
+    get a fresh function every call."""
     try:
-        cache = vars(model).setdefault("_xaibench_method_fns", {})
+        cache, get_model = _FUNCTIONS.setdefault(model, {}), weakref.ref(model)
     except TypeError:
-        return build()
+        return build(lambda: model)
     if key not in cache:
-        cache[key] = build()
+        cache[key] = build(get_model)
     return cache[key]
 
 

@@ -30,16 +30,15 @@ for _name, _fn in [(_GUIDED["Relu"], _guided_relu_grad), (_GUIDED["Relu6"], _gui
 
 
 def _guided_gradient_fn(model):
-    """A compiled ``(x, y) -> guided d f_y / d x``, kept on the model.
+    """A compiled ``(x, y) -> guided d f_y / d x``, cached per model.
 
     The model runs unchanged inside a traced graph in which the gradients of TensorFlow's Relu
     and Relu6 ops are overridden (``gradient_override_map``, read by ``tf.gradients``): the user's
     model, its layers and its other compiled functions are not touched."""
 
-    def build():
-        fn = score_fn(model, "raw")
-
+    def build(get_model):
         def guided(x, y):
+            fn = score_fn(get_model(), "raw")
             with tf.compat.v1.get_default_graph().gradient_override_map(_GUIDED):
                 s = tf.gather(fn(x), y, axis=1, batch_dims=1)
             (g,) = tf.gradients(s, x)

@@ -128,17 +128,23 @@ def class_scores(
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
+# Compiled gradient functions per model and output kind. Keyed weakly and holding the model only
+# weakly (the traced function reaches the model through a weak reference), so a model's entry
+# goes away with the model and xaibench writes nothing onto the user's object.
+_GRADIENT_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _gradient_fn(model, output: str):
-    """A compiled ``(x, y) -> d f_y / d x`` for ``model``, traced once and kept on the model
-    (like Keras keeps its predict function), so repeated calls do not trace again."""
+    """A compiled ``(x, y) -> d f_y / d x`` for ``model``, traced once per (model, output), so
+    repeated calls do not trace again."""
     try:
-        cache = vars(model).setdefault("_xaibench_gradient_fns", {})
-    except TypeError:  # an object without __dict__: compile for this call only
-        cache = {}
+        cache, get_model = _GRADIENT_FNS.setdefault(model, {}), weakref.ref(model)
+    except TypeError:  # a model that cannot be a weak key: compile for this call only
+        cache, get_model = {}, (lambda: model)
     if output not in cache:
-        fn = score_fn(model, output)
 
         def gradients(x, y):
+            fn = score_fn(get_model(), output)
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 s = tf.gather(fn(x), y, axis=1, batch_dims=1)
