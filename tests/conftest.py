@@ -1,8 +1,15 @@
+"""Shared fixtures. The tests mirror the package (tests/metrics/test_<name>.py for
+xaibench/metrics/<category>/<name>.py, ...); the helpers every folder uses (_tiny, _tolerance,
+_runs, browser) live here, in tests/, which is put on the import path for all of them."""
+
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session", autouse=True)

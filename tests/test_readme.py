@@ -124,3 +124,21 @@ def test_the_readme_reference_table_is_the_committed_reference_run():
     assert table in README, "refresh the README's reference table from results/reference"
     for png in re.findall(r"\]\((results/reference/plots/[^)]+\.png)\)", README):
         assert (root / png).stat().st_size > 1000
+
+
+def test_the_docs_cite_only_what_exists():
+    """Docstrings and comments that cite a README section name a heading of the README, and
+    nothing cites a file the repository does not hold (the project's docs stand alone)."""
+    root = Path(__file__).resolve().parents[1]
+    headings = {h.strip() for h in re.findall(r"^#+ (.+)$", README, flags=re.M)}
+    sources = {p: p.read_text() for p in (root / "xaibench").rglob("*.py")}
+    cited = {
+        (p.name, section)
+        for p, text in sources.items()
+        for section in re.findall(r"README(?:'s|,) ([A-Z]\w+)", text)
+    }
+    assert cited, "the pattern finds the citations"
+    assert not {c for c in cited if c[1] not in headings}
+    for p, text in sources.items():
+        for name in re.findall(r"\b((?:\w+/)*[A-Z]+\.md)\b", text):  # docs: README.md, ...
+            assert (p.parent / name).exists() or (root / name).exists(), (p, name)

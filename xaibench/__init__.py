@@ -1,8 +1,10 @@
 """xaibench: benchmark attribution methods across models and datasets.
 
 >>> import xaibench as xb
->>> df = xb.evaluate(model, x, y, methods=["saliency", "random"], metrics=["deletion"])  # doctest: +SKIP
->>> xb.leaderboard(df)  # doctest: +SKIP
+>>> df = xb.evaluate(model, x, y, methods=["saliency", "random"], metrics=["deletion"])
+>>> board = xb.leaderboard(df)  # mean, bootstrap CI, n and rank per method and metric
+>>> sorted(board.method)
+['random', 'saliency']
 
 The subpackages are imported on first use, so that ``import xaibench.testing`` (the pytest
 plugin, loaded by every pytest run) and ``xaibench.results.check`` do not import TensorFlow.

@@ -104,7 +104,10 @@ def fill_removed(
     Generator draw the same noise as one call on all of them (and each copy's imputation does not
     depend on the others, so the copies are the same too).
 
-    >>> copies = fill_removed(x, removed, "noisy_linear", rng=np.random.default_rng(0))  # doctest: +SKIP
+    >>> removed = masks.reshape(len(x), -1)  # (N, features): the centre 4x4 of each digit
+    >>> copies = fill_removed(x, removed, "noisy_linear", rng=np.random.default_rng(0))
+    >>> copies.shape
+    (4, 8, 8, 1)
     """
     removed = np.asarray(removed, dtype=bool)
     n = n_features(x)

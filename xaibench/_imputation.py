@@ -25,7 +25,7 @@ every image goes through exactly the operations it would alone (its own banded b
 dense system, its own row of a fixed-shape product with G), so an image's values do not depend
 on the other images of the call (its batch, chunk, order or thread), to the last bit.
 
->>> out = noisy_linear(x, removed, noise=0.01, rng=0)  # doctest: +SKIP
+>>> out = noisy_linear(x, removed, noise=0.01, rng=0)
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def _check_dataset(spec: str) -> None:
             raise ValueError(f"dataset {spec!r}: no such file or folder")
         return
     if spec not in _datasets.names() and spec not in _datasets.extras():
-        _datasets._loader(spec)  # raises the unknown-name error with suggestions
+        _datasets.cls(spec)  # raises the unknown-name error with suggestions
 
 
 def _check_model(spec: str) -> None:

@@ -47,7 +47,7 @@ def evaluate(
 
     Example
     -------
-    >>> df = xb.evaluate(model, x, y, ["saliency", "random"], ["deletion"])  # doctest: +SKIP
+    >>> df = xb.evaluate(model, x, y, ["saliency", "random"], ["deletion"])
     """
     x = as_inputs(x)
     y = as_targets(y, len(x))

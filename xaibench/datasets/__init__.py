@@ -7,7 +7,7 @@ a fixed, seeded train/test split; ``load`` returns the same read-only arrays on 
 
 >>> import xaibench as xb
 >>> d = xb.datasets.load("digits")
->>> d.x_test.shape  # doctest: +SKIP
+>>> d.x_test.shape
 (450, 8, 8, 1)
 
 Your own data: :func:`from_arrays`, :func:`from_npz`, :func:`from_folder`; :func:`register` a
@@ -27,7 +27,6 @@ from xaibench.datasets.user import from_arrays, from_folder, from_npz
 # Every name registered by xaibench itself: user datasets cannot take them.
 _OWN = frozenset(registry.names())
 BUILTINS = tuple(n for n in registry.names() if not registry.cls(n).extra)
-cls = registry.cls
 from_config = registry.from_config
 
 
@@ -43,10 +42,11 @@ def extras() -> list[str]:
 
 def describe(name: str) -> str:
     """One line describing dataset ``name`` (its loader's docstring)."""
-    return _source(name).description
+    return cls(name).description
 
 
-def _source(name: str) -> type[Source]:
+def cls(name: str) -> type[Source]:
+    """The source registered as ``name``; ValueError naming close matches and the valid names."""
     if name not in registry:
         try:
             registry.cls(name)
@@ -62,11 +62,11 @@ def _source(name: str) -> type[Source]:
 def load(name: str) -> Dataset:
     """The dataset ``name`` (same arrays on every call; they are read-only).
 
-    >>> d = load("shapes")  # doctest: +SKIP
-    >>> d.x_test.shape, d.masks.shape  # doctest: +SKIP
+    >>> d = load("shapes")
+    >>> d.x_test.shape, d.masks.shape
     ((1000, 32, 32, 3), (1000, 32, 32))
     """
-    d = _source(name)().load()
+    d = cls(name)().load()
     for arr in (d.x_train, d.y_train, d.x_test, d.y_test, d.masks):
         if arr is not None:
             arr.setflags(write=False)
@@ -78,7 +78,7 @@ def register(name: str, loader: Callable[[], Dataset] | None = None):
     loadable as ``name``, so configs and ``xaibench run`` can use it. Works as a decorator too.
     Built-in names cannot be replaced.
 
-    >>> @register("my_data")  # doctest: +SKIP
+    >>> @register("my_data")
     ... def my_data():
     ...     '''My measurements, 12 features.'''
     ...     return from_npz("my_data.npz")

@@ -2,7 +2,7 @@
 
 >>> import xaibench as xb
 >>> m = xb.methods.get("integrated_gradients", steps=32)
->>> a = m(model, x, y)  # doctest: +SKIP
+>>> a = m(model, x, y)
 """
 
 from xaibench._registry import Registry, import_submodules

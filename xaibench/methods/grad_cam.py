@@ -31,7 +31,10 @@ class GradCAM(CAMMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("grad_cam", layer="block4_conv3")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("grad_cam")(model, x, y)  # the last convolutional layer
+    >>> a.shape  # one map per image (H, W), upsampled from the layer's feature maps
+    (4, 8, 8)
+    >>> vgg = xb.methods.get("grad_cam", layer="block4_conv3")  # a layer chosen by name
     """
 
     @staticmethod

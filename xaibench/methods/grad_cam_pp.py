@@ -33,7 +33,9 @@ class GradCAMPlusPlus(CAMMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("grad_cam_pp")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("grad_cam_pp")(model, x, y)
+    >>> a.shape  # one map per image (H, W)
+    (4, 8, 8)
     """
 
     @staticmethod

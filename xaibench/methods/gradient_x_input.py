@@ -24,7 +24,9 @@ class GradientXInput(GradientMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("gradient_x_input")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("gradient_x_input")(model, x, y)
+    >>> a.shape  # one map per input, channels kept
+    (4, 8, 8, 1)
     """
 
     def explain(self, model, x, y):

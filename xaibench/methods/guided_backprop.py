@@ -74,7 +74,9 @@ class GuidedBackprop(GradientMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("guided_backprop")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("guided_backprop")(model, x, y)
+    >>> a.shape  # one map per input, channels kept
+    (4, 8, 8, 1)
     """
 
     def explain(self, model, x, y):

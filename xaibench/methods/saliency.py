@@ -22,7 +22,9 @@ class Saliency(GradientMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("saliency")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("saliency")(model, x, y)
+    >>> a.shape  # one map per input, channels kept
+    (4, 8, 8, 1)
     """
 
     def explain(self, model, x, y):

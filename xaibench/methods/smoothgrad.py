@@ -29,7 +29,9 @@ class SmoothGrad(NoisyGradientMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("smoothgrad", samples=50)(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("smoothgrad", samples=50)(model, x, y)
+    >>> a.shape  # one map per input, channels kept
+    (4, 8, 8, 1)
     """
 
     @staticmethod

@@ -42,7 +42,9 @@ class Sobel(Method):
 
     Example
     -------
-    >>> a = xb.methods.get("sobel")(None, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("sobel")(None, x, y)
+    >>> a.shape  # one map per image (H, W)
+    (4, 8, 8)
     """
 
     inputs = ("image",)

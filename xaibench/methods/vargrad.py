@@ -30,7 +30,9 @@ class VarGrad(NoisyGradientMethod):
 
     Example
     -------
-    >>> a = xb.methods.get("vargrad")(model, x, y)  # doctest: +SKIP
+    >>> a = xb.methods.get("vargrad")(model, x, y)
+    >>> a.shape  # one map per input, channels kept
+    (4, 8, 8, 1)
     """
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 >>> import xaibench as xb
 >>> q = xb.metrics.get("deletion", steps=20)
->>> scores = q(model, x, y, a)  # doctest: +SKIP
+>>> scores = q(model, x, y, a)
 """
 
 from xaibench._categories import TRADEOFF_AXES

@@ -27,7 +27,7 @@ class Completeness(Metric):
 
     Example
     -------
-    >>> s = xb.metrics.get("completeness")(model, x, y, a)  # doctest: +SKIP
+    >>> s = xb.metrics.get("completeness")(model, x, y, a)
     """
 
     higher_is_better = False

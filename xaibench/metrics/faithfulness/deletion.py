@@ -28,7 +28,7 @@ class Deletion(RemovalCurve):
 
     Example
     -------
-    >>> s = xb.metrics.get("deletion", baseline="noisy_linear")(model, x, y, a)  # doctest: +SKIP
+    >>> s = xb.metrics.get("deletion", baseline="noisy_linear")(model, x, y, a)
     """
 
     higher_is_better = False

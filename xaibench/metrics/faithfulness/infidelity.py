@@ -49,7 +49,7 @@ class Infidelity(Metric):
 
     Example
     -------
-    >>> s = xb.metrics.get("infidelity")(model, x, y, a)  # doctest: +SKIP
+    >>> s = xb.metrics.get("infidelity")(model, x, y, a)
     """
 
     higher_is_better = False

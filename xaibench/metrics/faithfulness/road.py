@@ -52,7 +52,7 @@ class Road(CurveMetric):
 
     Example
     -------
-    >>> s = xb.metrics.get("road")(model, x, y, a)  # doctest: +SKIP
+    >>> s = xb.metrics.get("road")(model, x, y, a)
     """
 
     higher_is_better = True

@@ -42,7 +42,8 @@ class RandomLogit(Metric):
     Example
     -------
     >>> q = xb.metrics.get("random_logit")
-    >>> q(model, x, y, a, explain=xb.methods.get("saliency"))  # doctest: +SKIP
+    >>> q(model, x, y, a, explain=xb.methods.get("saliency")).shape
+    (4,)
     """
 
     higher_is_better = False

@@ -31,7 +31,7 @@ class AvgSensitivity(Sensitivity):
     Example
     -------
     >>> q = xb.metrics.get("avg_sensitivity")
-    >>> s = q(model, x, y, a, explain=xb.methods.get("saliency"))  # doctest: +SKIP
+    >>> s = q(model, x, y, a, explain=xb.methods.get("saliency"))
     """
 
     @staticmethod

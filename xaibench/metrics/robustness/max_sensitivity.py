@@ -31,7 +31,7 @@ class MaxSensitivity(Sensitivity):
     Example
     -------
     >>> q = xb.metrics.get("max_sensitivity")
-    >>> s = q(model, x, y, a, explain=xb.methods.get("saliency"))  # doctest: +SKIP
+    >>> s = q(model, x, y, a, explain=xb.methods.get("saliency"))
     """
 
     @staticmethod

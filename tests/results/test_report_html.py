@@ -340,7 +340,7 @@ def test_report_opens_cleanly_in_a_browser(tmp_path, png_file, browser):
 
 
 def test_the_committed_reference_report_opens_cleanly_in_a_browser(tmp_path, browser):
-    page = Path(__file__).resolve().parents[1] / "results" / "reference" / "report.html"
+    page = Path(__file__).resolve().parents[2] / "results" / "reference" / "report.html"
     text = page.read_text()
     assert text.count("data:image/png;base64,") >= 18  # every plot of the quick run
     assert browser(page, tmp_path / "reference.png") == []

@@ -378,3 +378,28 @@ def test_register_a_user_dataset_by_name(monkeypatch):
     with pytest.raises(ValueError, match="built-in"):
         datasets.register("digits", tiny)
     datasets.load.cache_clear()
+
+
+def test_digits_shapes_range_and_deterministic_split():
+    d = xb.datasets.load("digits")
+    assert d.x_train.dtype == np.float32 and d.x_test.dtype == np.float32
+    assert d.x_train.shape[1:] == (8, 8, 1) and len(d.x_train) + len(d.x_test) == 1797
+    assert d.x_train.min() == 0.0 and d.x_train.max() == 1.0
+    assert d.kind == "image" and d.class_names == [str(i) for i in range(10)]
+    assert len(d.x_test) == 450  # sum over classes of round(0.25 * class count)
+    # stratified: every class is 25% test, +-1 sample
+    counts = np.bincount(d.y_test, minlength=10) / np.bincount(
+        np.concatenate([d.y_train, d.y_test]), minlength=10
+    )
+    np.testing.assert_allclose(counts, 0.25, atol=0.01)
+    fresh = xb.datasets.digits.load()
+    np.testing.assert_array_equal(fresh.x_test, d.x_test)
+    np.testing.assert_array_equal(fresh.y_train, d.y_train)
+
+
+def test_dataset_arrays_are_read_only_and_unknown_names_fail():
+    d = xb.datasets.load("digits")
+    with pytest.raises(ValueError):
+        d.x_test[0, 0, 0, 0] = 1.0
+    with pytest.raises(ValueError, match="digits"):
+        xb.datasets.load("digit")
