@@ -25,3 +25,11 @@ def _doctest_names(request, doctest_namespace):
     doctest_namespace.update(np=np, xb=xb)
     if isinstance(request.node, pytest.DoctestItem):
         doctest_namespace.update(request.getfixturevalue("_example_data"))
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The conftest files of tests/ folders hold fixtures, not docstring examples: collecting them
+    as doctest modules would import several modules named ``conftest``."""
+    if collection_path.name == "conftest.py" and "tests" in collection_path.parts:
+        return True
+    return None

@@ -1,9 +1,5 @@
-"""Adapters to the shap and lime packages, against exact answers on tiny hand-set models.
-
-SHAP values of a linear model are exact: W[:, y] * (x - E[background]). LIME's surrogate of a
-linear model is the model itself, so its weights recover W (up to LIME's ridge penalty). Tests of an
-adapter are skipped when its package is not installed, except the one that checks what happens then.
-"""
+"""shap_adapters and lime_adapters (shap_kernel, shap_gradient, lime_image, lime_tabular)
+against exact answers on tiny linear models, and the hint when their package is missing."""
 
 from __future__ import annotations
 
@@ -25,6 +21,11 @@ HAVE_LIME = "lime_image" in xb.methods.names()
 needs_shap = pytest.mark.skipif(not HAVE_SHAP, reason="shap is not installed")
 needs_lime = pytest.mark.skipif(not HAVE_LIME, reason="lime is not installed")
 
+# SHAP values of a linear model are exact: W[:, y] * (x - E[background]). LIME's surrogate of a
+# linear model is the model itself, so its weights recover W (up to LIME's ridge penalty). Tests of
+# an adapter are skipped when its package is not installed, except the one that checks what happens
+# then.
+
 # Small budgets that keep every test fast.
 FAST = {
     "shap_gradient": {"nsamples": 16},
@@ -38,6 +39,7 @@ ADAPTERS = [pytest.param(name, marks=NEEDS[name]) for name in FAST]
 IMG_SHAPE = (4, 4, 2)
 
 
+# These module fixtures override the same-named ones of tests/methods/conftest.py (other data).
 @pytest.fixture(scope="module")
 def linear_tab():
     """A linear model and a batch whose mean is exactly zero (rows x0 and -x0)."""

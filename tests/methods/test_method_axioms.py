@@ -1,0 +1,181 @@
+"""Behaviour every built-in method shares: batch size and input type do not change the
+maps, float32 output shapes, declared model calls are the calls made, params round trip."""
+
+from __future__ import annotations
+
+import _tiny
+import numpy as np
+import pytest
+from _tolerance import assert_roundoff_close
+
+import xaibench as xb
+from xaibench._tf import keras, tf
+
+
+def builtin_methods():
+    """Names of the methods shipped with xaibench (not ones registered by tests or users)."""
+    return _tiny.builtin(xb.methods)
+
+
+FAST_SETTINGS = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 4},
+    "vargrad": {"samples": 4},
+    "rise": {"masks": 64},
+    "lime": {"samples": 64},
+    "kernel_shap": {"samples": 64},
+    "shap_kernel": {"nsamples": 40, "background_size": 2, "segments": 2},
+    "shap_gradient": {"nsamples": 16},
+    "lime_image": {"num_samples": 40},
+    "lime_tabular": {"num_samples": 100},
+}
+
+
+def applicable_or_skip(m, model, x):
+    reason = m.applicable(model, x)
+    if reason is not None:
+        pytest.skip(f"{m.name} does not apply: {reason}")
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_batch_size_does_not_change_attributions(cnn_case, name):
+    """Batches of 1 and of 64 give the same maps up to kernel round-off (tests/_tolerance.py).
+    Fails on a real dependence: noise or masks drawn per batch instead of per sample, a statistic
+    (a normalisation, a baseline) taken over the batch, or a sample reading its neighbours."""
+    model, x, y = cnn_case
+    fast = FAST_SETTINGS.get(name, {})  # fewer model calls at batch_size=1
+    m1 = xb.methods.get(name, batch_size=1, **fast)
+    applicable_or_skip(m1, model, x)
+    a1 = m1(model, x, y)
+    a64 = xb.methods.get(name, batch_size=64, **fast)(model, x, y)
+    assert_roundoff_close(a1, a64)
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_numpy_and_tensor_inputs_agree(cnn_case, name):
+    """Fails if a tensor input takes another code path (a dtype cast, a copy of the wrong axis)."""
+    model, x, y = cnn_case
+    m = xb.methods.get(name)
+    applicable_or_skip(m, model, x)
+    a_np = m(model, x, y)
+    a_tf = m(model, tf.constant(x), tf.constant(y))
+    assert_roundoff_close(a_tf, a_np)
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_output_dtype_and_shape(cnn_case, linear_tab, name):
+    for model, x, y in [cnn_case, linear_tab[:1] + linear_tab[3:]]:
+        m = xb.methods.get(name)
+        if m.applicable(model, x) is not None:
+            continue
+        a = m(model, x, y)
+        assert isinstance(a, np.ndarray) and a.dtype == np.float32
+        shapes = (x.shape, x.shape[:-1]) if x.ndim == 4 else (x.shape,)
+        assert a.shape in shapes
+        assert np.isfinite(a).all()
+
+
+class CallCounter(keras.layers.Layer):
+    """An identity layer that counts the rows of every forward and every backward pass through
+    it in variables, so that compiled paths (``predict_on_batch``, traced gradients) count too.
+    Placed last, it sees every forward pass to the output and every backward pass from it."""
+
+    def build(self, input_shape):
+        self.forward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+        self.backward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, z):
+        rows = tf.cast(tf.shape(z)[0], "float32")
+
+        @tf.custom_gradient
+        def identity(z):
+            def grad(dz):
+                with tf.control_dependencies([self.backward.assign_add(rows)]):
+                    return tf.identity(dz)
+
+            return tf.identity(z), grad
+
+        with tf.control_dependencies([self.forward.assign_add(rows)]):
+            return identity(z)
+
+    def counts(self) -> tuple[float, float]:
+        """(forward rows, backward rows) since the last call, and reset."""
+        out = (float(self.forward.numpy()), float(self.backward.numpy()))
+        self.forward.assign(0.0)
+        self.backward.assign(0.0)
+        return out
+
+
+def with_counter(model, input_shape):
+    """A copy of a Sequential ``model`` (new layers, same weights) ending in a CallCounter."""
+    layers = [type(layer).from_config(layer.get_config()) for layer in model.layers]
+    counted = keras.Sequential([keras.Input(input_shape), *layers, CallCounter()])
+    for new, old in zip(layers, model.layers, strict=True):
+        new.set_weights(old.get_weights())
+    return counted
+
+
+@pytest.fixture(scope="module")
+def counted_models(cnn_case, linear_tab):
+    """The CNN on (4, 4, 2) images and the linear model on 5 features, each ending in a
+    CallCounter, with data: {"image": (model, x, y), "tabular": (model, x, y)}."""
+    model, x, y = cnn_case
+    tab, _, _, xt, yt = linear_tab
+    return {
+        "image": (with_counter(model, x.shape[1:]), x, y),
+        "tabular": (with_counter(tab, xt.shape[1:]), np.concatenate([xt, -xt]), np.tile(yt, 2)),
+    }
+
+
+def with_kinds(names):
+    return [(n, kind) for n in names for kind in xb.methods.cls(n).inputs]
+
+
+@pytest.mark.parametrize("name, kind", with_kinds(builtin_methods()))
+def test_declared_model_calls_are_the_calls_made(counted_models, name, kind):
+    """Every built-in method declares its forward and backward passes per sample (read by the
+    runtime metric), and they are the rows the model receives."""
+    model, x, y = counted_models[kind]
+    m = xb.methods.get(name, **FAST_SETTINGS.get(name, {}))
+    applicable_or_skip(m, model, x)
+    declared = xb.metrics.cls("runtime").calls(m, x)
+    assert declared is not None, f"{name} declares no model calls"
+    counter = model.layers[-1]
+    counter.counts()
+    m(model, x, y)
+    forward, backward = counter.counts()
+    assert (forward, backward) == (declared["forward"] * len(x), declared["backward"] * len(x))
+
+
+@pytest.mark.parametrize(
+    "name, params, shape, forward",
+    [
+        ("integrated_gradients", {"steps": 7}, (4, 4, 2), 8),
+        ("smoothgrad", {"samples": 9}, (4, 4, 2), 9),
+        ("occlusion", {}, (28, 28, 1), 170),  # 13 x 13 positions of the 4x4 patch, stride 2
+        ("occlusion", {"patch": 3, "stride": 3}, (8, 8, 1), 10),  # 3 x 3 positions
+        ("occlusion", {}, (6,), 7),
+        ("rise", {"masks": 100}, (8, 8, 3), 100),
+        ("kernel_shap", {"samples": 2048}, (5,), 32),  # all 2^5 - 2 coalitions, x, baseline
+        ("kernel_shap", {"samples": 2048}, (28, 28, 1), 2050),  # 64 superpixels
+        ("kernel_shap", {"samples": 100, "segments": 2}, (8, 8, 1), 16),  # 14 coalitions
+        ("permutation_importance", {"repeats": 3}, (6,), 19),
+        ("permutation_importance", {}, (4, 4, 1), None),  # images: does not apply
+        ("random", {}, (6,), 0),
+    ],
+)
+def test_declared_model_calls_follow_the_settings(name, params, shape, forward):
+    x = np.zeros((2,) + shape, np.float32)
+    calls = xb.metrics.cls("runtime").calls(xb.methods.get(name, **params), x)
+    backward = forward if xb.methods.cls(name).needs_gradients else 0
+    assert calls == (None if forward is None else {"forward": forward, "backward": backward})
+
+
+@pytest.mark.parametrize("name", builtin_methods())
+def test_params_round_trip(name):
+    m = xb.methods.get(name)
+    assert m.name == name
+    assert xb.methods.get(name, **m.params).params == m.params

@@ -1,0 +1,55 @@
+"""complexity: the entropy of p = |a| / sum |a| (+1e-12 inside the log) computed by hand, uniform
+and one-hot attributions, scale and sign invariance, channels summed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xaibench as xb
+
+
+def complexity(a, model=None):
+    a = np.atleast_2d(np.asarray(a, np.float64))
+    return xb.metrics.get("complexity")(model, np.ones(a.shape, np.float32), np.zeros(len(a)), a)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 784])
+@pytest.mark.parametrize("value", [1.0, -0.3, 0.0])  # all zero counts as uniform (documented)
+def test_complexity_uniform_is_log_n(n, value):
+    got = complexity(np.full(n, value))
+    np.testing.assert_allclose(got, [-np.log(1 / n + 1e-12)], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(got, [np.log(n)], rtol=1e-8, atol=1e-11)
+
+
+@pytest.mark.parametrize("n", [2, 10, 1000])
+def test_complexity_one_hot_is_zero(n):
+    a = np.zeros(n)
+    a[n // 3] = -4.0
+    np.testing.assert_allclose(complexity(a), [-np.log(1 + 1e-12)], rtol=1e-12)
+    np.testing.assert_allclose(complexity(a), [0.0], atol=1e-11)
+
+
+def test_complexity_by_hand():
+    # p = [1/4, 1/4, 1/2, 0]: H = 1/2 log 4 + 1/2 log 2 = 1.5 log 2
+    p = np.array([0.25, 0.25, 0.5])
+    exact = -(p * np.log(p + 1e-12)).sum()
+    np.testing.assert_allclose(complexity([1.0, -1.0, 2.0, 0.0]), [exact], rtol=1e-14)
+    np.testing.assert_allclose(exact, 1.5 * np.log(2), rtol=1e-10)
+
+
+def test_complexity_scale_sign_invariant_and_images():
+    rng = np.random.default_rng(22)
+    x = rng.normal(size=(4, 3, 3, 2)).astype(np.float32)
+    a = rng.normal(size=x.shape)
+    q = xb.metrics.get("complexity")
+    y = np.zeros(4, int)
+    ref = q(None, x, y, a)
+    np.testing.assert_allclose(q(None, x, y, 7.5 * a), ref, rtol=1e-9)
+    np.testing.assert_allclose(q(None, x, y, -a), ref, rtol=1e-12)
+    # channels are summed before |.|
+    summed = np.abs(a.sum(axis=-1)).reshape(4, -1)
+    p = summed / summed.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ref, -(p * np.log(p + 1e-12)).sum(axis=1), rtol=1e-12)
+    # spreading the same mass over more features raises the entropy
+    assert complexity([1.0, 1.0, 0.0, 0.0])[0] < complexity([1.0, 1.0, 1.0, 0.0])[0]

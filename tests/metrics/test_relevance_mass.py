@@ -1,0 +1,35 @@
+"""relevance_mass: the share of the positive attribution inside the mask, by hand on a 4x4 image
+and tabular rows, against a per-sample reference, empty and full masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _metric_cases import (
+    TAB_A,
+    TAB_MASKS,
+    check_empty_and_full_masks,
+    check_localisation_image_by_hand,
+    check_localisation_matches_per_sample_reference,
+    localise,
+)
+
+
+def test_localisation_image_by_hand():
+    check_localisation_image_by_hand("relevance_mass")
+
+
+def test_localisation_tabular_by_hand():
+    # TAB_A and TAB_MASKS of tests/_metric_cases.py (the values explained there)
+    np.testing.assert_allclose(
+        localise("relevance_mass", TAB_A, TAB_MASKS), [0.375, np.nan], rtol=1e-12
+    )
+
+
+def test_localisation_matches_per_sample_reference():
+    check_localisation_matches_per_sample_reference("relevance_mass")
+
+
+@pytest.mark.parametrize("empty, full", [(np.nan, 1.0)])
+def test_empty_and_full_masks(empty, full):
+    check_empty_and_full_masks("relevance_mass", empty, full)
