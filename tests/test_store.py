@@ -143,6 +143,7 @@ def test_a_store_from_before_the_identity_is_adopted_and_migrated(finished_run, 
         db.execute("ALTER TABLE cells DROP COLUMN forward_calls")
         db.execute("ALTER TABLE cells DROP COLUMN backward_calls")
         db.execute("ALTER TABLE cells DROP COLUMN tradeoff")
+        db.execute("ALTER TABLE cells DROP COLUMN control")
     assert main(["report", str(out)]) == 0  # read-only: read as it is
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA application_id").fetchone()[0] == 0
@@ -153,7 +154,9 @@ def test_a_store_from_before_the_identity_is_adopted_and_migrated(finished_run, 
         columns = {row[1] for row in db.execute("PRAGMA table_info(cells)")}
         assert {"forward_calls", "backward_calls", "tradeoff"} <= columns
         axes = dict(db.execute("SELECT metric, tradeoff FROM cells"))
+        controls = dict(db.execute("SELECT method, control FROM cells"))
     assert axes == {"deletion": "faithfulness"}  # the axis the metric had before schema 3
+    assert controls == {"random": 1, "saliency": 0}
 
 
 @pytest.mark.parametrize("kind", ["folder", "file_out"])

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS cells (
     dataset TEXT NOT NULL, model TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
     model_key TEXT, category TEXT, higher_is_better INTEGER,
     tradeoff TEXT,                   -- the metric's tradeoff axis (Metric.tradeoff), if any
+    control INTEGER,                 -- 1 if the method is a control (Method.control)
     status TEXT NOT NULL,            -- ok | error | not_applicable
     error TEXT, settings TEXT NOT NULL, version TEXT NOT NULL,
     explain_seconds REAL, metric_seconds REAL, finished TEXT NOT NULL, run_id INTEGER,
@@ -93,12 +94,13 @@ def _arrays_from_blob(blob: bytes) -> dict[str, np.ndarray]:
 # The store identifies itself: SQLite's application_id holds "XAIB", user_version the schema.
 APPLICATION_ID = 0x58414942
 # 1: the first schema (stores written before the store identified itself are 1 or 2);
-# 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff.
+# 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff and cells.control.
 SCHEMA_VERSION = 3
 # The tables that make a store without an application_id one written by an earlier xaibench.
 _OWN_TABLES = {"runs", "cells", "scores", "run_cells"}
-# The metrics that fed the tradeoffs when stores did not record it (schema < 3): the tradeoff
-# axes of cells written then. Newer cells carry their metric's own ``tradeoff``.
+# The metrics that fed the tradeoffs and the control methods when stores did not record them
+# (schema < 3): the metadata of cells written then. Newer cells carry their components' own.
+_CONTROLS_BEFORE_3 = ("random", "sobel")
 _TRADEOFFS_BEFORE_3 = {
     "deletion": "faithfulness",
     "insertion": "faithfulness",
@@ -117,6 +119,10 @@ _MIGRATIONS = {
         "UPDATE cells SET tradeoff = CASE metric "
         + " ".join(f"WHEN '{m}' THEN '{axis}'" for m, axis in _TRADEOFFS_BEFORE_3.items())
         + " END",
+        "ALTER TABLE cells ADD COLUMN control INTEGER",
+        "UPDATE cells SET control = method IN ("
+        + ", ".join(f"'{m}'" for m in _CONTROLS_BEFORE_3)
+        + ")",
     ],
 }
 
@@ -399,6 +405,7 @@ class Store:
                     category=metric.category,
                     higher_is_better=int(metric.higher_is_better),
                     tradeoff=getattr(metric, "tradeoff", None),
+                    control=int(bool(ids.get("control", False))),
                     status=status,
                     error=error,
                     settings=json.dumps(settings, sort_keys=True, default=str),
@@ -437,17 +444,19 @@ class Store:
                 cells[column] = np.nan
         if "tradeoff" not in cells:  # a store of schema < 3 opened read-only
             cells["tradeoff"] = cells["metric"].map(_TRADEOFFS_BEFORE_3)
+            cells["control"] = cells["method"].isin(_CONTROLS_BEFORE_3).astype(int)
         return cells
 
     def scores(self, run_id: int | None = None) -> pd.DataFrame:
         """Per-sample scores of the run's finished cells: dataset, model, method, metric,
-        category, higher_is_better, tradeoff, sample, score."""
+        category, higher_is_better, tradeoff, control, sample, score."""
         run_id = self._run_id(run_id)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-        tradeoff = "c.tradeoff" if "tradeoff" in columns else "NULL AS tradeoff"  # schema < 3
+        new = "tradeoff" in columns  # else a store of schema < 3, opened read-only
+        extra = "c.tradeoff, c.control" if new else "NULL AS tradeoff, NULL AS control"
         df = pd.read_sql_query(
             "SELECT c.dataset, c.model, c.method, c.metric, c.category, c.higher_is_better, "
-            f"{tradeoff}, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
+            f"{extra}, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
             "JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
             "ORDER BY c.dataset, c.model, c.method, c.metric, s.sample",
             self.db,
@@ -455,8 +464,10 @@ class Store:
         )
         df["higher_is_better"] = df["higher_is_better"].astype(bool)
         df["score"] = df["score"].astype(float)
-        if "tradeoff" not in columns:
+        if not new:
             df["tradeoff"] = df["metric"].map(_TRADEOFFS_BEFORE_3)
+            df["control"] = df["method"].isin(_CONTROLS_BEFORE_3)
+        df["control"] = df["control"].fillna(0).astype(bool)
         return df
 
     def curves(self, key: str) -> np.ndarray | None:

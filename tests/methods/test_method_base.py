@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import _tiny
 import numpy as np
 import pytest
 
@@ -98,3 +99,9 @@ def test_user_function_method(linear_tab, params, scale, offset):
 def test_user_method_unknown_setting():
     with pytest.raises(ValueError, match="scal"):
         xb.methods.get("test_scaled_input", scal=2.0)
+
+
+def test_the_controls_declare_themselves():
+    """The controls (references every method must beat) are known by their class attribute."""
+    controls = {n for n in _tiny.builtin(xb.methods) if xb.methods.cls(n).control}
+    assert controls == {"random", "sobel"}

@@ -48,6 +48,7 @@ def test_columns_follow_the_contract():
         "n",
         "rank",
         "tradeoff",
+        "control",
     ]
 
 
@@ -60,6 +61,12 @@ def test_metadata_comes_from_the_table_and_xb_leaderboard_fills_it_from_the_regi
     filled = xb.leaderboard(df).set_index("method")
     assert (filled["category"] == "faithfulness").all() and not filled["higher_is_better"].any()
     assert (filled["tradeoff"] == "faithfulness").all()
+    both = xb.leaderboard(long_table({"saliency": [1.0], "random": [2.0], "mine": [3.0]}))
+    assert both.set_index("method")["control"].to_dict() == {
+        "random": True,  # from the method registry
+        "saliency": False,
+        "mine": False,  # not registered: no control
+    }
     # a table's own metadata wins: a user's "deletion" where higher is better
     own = leaderboard(df.assign(category="complexity", higher_is_better=True)).set_index("method")
     assert own.loc["a", "rank"] == 1 and own.loc["a", "category"] == "complexity"

@@ -95,6 +95,7 @@ def evaluate(
                         "category": metric.category,
                         "higher_is_better": metric.higher_is_better,
                         "tradeoff": metric.tradeoff,
+                        "control": method.control,
                         "sample": np.arange(len(x)),
                         "score": scores,
                         "method_params": json.dumps(method.params, sort_keys=True, default=str),

@@ -226,6 +226,7 @@ class _Grid:
                     "method": method.name,
                     "metric": metric.name,
                     "model_key": model_key,
+                    "control": method.control,
                 }
                 cells.append(Cell(metric, settings_key(settings), ids, settings))
             self.store.link(self.run_id, [c.key for c in cells])

@@ -44,7 +44,10 @@ class Method(Component, abc.ABC):
       metric (``xaibench.metrics.cost.runtime.model_calls``);
     - ``cost``: "cheap" (a few model calls per sample; every built-in suite runs it), "heavy"
       (hundreds to thousands; the default and full suites, with a budget) or "adapter" (wraps an
-      optional package; the full suite, where it is installed). The suites are built from it.
+      optional package; the full suite, where it is installed). The suites are built from it;
+    - ``control``: a sanity reference that explains nothing about the model (``random``,
+      ``sobel``): a method worth trusting must beat it; reports draw it as a reference, and it is
+      never recommended nor on a Pareto front.
 
     ``x`` may be a numpy array, a tf.Tensor, or a tf.data.Dataset yielding ``x`` batches or
     ``(x, y)`` batches (then ``y`` may be omitted); a dataset is read batch by batch into one array.
@@ -56,6 +59,7 @@ class Method(Component, abc.ABC):
     stochastic: bool = False
     model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
     cost: str = "cheap"
+    control: bool = False
 
     def __call__(self, model, x, y=None) -> np.ndarray:
         x, y = from_dataset(x, y)

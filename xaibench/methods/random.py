@@ -19,6 +19,7 @@ class Random(Method):
         depend on the batch size.
     """
 
+    control = True
     stochastic = True
     model_calls = {"forward": 0.0, "backward": 0.0}
 

@@ -21,6 +21,7 @@ COLUMNS = [
     "n",
     "rank",
     "tradeoff",  # where the scores carry it: the metric's tradeoff axis (or empty)
+    "control",  # where the scores carry it: the method is a control (random, sobel)
 ]
 
 
@@ -56,7 +57,7 @@ def leaderboard(
     by ``higher_is_better``; ties share the best rank; NaN when no finite score).
 
     The metrics' metadata comes from the table: ``category`` and ``higher_is_better`` columns
-    (and ``tradeoff`` where present), as ``xb.evaluate`` and a run's store give them;
+    (and ``tradeoff``, ``control`` where present), as ``xb.evaluate`` and a run's store give them;
     ``xb.leaderboard`` fills them in from the metric registry when they are missing.
     """
     needed = ["method", "metric", "score", "category", "higher_is_better"]
@@ -66,7 +67,7 @@ def leaderboard(
             f"leaderboard needs columns {', '.join(needed)}; missing {', '.join(missing)} "
             "(xb.leaderboard adds the metrics' category and higher_is_better)"
         )
-    has_tradeoff = "tradeoff" in df.columns
+    carried = [c for c in ("tradeoff", "control") if c in df.columns]
     keys = [k for k in GROUP_KEYS if k in df.columns]
     rows = []
     for key, g in df.groupby(keys + ["metric", "method"], sort=True):
@@ -80,7 +81,7 @@ def leaderboard(
                 **dict(zip(keys + ["metric", "method"], key, strict=True)),
                 "category": g["category"].iloc[0],
                 "higher_is_better": bool(g["higher_is_better"].iloc[0]),
-                **({"tradeoff": g["tradeoff"].iloc[0]} if has_tradeoff else {}),
+                **{c: g[c].iloc[0] for c in carried},
                 "mean": float(finite.mean()) if len(finite) else np.nan,
                 "ci_low": low,
                 "ci_high": high,
