@@ -241,3 +241,36 @@ def test_inputs_are_checked():
         rank_stability(pd.DataFrame({"method": ["a"]}))
     with pytest.raises(ValueError, match="alpha"):
         significance(long_table({"a": [1.0]}), leaderboard(long_table({"a": [1.0]})), alpha=2)
+
+
+def test_round_off_is_a_tie_before_ranking_and_before_the_tests():
+    """The issue's case: faithfulness_correlation of three methods equal to 1 up to 1e-13 (what
+    float64 correlation of proportional maps gives) was ranked 1/2/3 with Holm p = 0.034, 4e-8,
+    3e-9. Round-off is now a tie: one rank, p = 1, one tie group; a real gap still ranks."""
+    rng = np.random.default_rng(0)
+    ones = 1.0 - rng.uniform(0, 1, size=(3, 40)) * 1e-13
+    ones[1] -= 2e-13  # method b is always "lower" by round-off: a Wilcoxon test would see it
+    real = 0.9 + rng.normal(0, 0.01, 40)
+    scores = long_table(
+        {"a": ones[0], "b": ones[1], "c": ones[2], "worse": real}, "faithfulness_correlation"
+    )
+    board = leaderboard(scores).set_index("method")
+    assert board.loc[["a", "b", "c"], "rank"].tolist() == [1, 1, 1]
+    assert board.loc["worse", "rank"] == 4  # 1 + the three methods better by more than round-off
+    sig = significance(scores, leaderboard(scores))
+    within = sig[sig.method_b != "worse"]
+    assert (within.p_value == 1.0).all() and not within.significant.any()
+    assert sig.loc[sig.method_b == "worse", "significant"].all()
+    ties = add_ties(leaderboard(scores), sig).set_index("method")["tie"]
+    assert ties[["a", "b", "c"]].nunique() == 1 and ties["a"] != "" and ties["worse"] == ""
+    top = rank_stability(scores, n_boot=200).iloc[0]
+    assert top.p_top == pytest.approx(1 / 3)  # three-way tie in every replicate
+
+
+def test_the_round_off_tolerance_scales_with_the_metric():
+    """The same relative gap is a tie at any scale, and a gap above 2**-15 of the scale is not."""
+    for scale in (1e-6, 1.0, 1e4):
+        tied = long_table({"a": [scale] * 4, "b": [scale * (1 - 2.0**-17)] * 4})
+        apart = long_table({"a": [scale] * 4, "b": [scale * (1 - 2.0**-12)] * 4})
+        assert leaderboard(tied)["rank"].tolist() == [1, 1]
+        assert leaderboard(apart).set_index("method")["rank"].to_dict() == {"a": 1, "b": 2}

@@ -8,6 +8,12 @@ import numpy as np
 import pandas as pd
 
 GROUP_KEYS = ("dataset", "model")
+#: Scores that differ by round-off are ties, before any ranking and before any test: two values of
+#: one metric are equal when they differ by at most ``ROUNDOFF`` times the metric's scale, its
+#: largest |score| in the (dataset, model). 2**-15 is 256 float32 ulps: scores come from float32
+#: model outputs, and the same score computed in other batch shapes, thread counts or CPUs moves
+#: by up to ~40 ulps (README, Conventions); real differences between methods are far larger.
+ROUNDOFF = 2.0**-15
 COLUMNS = [
     "dataset",
     "model",
@@ -42,6 +48,30 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+def roundoff(scores) -> float:
+    """The absolute difference below which scores of one metric are equal: ``ROUNDOFF`` times
+    the largest finite |score| (0 when there is none)."""
+    s = np.abs(np.asarray(scores, dtype=float))
+    s = s[np.isfinite(s)]
+    return float(ROUNDOFF * s.max()) if len(s) else 0.0
+
+
+def tolerant_ranks(values, higher_is_better: bool, tol: float) -> np.ndarray:
+    """Rank 1 = best: one plus the number of values better by more than ``tol`` (so values
+    within ``tol`` of each other share a rank, the best one), along the last axis; NaN values
+    get NaN and do not count. Works on (..., n) arrays, e.g. bootstrap replicates x methods.
+
+    >>> tolerant_ranks([0.5, 0.5 + 1e-9, 0.2], True, 1e-6).tolist()
+    [1.0, 1.0, 3.0]
+    """
+    v = np.asarray(values, dtype=float)
+    v = v if higher_is_better else -v
+    with np.errstate(invalid="ignore"):
+        better = v[..., None, :] > v[..., :, None] + tol  # [..., i, j]: j beats i
+    ranks = 1.0 + better.sum(axis=-1)
+    return np.where(np.isnan(v), np.nan, ranks)
+
+
 def _group_seed(seed: int, key: tuple) -> int:
     return zlib.crc32(repr((seed,) + tuple(map(str, key))).encode())
 
@@ -54,7 +84,8 @@ def leaderboard(
     Per (dataset, model, metric) where those columns exist, and per method: the mean of the finite
     scores, a percentile bootstrap ``confidence`` interval (``n_boot`` resamples, seeded per group
     so that it does not depend on the other groups), ``n`` finite scores, and ``rank`` (1 = best,
-    by ``higher_is_better``; ties share the best rank; NaN when no finite score).
+    by ``higher_is_better``; NaN when no finite score). Means that differ by round-off
+    (``ROUNDOFF``) are ties and share the best rank.
 
     The metrics' metadata comes from the table: ``category`` and ``higher_is_better`` columns
     (and ``tradeoff``, ``control`` where present), as ``xb.evaluate`` and a run's store give them;
@@ -69,6 +100,7 @@ def leaderboard(
         )
     carried = [c for c in ("tradeoff", "control") if c in df.columns]
     keys = [k for k in GROUP_KEYS if k in df.columns]
+    tolerance = df.groupby(keys + ["metric"])["score"].agg(roundoff)
     rows = []
     for key, g in df.groupby(keys + ["metric", "method"], sort=True):
         s = g["score"].to_numpy(dtype=float)
@@ -92,8 +124,10 @@ def leaderboard(
     if board.empty:
         return pd.DataFrame(columns=[c for c in COLUMNS if c not in GROUP_KEYS or c in keys])
     ranks = []
-    for _, g in board.groupby(keys + ["metric"], sort=False):
-        ranks.append(g["mean"].rank(ascending=not g["higher_is_better"].iloc[0], method="min"))
+    for key, g in board.groupby(keys + ["metric"], sort=False):
+        tol = tolerance[key if isinstance(key, tuple) and len(key) > 1 else key[0]]
+        higher = bool(g["higher_is_better"].iloc[0])
+        ranks.append(pd.Series(tolerant_ranks(g["mean"], higher, tol), index=g.index))
     board["rank"] = pd.concat(ranks).astype("Int64")
     board = board[[c for c in COLUMNS if c in board.columns]]
     return board.sort_values(keys + ["metric", "rank", "method"]).reset_index(drop=True)

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from xaibench._categories import CATEGORIES
-from xaibench.results.leaderboard import GROUP_KEYS, _group_seed
+from xaibench.results.leaderboard import GROUP_KEYS, _group_seed, roundoff
 
 #: Categories left out of ``rank_overall``: they measure what a method costs, not how good it is.
 EXCLUDED_FROM_OVERALL = ("cost",)
@@ -74,9 +74,10 @@ def significance(scores: pd.DataFrame, board: pd.DataFrame, *, alpha: float = 0.
     each method is tested against the next one, two-sided, on the samples where both have a
     finite score (paired on ``sample``). The p-values of these adjacent-pair tests are
     Holm-adjusted within the (dataset, model, metric) (Holm 1979); ``significant`` is
-    ``p_holm < alpha``. With fewer than ``MIN_PAIRS`` paired samples, or when every paired
-    difference is zero, the two methods are not distinguishable: ``statistic`` is NaN and
-    ``p_value`` is 1.0 (such pairs still count toward Holm's ``m``).
+    ``p_holm < alpha``. Paired differences within round-off (``leaderboard.ROUNDOFF`` of the
+    metric's scale) are zero before the test. With fewer than ``MIN_PAIRS`` paired samples, or
+    when every paired difference is zero, the two methods are not distinguishable:
+    ``statistic`` is NaN and ``p_value`` is 1.0 (such pairs still count toward Holm's ``m``).
 
     Returns one row per adjacent pair: ``dataset, model, metric, method_a`` (the better ranked),
     ``method_b, n_pairs, statistic, p_value, p_holm, significant``.
@@ -94,12 +95,13 @@ def significance(scores: pd.DataFrame, board: pd.DataFrame, *, alpha: float = 0.
     for key, g in board.dropna(subset=["rank"]).groupby(keys + ["metric"], sort=True):
         order = g.sort_values(["rank", "method"])["method"].tolist()
         matrix = matrices.get(key, pd.DataFrame())
+        tol = roundoff(matrix.to_numpy())
         tests = [
             {
                 **dict(zip(keys + ["metric"], key, strict=True)),
                 "method_a": a,
                 "method_b": b,
-                **_wilcoxon(_column(matrix, a), _column(matrix, b)),
+                **_wilcoxon(_column(matrix, a), _column(matrix, b), tol),
             }
             for a, b in itertools.pairwise(order)
         ]
@@ -189,7 +191,8 @@ def rank_stability(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -
     of ``n_boot`` replicates draws the sample ids with replacement *jointly* for all methods,
     which keeps the pairing of scores on a sample, and recomputes every method's mean over its
     finite scores among the drawn samples. ``p_top`` is the fraction of replicates in which
-    ``top_method`` has the best mean, where a replicate with ``k`` methods tied for best counts
+    ``top_method`` has the best mean (up to round-off, ``leaderboard.ROUNDOFF``), where a
+    replicate with ``k`` methods tied for best counts
     ``1/k`` (ties broken uniformly at random, so two methods with identical scores get 0.5
     each). Replicates are vectorised as a (n_boot, n_samples) matrix of draw counts. The
     generator is seeded from ``seed`` and the group, so results do not depend on other groups.
@@ -328,16 +331,18 @@ def _column(matrix: pd.DataFrame, method: str) -> np.ndarray:
     return matrix[method].to_numpy() if method in matrix else np.empty(0)
 
 
-def _wilcoxon(a: np.ndarray, b: np.ndarray) -> dict:
-    """Two-sided paired Wilcoxon test on the finite pairs; p = 1 when not distinguishable."""
+def _wilcoxon(a: np.ndarray, b: np.ndarray, tol: float = 0.0, alternative="two-sided") -> dict:
+    """Paired Wilcoxon test of ``a - b`` on the finite pairs, differences within ``tol`` (round-off)
+    counted as zero; p = 1 when not distinguishable."""
     both = np.isfinite(a) & np.isfinite(b)
-    a, b = a[both], b[both]
-    if len(a) < MIN_PAIRS or np.all(a == b):
-        return {"n_pairs": len(a), "statistic": np.nan, "p_value": 1.0}
-    result = stats.wilcoxon(a, b, alternative="two-sided")
+    d = a[both] - b[both]
+    d[np.abs(d) <= tol] = 0.0
+    if len(d) < MIN_PAIRS or np.all(d == 0):
+        return {"n_pairs": len(d), "statistic": np.nan, "p_value": 1.0}
+    result = stats.wilcoxon(d, alternative=alternative)
     p = float(result.pvalue)
     return {
-        "n_pairs": len(a),
+        "n_pairs": len(d),
         "statistic": float(result.statistic),
         "p_value": p if np.isfinite(p) else 1.0,
     }
@@ -367,9 +372,7 @@ def _p_top(s: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[int | 
         draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
         means = (draws @ values) / (draws @ finite)
     means = np.where(np.isnan(means), -np.inf, means)
-    best = np.isfinite(means) & np.isclose(
-        means, means.max(axis=1, keepdims=True), rtol=1e-12, atol=0.0
-    )
+    best = np.isfinite(means) & (means >= means.max(axis=1, keepdims=True) - roundoff(s))
     share = best[:, top] / np.maximum(best.sum(axis=1), 1)
     return top, float(share.mean())
 
