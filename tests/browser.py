@@ -40,6 +40,26 @@ _TRAMPOLINE = (
     "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
     "os.execv(sys.argv[3], sys.argv[3:])"
 )
+# Elements wider than the page or than their box: the page scrolls sideways, or a table or
+# figure is cut and scrolls inside its frame. Returns short descriptions of the offenders.
+_OVERFLOW = """(() => {
+  const out = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > window.innerWidth) out.push(`page ${page.scrollWidth}px wide`);
+  for (const el of document.querySelectorAll('.table-wrap, figure, pre, main')) {
+    if (el.closest('details:not([open])')) continue;
+    if (el.scrollWidth > el.clientWidth + 1) {
+      const what = (el.querySelector('caption, figcaption') || el).textContent.trim().slice(0, 60);
+      out.push(`${el.className || el.tagName.toLowerCase()} ${el.scrollWidth}px in ${el.clientWidth}px: ${what}`);
+    }
+  }
+  return out;
+})()"""
+# Where the selector's element starts, in px from the top of the page (or -1 when absent).
+_TOP = (
+    "(() => {{ const el = document.querySelector({selector!r}); "
+    "return el ? el.getBoundingClientRect().top + window.scrollY : -1; }})()"
+)
 _BROKEN_IMAGES = (
     "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0)"
     ".map(i => (i.alt || i.src.slice(0, 40)))"
@@ -162,7 +182,9 @@ def _console_problems(events: list[dict]) -> list[str]:
     return problems
 
 
-def _inspect(browser: _Browser, url: str) -> tuple[list[str], bytes | None]:
+def _inspect(
+    browser: _Browser, url: str, first_screen: str | None = None, screen: int = 800
+) -> tuple[list[str], bytes | None]:
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     attached = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})
     browser.session = attached["sessionId"]
@@ -177,6 +199,16 @@ def _inspect(browser: _Browser, url: str) -> tuple[list[str], bytes | None]:
     names = broken.get("result", {}).get("value") or []
     if names:
         problems.append(f"{len(names)} image(s) did not decode: {names}")
+    wide = browser.send("Runtime.evaluate", {"expression": _OVERFLOW, "returnByValue": True})
+    problems += [f"overflow: {w}" for w in wide.get("result", {}).get("value") or []]
+    if first_screen:
+        expression = _TOP.format(selector=first_screen)
+        top = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        y = top.get("result", {}).get("value", -1)
+        if y < 0 or y > screen:
+            problems.append(
+                f"{first_screen} is not in the first screen (starts at {y:.0f} px of {screen})"
+            )
     # a round trip after the checks so that late console messages have arrived
     browser.send("Runtime.evaluate", {"expression": "document.readyState"})
     problems += _console_problems(browser.events)
@@ -188,13 +220,21 @@ def _inspect(browser: _Browser, url: str) -> tuple[list[str], bytes | None]:
 
 
 def check_in_browser(
-    html_path: str | Path, screenshot_path: str | Path, *, timeout: float = TIMEOUT
+    html_path: str | Path,
+    screenshot_path: str | Path,
+    *,
+    timeout: float = TIMEOUT,
+    first_screen: str | None = None,
 ) -> list[str]:
-    """Open ``html_path`` in headless Chromium; return the problems found (empty: all good).
+    """Open ``html_path`` in headless Chromium (1280 px wide); return the problems found (empty:
+    all good).
 
-    Problems: the page did not load, an ``<img>`` did not decode (``naturalWidth == 0``), a
-    console error, a JavaScript exception, or no answer within ``timeout`` seconds. When there
-    are problems a screenshot is saved to ``screenshot_path``. The browser is always ended.
+    Problems: the page did not load, an ``<img>`` did not decode (``naturalWidth == 0``), the
+    page or a table, figure or code block is wider than its box (sideways scrolling, cut
+    content; collapsed sections are not checked), the element of CSS selector ``first_screen``
+    does not start within the first 800 px, a console error, a JavaScript exception, or no
+    answer within ``timeout`` seconds. When there are problems a screenshot is saved to
+    ``screenshot_path``. The browser is always ended.
     """
     executable = chromium()
     if executable is None:
@@ -204,7 +244,7 @@ def check_in_browser(
         return [f"page failed to load: no file {path}"]
     browser = _Browser(executable, time.monotonic() + timeout)
     try:
-        problems, shot = _inspect(browser, path.as_uri())
+        problems, shot = _inspect(browser, path.as_uri(), first_screen)
     except _Timeout:
         return [f"timed out after {timeout:g} s: chromium did not load and check {path}"]
     except (RuntimeError, OSError) as err:

@@ -33,6 +33,8 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
         exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["scores"].shape == (16,) and namespace["curves"].shape == (16, 21)
     assert "rank" in capsys.readouterr().out
+    assert (tmp_path / "results" / "my_model" / "verdict.csv").stat().st_size > 0
+    assert namespace["board"]["tie"].notna().all() and namespace["page"].exists()
     x = namespace["x"][:2]
     a = xb.methods.get("gradient_sign")(namespace["model"], x, [0, 1])
     assert set(np.unique(a)) <= {-1.0, 0.0, 1.0}
@@ -138,7 +140,7 @@ def test_the_docs_cite_only_what_exists():
         for section in re.findall(r"README(?:'s|,) ([A-Z]\w+)", text)
     }
     assert cited, "the pattern finds the citations"
-    assert not {c for c in cited if c[1] not in headings}
+    assert not {c for c in cited if not any(h.startswith(c[1]) for h in headings)}
     for p, text in sources.items():
         for name in re.findall(r"\b((?:\w+/)*[A-Z]+\.md)\b", text):  # docs: README.md, ...
             assert (p.parent / name).exists() or (root / name).exists(), (p, name)

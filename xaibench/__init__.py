@@ -21,9 +21,19 @@ _SUBMODULES = ("datasets", "methods", "metrics", "models")
 _FUNCTIONS = {
     "evaluate": "xaibench.benchmark.evaluate",
     "leaderboard": "xaibench.api",
+    "report": "xaibench.api",
 }
 
-__all__ = ["datasets", "methods", "metrics", "models", "evaluate", "leaderboard", "__version__"]
+__all__ = [
+    "datasets",
+    "methods",
+    "metrics",
+    "models",
+    "evaluate",
+    "leaderboard",
+    "report",
+    "__version__",
+]
 
 
 def __getattr__(name):

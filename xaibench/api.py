@@ -1,21 +1,19 @@
 """The top-level functions that join layers: ``xb.leaderboard`` ranks a score table with the
-metrics' metadata from the registry (the results layer never looks metrics up)."""
+metrics' metadata from the registry (the results layer never looks metrics up), ``xb.report``
+writes a run directory's outputs from an ``xb.evaluate`` table or rebuilds them from a run."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pandas as pd
 
 
-def leaderboard(
-    df: pd.DataFrame, *, confidence: float = 0.95, n_boot: int = 1000, seed: int = 0
-) -> pd.DataFrame:
-    """Rank the methods of a long score table (``xb.evaluate`` output or a run's scores): mean,
-    seeded bootstrap ``confidence`` interval, ``n`` and ``rank`` per (dataset, model, metric,
-    method), as :func:`xaibench.results.leaderboard.leaderboard`. A table without the metrics'
-    ``category`` / ``higher_is_better`` / ``tradeoff`` columns gets them from the metric registry
-    (so the metric names must be registered), and ``control`` from the method registry."""
+def _with_metadata(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the metrics' ``category``, ``higher_is_better``, ``tradeoff`` and the methods'
+    ``control`` where they are missing, from the registries."""
     from xaibench import methods, metrics
-    from xaibench.results.leaderboard import leaderboard as rank
 
     df = df.copy()
     if "metric" in df.columns:
@@ -28,4 +26,87 @@ def leaderboard(
         df["control"] = df["method"].map(  # a user's method not registered is no control
             lambda m: m in methods.names() and bool(methods.cls(m).control)
         )
-    return rank(df, confidence=confidence, n_boot=n_boot, seed=seed)
+    return df
+
+
+def leaderboard(
+    df: pd.DataFrame,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+    ties: bool = False,
+    overall: bool = False,
+) -> pd.DataFrame:
+    """Rank the methods of a long score table (``xb.evaluate`` output or a run's scores): mean,
+    seeded bootstrap ``confidence`` interval, ``n`` and ``rank`` per (dataset, model, metric,
+    method), as :func:`xaibench.results.leaderboard.leaderboard`. A table without the metrics'
+    ``category`` / ``higher_is_better`` / ``tradeoff`` columns gets them from the metric registry
+    (so the metric names must be registered), and ``control`` from the method registry.
+
+    ``ties=True`` adds ``p_next`` and the tie letters ``tie`` (methods sharing a letter are not
+    significantly different from their rank neighbours: paired Wilcoxon tests, Holm-corrected);
+    ``overall=True`` adds ``rank_overall`` (the mean of the method's category ranks, cost left
+    out) and ``overall`` (its position, 1 = best) per (dataset, model).
+
+    >>> df = xb.evaluate(model, x, y, ["saliency", "random"], ["deletion", "sparseness"])
+    >>> board = xb.leaderboard(df, ties=True, overall=True)
+    >>> sorted(board.columns[-4:])
+    ['overall', 'p_next', 'rank_overall', 'tie']
+    """
+    from xaibench.results import stats
+    from xaibench.results.leaderboard import leaderboard as rank
+
+    df = _with_metadata(df)
+    board = rank(df, confidence=confidence, n_boot=n_boot, seed=seed)
+    if ties and not board.empty:
+        board = stats.add_ties(board, stats.significance(df, board))
+    if overall and not board.empty:
+        keys = [k for k in ("dataset", "model") if k in board.columns]
+        ranks = stats.aggregate_ranks(board)[keys + ["method", "rank_overall", "overall"]]
+        board = board.merge(ranks, on=keys + ["method"], how="left")
+    return board
+
+
+def report(
+    scores_or_run_dir: pd.DataFrame | str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    dataset: str = "data",
+    model: str = "model",
+) -> Path:
+    """Write a run directory's outputs (verdict.csv, leaderboard.csv/.md/.tex, statistics,
+    tradeoffs, plots, report.html) into ``out_dir`` and return the path of its report.html.
+
+    From an ``xb.evaluate`` DataFrame (named ``dataset`` / ``model`` in the outputs unless it has
+    those columns; curves, galleries and model accuracy are not in such a table, so the report
+    leaves them out), or rebuilt from a run directory's ``results.sqlite`` (``out_dir`` defaults
+    to the run directory itself).
+
+    >>> df = xb.evaluate(model, x, y, ["saliency", "random"], ["deletion", "sparseness"])
+    >>> page = xb.report(df, getfixture("tmp_path") / "my_report")
+    >>> page.name, (page.parent / "verdict.csv").exists()
+    ('report.html', True)
+    """
+    from xaibench.results import outputs
+
+    if isinstance(scores_or_run_dir, pd.DataFrame):
+        if out_dir is None:
+            raise ValueError("report: out_dir is needed to write the outputs of a DataFrame")
+        data = outputs.RunData.from_scores(
+            _with_metadata(scores_or_run_dir), dataset=dataset, model=model
+        )
+        outputs.build_from(data, out_dir)
+        return Path(out_dir) / "report.html"
+    run_dir = Path(scores_or_run_dir)
+    if out_dir is None or Path(out_dir).resolve() == run_dir.resolve():
+        outputs.rebuild(run_dir)
+        return run_dir / "report.html"
+    from xaibench.store import Store
+
+    path = run_dir / "results.sqlite"
+    if not path.exists():
+        raise ValueError(f"{run_dir} has no results.sqlite: not a run directory")
+    with Store(path, readonly=True) as store:
+        outputs.build(store, out_dir)
+    return Path(out_dir) / "report.html"

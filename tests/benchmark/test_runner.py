@@ -234,6 +234,7 @@ def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
 
 
 OUTPUTS = [
+    "verdict.csv",
     "leaderboard.csv",
     "leaderboard.md",
     "leaderboard.tex",
@@ -284,10 +285,12 @@ def test_report_rebuilds_every_output_from_the_store_and_opens_in_a_browser(
     assert set(trade["tradeoff"]) == {"interpretability_vs_performance", "accuracy_vs_simplicity"}
     assert trade["pareto"].any()
     page = (out / "report.html").read_text()
-    for section in ("Leaderboard", "Tradeoffs", "Saliency gallery", "Model inspection"):
+    for section in ("Verdict", "digits / cnn", "Tradeoffs", "Attributions of test samples"):
         assert section in page
+    assert page.index("Verdict") < page.index("Contents") < page.index("Details")
     assert page.count("data:image/png;base64,") == len([n for n in OUTPUTS if n.endswith(".png")])
-    assert browser(out / "report.html", tmp_path / "report.png") == []
+    shot = tmp_path / "report.png"
+    assert browser(out / "report.html", shot, first_screen="section.verdict") == []
 
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "no results.sqlite" in capsys.readouterr().err

@@ -80,10 +80,13 @@ class Image:
 
 @dataclass
 class Section:
-    """A titled part of the report; ``blocks`` may hold nested sections (subsections)."""
+    """A titled part of the report; ``blocks`` may hold nested sections (subsections).
+    ``collapsed`` sections show only their title until the reader opens them (``<details>``)."""
 
     title: str
     blocks: list = field(default_factory=list)
+    collapsed: bool = False
+    css_class: str = ""  # e.g. "verdict": styled as the page's answer
 
 
 # text ---------------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def _code(block: Code) -> str:
 
 
 # tables -------------------------------------------------------------------------------------
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?%?|–|n/a|nan|-?inf"
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?(?:%| ?(?:[nµm]?s))?|–|n/a|nan|-?inf"
 # a number, or "mean [low, high]", optionally bold and followed by a short marker
 _NUMBER_RE = re.compile(
     rf"^(\*\*)?(?:{_NUM})(?: \[(?:{_NUM}), (?:{_NUM})\])?(\*\*)?(?: ?[A-Za-z*†‡§]{{1,3}}|<sup>[^<]{{1,8}}</sup>)?$"
@@ -135,7 +138,11 @@ def _value(value, float_format: Callable[[float], str]) -> tuple[str, bool]:
     if isinstance(value, (float, np.floating)):
         return _esc(float_format(float(value))), True
     text = str(value)
-    return _inline(text), bool(_NUMBER_RE.match(text))
+    numeric = bool(_NUMBER_RE.match(text))
+    html_ = _inline(text)
+    if numeric and " [" in text:  # "mean [low, high]": the interval under the mean, smaller
+        html_ = re.sub(r" (\[[^\]]*\])", r'<br><span class="ci">\1</span>', html_, count=1)
+    return html_, numeric
 
 
 def _table(block: Table) -> str:
@@ -189,8 +196,27 @@ def _image_bytes(source) -> bytes:
     return path.read_bytes()
 
 
+def _smaller_png(data: bytes) -> bytes:
+    """A PNG re-encoded with a palette of at most 256 colours when that is smaller (plots have
+    few colours; it keeps a report with dozens of figures light), else ``data`` as it is."""
+    try:
+        from PIL import Image as PILImage
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return data
+    try:
+        with PILImage.open(io.BytesIO(data)) as img:
+            quantized = img.convert("RGB").quantize(colors=256, dither=PILImage.Dither.NONE)
+            buf = io.BytesIO()
+            quantized.save(buf, format="PNG", optimize=True)
+    except (OSError, ValueError):  # not decodable: embedded as it is (the browser says so)
+        return data
+    return buf.getvalue() if buf.tell() < len(data) else data
+
+
 def _image(block: Image) -> str:
     data = _image_bytes(block.source)
+    if data.startswith(_MAGIC[0][0]):
+        data = _smaller_png(data)
     mime = next((m for magic, m in _MAGIC if data.startswith(magic)), None)
     if mime is None:
         raise ValueError(
@@ -243,7 +269,12 @@ def _section(section: Section, anchors: _Anchors, level: int) -> tuple[str, str]
         body.append(render(block))
     sub = f"<ul>{''.join(toc)}</ul>" if toc else ""
     entry = f'<li><a href="#{anchor}">{_esc(section.title)}</a>{sub}</li>'
-    return f'<section class="level{level}">' + "\n".join(body) + "</section>", entry
+    css = f"level{level} {section.css_class}".strip()
+    if section.collapsed:
+        body[0] = f"<summary>{body[0]}</summary>"
+        inner = "<details>" + "\n".join(body) + "</details>"
+        return f'<section class="{css} collapsed">{inner}</section>', entry
+    return f'<section class="{css}">' + "\n".join(body) + "</section>", entry
 
 
 def _flatten(config: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -269,20 +300,28 @@ def run_section(run: dict | None) -> Section:
         if run.get(key):
             rows = pd.DataFrame(_flatten(run[key]), columns=["setting", "value"])
             blocks.append(Section(title, [Table(rows.astype(str))]))
-    return Section("Run", blocks)
+    return Section("Run: configuration and versions", blocks, collapsed=True)
 
 
-def write_report(path: str | Path, *, title: str, run: dict | None, sections: list) -> Path:
+def write_report(
+    path: str | Path,
+    *,
+    title: str,
+    run: dict | None,
+    sections: list,
+    lead: Section | None = None,
+) -> Path:
     """Write the report to ``path`` (one self-contained HTML file) and return its path.
 
-    The page opens with ``title``, a table of contents and a "Run" section made from ``run``
-    (``Store.latest_run()``: id, started, finished, status, command, config, versions), then
-    ``sections``: :class:`Section` objects holding :class:`Text`, :class:`Code`,
-    :class:`Table`, :class:`Image` blocks and nested sections.
+    The page opens with ``title`` and the ``lead`` section (the answer: the verdict), then a
+    table of contents, the ``sections`` (:class:`Section` objects holding :class:`Text`,
+    :class:`Code`, :class:`Table`, :class:`Image` blocks and nested sections) and, collapsed at
+    the end, a section made from ``run`` (``Store.run()``: id, started, finished, status,
+    command, config, versions).
     """
     anchors = _Anchors()
     bodies, entries = [], []
-    for section in [run_section(run), *sections]:
+    for section in [*sections, run_section(run)]:
         body, entry = _section(section, anchors, 2)
         bodies.append(body)
         entries.append(entry)
@@ -290,6 +329,7 @@ def write_report(path: str | Path, *, title: str, run: dict | None, sections: li
         title=_esc(title),
         csp=_CSP,
         css=_CSS,
+        lead=_section(lead, anchors, 2)[0] if lead is not None else "",
         toc="".join(entries),
         body="\n".join(bodies),
         version=_esc(__version__),
@@ -382,6 +422,16 @@ tbody tr:nth-child(even) { background: var(--zebra); }
 tbody tr:hover { background: #e8f0fb; }
 th.num { text-align: right; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; font-size: 0.82rem; }
+td.num .ci { color: var(--muted); font-size: 0.74rem; }
+details > summary { cursor: pointer; list-style: none; }
+details > summary::-webkit-details-marker { display: none; }
+details > summary > :is(h2, h3, h4)::before { content: "▸ "; color: var(--muted); }
+details[open] > summary > :is(h2, h3, h4)::before { content: "▾ "; }
+details > summary > :is(h2, h3, h4) { display: inline-block; }
+section.verdict { background: #f1f6ee; border: 1px solid #bcd6b0; border-radius: 6px; padding: 0.2rem 1.2rem 0.6rem; }
+section.verdict h2 { margin-top: 0.8rem; border: none; }
+section.verdict .table-wrap { max-height: none; background: #fff; }
+section.verdict td { font-size: 0.82rem; }
 figure { margin: 1rem 0 1.5rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 0.3rem; }
@@ -401,6 +451,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <main>
 <h1>{title}</h1>
+{lead}
 <nav class="toc"><strong>Contents</strong><ul>{toc}</ul></nav>
 {body}
 <footer>Generated by xaibench {version}. Self-contained: opens offline.</footer>

@@ -1,23 +1,26 @@
-"""Writing a run directory's outputs from its store alone.
+"""Writing a run directory's outputs from its store alone, or from an ``xb.evaluate`` table.
 
-``write_outputs`` turns the scores, curves and artifacts of one run in ``results.sqlite`` into the
-tables (CSV, Markdown, LaTeX), the statistics, the tradeoffs, the plots and ``report.html``;
-``xaibench report DIR`` calls it again on an existing run directory.
+``build`` turns the scores, curves and artifacts of one run (a :class:`RunData`, read from
+``results.sqlite`` or made from a DataFrame) into the verdict, the tables (CSV, Markdown,
+LaTeX), the statistics, the tradeoffs, the plots and ``report.html``; ``xaibench report DIR``
+calls it again on an existing run directory.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from xaibench._categories import CATEGORIES
 from xaibench._checks import file_stem
-from xaibench.results import html, plots, stats, tradeoffs
+from xaibench.results import html, plots, stats, tradeoffs, verdict
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.leaderboard import leaderboard
-from xaibench.results.tables import leaderboard_markdown, wide
+from xaibench.results.tables import leaderboard_markdown, markdown_table, md_escape, select, wide
 from xaibench.store import Store
 
 
@@ -32,13 +35,81 @@ def _tradeoffs_text(board: pd.DataFrame) -> str:
         f"from {listed('simplicity')}. For interpretability vs performance each metric is "
         "normalised over all (model, method) rows of a dataset instead, so that the models of a "
         "dataset share one scale. The scores are relative to the methods and models of the run. "
-        "**pareto** marks the points no other point beats on both axes."
+        "**pareto** marks the points no other point beats on both axes; the controls are never "
+        "on a front."
     )
 
 
 @dataclass
+class RunData:
+    """What the outputs are made from: the run's record, per-sample scores, cells, models, and
+    accessors for its curves and artifacts (both empty for an ``xb.evaluate`` table)."""
+
+    run: dict
+    scores: pd.DataFrame
+    cells: pd.DataFrame
+    models: pd.DataFrame
+    curve_metrics: list[str] = field(default_factory=list)
+    curves: Callable[[str], dict] = lambda metric: {}
+    artifacts: Callable[[str], list[dict]] = lambda kind: []
+
+    @classmethod
+    def from_store(cls, store: Store, run_id: int | None = None) -> RunData:
+        run = store.run(run_id)
+        if run is None:
+            raise ValueError(
+                f"{store.path} holds no run yet"
+                if run_id is None
+                else f"{store.path} holds no run {run_id}"
+            )
+        rid = run["id"]
+        return cls(
+            run=run,
+            scores=store.scores(rid),
+            cells=store.cells(rid),
+            models=store.models(rid),
+            curve_metrics=store.curve_metrics(rid),
+            curves=lambda metric: store.metric_curves(metric, rid),
+            artifacts=lambda kind: store.artifacts(kind, rid),
+        )
+
+    @classmethod
+    def from_scores(cls, scores: pd.DataFrame, *, dataset: str = "data", model: str = "model"):
+        """A run made of an ``xb.evaluate`` table (one dataset and model unless it has the
+        columns), its failed cells from ``scores.attrs["failed"]``."""
+        needed = {"method", "metric", "category", "higher_is_better", "sample", "score"}
+        missing = needed - set(scores.columns)
+        if missing:
+            raise ValueError(
+                f"report needs the scores of xb.evaluate (columns {sorted(needed)}); "
+                f"missing {sorted(missing)}"
+            )
+        scores = scores.assign(
+            dataset=scores["dataset"] if "dataset" in scores else dataset,
+            model=scores["model"] if "model" in scores else model,
+        )
+        ids = ["dataset", "model", "method", "metric"]
+        cells = scores[ids].drop_duplicates().assign(status="ok", error=None)
+        failed = [
+            {
+                "dataset": dataset,
+                "model": model,
+                "method": key.split("/", 1)[0],
+                "metric": key.split("/", 1)[-1],
+                "status": "error",
+                "error": str(err),
+            }
+            for key, err in scores.attrs.get("failed", {}).items()
+        ]
+        cells = pd.concat([cells, pd.DataFrame(failed, columns=cells.columns)], ignore_index=True)
+        models = pd.DataFrame(columns=["dataset", "model", "accuracy", "params"])
+        run = {"id": 1, "status": "from xb.evaluate", "config": {}, "versions": {}}
+        return cls(run=run, scores=scores, cells=cells, models=models)
+
+
+@dataclass
 class Outputs:
-    """What ``write_outputs`` computed and wrote."""
+    """What ``build`` computed and wrote."""
 
     board: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -61,15 +132,26 @@ def _statistics(scores: pd.DataFrame, board: pd.DataFrame) -> dict[str, pd.DataF
         "ranks": stats.aggregate_ranks(board),
         "rank_stability": stats.rank_stability(scores),
         "metric_agreement": stats.metric_agreement(board),
+        "verdict": verdict.verdict(scores),
     }
 
 
-def _tables(store: Store, run_id: int, out: Path, tables: dict) -> list[Path]:
+def verdict_markdown(v: pd.DataFrame) -> str:
+    """The verdict as the first section of ``leaderboard.md``."""
+    table = verdict.summary(v)
+    header = list(table.columns)
+    rows = [[md_escape(x) for x in row] for row in table.itertuples(index=False)]
+    return "\n".join(["# Verdict", "", verdict.RULE, "", markdown_table(header, rows), "", ""])
+
+
+def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
     board, models = tables["leaderboard"], tables["models"]
+    markdown = verdict_markdown(tables["verdict"]) + leaderboard_markdown(board, models)
     files = [
+        _write_text(out / "verdict.csv", tables["verdict"].to_csv(index=False)),
         _write_text(out / "leaderboard.csv", board.to_csv(index=False)),
-        _write_text(out / "leaderboard.md", leaderboard_markdown(board, models)),
-        _write_text(out / "leaderboard.tex", leaderboard_latex(board, models)),
+        _write_text(out / "leaderboard.md", markdown),
+        _write_text(out / "leaderboard.tex", leaderboard_latex(board, models, **latex)),
         _write_text(out / "tradeoffs.csv", tables["tradeoffs"].to_csv(index=False)),
     ]
     for name in ("ranks", "significance", "rank_stability", "tradeoff_summary"):
@@ -78,7 +160,7 @@ def _tables(store: Store, run_id: int, out: Path, tables: dict) -> list[Path]:
     return files
 
 
-def _plots(store: Store, run_id: int, out: Path, tables: dict) -> dict[str, list[Path]]:
+def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
     """Every plot of the run, grouped for the report: {group: [paths]}."""
     board, d = tables["leaderboard"], out / "plots"
     made: dict[str, list] = {
@@ -86,11 +168,11 @@ def _plots(store: Store, run_id: int, out: Path, tables: dict) -> dict[str, list
         "ranks": [plots.rank_heatmap(board, d / "ranks.png")],
         "agreement": [plots.agreement_heatmap(tables["metric_agreement"], d / "agreement.png")],
         "curves": [
-            plots.curves_plot(store.metric_curves(m, run_id), m, d / f"curves_{file_stem(m)}.png")
-            for m in store.curve_metrics(run_id)
+            plots.curves_plot(data.curves(m), m, d / f"curves_{file_stem(m)}.png")
+            for m in data.curve_metrics
         ],
         "tradeoffs": tradeoffs.tradeoff_plots(board, tables["models"], d),
-        "gallery": _galleries(store, run_id, d),
+        "gallery": _galleries(data, d),
         "inspection": [
             plots.inspection_plot(
                 d / f"inspection_{file_stem(v['dataset'], v['model'])}.png",
@@ -100,18 +182,18 @@ def _plots(store: Store, run_id: int, out: Path, tables: dict) -> dict[str, list
                 title=f"{v['dataset']} / {v['model']}: first layer ({v['layer']}) and its "
                 "response to one sample",
             )
-            for v in store.artifacts("inspection", run_id)
+            for v in data.artifacts("inspection")
         ],
     }
     return {k: [p for p in v if p is not None] for k, v in made.items()}
 
 
-def _galleries(store: Store, run_id: int, d: Path) -> list[Path | None]:
+def _galleries(data: RunData, d: Path) -> list[Path | None]:
     maps: dict[tuple, dict] = {}
-    for a in store.artifacts("gallery", run_id):
+    for a in data.artifacts("gallery"):
         maps.setdefault((a["dataset"], a["model"]), {})[a["method"]] = a["attributions"]
     paths = []
-    for inputs in store.artifacts("inputs", run_id):
+    for inputs in data.artifacts("inputs"):
         key = (inputs["dataset"], inputs["model"])
         if key not in maps:
             continue
@@ -135,123 +217,252 @@ def write_outputs(store: Store, out: str | Path, run_id: int | None = None) -> p
     return build(store, out, run_id).board
 
 
-def build(store: Store, out: str | Path, run_id: int | None = None) -> Outputs:
-    """Compute and write the tables, statistics, tradeoffs, plots and ``report.html`` of a run."""
+def build(store: Store, out: str | Path, run_id: int | None = None, **latex) -> Outputs:
+    """Compute and write the verdict, tables, statistics, tradeoffs, plots and ``report.html``
+    of a run of ``store`` (``latex``: the paper tables' options, as in :func:`build_from`)."""
+    return build_from(RunData.from_store(store, run_id), out, **latex)
+
+
+def build_from(
+    data: RunData,
+    out: str | Path,
+    *,
+    ci: bool = True,
+    methods: list[str] | None = None,
+    metrics: list[str] | None = None,
+) -> Outputs:
+    """Compute and write every output of ``data`` into ``out``. ``ci``, ``methods`` and
+    ``metrics`` choose what ``leaderboard.tex`` shows (intervals; a subset of methods and
+    metrics, checked before anything is written); the other outputs hold everything."""
+    select(data.scores, methods=methods, metrics=metrics)  # ValueError before any work
+    latex = {"ci": ci, "methods": methods, "metrics": metrics}
     out = Path(out)
-    run = store.run(run_id)
-    if run is None:
-        raise ValueError(
-            f"{store.path} holds no run yet"
-            if run_id is None
-            else f"{store.path} holds no run {run_id}"
-        )
-    scores = store.scores(run["id"])
-    board = leaderboard(scores)
+    board = leaderboard(data.scores)
     if board.empty:
         _write_text(out / "leaderboard.csv", board.to_csv(index=False))
-        tables = {"leaderboard": board}
         path = html.write_report(
             out / "report.html",
             title=f"xaibench report: {out.name}",
-            run=run,
-            sections=[html.failures_section(store.cells(run["id"]))],
+            run=data.run,
+            sections=[html.failures_section(data.cells)],
         )
-        return Outputs(board, tables, [out / "leaderboard.csv", path])
-    tables = _statistics(scores, board)
-    models = store.models(run["id"])
-    tables["models"] = models
-    tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, models)
-    tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, models)
-    files = _tables(store, run["id"], out, tables)
-    made = _plots(store, run["id"], out, tables)
+        return Outputs(board, {"leaderboard": board}, [out / "leaderboard.csv", path])
+    tables = _statistics(data.scores, board)
+    tables["models"] = data.models
+    tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, data.models)
+    tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, data.models)
+    files = _tables(out, tables, latex)
+    made = _plots(data, out, tables)
     files += [p for group in made.values() for p in group]
-    files.append(_report(store, run, out, tables, made))
+    files.append(_report(data, out, tables, made))
     return Outputs(tables["leaderboard"], tables, files)
 
 
-def _report(store: Store, run: dict, out: Path, tables: dict, made: dict) -> Path:
-    board = tables["leaderboard"]
+# the report ---------------------------------------------------------------------------------
+LEADERBOARD_TEXT = (
+    "Mean score over the explained samples with its bootstrap 95% confidence interval (under "
+    "it); ↑ higher is better, ↓ lower is better; **bold** is rank 1 (means within round-off "
+    "are ties). Methods that share a letter are not significantly different from their rank "
+    "neighbours (paired Wilcoxon signed-rank tests of adjacent ranks, Holm-corrected, α = 0.05)."
+)
+
+
+def _headline(v: pd.DataFrame) -> str:
+    """One sentence: what to trust across the run."""
+    table = verdict.summary(v)
+    if table.empty or not table.iloc[0]["overall rank [95% CI]"]:
+        return "No method ranks above the controls."
+    top = table.iloc[0]
+    facts = "; ".join(
+        f"beats {c}: {top[f'beats {c}']}" for c in ("random", "sobel") if top[f"beats {c}"] != "–"
+    )
+    return (
+        f"**{top['where'].capitalize()}: {top['recommended']}**, overall rank "
+        f"{top['overall rank [95% CI]']}"
+        + (f" ({facts} on faithfulness)" if facts else "")
+        + (f". Controls: {top['controls']}." if top["controls"] else ".")
+    )
+
+
+def _verdict_section(v: pd.DataFrame) -> html.Section:
+    return html.Section(
+        "Verdict: which method to trust",
+        [
+            html.Text(_headline(v)),
+            html.Table(verdict.summary(v)),
+            html.Text(verdict.RULE + " All rows: `verdict.csv`; the rule: README, The verdict."),
+        ],
+        css_class="verdict",
+    )
+
+
+def _pair_table(v: pd.DataFrame) -> pd.DataFrame:
+    """Every method of one (dataset, model) by overall rank, for its section of the report."""
+    g = v.sort_values(["position", "method"])
+    return pd.DataFrame(
+        {
+            "#": g["position"].to_numpy(),
+            "method": [
+                m + (" (control)" if c else "")
+                for m, c in zip(g["method"], g["control"], strict=True)
+            ],
+            "overall rank [95% CI]": [
+                f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
+                for r, lo, hi in zip(
+                    g["overall_rank"], g["rank_ci_low"], g["rank_ci_high"], strict=True
+                )
+            ],
+            "recommended": ["yes" if r else "" for r in g["recommended"]],
+            "beats random": [verdict._yes_no(b) for b in g["beats_random"]],
+            "beats sobel": [verdict._yes_no(b) for b in g["beats_sobel"]],
+            "note": g["note"].to_numpy(),
+        }
+    )
+
+
+def _by_category(g: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The leaderboard of one (dataset, model) split by metric category (tables that fit)."""
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    cats = sorted(g["category"].unique(), key=lambda c: (order.get(c, len(order)), c))
+    return [(c, g[g["category"] == c]) for c in cats]
+
+
+def _report(data: RunData, out: Path, tables: dict, made: dict) -> Path:
+    board, v = tables["leaderboard"], tables["verdict"]
     Image, Section, Table, Text = html.Image, html.Section, html.Table, html.Text
     images = lambda group, caption: [Image(p, caption(p)) for p in made.get(group, [])]  # noqa: E731
-    boards = []
+    by_name = {p.name: p for group in made.values() for p in group}
     models = tables["models"].set_index(["dataset", "model"])
+    pairs = []
     for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
-        header, rows = wide(g)
         info = ""
         if (dataset, model) in models.index:
             m = models.loc[(dataset, model)]
             info = f" (test accuracy {m['accuracy']:.3f}, {int(m['params']):,} parameters)"
-        boards.append(Table(pd.DataFrame(rows, columns=header), f"{dataset} / {model}{info}"))
-    sections = [
-        Section(
-            "Leaderboard",
-            [
-                Text(
-                    "Mean score over the explained samples with its bootstrap 95% confidence "
-                    "interval; ↑ higher is better, ↓ lower is better; **bold** is rank 1. "
-                    "Methods that share a letter are not significantly different from their "
-                    "rank neighbours (paired Wilcoxon signed-rank tests of adjacent ranks, "
-                    "Holm-corrected, α = 0.05)."
-                ),
-                *boards,
-                *images("leaderboard", lambda p: "Each method's mean and 95% CI per metric"),
-            ],
-        ),
-        Section(
-            "Rankings",
-            [
-                Text(
-                    "Mean rank per category and overall (the mean of the category ranks; "
-                    "cost is reported but not part of the overall rank)."
-                ),
-                Table(tables["ranks"], "Aggregate ranks"),
-                *images("ranks", lambda p: "Rank of every method per metric"),
-                Table(
-                    tables["rank_stability"],
-                    "Rank stability: bootstrap probability that the top method stays top",
-                ),
-                Table(tables["significance"], "Adjacent-rank tests (Wilcoxon, Holm)"),
-            ],
-        ),
-        Section(
-            "Metric agreement",
-            [
-                Text(
-                    "Spearman correlation between the method rankings of each pair of metrics, "
-                    "averaged over datasets and models (the disagreement problem)."
-                ),
-                Table(tables["metric_agreement"].reset_index(names="metric"), "Spearman rho"),
-                *images("agreement", lambda p: "Metric agreement"),
-            ],
-        ),
-        Section(
-            "Curves",
-            images("curves", lambda p: f"Mean {p.stem.split('_', 1)[1]} curve with 95% band"),
-        ),
-        Section(
-            "Tradeoffs",
-            [
-                Text(_tradeoffs_text(board)),
-                Table(tables["tradeoff_summary"], "How strong each relationship is (Spearman)"),
-                *images("tradeoffs", lambda p: p.stem.replace("_", " ")),
-                Table(tables["tradeoffs"], "tradeoffs.csv"),
-            ],
-        ),
-        Section("Saliency gallery", images("gallery", lambda p: p.stem.replace("_", " "))),
-        Section("Model inspection", images("inspection", lambda p: p.stem.replace("_", " "))),
-        Section("Models", [Table(tables["models"].drop(columns="key", errors="ignore"))]),
-        html.failures_section(store.cells(run["id"])),
-    ]
+        blocks: list = [
+            Table(
+                _pair_table(v[(v.dataset == dataset) & (v.model == model)]),
+                f"Methods by overall rank{info}",
+            ),
+            Text(LEADERBOARD_TEXT),
+        ]
+        for category, c in _by_category(g):
+            header, rows = wide(c)
+            blocks.append(Table(pd.DataFrame(rows, columns=header), category))
+        stem = file_stem(dataset, model)
+        for name, caption in (
+            (f"gallery_{stem}.png", "Attributions of test samples"),
+            (f"inspection_{stem}.png", "The first layer and its response to one sample"),
+        ):
+            if name in by_name:
+                blocks.append(Image(by_name[name], caption))
+        pairs.append(Section(f"{dataset} / {model}", blocks))
+    across = Section(
+        "Across the run",
+        [
+            *images("leaderboard", lambda p: "Each method's mean and 95% CI per metric"),
+            *images("ranks", lambda p: "Rank of every method per metric"),
+            Section(
+                "Metric agreement",
+                [
+                    Text(
+                        "Spearman correlation between the method rankings of each pair of "
+                        "metrics, averaged over datasets and models (the disagreement problem)."
+                    ),
+                    *images("agreement", lambda p: "Metric agreement"),
+                ],
+            ),
+            Section(
+                "Curves",
+                images("curves", lambda p: f"Mean {p.stem.split('_', 1)[1]} curve with 95% band"),
+            ),
+            Section(
+                "Tradeoffs",
+                [
+                    Text(_tradeoffs_text(board)),
+                    *images("tradeoffs", lambda p: p.stem.replace("_", " ")),
+                    *_tradeoff_tables(tables),
+                ],
+            ),
+        ],
+    )
+    details = Section(
+        "Details",
+        [
+            Section("Aggregate ranks", [Table(tables["ranks"])], collapsed=True),
+            Section(
+                "Rank stability",
+                [
+                    Text("Bootstrap probability that the top method of a metric stays on top."),
+                    Table(tables["rank_stability"]),
+                ],
+                collapsed=True,
+            ),
+            Section(
+                "Significance tests",
+                [
+                    Text("Paired Wilcoxon signed-rank tests of adjacent ranks, Holm-corrected."),
+                    Table(tables["significance"]),
+                ],
+                collapsed=True,
+            ),
+            Section(
+                "Metric agreement table",
+                [Table(tables["metric_agreement"].reset_index(names="metric"), "Spearman rho")],
+                collapsed=True,
+            ),
+            Section(
+                "Models",
+                [Table(tables["models"].drop(columns="key", errors="ignore"))],
+                collapsed=True,
+            ),
+            _collapsed(html.failures_section(data.cells)),
+        ],
+    )
     return html.write_report(
-        out / "report.html", title=f"xaibench report: {out.name}", run=run, sections=sections
+        out / "report.html",
+        title=f"xaibench report: {out.name}",
+        run=data.run,
+        lead=_verdict_section(v),
+        sections=[*pairs, across, details],
     )
 
 
-def rebuild(out: str | Path, run_id: int | None = None) -> Outputs:
+def _collapsed(section: html.Section) -> html.Section:
+    section.collapsed = True
+    return section
+
+
+def _tradeoff_tables(tables: dict) -> list:
+    """The tradeoffs as two readable tables and the strength of each relationship."""
+    t = tables["tradeoffs"]
+    out = [html.Table(tables["tradeoff_summary"], "How strong each relationship is (Spearman)")]
+    perf = t[t["tradeoff"] == "interpretability_vs_performance"]
+    if not perf.empty:
+        columns = ["dataset", "model", "accuracy", "params", "faithfulness_best", "best_method"]
+        out.append(
+            html.Table(
+                perf[[c for c in columns + ["pareto"] if c in perf]],
+                "Interpretability vs performance: the best faithfulness per model",
+            )
+        )
+    simple = t[t["tradeoff"] != "interpretability_vs_performance"]
+    if not simple.empty:
+        columns = ["dataset", "model", "method", "faithfulness", "simplicity", "runtime", "pareto"]
+        out.append(
+            html.Table(
+                simple[[c for c in columns if c in simple]],
+                "Accuracy vs simplicity: faithfulness and simplicity per method (runtime in s)",
+            )
+        )
+    return out
+
+
+def rebuild(out: str | Path, run_id: int | None = None, **latex) -> Outputs:
     """Rebuild the outputs of run ``run_id`` (default: the latest) of run directory ``out`` from
-    its ``results.sqlite``, opened read-only."""
+    its ``results.sqlite``, opened read-only (``latex``: as in :func:`build_from`)."""
     path = Path(out) / "results.sqlite"
     if not path.exists():
         raise ValueError(f"{out} has no results.sqlite: not a run directory")
     with Store(path, readonly=True) as store:
-        return build(store, out, run_id)
+        return build(store, out, run_id, **latex)

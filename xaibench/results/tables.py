@@ -34,6 +34,99 @@ def fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+#: The metric whose scores are durations: seconds per sample (xaibench/metrics/cost/runtime.py).
+RUNTIME_METRIC = "runtime"
+#: What a runtime entry is, for the legend of a table that shows one.
+RUNTIME_NOTE = (
+    "Runtime is the wall-clock time per sample on the machine of the run, timed per batch "
+    "(the samples of a batch share one time, so it has no interval)."
+)
+#: Units of a duration, largest first: (name, seconds per unit).
+TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
+
+
+def time_unit(seconds) -> tuple[str, float]:
+    """The one unit (name, seconds per unit) for a column of durations ``seconds``: the largest
+    of ``TIME_UNITS`` in which their median is at least 1. Most values then read with one to three
+    integer digits, the slowest with a few more, and none in scientific notation (a run's times
+    span orders of magnitude: 3 µs for the ``random`` control, 40 ms for occlusion).
+
+    >>> time_unit([2.3e-6, 4.1e-5, 2.1e-3])
+    ('µs', 1e-06)
+    """
+    values = np.abs(np.asarray(seconds, dtype=float))
+    values = values[np.isfinite(values)]
+    middle = float(np.median(values)) if len(values) else 0.0
+    return next((u for u in TIME_UNITS if middle >= u[1]), TIME_UNITS[-1])
+
+
+def fmt_time(seconds: float, unit: tuple[str, float]) -> str:
+    """``seconds`` in ``unit`` (from :func:`time_unit`) with 3 significant digits, never in
+    scientific notation, and the unit's name: a duration reads without a key.
+
+    >>> fmt_time(0.01234, ("ms", 1e-3)), fmt_time(2.3e-6, ("ms", 1e-3)), fmt_time(1.5, ("s", 1.0))
+    ('12.3 ms', '0.00230 ms', '1.50 s')
+    """
+    if seconds is None or not np.isfinite(seconds):
+        return "–"
+    value = seconds / unit[1]
+    digits = int(np.floor(np.log10(abs(value)))) if value != 0 else 0
+    return f"{value:.{max(0, 2 - digits)}f} {unit[0]}"
+
+
+def as_names(chosen) -> list[str] | None:
+    """``chosen`` names (one string or a list) in order without repeats; None when not given."""
+    if chosen is None:
+        return None
+    return list(dict.fromkeys([chosen] if isinstance(chosen, str) else list(chosen)))
+
+
+def _names(chosen, kind: str, available) -> list[str] | None:
+    """:func:`as_names` of ``chosen``; a ValueError names every one not in ``available``, or
+    says the selection is empty."""
+    names = as_names(chosen)
+    if names is None:
+        return None
+    if not names:
+        raise ValueError(f"no {kind} selected: give at least one name")
+    known = set(available)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown {kind}: {', '.join(map(repr, unknown))} "
+            f"(this run has: {', '.join(sorted(map(str, known)))})"
+        )
+    return names
+
+
+def select(table: pd.DataFrame, *, methods=None, metrics=None) -> pd.DataFrame:
+    """The rows of ``table`` (a leaderboard, or a run's scores) of the chosen ``methods`` and
+    ``metrics`` (lists of names; None keeps all). The one check of a selection: a ValueError
+    names every method or metric that ``table`` does not hold, so a caller can check the names
+    against a run's scores before any work starts.
+
+    >>> board = pd.DataFrame({"method": ["a", "b"], "metric": ["m", "m"]})
+    >>> select(board, methods=["b"])["method"].tolist()
+    ['b']
+    >>> select(board, metrics=["m", "x_y"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown metrics: 'x_y' (this run has: m)
+    """
+    keep = pd.Series(True, index=table.index)
+    chosen = {}
+    for column, names, kind in (("method", methods, "methods"), ("metric", metrics, "metrics")):
+        names = _names(names, kind, table[column].unique())
+        if names is not None:
+            keep &= table[column].isin(names)
+            chosen[kind] = ", ".join(map(repr, names))
+    if len(chosen) == 2 and not keep.any():
+        raise ValueError(
+            f"methods {chosen['methods']} have no scores of metrics {chosen['metrics']}"
+        )
+    return table[keep]
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -45,8 +138,10 @@ def wide(
 ) -> tuple[list[str], list[list[str]]]:
     """Methods as rows, metrics as columns (with direction arrows) for one (dataset, model).
 
-    Each entry is ``mean [ci_low, ci_high]``, bold for rank 1, followed by the method's tie
-    marker formatted with ``tie`` where the board has a ``tie`` column (``xaibench.results.stats``).
+    Each entry is ``mean [ci_low, ci_high]`` (the runtime metric: its mean duration in one unit
+    for the column, e.g. ``12.3 ms``, without an interval), bold for rank 1, followed by the
+    method's tie marker formatted with ``tie`` where the board has a ``tie`` column
+    (``xaibench.results.stats``).
     Method and metric names are passed through ``name`` (an output format's escaping).
     """
     metrics = list(dict.fromkeys(board["metric"]))
@@ -54,6 +149,7 @@ def wide(
         m: "↑" if board.loc[board.metric == m, "higher_is_better"].iloc[0] else "↓" for m in metrics
     }
     header = ["method"] + [f"{name(m)} {arrows[m]}" for m in metrics]
+    unit = time_unit(board.loc[board.metric == RUNTIME_METRIC, "mean"])
     rows = []
     for method in sorted(board["method"].unique()):
         row = [name(method)]
@@ -63,7 +159,10 @@ def wide(
                 row.append("")
                 continue
             r = r.iloc[0]
-            text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+            if m == RUNTIME_METRIC:  # timed per batch: its samples share one time, no interval
+                text = fmt_time(r["mean"], unit)
+            else:
+                text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
             text = f"**{text}**" if pd.notna(r["rank"]) and r["rank"] == 1 else text
             marker = r.get("tie", "")
             row.append(text + tie.format(marker) if isinstance(marker, str) and marker else text)
@@ -79,7 +178,8 @@ def leaderboard_markdown(board: pd.DataFrame, models: pd.DataFrame | None = None
         "Mean score over the explained samples with its bootstrap 95% confidence interval; "
         "↑ higher is better, ↓ lower is better; **bold** is rank 1. Methods of a metric that share "
         "a letter are not significantly different from their rank neighbours (paired Wilcoxon "
-        "signed-rank tests of adjacent ranks, Holm-corrected, α = 0.05).",
+        "signed-rank tests of adjacent ranks, Holm-corrected, α = 0.05)."
+        + (f" {RUNTIME_NOTE}" if (board["metric"] == RUNTIME_METRIC).any() else ""),
     ]
     for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
         title = f"## {md_escape(dataset)} / {md_escape(model)}"

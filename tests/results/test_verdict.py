@@ -1,0 +1,206 @@
+"""The verdict on hand-made per-sample scores whose answer is known: the overall rank and its
+bootstrap interval, the recommended methods and the ones tied to them, beating the controls on
+faithfulness, the cautions, and the run-wide rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xaibench.results.leaderboard import leaderboard
+from xaibench.results.stats import aggregate_ranks
+from xaibench.results.verdict import ALL, COLUMNS, summary, text, verdict
+
+N = 40
+METRICS = {  # name: (category, higher_is_better)
+    "deletion": ("faithfulness", False),
+    "insertion": ("faithfulness", True),
+    "sparseness": ("complexity", True),
+    "runtime": ("cost", False),
+}
+
+
+def scores(means: dict, *, noise=0.05, seed=0, dataset="d", model="m", controls=("random",)):
+    """Per-sample scores: ``means`` maps method -> {metric: mean}; each sample adds Gaussian noise
+    (the same draw for every method of a metric, plus a small own part, so pairs are paired)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for metric, (category, higher) in METRICS.items():
+        shared = rng.normal(0, noise, N)
+        for method, by_metric in means.items():
+            if metric not in by_metric:
+                continue
+            own = rng.normal(0, noise / 5, N)
+            for i in range(N):
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        model=model,
+                        method=method,
+                        metric=metric,
+                        category=category,
+                        higher_is_better=higher,
+                        control=method in controls,
+                        sample=i,
+                        score=by_metric[metric] + shared[i] + own[i],
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def good(d, i, s, r=1.0):
+    return {"deletion": d, "insertion": i, "sparseness": s, "runtime": r}
+
+
+def test_the_best_method_is_recommended_with_an_interval_around_its_rank():
+    df = scores(
+        {
+            "best": good(0.1, 0.9, 0.8),
+            "middle": good(0.3, 0.7, 0.6),
+            "random": good(0.5, 0.5, 0.2),
+        }
+    )
+    v = verdict(df, n_boot=300)
+    assert list(v.columns) == COLUMNS
+    pair = v[v.dataset == "d"].set_index("method")
+    # every metric ranks best < middle < random: overall ranks 1, 2, 3 exactly
+    assert pair["overall_rank"].to_dict() == {"best": 1.0, "middle": 2.0, "random": 3.0}
+    assert pair["position"].to_dict() == {"best": 1, "middle": 2, "random": 3}
+    assert (pair["rank_ci_low"] <= pair["overall_rank"]).all()
+    assert (pair["overall_rank"] <= pair["rank_ci_high"]).all()
+    assert pair["recommended"].to_dict() == {"best": True, "middle": False, "random": False}
+    assert pair.loc["best", "beats_random"] and pair.loc["middle", "beats_random"]
+    assert pair.loc["random", "beats_random"] is None  # the control itself
+    assert pair["beats_sobel"].isna().all()  # sobel is not in the run
+    assert pair["control"].to_dict() == {"best": False, "middle": False, "random": True}
+
+
+def test_the_overall_rank_is_the_one_of_aggregate_ranks():
+    df = scores({"a": good(0.1, 0.5, 0.2), "b": good(0.3, 0.9, 0.5), "c": good(0.2, 0.1, 0.9)})
+    v = verdict(df, n_boot=50).query("dataset == 'd'").set_index("method")["overall_rank"]
+    ranks = aggregate_ranks(leaderboard(df)).set_index("method")["rank_overall"]
+    pd.testing.assert_series_equal(v.sort_index(), ranks.sort_index(), check_names=False)
+
+
+def test_methods_tied_with_the_best_are_recommended_too_and_controls_never():
+    df = scores(
+        {
+            "a": good(0.2, 0.8, 0.6),
+            "twin": good(0.2, 0.8, 0.6),  # the same means: tied with a in every replicate
+            "worse": good(0.6, 0.3, 0.2),
+            "random": good(0.1, 0.95, 0.9),  # a control that scores best is not recommended
+        },
+        noise=0.2,
+    )
+    pair = verdict(df, n_boot=300).query("dataset == 'd'").set_index("method")
+    assert pair.loc["random", "position"] == 1 and not pair.loc["random", "recommended"]
+    assert pair.loc["a", "recommended"] and pair.loc["twin", "recommended"]
+    assert not pair.loc["worse", "recommended"]
+    assert pair.loc["a", "beats_random"] is False  # worse than the control on faithfulness
+
+
+@pytest.mark.parametrize(
+    "deletion, insertion, expected",
+    [
+        (0.2, 0.5, True),  # better on deletion, equal on insertion
+        (0.2, 0.3, False),  # better on deletion, significantly worse on insertion
+        (0.5, 0.5, False),  # equal on both: not shown to be better
+    ],
+)
+def test_beating_a_control_needs_one_better_and_no_worse_faithfulness_metric(
+    deletion, insertion, expected
+):
+    df = scores({"m": good(deletion, insertion, 0.5), "random": good(0.5, 0.5, 0.5)}, noise=0.1)
+    pair = verdict(df, n_boot=50).query("dataset == 'd'").set_index("method")
+    assert pair.loc["m", "beats_random"] is expected
+
+
+def test_round_off_never_beats_a_control():
+    df = scores({"m": good(0.5, 0.5, 0.5), "random": good(0.5, 0.5, 0.5)}, noise=0.0)
+    df.loc[df.method == "m", "score"] *= 1 - 1e-12  # "better" by round-off on deletion
+    pair = verdict(df, n_boot=50).query("dataset == 'd'").set_index("method")
+    assert pair.loc["m", "beats_random"] is False
+    assert pair["overall_rank"].tolist() == [1.0, 1.0]  # tied on every metric
+
+
+def test_a_caution_names_the_metrics_where_the_recommended_method_is_in_the_bottom_half():
+    df = scores(
+        {
+            "a": good(0.1, 0.9, 0.3),  # best on faithfulness, 3rd of 4 on sparseness
+            "b": good(0.3, 0.7, 0.05),
+            "c": good(0.4, 0.6, 0.6),
+            "random": good(0.6, 0.4, 0.9),
+        }
+    )
+    pair = verdict(df, n_boot=100).query("dataset == 'd'").set_index("method")
+    assert pair["recommended"].to_dict() == {"a": True, "b": False, "c": False, "random": False}
+    assert pair.loc["a", "note"].startswith("low on sparseness 3/4")  # 3rd of 4
+    assert pair.loc["b", "note"] == ""  # notes are for the recommended methods
+
+
+def test_run_wide_rows_average_the_pairs_and_need_every_pair_to_beat_a_control():
+    one = scores(
+        {"a": good(0.1, 0.9, 0.8), "b": good(0.3, 0.7, 0.6), "random": good(0.5, 0.5, 0.2)}
+    )
+    two = scores(
+        {"a": good(0.5, 0.5, 0.8), "b": good(0.1, 0.9, 0.6), "random": good(0.5, 0.5, 0.2)},
+        model="m2",
+        seed=1,
+    )
+    three = scores({"a": good(0.1, 0.9, 0.8), "b": good(0.3, 0.7, 0.6)}, model="m3", seed=2)
+    v = verdict(pd.concat([one, two, three]), n_boot=200)
+    pairs = v[v.dataset != ALL]
+    run = v[v.dataset == ALL].set_index("method")
+    assert (v.loc[v.dataset == ALL, "model"] == ALL).all()
+    mean = pairs.groupby("method")["overall_rank"].mean()
+    np.testing.assert_allclose(run["overall_rank"], mean[run.index])
+    assert run.loc["a", "beats_random"] is False  # not better on faithfulness in m2
+    assert run.loc["b", "beats_random"] is True  # better wherever random ran
+    assert run.loc["random", "note"] == "ran on 2 of 3 (dataset, model) pairs"
+
+
+def test_same_seed_same_verdict_and_the_seed_moves_only_the_intervals():
+    df = scores(
+        {"a": good(0.2, 0.8, 0.6), "b": good(0.25, 0.75, 0.55), "random": good(0.5, 0.5, 0.2)}
+    )
+    first, again = verdict(df, n_boot=200, seed=3), verdict(df, n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(first, again)
+    other = verdict(df, n_boot=200, seed=4)
+    pd.testing.assert_series_equal(first["overall_rank"], other["overall_rank"])
+
+
+def test_missing_columns_and_empty_scores():
+    with pytest.raises(ValueError, match="missing.*higher_is_better"):
+        verdict(
+            pd.DataFrame({"method": [], "metric": [], "category": [], "sample": [], "score": []})
+        )
+    empty = scores({"a": good(0.1, 0.2, 0.3)}).iloc[:0]
+    assert list(verdict(empty).columns) == COLUMNS and verdict(empty).empty
+
+
+def test_the_summary_and_the_terminal_text_lead_with_the_run():
+    one = scores(
+        {"a": good(0.1, 0.9, 0.8), "twin": good(0.1, 0.9, 0.8), "random": good(0.5, 0.5, 0.2)},
+        noise=0.2,
+    )
+    two = scores({"a": good(0.1, 0.9, 0.8), "random": good(0.5, 0.5, 0.2)}, model="m2", seed=1)
+    v = verdict(pd.concat([one, two]), n_boot=200)
+    table = summary(v)
+    assert table["where"].tolist() == ["across the run", "d / m", "d / m2"]
+    row = table.set_index("where").loc["d / m"]
+    assert row["recommended"] in ("a, twin (tied)", "twin, a (tied)")  # the better one first
+    assert row["beats random"] == "all" and row["beats sobel"] == "–"
+    assert row["controls"] == "random 3rd of 3"
+    low, high = map(float, row["overall rank [95% CI]"].split(" [")[1].rstrip("]").split(", "))
+    assert low <= 1.0 <= high
+    lines = text(v, width=80).splitlines()
+    assert lines[0].startswith("Verdict") and "across the run" in lines[1]
+    assert all(len(line) <= 80 for line in lines)
+    assert any("controls: random 3rd of 3" in line for line in lines)
+
+
+def test_only_controls_means_no_recommendation():
+    v = verdict(scores({"random": good(0.5, 0.5, 0.2)}), n_boot=20)
+    assert not v["recommended"].any()
+    assert summary(v).iloc[0]["recommended"] == "(none: only controls ranked)"
