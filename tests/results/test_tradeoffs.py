@@ -5,11 +5,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.text import Text
 from scipy import stats
 
+from xaibench.results import _figures
 from xaibench.results.tradeoffs import (
     TABLE_COLUMNS,
     accuracy_vs_simplicity,
+    control_mask,
     faithfulness_score,
     interpretability_vs_performance,
     pareto_front,
@@ -44,6 +48,9 @@ TRADEOFF = {  # the built-in metrics' own tradeoff axes (checked against the reg
 }
 
 
+CONTROLS = {"random", "sobel"}  # the board's control column marks them, as Method.control does
+
+
 def make_board(means: dict, higher: dict | None = None) -> pd.DataFrame:
     """A leaderboard from {(dataset, model, method, metric): mean} (CI and rank are not read)."""
     higher = {**HIGHER, **(higher or {})}
@@ -61,6 +68,7 @@ def make_board(means: dict, higher: dict | None = None) -> pd.DataFrame:
             "ci_high": value,
             "n": 8,
             "rank": 1,
+            "control": method in CONTROLS,
         }
         for (d, m, method, metric), value in means.items()
     ]
@@ -234,7 +242,49 @@ def test_accuracy_vs_simplicity_fronts():
     ]
     np.testing.assert_allclose(table.loc["b", "faithfulness"], 0.5)
     assert table["pareto"].to_dict() == {"a": True, "b": True, "c": False, "random": False}
-    assert table["pareto_runtime"].to_dict() == {"a": True, "b": True, "c": False, "random": True}
+    # random, the fastest, is a control: never on a front
+    assert table["pareto_runtime"].to_dict() == {"a": True, "b": True, "c": False, "random": False}
+
+
+def controls_case() -> pd.DataFrame:
+    values = {  # method: (insertion, runtime); random is faster and more faithful than c
+        "a": (0.9, 1.0),
+        "b": (0.5, 0.1),
+        "c": (0.4, 0.05),
+        "random": (0.45, 0.01),
+        "sobel": (1.0, 0.001),  # would dominate every method
+    }
+    means = {}
+    for method, (ins, rt) in values.items():
+        means |= {("d", "m", method, "insertion"): ins, ("d", "m", method, "runtime"): rt}
+        means[("d", "m", method, "sparseness")] = ins
+    return make_board(means)
+
+
+def test_controls_are_never_on_a_front_and_push_no_method_off_it():
+    table = accuracy_vs_simplicity(controls_case()).set_index("method")
+    expected = {"a": True, "b": True, "c": True, "random": False, "sobel": False}
+    assert table["pareto_runtime"].to_dict() == expected
+    assert table["pareto"].to_dict() == {**expected, "b": False, "c": False}  # a dominates
+    both = tradeoffs_table(controls_case(), make_models([("d", "m", 0.9, 10)]))
+    methods = both[both.tradeoff == "accuracy_vs_simplicity"].set_index("method")
+    assert methods["pareto_runtime"].to_dict() == expected
+
+
+def test_controls_read_from_a_csv_and_without_the_column(tmp_path):
+    board = controls_case()
+    board.to_csv(tmp_path / "b.csv", index=False)
+    from_csv = accuracy_vs_simplicity(pd.read_csv(tmp_path / "b.csv")).set_index("method")
+    assert not from_csv.loc[["random", "sobel"], "pareto_runtime"].any()
+    assert list(control_mask(pd.read_csv(tmp_path / "b.csv"))) == list(board["control"])
+    without = accuracy_vs_simplicity(board.drop(columns="control")).set_index("method")
+    assert without["pareto_runtime"].to_dict() == {  # no column: no control, sobel wins
+        "a": False,
+        "b": False,
+        "c": False,
+        "random": False,
+        "sobel": True,
+    }
 
 
 def test_summary_matches_scipy():
@@ -321,3 +371,98 @@ def test_plots_without_models_or_rows(tmp_path):
     assert [p.name for p in paths] == ["tradeoff_simplicity.png", "tradeoff_runtime.png"]
     assert tradeoff_plots(board.iloc[:0], no_models, tmp_path / "empty") == []
     assert plt.get_fignums() == []
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the figure functions draw and save, by title (after drawing)."""
+    figures = {}
+    render = _figures._render
+
+    def recording(fig, dpi):
+        pixels = render(fig, dpi)
+        figures[fig.get_suptitle().split("\n")[0]] = fig
+        return pixels
+
+    monkeypatch.setattr(_figures, "_render", recording)
+    return figures
+
+
+def crowded_board() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two panels whose Pareto fronts are ten methods with long names packed in a corner (a
+    label beside each point would cover its neighbours'), and two controls."""
+    means = {}
+    for m in ("cnn", "mlp"):
+        for i in range(10):
+            method = f"attribution_method_{i}"
+            means[("d", m, method, "insertion")] = 0.9 + 0.01 * i
+            means[("d", m, method, "sparseness")] = 0.99 - 0.01 * i
+            means[("d", m, method, "runtime")] = 1e-4 * (1 + 0.1 * i)
+        for j, control in enumerate(["random", "sobel"]):
+            means |= {("d", m, control, "insertion"): 0.1 * j, ("d", m, control, "runtime"): 1e-5}
+            means[("d", m, control, "sparseness")] = 0.2
+    return make_board(means), make_models([("d", "cnn", 0.9, 100), ("d", "mlp", 0.8, 50)])
+
+
+def labels_of(fig) -> list:
+    return [t for t in fig.findobj(Text) if t.get_gid() == _figures.LABEL_GID]
+
+
+@pytest.mark.parametrize("what", ["simplicity", "runtime"])
+def test_pareto_labels_do_not_overlap(what, drawn, tmp_path):
+    tradeoff_plots(*crowded_board(), tmp_path)
+    fig = drawn[f"Faithfulness vs {what}"]
+    renderer = fig.canvas.get_renderer()
+    labels = labels_of(fig)
+    names = sorted(t.get_text() for t in labels)
+    front = [f"attribution_method_{i}" for i in range(10)]
+    assert names == sorted(2 * (front + ["random", "sobel"]))  # two panels
+    for ax in fig.axes:
+        mine = [t for t in labels if t.axes is ax]
+        boxes = [Text.get_window_extent(t, renderer) for t in mine]  # the text, not its leader
+        frame = ax.get_window_extent(renderer)
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1, mine[i].get_text()
+            assert frame.y0 <= box.y0 and box.y1 <= frame.y1, mine[i].get_text()
+            assert not any(box.overlaps(other) for other in boxes[i + 1 :]), mine[i].get_text()
+    assert _figures.page_problems(fig) == []
+
+
+def test_controls_are_grey_references_never_ringed(drawn, tmp_path):
+    tradeoff_plots(*crowded_board(), tmp_path)
+    fig = drawn["Faithfulness vs runtime"]
+    ax = fig.axes[0]
+    faithfulness = accuracy_vs_simplicity(crowded_board()[0]).set_index(["model", "method"])
+    levels = sorted(faithfulness.loc[("cnn", c), "faithfulness"] for c in ("random", "sobel"))
+    grey = [line for line in ax.get_lines() if line.get_color() == _figures.CONTROL_COLOR]
+    assert sorted(line.get_ydata()[0] for line in grey) == levels  # one dashed line each
+    assert all(line.get_linestyle() == "--" for line in grey)
+    rings = [c for c in ax.collections if np.allclose(c.get_edgecolor()[:, :3], to_rgb("tab:red"))]
+    ringed = np.vstack([c.get_offsets() for c in rings])
+    assert len(ringed) == 10 and not np.isclose(ringed[:, 0], 1e-5).any()  # no control ringed
+    renderer = fig.canvas.get_renderer()
+    for label in (t for t in labels_of(fig) if t.axes is ax):  # no label on a reference line
+        box = Text.get_window_extent(label, renderer)
+        for line in grey:
+            y = ax.transData.transform((1e-5, line.get_ydata()[0]))[1]
+            assert not box.y0 < y < box.y1, label.get_text()
+    controls = [t for t in labels_of(fig) if t.get_text() in ("random", "sobel")]
+    assert {(t.get_color(), t.get_style()) for t in controls} == {
+        (_figures.CONTROL_COLOR, "italic")
+    }
+
+
+def test_runtime_axis_has_units(drawn, tmp_path):
+    tradeoff_plots(*crowded_board(), tmp_path)
+    ax = drawn["Faithfulness vs runtime"].axes[0]
+    assert ax.get_xlabel() == "runtime per sample (log scale)"
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks and all(t.endswith((" µs", " ms", " s")) for t in ticks)
+
+
+def test_every_tradeoff_figure_fits_the_page(drawn, tmp_path):
+    board, models = full_board()
+    paths = tradeoff_plots(board, models, tmp_path)
+    assert len(drawn) == len(paths) == 3
+    for fig in drawn.values():
+        assert _figures.page_problems(fig) == [], fig.get_suptitle()

@@ -7,6 +7,7 @@ None when there is nothing to draw.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ from matplotlib.ticker import MaxNLocator
 
 from xaibench.results._figures import (
     _SIGNED,
+    CONTROL_COLOR,
+    MAX_WIDTH,
+    NORMAL,
+    SMALL,
     _axes,
     _figure,
     _grid_axes,
@@ -24,6 +29,7 @@ from xaibench.results._figures import (
     _signed_colorbar,
     _text_inches,
     _unit,
+    _wrap,
     plain_text,
 )
 
@@ -39,61 +45,106 @@ def _row_labels(k: int, targets, class_names) -> list[str]:
 
 
 def _gallery_images(
-    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], title: str
+    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], title: str, controls
 ) -> Figure:
-    """One framed image of k rows × (1 + methods) tiles, the inputs first."""
+    """One framed image of k rows × (1 + methods) tiles, the inputs first, as wide as the
+    page allows; method names wrapped at "_" over their column (slanted when a column is too
+    narrow even so), the controls' in grey italics."""
     k, n = len(x), len(maps)
     tiles = []
     for i in range(k):
         tiles += [_rgb(x[i], "image")] + [_rgb(a[i], "signed") for a in maps.values()]
     h, w = x.shape[1:3]
     gap = max(1, round(0.1 * max(h, w)))
-    scale = (1.45 if n < 8 else 1.15) / max(h, w)  # inches per pixel
-    width, height = ((n + 1) * (w + gap) - gap) * scale, (k * (h + gap) - gap) * scale
-    fig = _figure(width + 1.9, max(height + 0.75, 3.0), title)
-    ax = _axes(fig, 0.35, fig.get_figheight() - 0.6 - height, width, height)
+    span = (n + 1) * (w + gap) - gap  # pixels of the mosaic's width
+    rows = [label or f"sample {i}" for i, label in enumerate(labels)]
+    right, left = 1.55, 0.4  # colorbar and its label; row labels along the tiles' side
+
+    def inches_per_pixel(left: float) -> float:
+        return min((1.45 if n < 8 else 1.15) / max(h, w), (MAX_WIDTH - left - right) / span)
+
+    upright = _text_inches(rows, NORMAL) + 0.05 > h * inches_per_pixel(left)
+    if upright:  # longer than a tile is tall: across, in a wider margin
+        left = _text_inches(rows, NORMAL) + 0.2
+    scale = inches_per_pixel(left)
+    width, height, step = span * scale, (k * (h + gap) - gap) * scale, (w + gap) * scale
+    names = [_wrap(name, step - 0.05, SMALL) for name in ["input", *maps]]
+    widest = max(_text_inches(name.split("\n"), SMALL) for name in names)
+    slanted = widest > step - 0.02
+    header = 0.72 * _text_inches(list(maps), SMALL) + 0.1 if slanted else 0.32
+    fig = _figure(left + width + right, max(0.45 + header + height + 0.15, 2.6), title)
+    ax = _axes(fig, left, fig.get_figheight() - 0.45 - header - height, width, height)
     step_y, step_x = _mosaic(ax, tiles, n + 1, gap)
-    text = {"textcoords": "offset points", "ha": "center"}
-    for j, name in enumerate(["input", *maps]):
-        size = 9 if j == 0 else 8 if len(name) <= 14 else 6.5
+    text = {"textcoords": "offset points", "ha": "left" if slanted else "center"}
+    for j, (name, shown) in enumerate(zip(["input", *maps], names, strict=True)):
+        style = {"color": CONTROL_COLOR, "style": "italic"} if name in controls else {}
         xy = (j * step_x + (w - 1) / 2, -0.5)
-        ax.annotate(name, xy, xytext=(0, 3), va="bottom", fontsize=size, **text)
-    for i, label in enumerate(labels):
-        xy = (-0.5, i * step_y + (h - 1) / 2)
+        rotation = 40 if slanted else 0
         ax.annotate(
-            label or f"sample {i}", xy, (-4, 0), rotation=90, va="center", fontsize=9, **text
+            name if slanted else shown,
+            xy,
+            xytext=(0, 3),
+            va="bottom",
+            fontsize=SMALL,
+            rotation=rotation,
+            rotation_mode="anchor",
+            linespacing=1.0,
+            **text,
+            **style,
         )
-    middle = fig.get_figheight() / 2  # the label may be longer than the colorbar
-    _signed_colorbar(fig, _axes(fig, width + 0.7, middle - 0.3 * height, 0.15, 0.6 * height))
+    for i, label in enumerate(rows):
+        xy = (-0.5, i * step_y + (h - 1) / 2)
+        ha, rotation = ("right", 0) if upright else ("center", 90)
+        ax.annotate(
+            label,
+            xy,
+            (-4, 0),
+            rotation=rotation,
+            va="center",
+            ha=ha,
+            fontsize=NORMAL,
+            textcoords="offset points",
+        )
+    middle = ax.get_position().y0 * fig.get_figheight() + height / 2
+    bar = max(0.6 * height, 1.0)
+    _signed_colorbar(fig, _axes(fig, left + width + 0.3, middle - bar / 2, 0.15, bar))
     return fig
 
 
 def _gallery_tabular(
-    x: np.ndarray, maps: dict[str, np.ndarray], labels: list[str], feature_names, title: str
+    x: np.ndarray,
+    maps: dict[str, np.ndarray],
+    labels: list[str],
+    feature_names,
+    title: str,
+    controls,
 ) -> Figure:
     """One methods × features heatmap per sample, stacked, features named under the last."""
     k, n_features = x.shape
     names = list(maps)
     ticks = feature_names if feature_names is not None else range(n_features)
     ticks = [str(t) for t in ticks] if n_features <= 40 else None
-    left = _text_inches(names, 7.5) + 0.25
-    bottom = (_text_inches(ticks, 7) if ticks else 0.15) + 0.45  # ticks rotated by 90°
-    width = min(16.0, max(6.0, 0.25 * n_features + 3.5))
+    left = _text_inches(names, SMALL) + 0.25
+    bottom = (_text_inches(ticks, SMALL) if ticks else 0.15) + 0.45  # ticks rotated by 90°
+    width = min(MAX_WIDTH, max(6.0, 0.25 * n_features + 3.5))
     pw, ph = width - left - 1.5, max(0.5, 0.25 * len(names))
     fig = _figure(width, max(2.8, 0.7 + k * ph + (k - 1) * 0.3 + bottom), title)
     axes = _grid_axes(fig, k, 1, (pw, ph), left=left, top=0.7, gap=(0.0, 0.3))
     for i, ax in enumerate(axes):
         rows = np.stack([_unit(maps[m][i]) for m in names])
         ax.imshow(rows, cmap=_SIGNED, vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
-        ax.set_yticks(range(len(names)), names, fontsize=7.5)
-        ax.set_title(f"sample {i}: {labels[i]}".rstrip(": "), fontsize=8.5, loc="left", y=1.0)
+        ax.set_yticks(range(len(names)), names, fontsize=SMALL)
+        for tick, name in zip(ax.get_yticklabels(), names, strict=True):
+            if name in controls:
+                tick.set(color=CONTROL_COLOR, style="italic")
+        ax.set_title(f"sample {i}: {labels[i]}".rstrip(": "), fontsize=NORMAL, loc="left", y=1.0)
         ax.set_xticks([])  # features are named under the last heatmap only
     if ticks:
-        axes[-1].set_xticks(range(n_features), ticks, rotation=90, fontsize=7)
+        axes[-1].set_xticks(range(n_features), ticks, rotation=90, fontsize=SMALL)
     else:
         axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[-1].tick_params(labelsize=7)
-    axes[-1].set_xlabel("feature" if feature_names is not None else "feature index", fontsize=8)
+        axes[-1].tick_params(labelsize=SMALL)
+    axes[-1].set_xlabel("feature" if feature_names is not None else "feature index")
     span = k * ph + (k - 1) * 0.3
     cax = _axes(fig, left + pw + 0.3, fig.get_figheight() - 0.7 - 0.8 * span, 0.15, 0.6 * span)
     _signed_colorbar(fig, cax)
@@ -110,6 +161,7 @@ def gallery_plot(
     targets=None,
     class_names=None,
     feature_names=None,
+    controls: Collection[str] = (),
 ) -> Path | None:
     """A few samples next to each method's attribution.
 
@@ -119,7 +171,9 @@ def gallery_plot(
     names (or indices) as ticks when F <= 40. Every map is divided by its own max |a| and drawn
     with one diverging colormap centred at 0 (red positive, blue negative), so maps of different
     methods compare in shape and sign, not in magnitude; non-negative maps read white to red.
-    Rows are labelled with the target's class name. Returns None when there is nothing to draw.
+    Rows are labelled with the target's class name. The ``controls`` (method names, e.g. the
+    leaderboard's ``control`` rows) come last, named in grey italics. Returns None when there is
+    nothing to draw.
     """
     x = np.asarray(inputs, dtype=float)
     if x.ndim == 0 or x.size == 0 or not attributions:
@@ -137,13 +191,15 @@ def gallery_plot(
                 f"{expected} (images may add channels) for inputs of shape {x.shape}"
             )
         maps[str(name)] = a
+    controls = {str(c) for c in controls}
+    maps = {m: maps[m] for m in sorted(maps, key=lambda m: m in controls)}  # stable: controls last
     labels = _row_labels(len(x), targets, class_names)
     if x.ndim == 2 and feature_names is not None and len(feature_names) != x.shape[1]:
         raise ValueError(f"feature_names must name {x.shape[1]} features, got {len(feature_names)}")
     if x.ndim == 2:
-        fig = _gallery_tabular(x, maps, labels, feature_names, title)
+        fig = _gallery_tabular(x, maps, labels, feature_names, title, controls)
     else:
-        fig = _gallery_images(x, maps, labels, title)
+        fig = _gallery_images(x, maps, labels, title, controls)
     return _save(fig, path)
 
 
@@ -163,7 +219,9 @@ def _panels(widths: list[float], height: float, title: str) -> tuple[Figure, lis
 def _caption(fig: Figure, box, text: str) -> None:
     left, bottom, w, h = box
     width, height = fig.get_size_inches()
-    fig.text((left + w / 2) / width, (bottom + h + 0.2) / height, text, ha="center", fontsize=9)
+    fig.text(
+        (left + w / 2) / width, (bottom + h + 0.2) / height, text, ha="center", fontsize=NORMAL
+    )
 
 
 def _tiles(fig: Figure, box, tiles: list[np.ndarray], caption: str) -> None:
@@ -177,7 +235,9 @@ def _tiles(fig: Figure, box, tiles: list[np.ndarray], caption: str) -> None:
     step_y, step_x = _mosaic(ax, tiles, cols, int(np.ceil(0.3 * max(th, tw))))
     for i in range(len(tiles)):
         xy = ((i % cols) * step_x + (tw - 1) / 2, (i // cols) * step_y - 0.5)
-        ax.annotate(str(i), xy, xytext=(0, 1), textcoords="offset points", ha="center", fontsize=7)
+        ax.annotate(
+            str(i), xy, xytext=(0, 1), textcoords="offset points", ha="center", fontsize=SMALL
+        )
     _caption(fig, box, caption)
 
 
@@ -195,6 +255,11 @@ def _bars(fig: Figure, box, values: np.ndarray, xlabel: str, ylabel: str, **kwar
     ax.grid(axis="y", alpha=0.3)
 
 
+def _side(n: int, room: float) -> float:
+    """Inches of a near-square mosaic of ``n`` tiles: 0.8 a tile, at most ``room``."""
+    return min(0.8 * int(np.ceil(np.sqrt(n))) + 0.4, room)
+
+
 def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int, title: str):
     cout = w.shape[-1]
     if act.ndim != 3 or act.shape[-1] != cout or x.ndim not in (2, 3):
@@ -203,7 +268,7 @@ def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int, 
             f"got {x.shape} and {act.shape}"
         )
     n = min(max_maps, cout)
-    side = 0.8 * int(np.ceil(np.sqrt(n))) + 0.4
+    side = _side(n, (MAX_WIDTH - 3.2 - 3 * 0.35) / 2)
     fig, boxes = _panels([3.2, side, side], max(3.2, side + 0.5), title)
     _input(fig, boxes[0], x, f"input {x.shape[0]}×{x.shape[1]}")
     if w.shape[2] == 3:
@@ -211,7 +276,7 @@ def _inspect_conv(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int, 
         _tiles(fig, boxes[1], tiles, f"filters ({n} of {cout}; RGB, min-max)")
     else:
         tiles = [_rgb(w[..., i].mean(axis=2), "signed") for i in range(n)]
-        _tiles(fig, boxes[1], tiles, f"filters ({n} of {cout}; mean over channels)")
+        _tiles(fig, boxes[1], tiles, f"filters ({n} of {cout}; channel mean, red +, blue −)")
     maps = [_rgb(act[..., i], "activation") for i in range(n)]
     _tiles(fig, boxes[2], maps, f"activation maps ({n} of {cout})")
     return fig
@@ -226,9 +291,9 @@ def _inspect_dense(x: np.ndarray, w: np.ndarray, act: np.ndarray, max_maps: int,
             f"({units},), got {x.shape} and {act.shape}"
         )
     n = min(max_maps, units)
-    side = 0.8 * int(np.ceil(np.sqrt(n))) + 0.4
+    side = _side(n, MAX_WIDTH - 3.2 - 4.0 - 3 * 0.35)
     fig, boxes = _panels([3.2, side, 4.0], max(3.2, side + 0.5), title)
-    caption = f"weights of units 0–{n - 1}"
+    caption = f"weights of units 0–{n - 1} (red +, blue −)"
     if x.ndim == 1:  # tabular: the input as bars, the weights as a units × features heatmap
         _bars(fig, boxes[0], x, "feature", "value", color="0.4")
         _caption(fig, boxes[0], f"input {n_in}")

@@ -413,7 +413,8 @@ code, pre, td.num { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas
 code { background: var(--zebra); padding: 0 0.25em; border-radius: 3px; font-size: 0.92em; }
 pre { background: var(--zebra); border: 1px solid var(--line); border-radius: 4px; padding: 0.6rem 0.8rem;
   overflow-x: auto; white-space: pre-wrap; word-break: break-word; font-size: 0.85rem; }
-.table-wrap { overflow: auto; max-height: 80vh; width: fit-content; max-width: 100%; margin: 0.6rem 0 1rem; border: 1px solid var(--line); border-radius: 4px; }
+.table-wrap { overflow: auto; max-height: 80vh; width: fit-content; max-width: 100%; margin: 0.6rem 1rem 1rem 0; border: 1px solid var(--line); border-radius: 4px;
+  display: inline-block; vertical-align: top; }
 table { border-collapse: collapse; font-size: 0.86rem; }
 caption { caption-side: top; text-align: left; padding: 0.4rem 0.6rem; color: var(--muted); }
 th, td { padding: 0.3rem 0.7rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }

@@ -163,16 +163,19 @@ def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
 def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
     """Every plot of the run, grouped for the report: {group: [paths]}."""
     board, d = tables["leaderboard"], out / "plots"
+    controls = set(board.loc[tradeoffs.control_mask(board), "method"])
     made: dict[str, list] = {
-        "leaderboard": [plots.leaderboard_plot(board, d / "leaderboard.png")],
-        "ranks": [plots.rank_heatmap(board, d / "ranks.png")],
+        "leaderboard": plots.leaderboard_plots(board, d),
+        "ranks": plots.rank_heatmaps(board, d),
         "agreement": [plots.agreement_heatmap(tables["metric_agreement"], d / "agreement.png")],
         "curves": [
-            plots.curves_plot(data.curves(m), m, d / f"curves_{file_stem(m)}.png")
+            plots.curves_plot(
+                data.curves(m), m, d / f"curves_{file_stem(m)}.png", controls=controls
+            )
             for m in data.curve_metrics
         ],
         "tradeoffs": tradeoffs.tradeoff_plots(board, tables["models"], d),
-        "gallery": _galleries(data, d),
+        "gallery": _galleries(data, d, controls),
         "inspection": [
             plots.inspection_plot(
                 d / f"inspection_{file_stem(v['dataset'], v['model'])}.png",
@@ -188,7 +191,7 @@ def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
     return {k: [p for p in v if p is not None] for k, v in made.items()}
 
 
-def _galleries(data: RunData, d: Path) -> list[Path | None]:
+def _galleries(data: RunData, d: Path, controls: set[str]) -> list[Path | None]:
     maps: dict[tuple, dict] = {}
     for a in data.artifacts("gallery"):
         maps.setdefault((a["dataset"], a["model"]), {})[a["method"]] = a["attributions"]
@@ -206,6 +209,7 @@ def _galleries(data: RunData, d: Path) -> list[Path | None]:
                 targets=inputs["y"],
                 class_names=list(inputs["class_names"]),
                 feature_names=list(inputs["feature_names"]) if "feature_names" in inputs else None,
+                controls=controls,
             )
         )
     return paths
@@ -351,6 +355,7 @@ def _report(data: RunData, out: Path, tables: dict, made: dict) -> Path:
             blocks.append(Table(pd.DataFrame(rows, columns=header), category))
         stem = file_stem(dataset, model)
         for name, caption in (
+            (f"ranks_{stem}.png", "Rank of every method per metric"),
             (f"gallery_{stem}.png", "Attributions of test samples"),
             (f"inspection_{stem}.png", "The first layer and its response to one sample"),
         ):
@@ -360,8 +365,15 @@ def _report(data: RunData, out: Path, tables: dict, made: dict) -> Path:
     across = Section(
         "Across the run",
         [
-            *images("leaderboard", lambda p: "Each method's mean and 95% CI per metric"),
-            *images("ranks", lambda p: "Rank of every method per metric"),
+            *images(
+                "leaderboard",
+                lambda p: f"{p.stem.split('_', 1)[1]}: each method's mean and 95% CI per metric",
+            ),
+            *[
+                Image(p, "Mean rank of every method per metric over the datasets and models")
+                for p in made.get("ranks", [])
+                if p.name == "ranks_all.png"
+            ],
             Section(
                 "Metric agreement",
                 [

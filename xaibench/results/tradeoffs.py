@@ -15,20 +15,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from scipy import stats
 
-from xaibench.results._figures import DPI, _axes, _figure, _grid_axes, plain_text
+from xaibench.results._figures import (
+    CONTROL_COLOR,
+    METHOD_COLOR,
+    NORMAL,
+    PALETTE,
+    SMALL,
+    _axes,
+    _figure,
+    _grid_axes,
+    _save,
+    place_labels,
+    plain_text,
+    seconds,
+)
+from xaibench.results.tables import RUNTIME_METRIC
 
-RUNTIME_METRIC = "runtime"
-CONTROL = "random"
+# Which methods are left out of faithfulness_best, faithfulness_mean and the Spearman rhos:
+# CONTROL, the methods the board marks as controls (its ``control`` column, ``Method.control``);
+# a method name; or None (keep every method).
+CONTROL = "declared"
 GROUP = ["dataset", "model"]
 KEYS = ["dataset", "model", "method"]
 RING = {"facecolors": "none", "linewidths": 1.5, "zorder": 4}
-LABEL = {"xytext": (4, 3), "textcoords": "offset points", "fontsize": 8}
+FRONT_COLOR = "tab:red"
+CONTROL_POINT = {"facecolors": "white", "edgecolors": CONTROL_COLOR, "linewidths": 1.2}
 TABLE_COLUMNS = [
     "tradeoff",
     "dataset",
@@ -58,8 +75,25 @@ def _check_board(board: pd.DataFrame) -> None:
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
-    """``higher_is_better`` as bools, also when read back from a CSV as text."""
-    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+    """``higher_is_better`` (or ``control``) as bools, also when read back from a CSV as text."""
+    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).astype(bool)
+
+
+def control_mask(board: pd.DataFrame) -> pd.Series:
+    """Which rows of ``board`` are control methods (references to beat, like ``random``): its
+    ``control`` column (``Method.control``, carried by scores and leaderboards) as bools; all
+    False without the column. The one rule for telling controls apart: never their names."""
+    if "control" not in board.columns:
+        return pd.Series(False, index=board.index, dtype=bool)
+    return _as_bool(board["control"])
+
+
+def _is_control(rows: pd.DataFrame, board: pd.DataFrame) -> np.ndarray:
+    """Per row of ``rows`` (columns dataset, model, method): whether ``board`` marks that
+    method a control there."""
+    controls = board.loc[control_mask(board), KEYS].drop_duplicates().assign(_control=True)
+    flags = rows[KEYS].merge(controls, on=KEYS, how="left")["_control"]
+    return flags.fillna(False).to_numpy(dtype=bool)
 
 
 def _normalised(board: pd.DataFrame, metrics: Sequence[str], within: list[str]) -> pd.DataFrame:
@@ -181,17 +215,29 @@ def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
 
 
 def _pareto_within(
-    df: pd.DataFrame, columns: list[str], maximise: list[bool], by: list[str]
+    df: pd.DataFrame, columns: list[str], maximise: list[bool], by: list[str], exclude=None
 ) -> np.ndarray:
+    """Pareto flags per group of ``by``; rows where ``exclude`` (bools) are left out: never on
+    a front, and they push no other row off it."""
     flags = pd.Series(False, index=df.index)
-    for _, g in df.groupby(by, sort=False):
+    candidates = df if exclude is None else df[~np.asarray(exclude, dtype=bool)]
+    for _, g in candidates.groupby(by, sort=False):
         flags[g.index] = pareto_front(g[columns].astype(float).to_numpy(), maximise)
     return flags.to_numpy(dtype=bool)
 
 
-def _best_per_model(scores: pd.DataFrame, control: str | None) -> pd.DataFrame:
+def _excluded(rows: pd.DataFrame, board: pd.DataFrame, control: str | None) -> np.ndarray:
+    """Per row of ``rows`` (columns dataset, model, method): whether ``control`` leaves it out."""
+    if control is None:
+        return np.zeros(len(rows), dtype=bool)
+    if control == CONTROL:
+        return _is_control(rows, board)
+    return rows["method"].eq(control).to_numpy(dtype=bool)
+
+
+def _best_per_model(scores: pd.DataFrame, board: pd.DataFrame, control: str | None):
     """faithfulness_best, best_method (ties: first by name), faithfulness_mean per model."""
-    real = scores[(scores["method"] != control) & scores["faithfulness"].notna()]
+    real = scores[~_excluded(scores, board, control) & scores["faithfulness"].notna()]
     columns = GROUP + ["faithfulness_best", "best_method", "faithfulness_mean"]
     if real.empty:
         return pd.DataFrame(columns=columns)
@@ -221,8 +267,9 @@ def interpretability_vs_performance(
     board : the leaderboard (see :func:`faithfulness_score`).
     models : columns dataset, model, accuracy, params (``Store.models()``); a model listed twice
         keeps its last row.
-    control : the control method left out of faithfulness_best and faithfulness_mean
-        (``None``: keep all methods).
+    control : the methods left out of faithfulness_best and faithfulness_mean: ``CONTROL``
+        (default) the board's controls (its ``control`` column), a method name, or ``None``
+        (keep all methods).
 
     Returns
     -------
@@ -237,7 +284,7 @@ def interpretability_vs_performance(
     info = models[GROUP + ["accuracy", "params"]].drop_duplicates(GROUP, keep="last")
     pairs = pd.concat([board[GROUP], info[GROUP]]).drop_duplicates()
     out = pairs.merge(info, on=GROUP, how="left")
-    out = out.merge(_best_per_model(scores, control), on=GROUP, how="left")
+    out = out.merge(_best_per_model(scores, board, control), on=GROUP, how="left")
     out["accuracy"] = pd.to_numeric(out["accuracy"], errors="coerce").astype(float)
     out["params"] = pd.to_numeric(out["params"], errors="coerce").round().astype("Int64")
     out["faithfulness_best"] = out["faithfulness_best"].astype(float)
@@ -269,8 +316,13 @@ def accuracy_vs_simplicity(board: pd.DataFrame) -> pd.DataFrame:
     runtime = runtime.drop_duplicates(KEYS).rename(columns={"mean": "runtime"})
     out = scores.merge(runtime, on=KEYS, how="left")
     out["runtime"] = pd.to_numeric(out["runtime"], errors="coerce").astype(float)
-    out["pareto"] = _pareto_within(out, ["faithfulness", "simplicity"], [True, True], GROUP)
-    out["pareto_runtime"] = _pareto_within(out, ["faithfulness", "runtime"], [True, False], GROUP)
+    controls = _is_control(out, board)
+    out["pareto"] = _pareto_within(
+        out, ["faithfulness", "simplicity"], [True, True], GROUP, exclude=controls
+    )
+    out["pareto_runtime"] = _pareto_within(
+        out, ["faithfulness", "runtime"], [True, False], GROUP, exclude=controls
+    )
     return out.sort_values(KEYS).reset_index(drop=True)
 
 
@@ -284,8 +336,10 @@ def _spearman(x: pd.Series, y: pd.Series) -> dict:
     return {"n": len(xv), "rho": float(rho), "p_value": float(p)}
 
 
-def _summary(perf: pd.DataFrame, methods: pd.DataFrame, control: str | None) -> pd.DataFrame:
-    methods = methods[methods["method"] != control]
+def _summary(
+    perf: pd.DataFrame, methods: pd.DataFrame, board: pd.DataFrame, control: str | None
+) -> pd.DataFrame:
+    methods = methods[~_excluded(methods, board, control)]
     specs = [
         ("accuracy_vs_faithfulness", perf, "accuracy", "faithfulness_best"),
         ("params_vs_faithfulness", perf, "params", "faithfulness_best"),
@@ -317,7 +371,7 @@ def tradeoff_summary(
     DataFrame with columns relationship, x, y, n, rho, p_value.
     """
     perf = interpretability_vs_performance(board, models, control=control)
-    return _summary(perf, accuracy_vs_simplicity(board), control)
+    return _summary(perf, accuracy_vs_simplicity(board), board, control)
 
 
 def tradeoffs_table(
@@ -349,87 +403,107 @@ def tradeoffs_table(
     return table
 
 
-def _rho_text(row: pd.Series) -> str:
+# plots ----------------------------------------------------------------------------------------
+
+
+def _rho_text(row: pd.Series, control: str | None) -> str:
+    over = {None: "", CONTROL: "; the methods except the controls"}.get(
+        control, f"; the methods except {control}"
+    )
     if not np.isfinite(row["rho"]):
-        return f"Spearman ρ undefined (n = {row['n']})"
-    return f"Spearman ρ = {row['rho']:.2f} (p = {row['p_value']:.2g}, n = {row['n']})"
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    return path
+        return f"Spearman ρ undefined (n = {row['n']}{over})"
+    return f"Spearman ρ = {row['rho']:.2f} (p = {row['p_value']:.2g}, n = {row['n']}{over})"
 
 
 def _front_line(ax, x: np.ndarray, y: np.ndarray, maximise_x: bool, color) -> None:
     """The staircase bounding the region the front dominates (``x`` sorted ascending)."""
     where = "pre" if maximise_x else "post"
-    ax.step(x, y, where=where, color=color, alpha=0.6, linewidth=1.2)
+    ax.step(x, y, where=where, color=color, alpha=0.6, linewidth=1.2, zorder=2)
 
 
-def _performance_plot(perf: pd.DataFrame, rho: pd.Series, path: Path) -> Path | None:
+def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
     data = perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
     if data.empty:
         return None
-    title = f"Interpretability vs performance (rings: Pareto front)\n{_rho_text(rho)}"
-    fig = _figure(7.6, 5.3, title)
-    ax = _axes(fig, 0.8, 0.55, 5.3, 4.1)  # fixed margins: labels of right-hand points fit
-    colours = matplotlib.colormaps.get_cmap("tab10")
-    for i, (dataset, g) in enumerate(data.groupby("dataset", sort=True)):
-        c = colours(i % 10)
+    fig = _figure(8.4, 5.4, f"Interpretability vs performance (rings: Pareto front)\n{rho}")
+    ax = _axes(fig, 0.75, 0.55, 5.6, 4.1)
+    datasets = sorted(data["dataset"].unique())
+    for i, dataset in enumerate(datasets):
+        g, c = data[data["dataset"] == dataset], PALETTE[i % len(PALETTE)]
         ax.scatter(g["accuracy"], g["faithfulness_best"], color=c, label=dataset, zorder=3)
         front = g[g["pareto"]].sort_values("accuracy")
-        ax.scatter(front["accuracy"], front["faithfulness_best"], s=180, edgecolors=c, **RING)
-        _front_line(
-            ax, front["accuracy"].to_numpy(), front["faithfulness_best"].to_numpy(), True, c
-        )
-        for _, r in g.iterrows():
-            bold = "bold" if r["pareto"] else "normal"
-            xy = (r["accuracy"], r["faithfulness_best"])
-            ax.annotate(f"{dataset}/{r['model']}", xy, fontweight=bold, **LABEL)
+        ax.scatter(front["accuracy"], front["faithfulness_best"], s=150, edgecolors=c, **RING)
+        x, y = front["accuracy"].to_numpy(), front["faithfulness_best"].to_numpy()
+        _front_line(ax, x, y, True, c)
+    _limits(ax, data["accuracy"].to_numpy(), log=False)
+    ax.set_ylim(-0.08, 1.12)
+    xy = data[["accuracy", "faithfulness_best"]].to_numpy(dtype=float)
+    colours = [{"color": PALETTE[datasets.index(d) % len(PALETTE)]} for d in data["dataset"]]
+    models = [str(m) for m in data["model"]]
+    place_labels(ax, xy, models, marker_px=8.0, each=colours, fontsize=SMALL)
     ax.set_xlabel("test accuracy")
-    ax.set_ylabel("best faithfulness (normalised per dataset, control excluded)")
+    ax.set_ylabel("best faithfulness (normalised per dataset)")
     ax.grid(alpha=0.3)
-    ax.legend(title="dataset", fontsize=8)
+    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return _save(fig, path)
 
 
-def _log_axis(ax, x: np.ndarray) -> None:
-    """Log x axis with plain labels; ticks at 1, 2, 5 x 10^k when the data span under 2 decades,
-    no minor ticks (unlabelled, and dozens of them cost more to draw than the rest)."""
-    ax.set_xscale("log")
-    if np.log10(x.max() / x.min()) < 2:
+def _limits(ax, x: np.ndarray, *, log: bool) -> None:
+    """Fixed x limits around ``x`` with room for labels (placement needs final limits)."""
+    low, high = np.nanmin(x), np.nanmax(x)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(low / 2.0, high * 2.0)
+        return
+    span = high - low if high > low else max(abs(high), 1.0) * 0.1
+    ax.set_xlim(low - 0.1 * span, high + 0.1 * span)
+
+
+def _runtime_axis(ax, x: np.ndarray) -> None:
+    """Log axis of seconds per sample labelled with units; ticks at 1, 2, 5 x 10^k when the
+    data span under 2 decades, no minor ticks (unlabelled, and costly to draw)."""
+    _limits(ax, x, log=True)
+    if np.log10(np.nanmax(x) / np.nanmin(x)) < 2:
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_major_formatter(FuncFormatter(seconds))
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool, control) -> None:
-    """Methods of one (dataset, model): the control as a cross, the Pareto front in red."""
-    front = g[g[front_col]].sort_values(x)
-    for is_control, part in g.groupby(g["method"] == control):
-        marker = "x" if is_control else "o"
-        ax.scatter(part[x], part["faithfulness"], color="tab:blue", alpha=0.6, marker=marker)
-    ax.scatter(front[x], front["faithfulness"], s=80, edgecolors="tab:red", **RING)
-    _front_line(ax, front[x].to_numpy(), front["faithfulness"].to_numpy(), not log_x, "tab:red")
-    for _, r in front.iterrows():
-        ax.annotate(r["method"], (r[x], r["faithfulness"]), **LABEL)
+def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> None:
+    """Methods of one (dataset, model): the real ones in blue, the Pareto front ringed in red
+    and labelled, the controls as grey diamonds with a dashed line at their faithfulness."""
+    real, ctrl = g[~g["control"]], g[g["control"]]
+    front = real[real[front_col]].sort_values(x)
+    ax.scatter(real[x], real["faithfulness"], color=METHOD_COLOR, alpha=0.7, s=24, zorder=3)
+    ax.scatter(front[x], front["faithfulness"], s=80, edgecolors=FRONT_COLOR, **RING)
+    ax.scatter(ctrl[x], ctrl["faithfulness"], marker="D", s=24, zorder=3, **CONTROL_POINT)
+    for level in ctrl["faithfulness"]:
+        ax.axhline(level, color=CONTROL_COLOR, lw=0.9, ls=(0, (4, 2)), zorder=1)
     if log_x:
-        _log_axis(ax, g[x].to_numpy())
-    ax.set_xlabel("runtime (s / sample, log scale)" if log_x else x, fontsize=8)
-    ax.set_ylabel("faithfulness", fontsize=8)
+        _runtime_axis(ax, g[x].to_numpy(dtype=float))
+    else:
+        _limits(ax, g[x].to_numpy(dtype=float), log=False)
+    ax.set_ylim(-0.1, 1.14)
+    _front_line(ax, front[x].to_numpy(), front["faithfulness"].to_numpy(), not log_x, FRONT_COLOR)
+    ax.set_xlabel("runtime per sample (log scale)" if log_x else x)
+    ax.set_ylabel("faithfulness")
     ax.grid(alpha=0.3)
+    shown = pd.concat([front, ctrl])
+    grey = {"color": CONTROL_COLOR, "style": "italic"}
+    place_labels(
+        ax,
+        shown[[x, "faithfulness"]].to_numpy(dtype=float),
+        [str(m) for m in shown["method"]],
+        avoid=g[[x, "faithfulness"]].to_numpy(dtype=float),
+        hlines=ctrl["faithfulness"].to_numpy(dtype=float),
+        marker_px=6.0,
+        each=[{}] * len(front) + [grey] * len(ctrl),
+        fontsize=SMALL,
+    )
 
 
 def _method_plot(
-    methods: pd.DataFrame,
-    x: str,
-    front_col: str,
-    rho: pd.Series,
-    path: Path,
-    *,
-    log_x: bool,
-    control: str | None,
+    methods: pd.DataFrame, x: str, front_col: str, rho: str, path: Path, *, log_x: bool
 ) -> Path | None:
     """One panel per (dataset, model): ``x`` against faithfulness, Pareto methods labelled."""
     ok = np.isfinite(methods[x]) & np.isfinite(methods["faithfulness"])
@@ -440,18 +514,40 @@ def _method_plot(
     ncols = min(3, len(groups))
     nrows = -(-len(groups) // ncols)
     what = "runtime" if log_x else "simplicity"
-    title = (
-        f"Faithfulness vs {what} per method (red rings: Pareto front; x: control "
-        f"{control})\n{_rho_text(rho)} over the methods except the control"
-    )
-    (pw, ph), gap = (3.3, 2.6), (0.95, 0.8)  # fixed margins: labels of right-hand points fit
-    fig = _figure(0.6 + ncols * (pw + gap[0]), 0.95 + nrows * (ph + gap[1]) - 0.3, title)
-    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.6, top=0.95, gap=gap)
+    (pw, ph), gap, top = (3.2, 2.6), (0.8, 0.85), 1.15
+    width = 0.65 + ncols * pw + (ncols - 1) * gap[0] + 0.15
+    fig = _figure(width, top + nrows * ph + (nrows - 1) * gap[1] + 0.55, f"Faithfulness vs {what}")
+    _method_legend(fig, data["control"].any(), rho, 1 - 0.36 / fig.get_figheight())
+    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.65, top=top, gap=gap)
     for ax, (dataset, model) in zip(axes, groups, strict=True):
         g = data[(data["dataset"] == dataset) & (data["model"] == model)]
-        _method_panel(ax, g, x, front_col, log_x, control)
-        ax.set_title(f"{dataset} / {model}", fontsize=9, y=1.0)  # y: no tick measuring
+        _method_panel(ax, g, x, front_col, log_x)
+        ax.set_title(f"{dataset} / {model}", fontsize=NORMAL, y=1.0)  # y: no tick measuring
     return _save(fig, path)
+
+
+def _method_legend(fig, controls: bool, rho: str, y: float) -> None:
+    handles = [
+        Line2D([], [], ls="none", marker="o", color=METHOD_COLOR, alpha=0.7, ms=5),
+        Line2D([], [], color=FRONT_COLOR, alpha=0.6, marker="o", ms=8, mfc="none", mec=FRONT_COLOR),
+    ]
+    names = ["method", "Pareto front of the methods (labelled)"]
+    if controls:
+        marker = {"marker": "D", "ms": 5, "mfc": "white", "mec": CONTROL_COLOR}
+        handles.append(Line2D([], [], color=CONTROL_COLOR, ls=(0, (4, 2)), **marker))
+        names.append("control (a reference, never on the front)")
+    legend = fig.legend(
+        handles,
+        names,
+        loc="upper center",
+        bbox_to_anchor=(0.5, y),
+        ncol=len(names),
+        frameon=False,
+        fontsize=SMALL,
+        title=rho,
+        title_fontsize=SMALL,
+    )
+    legend.get_title().set_color("0.25")
 
 
 @plain_text
@@ -467,17 +563,22 @@ def tradeoff_plots(
     ``tradeoff_performance.png``: accuracy vs faithfulness_best, one point per (dataset, model)
     coloured by dataset, Pareto front per dataset as a staircase with its points ringed.
     ``tradeoff_simplicity.png``: simplicity vs faithfulness per method, one panel per
-    (dataset, model), Pareto methods labelled. ``tradeoff_runtime.png``: runtime (log scale) vs
-    faithfulness the same way. A plot whose data are missing is skipped, not an error.
+    (dataset, model), the Pareto methods ringed and labelled (labels placed without overlaps);
+    the control methods (the board's ``control`` column) are grey diamonds with a dashed line
+    at their faithfulness, never on a front. ``tradeoff_runtime.png``: runtime per sample (log
+    scale, with units) vs faithfulness the same way. ``control`` is the method the tables'
+    faithfulness_best and the Spearman ρ quoted leave out (see `tradeoff_summary`). A plot
+    whose data are missing is skipped, not an error.
     """
     plots_dir = Path(plots_dir)
     perf = interpretability_vs_performance(board, models, control=control)
     methods = accuracy_vs_simplicity(board)
-    rho = _summary(perf, methods, control).set_index("relationship")
-    perf_rho = rho.loc["accuracy_vs_faithfulness"]
+    methods["control"] = _is_control(methods, board)
+    rho = _summary(perf, methods, board, control).set_index("relationship")
+    perf_rho = _rho_text(rho.loc["accuracy_vs_faithfulness"], None)
     paths = [_performance_plot(perf, perf_rho, plots_dir / "tradeoff_performance.png")]
     for x, front, log_x in [("simplicity", "pareto", False), ("runtime", "pareto_runtime", True)]:
+        text = _rho_text(rho.loc[f"faithfulness_vs_{x}"], control)
         path = plots_dir / f"tradeoff_{x}.png"
-        r = rho.loc[f"faithfulness_vs_{x}"]
-        paths.append(_method_plot(methods, x, front, r, path, log_x=log_x, control=control))
+        paths.append(_method_plot(methods, x, front, text, path, log_x=log_x))
     return [p for p in paths if p is not None]
