@@ -15,6 +15,7 @@ PACKAGE = Path(xaibench.__file__).parent
 # The modules every component stands on: they import no other xaibench module but each other.
 CORE = (
     "xaibench._checks",
+    "xaibench._cache",
     "xaibench._registry",
     "xaibench._fingerprint",
     "xaibench._baselines",

@@ -2,16 +2,28 @@
 
 Exit codes: 0 ok; 1 the run finished with failed cells, or ``check`` found regressions; 2 bad usage
 or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+
+Plugins (``xaibench.plugins``): the entry points of installed packages in the group
+``xaibench.plugins``, a config's ``imports`` and ``--import MODULE`` are imported before ``run``,
+``report`` and ``list`` do anything else, so that the components they register work by name.
+Without plugins, ``xaibench list`` and ``xaibench --version`` do not import TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
+import json
 import shlex
 import sys
 from pathlib import Path
 
+from xaibench._version import __version__
+
 KINDS = ("methods", "metrics", "datasets", "models")
+# Written into a run directory after its outputs: what they were written from (see _stamp).
+STAMP = ".outputs.json"
 
 
 class UsageError(Exception):
@@ -24,13 +36,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"xaibench: error: {message}\n")
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """``A,B`` as ``("A", "B")`` (the value of ``--methods`` and the like)."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty name: give names as A,B")
+    return names
+
+
+def _add_imports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, so that the methods, metrics, datasets and models it "
+        "registers can be used by name (repeatable; the current directory is importable)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="xaibench", description="Benchmark attribution methods across models and datasets."
     )
+    p.add_argument("--version", action="version", version=f"xaibench {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     ls = sub.add_parser("list", help="list methods, metrics, datasets or models")
     ls.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: everything)")
+    _add_imports(ls)
     run = sub.add_parser("run", help="run a suite or a config into a run directory")
     run.add_argument(
         "--suite", choices=("quick", "default", "full"), help="built-in suite (default: quick)"
@@ -41,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--samples", type=int, help="test samples per (dataset, model)")
     run.add_argument("--seed", type=int, help="seed of sample selection and stochastic components")
+    for kind in KINDS:
+        run.add_argument(
+            f"--{kind}",
+            type=_names,
+            metavar="A,B",
+            help=f"these {kind} instead of the suite's or config's",
+        )
+    _add_imports(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--executor",
@@ -60,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild tables and plots of a run directory from its store"
     )
     rep.add_argument("dir", type=Path)
+    _add_imports(rep)
     chk = sub.add_parser(
         "check",
         help="compare a run with a baseline leaderboard; exit 1 on regressions",
@@ -105,59 +148,72 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def _list(kind: str | None) -> int:
-    from xaibench.benchmark.catalog import TABLES
+def _plugins(*named) -> list[str]:
+    """Import the installed packages' plugins (entry points) and then the ``named`` ones (lists
+    of ``plugins.Plugin``); the modules imported."""
+    from xaibench import plugins
 
-    kinds = [kind] if kind else list(KINDS)
+    return plugins.load([*plugins.discover(), *(p for group in named for p in group)])
+
+
+def _list(args) -> int:
+    """The tables of ``xaibench list``: the catalog file for xaibench's own components (no
+    TensorFlow), the live registries for the plugins' ones."""
+    from xaibench import plugins
+    from xaibench.benchmark.catalog import table
+
+    loaded = _plugins(plugins.requested(args.imports, "--import"))
+    kinds = [args.kind] if args.kind else list(KINDS)
     for k in kinds:
         if len(kinds) > 1:
             print(f"\n{k}:")
-        print(_table(*TABLES[k]()))
+        print(_table(*table(k, plugins=bool(loaded))))
     return 0
 
 
-# Above this many metrics per (dataset, model) the terminal gets the aggregate ranks instead.
-WIDE_METRICS = 6
-TOP = 5
+def _print_verdict(out: Path) -> None:
+    """The verdict of the run (from its verdict.csv), sized to the terminal."""
+    import shutil
+
+    from xaibench.results import verdict
+
+    path = out / "verdict.csv"
+    if path.exists():
+        width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
+        print("\n" + verdict.text(verdict.read(path), width=width))
+    print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
 
 
-def _print_top(board) -> None:
-    from xaibench.results.stats import aggregate_ranks
-    from xaibench.results.tables import fmt, wide
-
-    ranks = aggregate_ranks(board)
-    for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
-        if g["metric"].nunique() <= WIDE_METRICS:
-            header, rows = wide(g, tie=" ({})")
-            rows = [[c.replace("**", "*") for c in r] for r in rows]
-            print(
-                f"\n{dataset} / {model}   (mean [95% CI]; * = rank 1; "
-                "(a) = not significantly different from the other (a) methods)"
-            )
-            print(_table(header, rows))
-            continue
-        r = ranks[(ranks.dataset == dataset) & (ranks.model == model)].head(TOP)
-        columns = [c for c in r.columns if c.startswith("rank_")]
-        header = ["#", "method"] + [c.removeprefix("rank_") for c in columns]
-        rows = [
-            [str(row["overall"]), row["method"]] + [fmt(row[c]) for c in columns]
-            for _, row in r.iterrows()
-        ]
-        print(f"\n{dataset} / {model}: top {len(rows)} methods by mean rank (1 = best)")
-        print(_table(header, rows))
-    print("\nfull tables with confidence intervals: leaderboard.md, report.html")
-
-
-def _run(args) -> int:
+def _run_config(args):
+    """The run's config: the suite or config file, its plugins and those of ``--import``
+    imported (and recorded in ``imports``), the flags' values instead of its own; validated."""
+    from xaibench import plugins
     from xaibench.benchmark.config import load_config, suite
-    from xaibench.benchmark.runner import run
 
     if args.config and args.suite:
         raise UsageError("give --suite or --config, not both")
     config = load_config(args.config) if args.config else suite(args.suite or "quick")
-    config = config.with_overrides(samples=args.samples, seed=args.seed)
+    imported = _plugins(
+        plugins.requested(config.imports, f"imports of {args.config}"),
+        plugins.requested(args.imports, "--import"),
+    )
+    config = config.with_overrides(
+        samples=args.samples,
+        seed=args.seed,
+        datasets=args.datasets,
+        models=args.models,
+        methods=args.methods,
+        metrics=args.metrics,
+        imports=tuple(imported),
+    )
+    return config.validate()
+
+
+def _run(args) -> int:
+    from xaibench.benchmark.runner import run
+
+    config = _run_config(args)
     out = args.out or Path("results") / config.name
-    config.validate()
     where = ""
     if args.executor == "dask":
         where = f" on the Dask scheduler at {args.scheduler}" if args.scheduler else " on Dask"
@@ -179,18 +235,49 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    result.leaderboard, rebuilt = _outputs(out, result)
+    _print_summary(result, out, rebuilt)
+    return result.exit_code
+
+
+def _outputs(out: Path, result):
+    """Write the run's outputs from its store (``results.outputs.rebuild``), unless the run
+    computed nothing (no cell, no gallery) and the run directory's outputs are current (see
+    ``_current``). Returns the leaderboard (read back from leaderboard.csv when the outputs were
+    current) and whether the outputs were rebuilt."""
+    stamp = _stamp(out, result.run_id)
+    if result.computed == 0 and result.artifacts == 0 and _current(out, stamp):
+        return _read_board(out), False
     from xaibench.results.outputs import rebuild
 
-    result.leaderboard = rebuild(out, result.run_id).board  # the run's outputs, from its store
+    _forget_stamp(out)  # a rebuild that fails half-way leaves no stamp
+    made = rebuild(out, result.run_id)  # the run's outputs, from its store
+    _write_stamp(out, stamp, made.files)
+    return made.board, True
+
+
+def _read_board(out: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(out / "leaderboard.csv")
+    except pd.errors.EmptyDataError:  # a run without a score
+        return None
+
+
+def _print_summary(result, out: Path, rebuilt: bool) -> None:
+    """What the terminal shows at the end of a run: the cells, the top methods of each
+    (dataset, model), where the outputs are, and the failed cells (on stderr)."""
     print(
         f"\n{result.total} cells: {result.computed} computed, {result.reused} reused from the store, "
         f"{result.not_applicable} not applicable, {len(result.failures)} failed"
     )
     if result.leaderboard is not None and not result.leaderboard.empty:
-        _print_top(result.leaderboard)
+        _print_verdict(out)
+    kept = "" if rebuilt else " (unchanged: nothing new was computed)"
     print(
-        f"\nresults in {out}/: report.html (everything in one page), leaderboard.csv/.md/.tex, "
-        "tradeoffs.csv, ranks.csv, plots/, results.sqlite"
+        f"\nresults in {out}/{kept}: report.html (everything in one page), "
+        "leaderboard.csv/.md/.tex, tradeoffs.csv, ranks.csv, plots/, results.sqlite"
     )
     if result.failures:
         print(
@@ -205,17 +292,96 @@ def _run(args) -> int:
             )
         if len(result.failures) > 20:
             print(f"  ... and {len(result.failures) - 20} more", file=sys.stderr)
-    return result.exit_code
+
+
+# The outputs' stamp -----------------------------------------------------------------------------
+
+
+def _results_code() -> str:
+    """A hash of the source of ``xaibench.results`` (found without importing it): outputs written
+    by other code are rebuilt even when the version number did not change."""
+    spec = importlib.util.find_spec("xaibench.results")
+    h = hashlib.sha256()
+    for folder in spec.submodule_search_locations or []:
+        for path in sorted(Path(folder).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stamp(out: Path, run_id: int | None) -> dict:
+    """What the outputs of run ``run_id`` (default: the latest) of ``out`` are written from: a
+    hash of its cells' keys (each key hashes every setting of its cell), the xaibench version
+    and the code of ``xaibench.results``."""
+    from xaibench.store import Store
+
+    with Store(out / "results.sqlite", readonly=True) as store:
+        keys = sorted(store.cells(run_id)["key"])
+    cells = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
+    return {"cells": cells, "xaibench": __version__, "results_code": _results_code()}
+
+
+def _current(out: Path, stamp: dict) -> bool:
+    """Whether ``out``'s outputs were written from what ``stamp`` describes and are all there:
+    its ``STAMP`` file says so and lists files that all exist."""
+    try:
+        written = json.loads((out / STAMP).read_text())
+    except (OSError, ValueError):
+        return False
+    files = written.get("files") if isinstance(written, dict) else None
+    same = all(written.get(key) == value for key, value in stamp.items())
+    return same and bool(files) and all((out / name).is_file() for name in files)
+
+
+def _forget_stamp(out: Path) -> None:
+    try:
+        (out / STAMP).unlink(missing_ok=True)
+    except OSError:  # ``out`` is no folder: rebuild says so
+        pass
+
+
+def _write_stamp(out: Path, stamp: dict, files) -> None:
+    names = sorted({str(Path(f).relative_to(out)) for f in files})
+    (out / STAMP).write_text(json.dumps({**stamp, "files": names}, indent=1) + "\n")
+
+
+# report -----------------------------------------------------------------------------------------
 
 
 def _report(args) -> int:
+    """Rebuild a run directory's outputs (always), with its plugins imported: ``--import``
+    ones must import; those the run recorded are imported where they can be, else the report is
+    built from the store alone, which holds every score with its metric's metadata."""
+    from xaibench import plugins
     from xaibench.results.outputs import rebuild
 
+    _plugins(plugins.requested(args.imports, "--import"))
+    for module in _recorded_imports(args.dir):
+        try:
+            plugins.import_plugin(module, f"recorded by the run in {args.dir}")
+        except plugins.PluginError as err:
+            print(
+                f"xaibench: note: {err}; the report is built from the store alone "
+                "(it holds every score with its metric's metadata)",
+                file=sys.stderr,
+            )
+    _forget_stamp(args.dir)
     made = rebuild(args.dir)
+    _write_stamp(args.dir, _stamp(args.dir, None), made.files)
     print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
     for path in made.files:
         print(f"  {path}")
     return 0
+
+
+def _recorded_imports(out: Path) -> list[str]:
+    """The plugin modules the latest run in ``out`` imported (its config's ``imports``)."""
+    from xaibench.store import Store
+
+    if not (out / "results.sqlite").is_file():
+        return []  # rebuild says what is wrong
+    with Store(out / "results.sqlite", readonly=True) as store:
+        run = store.run()
+    return list(run["config"].get("imports", [])) if run else []
 
 
 def _check(args) -> int:
@@ -244,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
-            return _list(args.kind)
+            return _list(args)
         if args.command == "run":
             return _run(args)
         if args.command == "check":

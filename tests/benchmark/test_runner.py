@@ -97,8 +97,10 @@ def test_cli_run_writes_the_run_directory(tmp_path, capsys):
         "rank",
     ]
     assert len(board) == 4 and (board["n"] == 6).all()
-    assert (out / "leaderboard.md").read_text().startswith("# Leaderboard")
-    assert (out / "plots" / "leaderboard.png").stat().st_size > 1000
+    markdown = (out / "leaderboard.md").read_text()
+    assert markdown.startswith("# Verdict") and "\n# Leaderboard\n" in markdown
+    assert (out / "plots" / "leaderboard_faithfulness.png").stat().st_size > 1000
+    assert "Verdict (overall rank" in text and "saliency" in text  # printed at the end of the run
     scores, cells = stored(out)
     assert len(scores) == 4 * 6 and (cells["status"] == "ok").all()
     assert set(cells["version"]) == {xb.__version__}
@@ -245,8 +247,11 @@ OUTPUTS = [
     "rank_stability.csv",
     "metric_agreement.csv",
     "report.html",
-    "plots/leaderboard.png",
-    "plots/ranks.png",
+    "plots/leaderboard_faithfulness.png",
+    "plots/leaderboard_complexity.png",
+    "plots/ranks_all.png",
+    "plots/ranks_digits_cnn.png",
+    "plots/ranks_digits_linear.png",
     "plots/agreement.png",
     "plots/curves_deletion.png",
     "plots/tradeoff_performance.png",
@@ -473,3 +478,51 @@ def test_metric_metadata_reaches_the_outputs_without_name_lists(tmp_path, monkey
     simple = table[table.tradeoff == "accuracy_vs_simplicity"]
     assert simple["simplicity"].notna().all()  # the user metric is the only simplicity metric
     assert "test_runner_simple" in (out / "report.html").read_text()
+
+
+def test_progress_bar_counts_the_cells_to_compute_and_names_the_stage(
+    tmp_path, monkeypatch, capsys
+):
+    """The bar's total is the cells that run code (not the ones reused, nor the ones known not
+    to apply: Grad-CAM on a model without convolutions, a method that never applies, a
+    localisation metric on a dataset without masks); its description names the stage, training
+    included; its ETA is the mean rate since the start (smoothing 0)."""
+    from tqdm.auto import tqdm
+
+    from xaibench.benchmark import runner
+
+    bars = []
+
+    class Recorded(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(runner, "tqdm", Recorded)
+    monkeypatch.setenv("XAIBENCH_CACHE", str(tmp_path / "cache"))  # the model is trained here
+    methods = ["saliency", "grad_cam", "test_never_applicable", "random"]
+    metrics = ["deletion", "sparseness", "pointing_game"]
+    cfg = write_config(tmp_path / "c.toml", methods, metrics)
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (bars[-1].total, bars[-1].n, bars[-1].smoothing) == (4, 4, 0)
+    for stage in (
+        "training linear on digits",
+        "explaining saliency",
+        "scoring deletion",
+        "scoring sparseness",
+        "explaining random",
+        "digits/linear",
+    ):
+        assert stage in err, stage
+    for stage in ("explaining grad_cam", "test_never_applicable", "scoring pointing_game"):
+        assert stage not in err, stage
+
+    cfg = write_config(tmp_path / "c.toml", [*methods, "test_counting"], metrics)
+    assert main(["run", "--config", str(cfg), "--out", str(out)]) == 0
+    assert "loading linear on digits" in capsys.readouterr().err
+    assert (bars[-1].total, bars[-1].n) == (2, 2)  # only test_counting's cells
+    assert main(["run", "--config", str(cfg), "--out", str(out)]) == 0
+    assert "nothing to compute" in capsys.readouterr().err
+    assert (bars[-1].total, bars[-1].n) == (0, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,10 @@ KEYS = (
     "methods",
     "metrics",
     "params",
+    "imports",
 )
+# The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
+LISTS = ("datasets", "models", "methods", "metrics")
 
 
 def is_model_file(spec: str) -> bool:
@@ -55,7 +59,9 @@ class RunConfig:
     ``samples`` test samples per (dataset, model), chosen with ``seed``; ``seed`` also seeds every
     stochastic method and metric that is not given its own in ``params``. ``models_per_dataset``
     replaces ``models`` for the datasets it names. Datasets are built-in names, ``.npz`` files or
-    image folders; models are zoo architectures or ``.keras`` files.
+    image folders; models are zoo architectures or ``.keras`` files. ``imports`` names the plugin
+    modules the command line imports before the run (they register components); a run stores the
+    modules it imported there.
     """
 
     datasets: tuple[str, ...]
@@ -67,16 +73,43 @@ class RunConfig:
     params: dict = field(default_factory=dict)
     models_per_dataset: dict = field(default_factory=dict)
     name: str = "custom"
+    imports: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def with_overrides(self, samples: int | None = None, seed: int | None = None) -> RunConfig:
-        return replace(
-            self,
-            samples=self.samples if samples is None else samples,
-            seed=self.seed if seed is None else seed,
-        )
+    def with_overrides(
+        self,
+        samples: int | None = None,
+        seed: int | None = None,
+        *,
+        datasets: tuple[str, ...] | None = None,
+        models: tuple[str, ...] | None = None,
+        methods: tuple[str, ...] | None = None,
+        metrics: tuple[str, ...] | None = None,
+        imports: tuple[str, ...] | None = None,
+    ) -> RunConfig:
+        """This config with the given values instead of its own (None keeps its own).
+
+        ``models`` applies to every dataset (``models_per_dataset`` is dropped); ``datasets``
+        keeps the ``models_per_dataset`` entries of the datasets it keeps; ``methods`` and
+        ``metrics`` drop the ``[params.NAME]`` of the names they drop (a ``[params]`` entry that
+        named nothing of this config stays, for ``validate`` to report)."""
+        new = {"samples": samples, "seed": seed, "imports": imports}
+        new |= {"datasets": datasets, "models": models, "methods": methods, "metrics": metrics}
+        new = {key: value for key, value in new.items() if value is not None}
+        if models is not None:
+            new["models_per_dataset"] = {}
+        elif datasets is not None:
+            new["models_per_dataset"] = {
+                d: m for d, m in self.models_per_dataset.items() if d in datasets
+            }
+        if methods is not None or metrics is not None:
+            dropped = (set(self.methods) - set(new.get("methods", self.methods))) | (
+                set(self.metrics) - set(new.get("metrics", self.metrics))
+            )
+            new["params"] = {k: v for k, v in self.params.items() if k not in dropped}
+        return replace(self, **new)
 
     def models_for(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.models_per_dataset.get(dataset, self.models))
@@ -91,14 +124,14 @@ class RunConfig:
             raise ValueError(f"samples must be a positive integer, got {self.samples!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        for key in ("datasets", "models", "methods", "metrics"):
+        check_imports(self.imports)
+        for key in LISTS:
             value = getattr(self, key)
             if not value:
                 raise ValueError(f"{key} is empty: list at least one")
             if len(set(value)) != len(value):
                 raise ValueError(f"{key} lists a name twice: {list(value)}")
-        for spec in self.datasets:
-            _check_dataset(spec)
+        _check_datasets(self.datasets)
         for dataset, models in self.models_per_dataset.items():
             if dataset not in self.datasets:
                 raise ValueError(
@@ -107,8 +140,9 @@ class RunConfig:
                 )
             if not models or len(set(models)) != len(models):
                 raise ValueError(f"[models_per_dataset] {dataset} must list distinct models")
-        for spec in {m for d in self.datasets for m in self.models_for(d)}:
-            _check_model(spec)
+        _check_models(dict.fromkeys(m for d in self.datasets for m in self.models_for(d)))
+        _check_names("method", self.methods, _methods.names(), _methods.missing())
+        _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
         known = set(self.methods) | set(self.metrics)
         for name, p in self.params.items():
             if name not in known:
@@ -123,24 +157,68 @@ class RunConfig:
         return self
 
 
-def _check_dataset(spec: str) -> None:
-    if is_dataset_path(spec):
-        if not Path(spec).exists():
-            raise ValueError(f"dataset {spec!r}: no such file or folder")
+def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
+    """``modules`` as a tuple of distinct module names (``my_package.methods``); ValueError naming
+    the first that is not one (``where``: how the message names the list)."""
+    if isinstance(modules, str) or not isinstance(modules, list | tuple):
+        raise ValueError(f"{where} must be a list of module names, got {modules!r}")
+    for name in modules:
+        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+            raise ValueError(
+                f"{where}: {name!r} is not a module name (dotted Python identifiers, "
+                "like my_package.methods)"
+            )
+    if len(set(modules)) != len(modules):
+        raise ValueError(f"{where} lists a module twice: {list(modules)}")
+    return tuple(modules)
+
+
+def _check_names(
+    kind: str, names, valid: list[str], missing: dict | None = None, alternative: str = ""
+) -> None:
+    """One ValueError naming every name of ``names`` not in ``valid``, each with its close
+    matches, then the valid names (and ``alternative``: what else a name may be). A name in
+    ``missing`` (known but not installed here) is reported with how to get it."""
+    for name in names:
+        if missing and name in missing:
+            raise ValueError(f"{kind} {name!r} is not available here: {missing[name]}")
+    unknown = [name for name in names if name not in valid]
+    if not unknown:
         return
-    if spec not in _datasets.names() and spec not in _datasets.extras():
-        _datasets.cls(spec)  # raises the unknown-name error with suggestions
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=3)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        parts.append(f"{name!r}{hint}")
+    plural = "s" if len(unknown) > 1 else ""
+    raise ValueError(
+        f"unknown {kind}{plural} {', '.join(parts)}; valid {kind}s: {', '.join(valid)}{alternative}"
+    )
 
 
-def _check_model(spec: str) -> None:
-    if is_model_file(spec):
-        if not Path(spec).is_file():
+def _check_datasets(specs) -> None:
+    for spec in specs:
+        if is_dataset_path(spec) and not Path(spec).exists():
+            raise ValueError(f"dataset {spec!r}: no such file or folder")
+    extras = _datasets.extras()
+    _check_names(
+        "dataset",
+        [s for s in specs if not is_dataset_path(s)],
+        _datasets.names() + extras,
+        alternative=" or an .npz file or a folder of class subfolders",
+    )
+
+
+def _check_models(specs) -> None:
+    for spec in specs:
+        if is_model_file(spec) and not Path(spec).is_file():
             raise ValueError(f"model file {spec!r} does not exist")
-    elif spec not in _models.names():
-        raise ValueError(
-            f"unknown model {spec!r}; valid models: {', '.join(_models.names())} "
-            "or a path to a .keras file"
-        )
+    _check_names(
+        "model",
+        [s for s in specs if not is_model_file(s)],
+        _models.names(),
+        alternative=" or a path to a .keras file",
+    )
 
 
 def load_dataset(spec: str):
@@ -258,7 +336,7 @@ def load_config(path: str | Path) -> RunConfig:
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
     values = {}
-    for key in ("datasets", "models", "methods", "metrics"):
+    for key in LISTS:
         if key in raw:
             v = raw[key]
             if isinstance(v, str):
@@ -281,6 +359,9 @@ def load_config(path: str | Path) -> RunConfig:
     for key in ("samples", "seed"):
         if key in raw:
             values[key] = raw[key]
+    if "imports" in raw:
+        v = [raw["imports"]] if isinstance(raw["imports"], str) else raw["imports"]
+        values["imports"] = check_imports(v, f"config {path}: imports")
     if "params" in raw:
         values["params"] = raw["params"]
     return replace(base, **values)

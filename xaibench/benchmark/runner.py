@@ -9,6 +9,7 @@ goes on; failed cells are computed again by the next run.
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from xaibench.benchmark.executors import (
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
-from xaibench.models.training import load_file, load_or_train
+from xaibench.models.training import load_file, load_or_train, training_data_hash
 from xaibench.store import DONE, Store, settings_key
 
 
@@ -51,6 +52,7 @@ class RunResult:
     not_applicable: int = 0
     failures: list[dict] = field(default_factory=list)
     leaderboard: pd.DataFrame | None = None
+    artifacts: int = 0  # report artifacts (gallery, inspection) written by this run
 
     @property
     def exit_code(self) -> int:
@@ -104,19 +106,27 @@ class Cell:
 @dataclass
 class Pair:
     """One (dataset, model) of the grid as every method on it sees it: the samples explained,
-    the trained model (None when it could not be had), and why nothing can be computed on it
-    (``reason``: not applicable; ``error``: the model failed) if so."""
+    the model's spec, the trained model (None until loaded, when it could not be had, or when
+    nothing needs it), and why nothing can be computed on it (``reason``: not applicable;
+    ``error``: the model failed) if so.
+
+    ``planned`` is how many of its cells the progress bar counts so far; ``stored`` holds the
+    keys of its cells and artifacts when the store has them all (nothing needs the model)."""
 
     data: object
+    spec: str
     arch: str
     idx: np.ndarray
     x: np.ndarray
     y: np.ndarray
     masks: np.ndarray | None
     data_settings: dict
+    file: object = None  # a model file's TrainedModel, loaded by preflight
     trained: object = None
     reason: str | None = None
     error: str | None = None
+    planned: int = 0
+    stored: tuple[list[str], list[str]] | None = None
 
     @property
     def model(self):
@@ -127,12 +137,62 @@ class Pair:
         return self.trained is not None and self.reason is None and self.error is None
 
 
-class _Grid:
-    """One run's progress through the grid, writing every cell to the store."""
+def expected_model_settings(arch: str, data) -> dict:
+    """The settings ``load_or_train(arch, data)`` gives its model, but for the hash of its
+    weights: what is known without loading the model (a test keeps the two equal)."""
+    code = component_fingerprint(models.cls(arch))
+    return {
+        "model": arch,
+        "dataset": data.name,
+        "training_data": training_data_hash(data),
+        "seed": 0,
+        "zoo_version": models.ZOO_VERSION,
+        **({"code": code} if code else {}),
+    }
 
-    def __init__(self, config: RunConfig, store: Store, *, run_id: int, bar, result, ex, inputs):
+
+def recorded_models(store: Store) -> dict[tuple[str, str], dict]:
+    """Per (dataset, model), the model settings that the latest run in ``store`` keyed its cells
+    by (read before this run starts)."""
+    run = store.latest_run()
+    if run is None:
+        return {}
+    cells = store.cells(run["id"]).drop_duplicates(["dataset", "model"])
+    return {(c.dataset, c.model): json.loads(c.settings)["model"] for c in cells.itertuples()}
+
+
+class _Announced(list):
+    """The metrics of a task run in this process, calling ``announce(metric)`` as
+    ``compute_method`` reaches each (it explains first, then scores the metrics in order), so that
+    the progress bar names the metric being scored."""
+
+    def __init__(self, metrics, announce):
+        super().__init__(metrics)
+        self.announce = announce
+
+    def __iter__(self):
+        for metric in super().__iter__():
+            self.announce(metric)
+            yield metric
+
+
+class _Grid:
+    """One run's progress through the grid, writing every cell to the store.
+
+    The progress bar counts the cells that run code: not the cells reused from the store, nor
+    those known not to apply without running anything (a model that does not take the dataset,
+    ``method.applicable``, a metric that needs masks the dataset lacks). A metric that finds it
+    does not apply only while scoring (it raises NotApplicable) is counted. The total is planned
+    before any model is loaded and corrected as each model is loaded (the cells' keys hash the
+    model's weights; a conv-only method learns then that a model has no convolutions)."""
+
+    def __init__(
+        self, config: RunConfig, store: Store, *, run_id, bar, result, ex, inputs, recorded
+    ):
         self.config, self.store, self.run_id, self.bar = config, store, run_id, bar
         self.result, self.executor, self.inputs = result, ex, inputs
+        self.recorded = recorded  # recorded_models(store) before this run
+        self.counted: set[str] = set()  # keys of the cells the bar counts
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
         # Code fingerprints of the user-registered components, once per run (xaibench's own are
@@ -148,6 +208,12 @@ class _Grid:
         (``method=...``, ``metric=...``)."""
         codes = {f"{k}_code": self.code[(k, c.name)] for k, c in components.items()}
         return {key: value for key, value in codes.items() if value is not None}
+
+    def stage(self, text: str, pair: Pair | None = None) -> None:
+        """Show what the run is doing now in the progress bar (and on which pair)."""
+        if pair is not None:
+            self.bar.set_postfix_str(f"{pair.data.name}/{pair.arch}", refresh=False)
+        self.bar.set_description(text)
 
     def put(self, key, ids, metric, status, settings, **data) -> None:
         self.store.put_cell(
@@ -169,46 +235,89 @@ class _Grid:
         elif status == "not_applicable":
             self.result.not_applicable += 1
         self.result.computed += 1
-        self.bar.update(1)
+        if key in self.counted:
+            self.bar.update(1)
 
-    def run_dataset(self, spec: str) -> None:
-        data = self.inputs.datasets[spec]
-        idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
-        x, y = data.x_test[idx], data.y_test[idx]
-        masks = data.masks[idx] if data.masks is not None else None
-        data_settings = {
-            "dataset": data.name,
-            **data.settings,
-            "samples": len(idx),
-            "sample_seed": self.config.seed,
-            "data_hash": _data_hash(x, y),
-        }
-        for model_spec in self.config.models_for(spec):
-            pair = Pair(data, display_name(model_spec), idx, x, y, masks, data_settings)
-            self.run_model(model_spec, pair, self.inputs.model_files.get((model_spec, spec)))
+    # the grid, planned before any model is loaded -----------------------------------------------
 
-    def run_model(self, spec: str, pair: Pair, file=None) -> None:
-        """Train or load the model of ``spec`` (``file``: already loaded by preflight) into
-        ``pair``, then run every method on it."""
-        data, arch = pair.data, pair.arch
-        kinds = ("image", "tabular") if is_model_file(spec) else models.cls(spec).kinds
-        if data.kind not in kinds:
+    def pairs(self) -> list[Pair]:
+        """Every (dataset, model) of the run, with its samples."""
+        pairs = []
+        for spec in self.config.datasets:
+            data = self.inputs.datasets[spec]
+            idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
+            x, y = data.x_test[idx], data.y_test[idx]
+            masks = data.masks[idx] if data.masks is not None else None
+            data_settings = {
+                "dataset": data.name,
+                **data.settings,
+                "samples": len(idx),
+                "sample_seed": self.config.seed,
+                "data_hash": _data_hash(x, y),
+            }
+            for model_spec in self.config.models_for(spec):
+                file = self.inputs.model_files.get((model_spec, spec))
+                arch = display_name(model_spec)
+                pairs.append(Pair(data, model_spec, arch, idx, x, y, masks, data_settings, file))
+        return pairs
+
+    def plan(self, pair: Pair) -> int:
+        """Settle what ``pair`` needs before any model is loaded; return how many of its cells
+        the progress bar counts (see the class)."""
+        kinds = ("image", "tabular") if is_model_file(pair.spec) else models.cls(pair.spec).kinds
+        if pair.data.kind not in kinds:
             pair.reason = (
-                f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+                f"model {pair.arch!r} needs {' or '.join(kinds)} data; "
+                f"{pair.data.name!r} is {pair.data.kind}"
             )
+            return 0
+        pair.trained = pair.file
+        settings = pair.file.settings if pair.file else self.recorded_settings(pair)
+        if settings is not None and pair.file is None:
+            pair.stored = self.all_stored(pair, settings)
+            if pair.stored is not None:
+                return 0
+        if settings is None:  # keys unknown until the model is loaded: every cell may run
+            methods = sum(self.applies(pair, method) for method in self.methods)
+            pair.planned = methods * sum(self.scores(pair, metric) for metric in self.metrics)
         else:
-            try:
-                pair.trained = file or load_or_train(spec, data, log=self.bar.write)
-            except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
-                pair.error = error_text(err)
-        trained = pair.trained
-        model_settings = trained.settings if trained else {"model": spec, "dataset": data.name}
-        model_key = trained.key if trained else settings_key(model_settings)
-        if trained:
-            self.store.put_model(
-                model_key, data.name, arch, trained.accuracy, trained.params, model_settings
-            )
-            self.model_artifacts(trained, data, arch, pair.data_settings, pair.x, pair.y)
+            pair.planned = len(self.to_count(pair, self.cells(pair, settings)))
+        return pair.planned
+
+    def recorded_settings(self, pair: Pair) -> dict | None:
+        """The model settings the previous run keyed ``pair``'s cells by, when they are those of
+        the model ``load_or_train`` gives now: same architecture, dataset, training data, seed,
+        zoo version and code (the hash of the weights is what only the store knows without
+        loading the model)."""
+        settings = self.recorded.get((pair.data.name, pair.arch))
+        if settings is None or "weights" not in settings:
+            return None
+        expected = expected_model_settings(pair.spec, pair.data)
+        return (
+            settings if {k: v for k, v in settings.items() if k != "weights"} == expected else None
+        )
+
+    def all_stored(self, pair: Pair, model_settings: dict) -> tuple[list[str], list[str]] | None:
+        """``(cell keys, artifact keys)`` of ``pair`` when the store holds every one of its cells
+        (finished or not applicable) and every artifact the report draws from them (the inputs,
+        the inspection, a gallery for each method with scores): then nothing needs the model.
+        Else None."""
+        artifacts = list(self.model_artifact_keys(pair, model_settings).values())
+        keys = []
+        for method, cells in self.cells(pair, model_settings):
+            status = {self.store.status(c.key) for c in cells}
+            if not status <= set(DONE):
+                return None
+            if "ok" in status:
+                artifacts.append(self.gallery_key(pair, model_settings, method))
+            keys += [c.key for c in cells]
+        if not all(self.store.has_artifact(key) for key in artifacts):
+            return None
+        return keys, artifacts
+
+    def cells(self, pair: Pair, model_settings: dict, model_key: str | None = None):
+        """``[(method, [Cell per metric])]`` of ``pair``, keyed by ``model_settings``."""
+        groups = []
         for method in self.methods:
             cells = []
             for metric in self.metrics:
@@ -221,23 +330,102 @@ class _Grid:
                     **self.code_settings(method=method, metric=metric),
                 }
                 ids = {
-                    "dataset": data.name,
-                    "model": arch,
+                    "dataset": pair.data.name,
+                    "model": pair.arch,
                     "method": method.name,
                     "metric": metric.name,
                     "model_key": model_key,
                     "control": method.control,
                 }
                 cells.append(Cell(metric, settings_key(settings), ids, settings))
+            groups.append((method, cells))
+        return groups
+
+    def to_count(self, pair: Pair, groups) -> list[str]:
+        """The keys of the cells of ``groups`` still to compute that the bar counts."""
+        return [
+            c.key
+            for method, cells in groups
+            if self.applies(pair, method)
+            for c in cells
+            if self.store.status(c.key) not in DONE and self.scores(pair, c.metric)
+        ]
+
+    def applies(self, pair: Pair, method) -> bool:
+        """Whether ``method`` runs on ``pair``, as far as is known without running it (the
+        model's part of ``method.applicable`` once the model is loaded)."""
+        if pair.reason is not None or pair.error is not None:
+            return False
+        try:
+            return method.applicable(pair.model, pair.x) is None
+        except Exception:  # noqa: BLE001 - e.g. a user's check that needs the model: it may run
+            return True
+
+    def scores(self, pair: Pair, metric) -> bool:
+        """Whether ``metric`` is computed on ``pair``'s attributions (not when it needs masks
+        the dataset lacks)."""
+        return components.not_applicable(metric, pair.masks) is None
+
+    # running ------------------------------------------------------------------------------------
+
+    def run_pair(self, pair: Pair) -> None:
+        """Every cell of ``pair``: reused from the store, or computed on its model (trained or
+        loaded now)."""
+        if pair.stored is not None:
+            keys, artifacts = pair.stored
+            self.store.link(self.run_id, keys)
+            for key in artifacts:
+                self.store.reuse_artifact(self.run_id, key)
+            self.result.reused += len(keys)
+            return
+        if pair.reason is None and pair.trained is None:
+            self.load(pair)
+        trained = pair.trained
+        model_settings = (
+            trained.settings if trained else {"model": pair.spec, "dataset": pair.data.name}
+        )
+        model_key = trained.key if trained else settings_key(model_settings)
+        if trained:
+            self.store.put_model(
+                model_key,
+                pair.data.name,
+                pair.arch,
+                trained.accuracy,
+                trained.params,
+                model_settings,
+            )
+            self.model_artifacts(pair)
+        groups = self.cells(pair, model_settings, model_key)
+        counted = self.to_count(pair, groups)
+        self.counted.update(counted)
+        self.bar.total += len(counted) - pair.planned  # now that the model is known
+        pair.planned = len(counted)
+        self.bar.refresh()
+        for method, cells in groups:
             self.store.link(self.run_id, [c.key for c in cells])
             pending = [c for c in cells if self.store.status(c.key) not in DONE]
             self.result.reused += len(cells) - len(pending)
-            self.bar.update(len(cells) - len(pending))
-            gallery = self.artifact_key("gallery", pair.data_settings, model_settings, method)
+            gallery = self.gallery_key(pair, model_settings, method)
             if pending:
                 self.run_method(method, pending, pair, gallery)
             elif pair.computable:
                 self.gallery(gallery, trained, method, pair.x, pair.y, None)
+
+    def load(self, pair: Pair) -> None:
+        """Load ``pair``'s model from the cache, or train it (the bar says so while it trains);
+        a failure is kept in ``pair.error`` for its cells."""
+        where = f"{pair.arch} on {pair.data.name}"
+        self.stage(f"loading {where}", pair)
+
+        def log(message: str) -> None:
+            if message.startswith("training "):  # load_or_train is about to train
+                self.stage(f"training {where}", pair)
+            self.bar.write(message)
+
+        try:
+            pair.trained = load_or_train(pair.spec, pair.data, log=log)
+        except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
+            pair.error = error_text(err)
 
     def artifact_key(self, kind, data_settings, model_settings, method=None) -> str:
         config = method.get_config() if method is not None else None
@@ -253,6 +441,15 @@ class _Grid:
             }
         )
 
+    def model_artifact_keys(self, pair: Pair, model_settings: dict) -> dict[str, str]:
+        """The keys of the report's artifacts of ``pair``'s model: the gallery's inputs, and the
+        model inspection (image data only)."""
+        kinds = ("inputs", "inspection") if pair.data.kind == "image" else ("inputs",)
+        return {k: self.artifact_key(k, pair.data_settings, model_settings) for k in kinds}
+
+    def gallery_key(self, pair: Pair, model_settings: dict, method) -> str:
+        return self.artifact_key("gallery", pair.data_settings, model_settings, method)
+
     def keep(self, key, kind, dataset, model, arrays, method=None) -> None:
         self.store.put_artifact(
             key,
@@ -263,23 +460,25 @@ class _Grid:
             kind=kind,
             arrays=arrays,
         )
+        self.result.artifacts += 1
 
-    def model_artifacts(self, trained, data, arch, data_settings, x, y) -> None:
+    def model_artifacts(self, pair: Pair) -> None:
         """The gallery's inputs and the model inspection (first layer) for the report."""
+        trained, data, x, y = pair.trained, pair.data, pair.x, pair.y
         g = gallery_index(y)
-        key = self.artifact_key("inputs", data_settings, trained.settings)
-        if not self.store.reuse_artifact(self.run_id, key):
+        keys = self.model_artifact_keys(pair, trained.settings)
+        if not self.store.reuse_artifact(self.run_id, keys["inputs"]):
             arrays = {"x": x[g], "y": y[g], "class_names": np.array(data.class_names, str)}
             if getattr(data, "feature_names", None) is not None:
                 arrays["feature_names"] = np.array(data.feature_names, str)
-            self.keep(key, "inputs", data.name, arch, arrays)
-        key = self.artifact_key("inspection", data_settings, trained.settings)
-        if data.kind != "image" or self.store.reuse_artifact(self.run_id, key):
+            self.keep(keys["inputs"], "inputs", data.name, pair.arch, arrays)
+        key = keys.get("inspection")
+        if key is None or self.store.reuse_artifact(self.run_id, key):
             return
         view = first_layer_view(trained.model, x[g[:1]])
         if view is not None:
             arrays = {"x": x[g[0]], **view, "layer": np.array(view["layer"])}
-            self.keep(key, "inspection", data.name, arch, arrays)
+            self.keep(key, "inspection", data.name, pair.arch, arrays)
 
     def gallery(self, key, trained, method, x, y, a) -> None:
         """Keep the gallery samples' attributions of ``method``: from ``a`` when the run has just
@@ -299,14 +498,23 @@ class _Grid:
     def run_method(self, method, pending: list[Cell], pair: Pair, gallery: str) -> None:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
-        if pair.computable:
-            self.bar.set_postfix_str(f"{pair.data.name}/{pair.arch}/{method.name}")
         work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
         work.reason, work.error = pair.reason, pair.error
         done = partial(self.finish_method, method, pending, pair, gallery)
         if pair.reason is not None or pair.error is not None:  # nothing to compute: no task
             done(compute_method(pair.model, work), None)
             return
+        counted = {c.metric.name for c in pending if c.key in self.counted}
+        if self.executor.name != "local":
+            self.stage(f"sending {method.name} to Dask", pair)
+        elif counted:  # the stages of the cells that run code
+
+            def announce(metric):
+                if metric.name in counted:
+                    self.stage(f"scoring {metric.name}")
+
+            self.stage(f"explaining {method.name}", pair)
+            work.metrics = _Announced(work.metrics, announce)
         self.executor.submit(pair.trained.key, pair.model, work, on_done=done)
 
     def finish_method(self, method, pending: list[Cell], pair: Pair, gallery: str, out, err):
@@ -336,6 +544,22 @@ class Inputs:
 
     datasets: dict = field(default_factory=dict)  # spec -> Dataset
     model_files: dict = field(default_factory=dict)  # (model spec, dataset spec) -> TrainedModel
+
+
+def progress_bar(total: int, *, enabled: bool = True) -> tqdm:
+    """The run's progress bar over the ``total`` cells to compute (on stderr). Its ETA comes from
+    the mean rate since the start (``smoothing=0``), which does not jump from one fast or slow
+    cell to the next as tqdm's default moving average does."""
+    bar = tqdm(
+        total=total,
+        desc="xaibench" if total else "nothing to compute",
+        unit="cell",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0,
+    )
+    return bar
 
 
 def preflight(config: RunConfig) -> Inputs:
@@ -390,27 +614,35 @@ def run(
         ex.close()
         raise
     try:
+        recorded = recorded_models(store)
         run_id = store.start_run(config.to_dict(), versions(), command)
-        total = config.n_cells()
-        result = RunResult(out=out, run_id=run_id, total=total)
-        bar = tqdm(
-            total=total,
-            desc="xaibench",
-            unit="cell",
-            disable=not progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        result = RunResult(out=out, run_id=run_id, total=config.n_cells())
+        grid = None
         try:
-            grid = _Grid(config, store, run_id=run_id, bar=bar, result=result, ex=ex, inputs=inputs)
-            for name in config.datasets:
-                grid.run_dataset(name)
+            grid = _Grid(
+                config,
+                store,
+                run_id=run_id,
+                bar=None,
+                result=result,
+                ex=ex,
+                inputs=inputs,
+                recorded=recorded,
+            )
+            pairs = grid.pairs()
+            grid.bar = progress_bar(sum(grid.plan(pair) for pair in pairs), enabled=progress)
+            for pair in pairs:
+                grid.run_pair(pair)
+            if ex.name != "local":
+                grid.stage("waiting for the Dask workers")
             ex.drain(wait=True)
+            grid.stage("done")
         except BaseException:
             store.finish_run(run_id, "interrupted")
             raise
         finally:
-            bar.close()
+            if grid is not None and grid.bar is not None:
+                grid.bar.close()
         store.finish_run(run_id, "failed" if result.failures else "ok")
         return result
     finally:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xaibench import _cache
+from xaibench._cache import cache_dir
 from xaibench._checks import file_stem
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
@@ -23,11 +25,6 @@ from xaibench.models.zoo import ZOO_VERSION, registry
 BATCH_SIZE = 32
 VALIDATION_FRACTION = 0.1
 PATIENCE = 4
-
-
-def cache_dir() -> Path:
-    """Where trained models are kept: ``$XAIBENCH_CACHE`` or ``~/.cache/xaibench``."""
-    return Path(os.environ.get("XAIBENCH_CACHE") or Path.home() / ".cache" / "xaibench")
 
 
 @dataclass
@@ -181,17 +178,7 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
 
 def cached_models() -> list[dict]:
     """What the cache holds for the current zoo version: model, dataset, seed, accuracy, params."""
-    found = []
-    for meta_path in sorted((cache_dir() / "models").glob(f"*-zoo{ZOO_VERSION}.json")):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if {"model", "dataset", "accuracy"} <= set(meta) and meta_path.with_suffix(
-            ".keras"
-        ).exists():
-            found.append(meta)
-    return found
+    return _cache.cached_models(ZOO_VERSION)
 
 
 # Files being written into the cache are named ".partial-<pid>-..." until they are complete; the
