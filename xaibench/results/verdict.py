@@ -261,6 +261,19 @@ def _quiet():
         yield
 
 
+def read(path) -> pd.DataFrame:
+    """A ``verdict.csv`` as ``verdict()`` returns it (booleans, empty notes as "")."""
+    v = pd.read_csv(path, keep_default_na=False, na_values={"overall_rank": [""]})
+    for column in ("recommended", "control"):
+        v[column] = v[column].astype(str).str.lower().eq("true")
+    for column in CONTROLS:
+        v[column] = v[column].map({"True": True, "False": False, True: True, False: False})
+    v["note"] = v["note"].fillna("").astype(str)
+    for column in ("dataset", "model", "method"):
+        v[column] = v[column].astype(str)
+    return v
+
+
 def _yes_no(value) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "–"
