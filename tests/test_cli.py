@@ -259,3 +259,28 @@ def test_the_settings_a_rerun_predicts_are_those_of_the_loaded_model():
     trained = xb.models.load("linear", "digits")
     without_weights = {k: v for k, v in trained.settings.items() if k != "weights"}
     assert runner.expected_model_settings("linear", data) == without_weights
+
+
+@pytest.mark.slow
+def test_report_shapes_the_paper_tables_and_refuses_unknown_names(tmp_path, capsys):
+    from _runs import write_config
+
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency", "random"], ["deletion", "sparseness"])
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    full = (out / "leaderboard.tex").read_text()
+    assert "sparseness" in full and "[" in full.split(r"\midrule", 1)[1]  # intervals
+    assert (
+        main(["report", str(out), "--no-ci", "--metrics", "deletion", "--methods", "saliency"]) == 0
+    )
+    tex = (out / "leaderboard.tex").read_text()
+    body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule", 1)[0]
+    assert "sparseness" not in tex and "saliency" in body and "random" not in body
+    assert "[" not in body  # means only
+    capsys.readouterr()
+    assert main(["report", str(out), "--metrics", "deletoin"]) == 2
+    err = capsys.readouterr().err
+    assert "deletoin" in err and len(err.strip().splitlines()) == 1
+    assert (out / "leaderboard.tex").read_text() == tex  # nothing was touched

@@ -2,6 +2,7 @@
 
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,16 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 
 
 def test_config_examples_are_valid(tmp_path):
-    toml, more = blocks("toml")
+    (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
+    toml, more = [b for b in blocks("toml") if b != entry_point]
+    plugin = tomllib.loads(entry_point)["project"]["entry-points"]["xaibench.plugins"]
+    assert plugin == {"my_plugin": "my_package.xaibench_plugin"}
     path = tmp_path / "my_run.toml"
     path.write_text(toml)
     config = load_config(path).validate()
     assert config.params["integrated_gradients"] == {"steps": 64}
     assert config.metrics == ("deletion", "insertion", "sparseness", "runtime")
+    more = more.replace('imports = ["my_package.methods"]', 'imports = ["json"]')  # importable
     model = tmp_path / "models" / "my_cnn.keras"
     model.parent.mkdir()
     model.write_bytes(b"")  # only its existence is checked before the run

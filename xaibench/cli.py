@@ -103,6 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("dir", type=Path)
     _add_imports(rep)
+    paper = "leaderboard.tex for a paper"
+    rep.add_argument(
+        "--no-ci", dest="ci", action="store_false", help=f"{paper}: means without intervals"
+    )
+    rep.add_argument("--methods", type=_names, help=f"{paper}: only these methods (A,B)")
+    rep.add_argument(
+        "--metrics", type=_names, help=f"{paper}: one table of these metrics, in this order"
+    )
     chk = sub.add_parser(
         "check",
         help="compare a run with a baseline leaderboard; exit 1 on regressions",
@@ -364,13 +372,30 @@ def _report(args) -> int:
                 "(it holds every score with its metric's metadata)",
                 file=sys.stderr,
             )
+    tables = {
+        "ci": args.ci,
+        "methods": list(args.methods) if args.methods else None,
+        "metrics": list(args.metrics) if args.metrics else None,
+    }
+    _check_selection(args.dir, tables)  # exit 2 before anything is touched
     _forget_stamp(args.dir)
-    made = rebuild(args.dir)
+    made = rebuild(args.dir, **tables)
     _write_stamp(args.dir, _stamp(args.dir, None), made.files)
     print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
     for path in made.files:
         print(f"  {path}")
     return 0
+
+
+def _check_selection(out: Path, tables: dict) -> None:
+    """ValueError naming the methods or metrics of ``--methods``/``--metrics`` that the run in
+    ``out`` does not hold."""
+    from xaibench.results.tables import select
+    from xaibench.store import Store
+
+    if (out / "results.sqlite").is_file() and (tables["methods"] or tables["metrics"]):
+        with Store(out / "results.sqlite", readonly=True) as store:
+            select(store.scores(), methods=tables["methods"], metrics=tables["metrics"])
 
 
 def _recorded_imports(out: Path) -> list[str]:
