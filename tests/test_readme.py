@@ -2,14 +2,13 @@
 
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import xaibench as xb
-from xaibench.benchmark.config import load_config
+from xaibench.benchmark.config import load_config, tomllib
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
