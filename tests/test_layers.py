@@ -118,3 +118,17 @@ def test_results_read_metadata_from_the_scores_not_from_the_registries(forbidden
         if name.startswith("xaibench.results")
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_no_function_takes_more_than_six_positional_parameters():
+    """Long positional parameter lists are where arguments get swapped; past six, the rest are
+    keyword-only (``self`` and ``cls`` not counted)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                positional = node.args.posonlyargs + node.args.args
+                names = [a.arg for a in positional if a.arg not in ("self", "cls")]
+                if len(names) > 6:
+                    offenders.append(f"{path.name}:{node.lineno} {node.name}({len(names)})")
+    assert not offenders

@@ -525,12 +525,14 @@ class _Dissection:
             slots[i] = seen[up]
             seen[up] += 1
         owns, rings = zip(*(_own_and_ring(box, grid) for box in boxes), strict=True)
-        self.kinds, kind_of, rank = self._kinds(boxes, parents, slots, owns, rings, h, w)
+        self.kinds, kind_of, rank = self._kinds(
+            boxes, parents, slots, owns=owns, rings=rings, shape=(h, w)
+        )
         self.owner = np.empty(h * w, np.int64)
         for i, own in enumerate(owns):
             self.owner[own] = i
         where = _front_positions(owns, rings, h * w)
-        self._link_children(parents, slots, kind_of, rank, rings, where, c)
+        self._link_children(parents, slots, kind_of, rank, rings=rings, where=where, c=c)
         self._place_entries(grid, depths, kind_of, rank, where, c)
         self.boxes = np.concatenate([kind.boxes for kind in self.kinds])  # (boxes, 4), kind order
         self.starts = np.cumsum([0] + [kind.n for kind in self.kinds])
@@ -541,11 +543,11 @@ class _Dissection:
         self.last_use = {ck: k for k, kind in enumerate(self.kinds) for ck, _ in kind.children}
 
     @staticmethod
-    def _kinds(boxes, parents, slots, owns, rings, h, w):
+    def _kinds(boxes, parents, slots, *, owns, rings, shape):
         """The kinds, deepest first, and each box's kind and rank in it. A kind's boxes are in
         the order (parent's kind, slot, parent's rank): the children of one kind's boxes in one
         slot are consecutive and in their parents' order."""
-        keys = [_kind_key(box, h, w) for box in boxes]
+        keys = [_kind_key(box, *shape) for box in boxes]
         members: dict[tuple, list[int]] = {}
         for i, key in enumerate(keys):
             members.setdefault(key, []).append(i)
@@ -569,7 +571,7 @@ class _Dissection:
         ]
         return kinds, len(kinds) - 1 - kind_of, rank
 
-    def _link_children(self, parents, slots, kind_of, rank, rings, where, c):
+    def _link_children(self, parents, slots, kind_of, rank, *, rings, where, c):
         """Every kind's children and the gather maps of its fronts."""
         for k, kind in enumerate(self.kinds):
             f = kind.p + kind.q

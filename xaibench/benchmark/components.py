@@ -62,7 +62,7 @@ def not_applicable(metric: Metric, masks) -> str | None:
     return None
 
 
-def score_cell(metric: Metric, model, x, y, a, method: Method, masks=None):
+def score_cell(metric: Metric, model, x, y, a, *, method: Method, masks=None):
     """Per-sample scores (N,) of ``metric`` for ``method``'s attributions ``a``, and the curves
     (N, steps + 1) for curve metrics (else None)."""
     reason = not_applicable(metric, masks)

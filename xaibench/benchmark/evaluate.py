@@ -80,7 +80,9 @@ def evaluate(
             continue
         for metric in metric_list:
             try:
-                scores, _ = components.score_cell(metric, model, x, y, a, method, masks)
+                scores, _ = components.score_cell(
+                    metric, model, x, y, a, method=method, masks=masks
+                )
             except NotApplicable as err:
                 warnings.warn(f"skipping {method.name}/{metric.name}: {err}", stacklevel=2)
                 continue

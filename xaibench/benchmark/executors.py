@@ -94,7 +94,9 @@ def compute_method(model, work: Work) -> MethodResult:
             continue
         try:
             start = time.perf_counter()
-            scores, curves = components.score_cell(metric, model, x, y, out.a, method, masks)
+            scores, curves = components.score_cell(
+                metric, model, x, y, out.a, method=method, masks=masks
+            )
             seconds = time.perf_counter() - start
         except NotApplicable as err:
             out.outcomes.append(("not_applicable", {"error": str(err)}))

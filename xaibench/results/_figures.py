@@ -249,7 +249,9 @@ def _signed_colorbar(fig: Figure, cax: Axes, what: str = "attribution") -> None:
 ANNOTATION = "annotation fontsize="  # the gid of `_annotate`'s glyphs: their size, for tests
 
 
-def _annotate(ax: Axes, values: np.ndarray, fmt, dark, fontsize: float, xs=None, ys=None) -> None:
+def _annotate(
+    ax: Axes, values: np.ndarray, fmt, dark, *, fontsize: float, xs=None, ys=None
+) -> None:
     """Each finite cell's ``fmt(v)`` centred on it, white where ``dark(v)``, otherwise black.
     Cell (i, j) is centred at data (``xs[j]``, ``ys[i]``), by default (j, i) as ``imshow``'s.
 

@@ -264,7 +264,7 @@ def _rank_cells(ax: Axes, values: np.ndarray, edges: np.ndarray, vmax: float, de
         values,
         fmt,
         lambda v: (v - 1) / (vmax - 1) < 0.45,
-        SMALL,
+        fontsize=SMALL,
         xs=centres,
         ys=np.arange(n) + 0.5,
     )
@@ -345,7 +345,7 @@ def agreement_heatmap(
     ax = _axes(fig, left, bottom, side, side)
     im = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
     if cell >= _text_inches(["−0.00"], SMALL) + 0.06:
-        _annotate(ax, values, lambda v: f"{v:.2f}", lambda v: abs(v) > 0.6, SMALL)
+        _annotate(ax, values, lambda v: f"{v:.2f}", lambda v: abs(v) > 0.6, fontsize=SMALL)
     ax.set_xticks(range(n), columns, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(n), rows)
     ax.tick_params(labelsize=NORMAL)
@@ -681,7 +681,7 @@ def _leaderboard_line(ax: Axes, block: dict, part: slice, titles: list[str], fra
     metrics = block["metrics"][part]
     for j, (panel, up) in enumerate(zip(values, ups, strict=True)):
         timed = metrics[j] == RUNTIME_METRIC
-        _leaderboard_panel(ax, art, j, frac, panel, up, control, timed)
+        _leaderboard_panel(ax, art, j, frac, panel, up=up, control=control, timed=timed)
         ax.text(
             j + frac / 2,
             n - 0.4,
@@ -706,7 +706,7 @@ def _shifted(ax: Axes, points: float):
     return ax.transData + ScaledTranslation(0, points / 72, ax.figure.dpi_scale_trans)
 
 
-def _leaderboard_panel(ax, art: dict, j: int, frac: float, panel, up, control, timed) -> None:
+def _leaderboard_panel(ax, art: dict, j: int, frac: float, panel, *, up, control, timed) -> None:
     """Collect the artists of metric j's panel (``panel``: methods × mean, low, high, rank):
     its frame, scale and ticks (durations with units when ``timed``), the CIs, the means (best
     real method green, controls grey diamonds) and a dashed reference line at each control's
