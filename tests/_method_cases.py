@@ -146,3 +146,18 @@ def linear_f(w, b, v, y):
 @functools.cache
 def small_cnn(shape):
     return _tiny.small_cnn(shape)
+
+
+# Settings that make the expensive methods cheap enough to run on every layout and batch size.
+FAST_SETTINGS = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 4},
+    "vargrad": {"samples": 4},
+    "rise": {"masks": 64},
+    "lime": {"samples": 64},
+    "kernel_shap": {"samples": 64},
+    "shap_kernel": {"nsamples": 40, "background_size": 2, "segments": 2},
+    "shap_gradient": {"nsamples": 16},
+    "lime_image": {"num_samples": 40},
+    "lime_tabular": {"num_samples": 100},
+}

@@ -4,12 +4,10 @@ definition for both CAM methods: tests/methods/test_method_cam.py)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from _method_cases import grad_cam_numpy
 
 import xaibench as xb
 from xaibench._tf import keras
-from xaibench.methods import NotApplicable
 
 
 def test_cam_layer_choice_matters(cam_case):
@@ -37,12 +35,3 @@ def test_cam_same_size_maps_are_not_resampled(cnn_models, cnn_data):
     g = w[:, y].T.reshape(a_map.shape)
     a = xb.methods.get("grad_cam")(model, x, y)
     np.testing.assert_allclose(a, grad_cam_numpy(a_map, g), rtol=1e-5, atol=1e-6)
-
-
-def test_cam_conv_layer_inside_a_nested_model_is_not_applicable(cam_case):
-    inner, _, x, y = cam_case
-    outer = keras.Sequential([keras.Input((5, 5, 1)), inner, keras.layers.Dense(2)])
-    m = xb.methods.get("grad_cam")
-    assert "nested" in m.applicable(outer, x)
-    with pytest.raises(NotApplicable, match="nested"):
-        m(outer, x, y % 2)

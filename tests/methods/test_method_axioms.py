@@ -6,6 +6,7 @@ from __future__ import annotations
 import _tiny
 import numpy as np
 import pytest
+from _method_cases import FAST_SETTINGS
 from _tolerance import assert_roundoff_close
 
 import xaibench as xb
@@ -15,20 +16,6 @@ from xaibench._tf import keras, tf
 def builtin_methods():
     """Names of the methods shipped with xaibench (not ones registered by tests or users)."""
     return _tiny.builtin(xb.methods)
-
-
-FAST_SETTINGS = {
-    "integrated_gradients": {"steps": 4},
-    "smoothgrad": {"samples": 4},
-    "vargrad": {"samples": 4},
-    "rise": {"masks": 64},
-    "lime": {"samples": 64},
-    "kernel_shap": {"samples": 64},
-    "shap_kernel": {"nsamples": 40, "background_size": 2, "segments": 2},
-    "shap_gradient": {"nsamples": 16},
-    "lime_image": {"num_samples": 40},
-    "lime_tabular": {"num_samples": 100},
-}
 
 
 def applicable_or_skip(m, model, x):

@@ -1,10 +1,12 @@
 """Class activation maps from a layer's feature maps and their gradients (Grad-CAM, Grad-CAM++).
 
 The feature maps A (N, h, w, K) of the chosen layer and G = d f_y / d A are read through a
-functional view ``keras.Model(model.inputs, [layer.output, model.output])`` that shares the user's
-layers and weights (nothing of the user's model is modified). A method supplies the channel
-weights w (N, K) from (A, G) as TensorFlow ops; the map ReLU(sum_k w_k A_k) is computed and
-upsampled bilinearly to H x W in one compiled function per (model, layer, method).
+functional view ``x -> [A, output]`` of the user's model that shares its layers and weights
+(nothing of the user's model is modified). The layer may sit inside nested models (a backbone in
+the user's model, at any depth): the view is the model's forward pass traced anew from a new
+input, each enclosing model replaced by its own view (see ``_trace``). A method supplies the
+channel weights w (N, K) from (A, G) as TensorFlow ops; the map ReLU(sum_k w_k A_k) is computed
+and upsampled bilinearly to H x W in one compiled function per (model, layer, method).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from xaibench._tf import keras, tf
 from xaibench.methods._gradients import batched, cached_function
 from xaibench.methods.base import Method, NotApplicable, check_positive_int
-from xaibench.models.inspect import CONV_TYPES, all_layers, last_conv_layer
+from xaibench.models.inspect import find_layer_path, last_conv_path, path_name
 
 Weights = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -24,88 +26,113 @@ Weights = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 def check_layer_name(layer) -> str | None:
     if layer is not None and not (isinstance(layer, str) and layer):
         raise ValueError(
-            f"layer must be None (the last convolutional layer) or a layer name, got {layer!r}"
+            "layer must be None (the last convolutional layer), a layer name or a path "
+            f'"model_name/layer_name" to a layer inside a nested model, got {layer!r}'
         )
     return layer
 
 
-def find_layer(model, name: str | None):
-    """The layer named ``name`` (nested models included), or the last convolutional layer if
-    ``name`` is None; ValueError listing the convolutional layers if there is no such layer."""
+def find_layer(model, name: str | None) -> tuple | None:
+    """The path (``models.inspect.layer_paths``) of the layer ``name`` names, nested models
+    included, or of the last convolutional layer if ``name`` is None (None if there is none);
+    ValueError naming the convolutional layers if there is no such layer."""
     if name is None:
-        return last_conv_layer(model)
-    layers = list(all_layers(model))
-    for layer in layers:
-        if layer.name == name:
-            return layer
-    convs = [layer.name for layer in layers if isinstance(layer, CONV_TYPES)]
-    raise ValueError(
-        f"layer={name!r} is not a layer of the model; its convolutional layers are: "
-        f"{', '.join(map(repr, convs)) or '(none)'}"
-    )
+        return last_conv_path(model)
+    return find_layer_path(model, name)
 
 
-def _feature_model(model, layer):
-    """``x -> [A, raw output]`` sharing ``model``'s layers; NotApplicable if it cannot be built."""
+def _feature_model(model, path: tuple):
+    """``x -> [A, raw output]`` sharing ``model``'s layers, A the output of the layer
+    ``path[-1]``; NotApplicable if it cannot be built."""
+    name = path_name(path)
     try:
-        if isinstance(model, keras.Sequential) and any(each is layer for each in model.layers):
-            view = _sequential_view(model, layer)
-            outputs = view.outputs[1:]
-        else:
-            outputs = list(model.outputs)
-            view = keras.Model(model.inputs, [layer.output, *outputs])
+        view = _trace(model, path)
     except (AttributeError, ValueError, TypeError) as err:
         raise NotApplicable(
-            f"cannot read the output of layer {layer.name!r} from the model's inputs ({err}); "
-            "Grad-CAM needs a Sequential or functional model with that layer at its top level "
-            "(not inside a nested model, not a subclassed model)"
+            f"cannot read the output of layer {name!r} from the model's inputs ({err}); "
+            "Grad-CAM traces Sequential and functional models, nested ones included, not "
+            "subclassed ones"
         ) from err
-    if len(outputs) != 1:
-        raise NotApplicable(f"the model has {len(outputs)} outputs; Grad-CAM needs one")
-    if len(layer.output.shape) != 4:
+    if len(view.outputs) != 2:
+        raise NotApplicable(f"the model has {len(view.outputs) - 1} outputs; Grad-CAM needs one")
+    maps = view.outputs[0]
+    if len(maps.shape) != 4:
         raise NotApplicable(
-            f"layer {layer.name!r} outputs shape {tuple(layer.output.shape)}, not 2-D feature "
-            "maps (N, h, w, channels)"
+            f"layer {name!r} outputs shape {tuple(maps.shape)}, not 2-D feature maps "
+            "(N, h, w, channels)"
         )
     return view
 
 
-def _sequential_view(model, layer):
-    """The view of a Sequential model, traced anew through its layers from a new input.
+def _trace(model, path: tuple):
+    """``keras.Model(new inputs, [A, *outputs])``: ``model``'s forward pass traced anew, in which
+    the call of ``path[0]`` (a layer of ``model``) also yields A: the layer's own output when it
+    is the target (``path`` has one element), else the maps of the view of the nested model
+    ``path[0]`` on ``path[1:]``, called in its place.
 
-    A Sequential model's layers may have been called on several graphs (a model loaded from a
-    ``.keras`` file is built more than once), and then ``layer.output`` belongs to another graph
-    than ``model.outputs``: the view would compute the maps and the output by separate calls,
-    with no gradient between them. Tracing the layers once, in order, links them."""
-    first = model.inputs[0]
-    inputs = keras.Input(tuple(first.shape[1:]), dtype=first.dtype)
-    h, maps = inputs, None
-    for each in model.layers:
-        h = each(h)
-        if each is layer:
-            maps = h
-    return keras.Model(inputs, [maps, h])
+    Tracing anew links the maps to the output in one graph: the symbolic outputs of a nested
+    model's layers belong to that model's graph, not to the outer model's, and a Sequential
+    model's layers may have been called on several graphs (a model loaded from a ``.keras`` file
+    is built more than once). A functional model is re-run node by node (``clone_model`` with its
+    own layers, so its weights are shared); a Sequential model's layers are called in order."""
+    head, rest = path[0], path[1:]
+    inner = _trace(head, rest) if rest else None
+    maps = []
+
+    def call(layer, *args, **kwargs):
+        if layer is not head:
+            return layer(*args, **kwargs)
+        if inner is None:
+            out = layer(*args, **kwargs)
+            maps.append(out)
+            return out
+        a, *outs = inner(*args, **kwargs)
+        maps.append(a)
+        return outs[0] if len(outs) == 1 else outs
+
+    if isinstance(model, keras.Sequential):
+        first = model.inputs[0]
+        inputs = keras.Input(tuple(first.shape[1:]), dtype=first.dtype)
+        outputs = inputs
+        for layer in model.layers:
+            outputs = call(layer, outputs)
+        outputs = [outputs]
+    elif isinstance(model, keras.Model) and hasattr(model, "operations"):  # functional
+        same = keras.models.clone_model(
+            model, clone_function=lambda layer: layer, call_function=call
+        )
+        inputs, outputs = same.inputs, list(same.outputs)
+    else:
+        raise ValueError(
+            f"{head.name!r} is a layer of {model.name!r}, a subclassed {type(model).__name__} "
+            "whose forward pass cannot be traced layer by layer"
+        )
+    if len(maps) != 1:
+        raise ValueError(f"{head.name!r} is called {len(maps)} times in {model.name!r}, not once")
+    return keras.Model(inputs, [maps[0], *outputs])
 
 
-def _view(model, layer):
+def _view(model, path: tuple):
     return cached_function(
-        model, ("cam_view", layer.name), lambda get: _feature_model(get(), layer)
+        model, ("cam_view", path_name(path)), lambda get: _feature_model(get(), path)
     )
 
 
-def cam_fn(model, layer, weights: Weights):
-    """A compiled ``(x, y) -> ReLU(sum_k w_k A^k)`` upsampled to x's H x W, cached per model."""
-    channels_first = getattr(layer, "data_format", "channels_last") == "channels_first"
+def cam_fn(model, path: tuple, weights: Weights):
+    """A compiled ``(x, y) -> ReLU(sum_k w_k A^k)`` upsampled to x's H x W, cached per model;
+    A is the output of the layer ``path[-1]`` (``find_layer``)."""
+    name = path_name(path)
+    channels_first = getattr(path[-1], "data_format", "channels_last") == "channels_first"
 
     def build(get_model):
         def cam(x, y):
-            a, out = _view(get_model(), layer)(x, training=False)
+            a, out = _view(get_model(), path)(x, training=False)
             s = tf.gather(out, y, axis=1, batch_dims=1)
             (g,) = tf.gradients(s, a)  # also when the layers are frozen (not watched by a tape)
             if g is None:  # found while tracing: the output is not computed from these maps
                 raise NotApplicable(
                     f"the model's output does not depend on the feature maps of layer "
-                    f"{layer.name!r} in its graph"
+                    f"{name!r} in its graph"
                 )
             if channels_first:
                 a, g = tf.transpose(a, (0, 2, 3, 1)), tf.transpose(g, (0, 2, 3, 1))
@@ -114,16 +141,16 @@ def cam_fn(model, layer, weights: Weights):
 
         return tf.function(cam, reduce_retracing=True)
 
-    return cached_function(model, ("cam", layer.name, weights.__qualname__), build)
+    return cached_function(model, ("cam", name, weights.__qualname__), build)
 
 
 def applicable_reason(model, layer_name: str | None) -> str | None:
     """None if class activation maps can be read from ``model``, else the reason."""
-    layer = find_layer(model, layer_name)
-    if layer is None:
+    path = find_layer(model, layer_name)
+    if path is None:
         return "the model has no convolutional layer"
     try:
-        _view(model, layer)
+        _view(model, path)
     except NotApplicable as err:
         return str(err)
     return None

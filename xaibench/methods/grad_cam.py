@@ -19,14 +19,19 @@ class GradCAM(CAMMethod):
     upsampled bilinearly (half-pixel centres, ``tf.image.resize``) to the input's H x W. Not
     normalised. Returns (N, H, W).
 
-    Needs a Sequential or functional model whose layer is reachable from the model's inputs: a
-    layer inside a nested model, a subclassed model or a model without convolutions raises
-    NotApplicable (and ``applicable(model, x)`` returns the reason).
+    Needs a Sequential or functional model; the layer may sit inside nested Sequential or
+    functional models (a backbone in the user's model, at any depth), whose forward pass is
+    traced anew with the model's own layers and weights. A subclassed model around the layer, a
+    nested model called more than once or a model without convolutions raises NotApplicable
+    (and ``applicable(model, x)`` returns the reason).
 
     Parameters
     ----------
-    layer : name of the layer whose feature maps are used, any layer with (N, h, w, channels)
-        output (default None: the last convolutional layer).
+    layer : the layer whose feature maps are used, any layer with (N, h, w, channels) output
+        (default None: the last convolutional layer, nested models included). Its path from
+        the model, names joined by "/" (``"mobilenetv2_1.00_96/block_16_project"``; a layer of
+        the model itself: its name), or, for a layer inside nested models, its name alone
+        when no other nested layer has it (``"block_16_project"``).
     batch_size : inputs per gradient call (default 256).
 
     Example
@@ -35,6 +40,7 @@ class GradCAM(CAMMethod):
     >>> a.shape  # one map per image (H, W), upsampled from the layer's feature maps
     (4, 8, 8)
     >>> vgg = xb.methods.get("grad_cam", layer="block4_conv3")  # a layer chosen by name
+    >>> nested = xb.methods.get("grad_cam", layer="mobilenetv2_1.00_96/block_16_project")
     """
 
     @staticmethod

@@ -21,14 +21,14 @@ class GradCAMPlusPlus(CAMMethod):
     input's H x W. The paper's positive per-sample factor exp(f_y) is left out (it only scales
     the map, and may overflow). Not normalised. Returns (N, H, W).
 
-    Needs a Sequential or functional model whose layer is reachable from the model's inputs: a
-    layer inside a nested model, a subclassed model or a model without convolutions raises
-    NotApplicable (and ``applicable(model, x)`` returns the reason).
+    Applies where Grad-CAM does (``grad_cam``): Sequential or functional models, the layer
+    possibly inside nested Sequential or functional models (a backbone), else NotApplicable.
 
     Parameters
     ----------
-    layer : name of the layer whose feature maps are used, any layer with (N, h, w, channels)
-        output (default None: the last convolutional layer).
+    layer : the layer whose feature maps are used, named as for ``grad_cam`` (its name, or its
+        path "backbone_name/layer_name" inside a nested model; default None: the last
+        convolutional layer, nested models included).
     batch_size : inputs per gradient call (default 256).
 
     Example

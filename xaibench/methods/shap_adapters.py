@@ -72,6 +72,16 @@ def numpy_global_seed(seed: int):
         np.random.set_state(state)
 
 
+def _inference(model):
+    """``model`` called with ``training=False`` (shap calls it plainly, and Keras layers such as
+    ``Resizing`` default to training mode: a BatchNorm after them would then use batch statistics
+    and update the user's moving ones)."""
+    from xaibench._tf import keras
+
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+    return keras.Model(inputs, model(inputs, training=False))
+
+
 class ShapGradient(Method):
     """Expected gradients (SHAP values of a differentiable model) from shap.GradientExplainer.
 
@@ -126,7 +136,7 @@ class ShapGradient(Method):
 
     def explain(self, model, x, y):
         data = background_inputs(x, self.background, self.background_size, self.seed)
-        explainer = shap.GradientExplainer(model, data, batch_size=self.batch_size)
+        explainer = shap.GradientExplainer(_inference(model), data, batch_size=self.batch_size)
         with numpy_global_seed(self.seed), warnings.catch_warnings():
             # shap calls the model on a list of one tensor; Keras warns about the structure
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
