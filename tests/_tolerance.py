@@ -68,3 +68,12 @@ def _assert_within(actual, expected, tolerance, what: str, err_msg: str) -> None
             f"{np.max(tolerance):.3g}: largest difference {np.nanmax(difference[bad]):.3g}, "
             f"first at {np.argwhere(bad)[:5].tolist()}. {err_msg}".rstrip()
         )
+
+
+def assert_float64_close(actual, expected, *, terms: int, scale: float = 1.0) -> None:
+    """For float64 numpy computations with no TensorFlow or BLAS kernel in them (hand-computed
+    localisation scores, kernel weights): their only machine dependence is the order numpy sums
+    in, which moves a sum of ``terms`` values of size up to ``scale`` by less than
+    ``terms`` x 2.2e-16 x ``scale``. That bound is the tolerance, relative and absolute."""
+    tolerance = terms * np.finfo(np.float64).eps * scale
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance)

@@ -167,3 +167,12 @@ def test_a_user_architecture_trains_by_name_and_its_code_keys_the_cache(tmp_path
     again = xb.models.load("test_registry_net", "wine")
     assert again.model.layers[0].units == 8 and again.settings["code"] != trained.settings["code"]
     assert len(list((tmp_path / "models").glob("test_registry_net-wine-*.keras"))) == 2
+
+
+@pytest.mark.parametrize("base", [xb.datasets.Source, xb.models.Architecture])
+def test_a_dataset_or_model_class_without_its_hook_cannot_be_made(base):
+    class Incomplete(base):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()

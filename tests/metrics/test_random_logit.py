@@ -7,7 +7,7 @@ import _tiny
 import numpy as np
 import pytest
 from _metric_cases import spearman_each
-from _tolerance import assert_scores_close
+from _tolerance import assert_float64_close, assert_scores_close
 
 import xaibench as xb
 
@@ -44,7 +44,9 @@ def test_random_logit_linear_by_hand(seed, kind):
     sal = xb.methods.get("saliency")
     got = xb.metrics.get("random_logit", seed=seed)(model, x, y, sal(model, x, y), explain=sal)
     expected = spearman_each(feature_weights(y), feature_weights(y_other))
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert_float64_close(
+        got, expected, terms=got.size * 1000
+    )  # a rank correlation: float64 over integer ranks of the features (TF round-off moves no order here)
     assert np.all(np.abs(expected) < 1)
 
 

@@ -2,36 +2,14 @@
 names legible over narrow columns, the controls last and grey, shapes checked, None when there
 is nothing to draw. (Every figure's page rule is checked in test_plots.py.)"""
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from _figures_cases import assert_png
 from matplotlib.text import Text
 
 from xaibench.results import _figures, gallery
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the figure functions draw and save, in order (after drawing)."""
-    figures = []
-    render = _figures._render
-
-    def recording(fig, dpi):
-        pixels = render(fig, dpi)
-        figures.append(fig)
-        return pixels
-
-    monkeypatch.setattr(_figures, "_render", recording)
-    return figures
-
-
-def assert_png(path, expected):
-    assert path == expected and path.exists() and path.stat().st_size > 1000
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[2] in (3, 4)
-    assert 150 <= img.shape[0] and 150 <= img.shape[1] <= _figures.MAX_WIDTH_PX
 
 
 @pytest.mark.parametrize("shape", [(4, 8, 8, 1), (3, 12, 12, 3), (5, 13)])

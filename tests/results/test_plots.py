@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from _figures_cases import assert_png
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -27,28 +28,6 @@ def no_open_figures():
     plt.close("all")
     yield
     assert plt.get_fignums() == []
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """The figures the figure functions draw and save, in order (after drawing)."""
-    figures = []
-    render = _figures._render
-
-    def recording(fig, dpi):
-        pixels = render(fig, dpi)
-        figures.append(fig)
-        return pixels
-
-    monkeypatch.setattr(_figures, "_render", recording)
-    return figures
-
-
-def assert_png(path, expected):
-    assert path == expected and path.exists() and path.stat().st_size > 1000
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[2] in (3, 4)
-    assert 150 <= img.shape[0] and 150 <= img.shape[1] <= _figures.MAX_WIDTH_PX
 
 
 def board_rows(dataset, model, ranks: dict[tuple[str, str], float]):

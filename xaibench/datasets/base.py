@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,15 +71,16 @@ def check_dataset(data: Dataset, spec: str | None = None) -> None:
         raise ValueError(f"{where} has no test samples to explain")
 
 
-class Source(Component):
+class Source(Component, abc.ABC):
     """Base of dataset sources: settings in the constructor, ``load()`` returns the
     :class:`Dataset`. A loader function with no data arguments registers as one."""
 
     # Loadable by name only where its files exist (cifar10): not one of datasets.names().
     extra: bool = False
 
+    @abc.abstractmethod
     def load(self) -> Dataset:
-        raise NotImplementedError
+        """The dataset these settings describe."""
 
 
 def _wrap(fn) -> type[Source]:

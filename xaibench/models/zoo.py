@@ -6,6 +6,8 @@ tabular: ``linear``, ``mlp``, ``mlp_deep``.
 
 from __future__ import annotations
 
+import abc
+
 from xaibench._registry import Component, Registry, make_function_class
 from xaibench._tf import keras
 
@@ -13,7 +15,7 @@ from xaibench._tf import keras
 ZOO_VERSION = 2
 
 
-class Architecture(Component):
+class Architecture(Component, abc.ABC):
     """Base of model architectures: settings in the constructor, ``build(input_shape, n_classes,
     seed)`` returns an untrained Keras model that outputs logits. Its class attributes say what
     it takes and how it is trained (see ``models.training.train``)."""
@@ -22,8 +24,10 @@ class Architecture(Component):
     max_epochs: int = 30
     learning_rate: float = 1e-3
 
+    @abc.abstractmethod
     def build(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> keras.Model:
-        raise NotImplementedError
+        """An untrained model for inputs of ``input_shape`` that outputs ``n_classes`` logits,
+        its weights initialised from ``seed``."""
 
 
 def _wrap(fn) -> type[Architecture]:

@@ -196,27 +196,8 @@ def _image_bytes(source) -> bytes:
     return path.read_bytes()
 
 
-def _smaller_png(data: bytes) -> bytes:
-    """A PNG re-encoded with a palette of at most 256 colours when that is smaller (plots have
-    few colours; it keeps a report with dozens of figures light), else ``data`` as it is."""
-    try:
-        from PIL import Image as PILImage
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        return data
-    try:
-        with PILImage.open(io.BytesIO(data)) as img:
-            quantized = img.convert("RGB").quantize(colors=256, dither=PILImage.Dither.NONE)
-            buf = io.BytesIO()
-            quantized.save(buf, format="PNG", optimize=True)
-    except (OSError, ValueError):  # not decodable: embedded as it is (the browser says so)
-        return data
-    return buf.getvalue() if buf.tell() < len(data) else data
-
-
 def _image(block: Image) -> str:
-    data = _image_bytes(block.source)
-    if data.startswith(_MAGIC[0][0]):
-        data = _smaller_png(data)
+    data = _image_bytes(block.source)  # xaibench's figures are palette PNGs already
     mime = next((m for magic, m in _MAGIC if data.startswith(magic)), None)
     if mime is None:
         raise ValueError(
