@@ -8,7 +8,8 @@ import functools
 import _tiny
 import numpy as np
 
-from xaibench._tf import keras
+from xaibench._tf import keras, tf
+from xaibench.models.batching import activation_values
 
 # Gradient family and CAM
 
@@ -161,3 +162,57 @@ FAST_SETTINGS = {
     "lime_image": {"num_samples": 40},
     "lime_tabular": {"num_samples": 100},
 }
+
+
+# batch_size="auto": the largest model call, recorded
+
+
+class BatchWatch(keras.layers.Layer):
+    """An identity layer that records the most rows of any forward and of any backward pass
+    through it, in variables, so that compiled paths (``predict_on_batch``, traced gradients)
+    count too. Placed first, it sees every call of the model."""
+
+    def build(self, input_shape):
+        self.forward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+        self.backward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, z):
+        rows = tf.cast(tf.shape(z)[0], "float32")
+
+        @tf.custom_gradient
+        def identity(z):
+            def grad(dz):
+                largest = tf.maximum(self.backward, rows)
+                with tf.control_dependencies([self.backward.assign(largest)]):
+                    return tf.identity(dz)
+
+            return tf.identity(z), grad
+
+        with tf.control_dependencies([self.forward.assign(tf.maximum(self.forward, rows))]):
+            return identity(z)
+
+    def largest(self) -> tuple[float, float]:
+        """(most rows of a forward pass, of a backward pass) since the last call, and reset."""
+        out = (float(self.forward.numpy()), float(self.backward.numpy()))
+        self.forward.assign(0.0)
+        self.backward.assign(0.0)
+        return out
+
+
+def watched(model, input_shape):
+    """A copy of a Sequential ``model`` (new layers, same weights) behind a BatchWatch."""
+    layers = [type(layer).from_config(layer.get_config()) for layer in model.layers]
+    out = keras.Sequential([keras.Input(input_shape), BatchWatch(), *layers])
+    for new, old in zip(layers, model.layers, strict=True):
+        new.set_weights(old.get_weights())
+    return out
+
+
+def auto_budget(model, input_shape, gradient_rows: int) -> str:
+    """The XAIBENCH_MEMORY_GIB at which ``batch_size="auto"`` sizes calls of ``model`` to
+    ``gradient_rows`` inputs per gradient and twice that per forward pass (models.batching:
+    factors 1 and 0.5 of 4 bytes per estimated value; exact in binary)."""
+    return repr(4 * activation_values(model, input_shape) * gradient_rows / 2**30)

@@ -36,7 +36,7 @@ def test_unknown_parameter_names_it_and_the_valid_ones():
 
 def test_get_overrides_defaults_and_params_round_trip():
     m = xb.methods.get("integrated_gradients", steps=8)
-    assert m.params == {"steps": 8, "baseline": 0.0, "batch_size": 256}
+    assert m.params == {"steps": 8, "baseline": 0.0, "batch_size": "auto"}
     again = xb.methods.get("integrated_gradients", **m.params)
     assert again.params == m.params
     q = xb.metrics.get("deletion", steps=5, output="logit")

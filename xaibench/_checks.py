@@ -164,6 +164,20 @@ def check_positive_int(value, name: str) -> int:
     return _check_int(value, name, 1, "a positive integer")
 
 
+def check_batch_size(value, name: str = "batch_size") -> int | str:
+    """Model inputs per call: ``"auto"`` (chosen from the model and the input size so that a call
+    stays within a memory budget: ``xaibench.models.batching``) or a positive integer.
+
+    >>> check_batch_size("auto"), check_batch_size(32)
+    ('auto', 32)
+    """
+    if isinstance(value, str) and value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be 'auto' or a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_seed(seed, name: str = "seed") -> int:
     """A seed for ``np.random.default_rng``: a non-negative integer."""
     return _check_int(seed, name, 0, "a non-negative integer")

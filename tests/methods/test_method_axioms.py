@@ -6,7 +6,7 @@ from __future__ import annotations
 import _tiny
 import numpy as np
 import pytest
-from _method_cases import FAST_SETTINGS
+from _method_cases import FAST_SETTINGS, auto_budget, watched
 from _tolerance import assert_roundoff_close
 
 import xaibench as xb
@@ -166,3 +166,41 @@ def test_params_round_trip(name):
     m = xb.methods.get(name)
     assert m.name == name
     assert xb.methods.get(name, **m.params).params == m.params
+
+
+@pytest.fixture(scope="module")
+def watched_models(cnn_case, linear_tab):
+    """The CNN on (4, 4, 2) images (5 samples) and the linear model on 5 features (8 samples),
+    each behind a BatchWatch: {"image": (model, x, y), "tabular": (model, x, y)}."""
+    model, x, y = cnn_case
+    tab, _, _, xt, yt = linear_tab
+    return {
+        "image": (watched(model, x.shape[1:]), x, y),
+        "tabular": (watched(tab, xt.shape[1:]), np.concatenate([xt, -xt]), np.tile(yt, 2)),
+    }
+
+
+# shap's GradientExplainer scores the explained samples in one forward pass of its own (to rank
+# the outputs) before its gradients, which "auto" sizes: the one call no batch size splits.
+UNSIZED_FORWARD = {"shap_gradient"}
+
+
+@pytest.mark.parametrize("name, kind", with_kinds(builtin_methods()))
+def test_auto_batches_stay_within_the_memory_budget(watched_models, monkeypatch, name, kind):
+    """batch_size="auto" (the default) is resolved wherever a method calls the model: with a
+    budget that fits 2 gradient or 4 forward inputs of the model (models.batching), no call
+    passes more, though the batch holds 5 or 8 samples. Fails where a loop reads the batch size
+    unresolved or calls the model on the whole batch at once."""
+    model, x, y = watched_models[kind]
+    monkeypatch.setenv("XAIBENCH_MEMORY_GIB", auto_budget(model, x.shape[1:], 2))
+    fast = FAST_SETTINGS.get(name, {})
+    m = xb.methods.get(name, **fast)
+    assert m.params["batch_size"] == "auto"
+    applicable_or_skip(m, model, x)
+    watch = model.layers[0]
+    watch.largest()
+    a = m(model, x, y)
+    forward, backward = watch.largest()
+    assert forward <= (len(x) if name in UNSIZED_FORWARD else 4) and backward <= 2
+    assert forward > 0 or m.control  # the controls read no model
+    assert_roundoff_close(a, xb.methods.get(name, batch_size=64, **fast)(model, x, y))

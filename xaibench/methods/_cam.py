@@ -17,7 +17,7 @@ import numpy as np
 
 from xaibench._tf import keras, tf
 from xaibench.methods._gradients import batched, cached_function
-from xaibench.methods.base import Method, NotApplicable, check_positive_int
+from xaibench.methods.base import Method, NotApplicable, check_batch_size
 from xaibench.models.inspect import find_layer_path, last_conv_path, path_name
 
 Weights = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -157,7 +157,13 @@ def applicable_reason(model, layer_name: str | None) -> str | None:
 
 
 def class_activation_maps(
-    model, x: np.ndarray, y: np.ndarray, *, layer: str | None, batch_size: int, weights: Weights
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    layer: str | None,
+    batch_size: int | str,
+    weights: Weights,
 ) -> np.ndarray:
     """ReLU(sum_k w_k A^k) upsampled bilinearly to x's H x W: float32 (N, H, W).
 
@@ -165,7 +171,7 @@ def class_activation_maps(
     found = find_layer(model, layer)
     if found is None:
         raise NotApplicable("the model has no convolutional layer")
-    return batched(cam_fn(model, found, weights), x, y, batch_size)
+    return batched(cam_fn(model, found, weights), x, y, batch_size, model=model)
 
 
 class CAMMethod(Method):
@@ -177,9 +183,9 @@ class CAMMethod(Method):
     inputs = ("image",)
     model_calls = {"forward": 1.0, "backward": 1.0}  # the backward pass stops at the layer
 
-    def __init__(self, *, layer: str | None = None, batch_size: int = 256):
+    def __init__(self, *, layer: str | None = None, batch_size: int | str = "auto"):
         self.layer = check_layer_name(layer)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def __init_subclass__(cls, **kwargs):
         """A subclass defines ``channel_weights(a, g)``: the channel weights (n, K) from feature

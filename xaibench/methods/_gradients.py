@@ -12,11 +12,13 @@ import numpy as np
 from xaibench._tf import tf
 from xaibench.methods.base import (
     Method,
+    check_batch_size,
     check_non_negative,
     check_positive_int,
     check_seed,
     samples_per_chunk,
 )
+from xaibench.models.batching import model_batch
 from xaibench.models.outputs import target_gradients
 
 # Compiled functions per model (as models.outputs caches its gradient functions): keyed weakly,
@@ -39,8 +41,12 @@ def cached_function(model, key, build: Callable[[Callable], Callable]) -> Callab
     return cache[key]
 
 
-def batched(fn: Callable, x: np.ndarray, y: np.ndarray, batch_size: int) -> np.ndarray:
-    """A compiled ``fn(x, y) -> tensor`` applied in batches of ``batch_size``, as one array."""
+def batched(
+    fn: Callable, x: np.ndarray, y: np.ndarray, batch_size: int | str, *, model
+) -> np.ndarray:
+    """A compiled ``fn(x, y) -> tensor`` applied in batches of ``batch_size`` inputs, as one array;
+    ``fn`` takes a gradient of ``model`` (what ``batch_size="auto"`` sizes the batches for)."""
+    batch_size = model_batch(batch_size, model, x.shape[1:], gradient=True)
     return np.concatenate(
         [
             fn(
@@ -60,7 +66,7 @@ def noisy_gradients(
     samples: int,
     noise: float,
     seed: int,
-    batch_size: int,
+    batch_size: int | str,
     reduce: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
     """``reduce`` over ``samples`` gradients of f_y at x + e, e ~ N(0, sigma^2) per input value,
@@ -98,8 +104,8 @@ class GradientMethod(Method):
     needs_gradients = True
     model_calls = {"forward": 1.0, "backward": 1.0}
 
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+    def __init__(self, *, batch_size: int | str = "auto"):
+        self.batch_size = check_batch_size(batch_size)
 
 
 class NoisyGradientMethod(Method):
@@ -111,12 +117,17 @@ class NoisyGradientMethod(Method):
     stochastic = True
 
     def __init__(
-        self, *, samples: int = 25, noise: float = 0.15, seed: int = 0, batch_size: int = 256
+        self,
+        *,
+        samples: int = 25,
+        noise: float = 0.15,
+        seed: int = 0,
+        batch_size: int | str = "auto",
     ):
         self.samples = check_positive_int(samples, "samples")
         self.noise = check_non_negative(noise, "noise")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def __init_subclass__(cls, **kwargs):
         """A subclass defines ``reduce(grads)``; TypeError at class definition when it does

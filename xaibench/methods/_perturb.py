@@ -27,7 +27,7 @@ def masked_scores(
     base: np.ndarray,
     masks: np.ndarray,
     *,
-    batch_size: int,
+    batch_size: int | str,
     labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Raw target output f_y(base + m * (x - base)) for every mask m, float64 (N, V).
@@ -78,7 +78,7 @@ def surrogate_attributions(
     rows: int,
     draw: Callable[[int], np.ndarray],
     fit: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    batch_size: int,
+    batch_size: int | str,
 ) -> np.ndarray:
     """Attributions of a surrogate fitted per sample to the scores of ``rows`` masked copies
     (LIME, Kernel SHAP), for a chunk of samples at a time.

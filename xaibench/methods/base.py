@@ -12,6 +12,7 @@ from xaibench._checks import (  # noqa: F401 - the validators are re-exported fr
     NotApplicable,
     as_inputs,
     as_targets,
+    check_batch_size,
     check_non_negative,
     check_positive,
     check_positive_int,

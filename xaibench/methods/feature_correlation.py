@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods.base import Method, check_batch_size
 from xaibench.models.outputs import class_scores
 
 
@@ -35,14 +35,15 @@ class FeatureCorrelation(Method):
 
     Parameters
     ----------
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     inputs = ("tabular",)
     model_calls = {"forward": 1.0, "backward": 0.0}
 
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+    def __init__(self, *, batch_size: int | str = "auto"):
+        self.batch_size = check_batch_size(batch_size)
 
     def explain(self, model, x, y):
         scores = class_scores(model, x, y, output="raw", batch_size=self.batch_size)

@@ -32,7 +32,8 @@ class GradCAM(CAMMethod):
         the model, names joined by "/" (``"mobilenetv2_1.00_96/block_16_project"``; a layer of
         the model itself: its name), or, for a layer inside nested models, its name alone
         when no other nested layer has it (``"block_16_project"``).
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
 
     Example
     -------

@@ -29,7 +29,8 @@ class GradCAMPlusPlus(CAMMethod):
     layer : the layer whose feature maps are used, named as for ``grad_cam`` (its name, or its
         path "backbone_name/layer_name" inside a nested model; default None: the last
         convolutional layer, nested models included).
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
 
     Example
     -------

@@ -70,7 +70,8 @@ class GuidedBackprop(GradientMethod):
 
     Parameters
     ----------
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
 
     Example
     -------
@@ -80,4 +81,4 @@ class GuidedBackprop(GradientMethod):
     """
 
     def explain(self, model, x, y):
-        return batched(_guided_gradient_fn(model), x, y, self.batch_size)
+        return batched(_guided_gradient_fn(model), x, y, self.batch_size, model=model)

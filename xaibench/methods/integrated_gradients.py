@@ -6,7 +6,12 @@ import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench.methods import register
-from xaibench.methods.base import Method, check_positive_int, samples_per_chunk
+from xaibench.methods.base import (
+    Method,
+    check_batch_size,
+    check_positive_int,
+    samples_per_chunk,
+)
 from xaibench.models.outputs import target_gradients
 
 
@@ -22,15 +27,18 @@ class IntegratedGradients(Method):
     ----------
     steps : intervals of the Riemann trapezoid sum (default 32).
     baseline : 0.0 (default), a number, "mean", "blur" or a callable x -> x'.
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
     """
 
     needs_gradients = True
 
-    def __init__(self, *, steps: int = 32, baseline: Baseline = 0.0, batch_size: int = 256):
+    def __init__(
+        self, *, steps: int = 32, baseline: Baseline = 0.0, batch_size: int | str = "auto"
+    ):
         self.steps = check_positive_int(steps, "steps")
         self.baseline = check_baseline(baseline)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: one gradient (forward + backward) per point of the path, steps + 1."""

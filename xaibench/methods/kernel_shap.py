@@ -12,7 +12,7 @@ from xaibench.methods import register
 from xaibench.methods._patches import n_units, units
 from xaibench.methods._perturb import surrogate_attributions
 from xaibench.methods._regression import constrained_least_squares
-from xaibench.methods.base import Method, check_positive_int, check_seed
+from xaibench.methods.base import Method, check_batch_size, check_positive_int, check_seed
 
 
 def shapley_kernel(m: int, k: np.ndarray) -> np.ndarray:
@@ -112,7 +112,8 @@ class KernelShap(Method):
     baseline : value of units outside the coalition: 0.0 (default), a number, "mean", "blur" or a
         callable (the shap package uses a background data set instead).
     seed : seed of the sampled coalitions (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     cost = "heavy"
@@ -126,13 +127,13 @@ class KernelShap(Method):
         segments: int = 8,
         baseline: Baseline = 0.0,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.samples = check_positive_int(samples, "samples")
         self.segments = check_positive_int(segments, "segments")
         self.baseline = check_baseline(baseline)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: x, the baseline and the coalitions planned for the input's units."""

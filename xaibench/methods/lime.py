@@ -12,6 +12,7 @@ from xaibench.methods._perturb import surrogate_attributions
 from xaibench.methods._regression import weighted_ridge
 from xaibench.methods.base import (
     Method,
+    check_batch_size,
     check_non_negative,
     check_positive,
     check_positive_int,
@@ -67,7 +68,8 @@ class Lime(Method):
     ridge : L2 penalty on the coefficients (default 1.0, scikit-learn Ridge's alpha used by lime);
         0 gives weighted least squares.
     seed : seed of the perturbations (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     cost = "heavy"
@@ -83,7 +85,7 @@ class Lime(Method):
         kernel_width: float = 0.25,
         ridge: float = 1.0,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.samples = check_positive_int(samples, "samples")
         self.segments = check_positive_int(segments, "segments")
@@ -91,7 +93,7 @@ class Lime(Method):
         self.kernel_width = check_positive(kernel_width, "kernel_width")
         self.ridge = check_non_negative(ridge, "ridge")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: ``samples`` forward passes (the first is x itself)."""

@@ -25,7 +25,14 @@ import numpy as np
 from xaibench._baselines import Baseline, baseline_values, check_baseline
 from xaibench.methods import register_optional
 from xaibench.methods._patches import grid_labels
-from xaibench.methods.base import Method, check_positive_int, check_seed, sample_seeds
+from xaibench.methods.base import (
+    Method,
+    check_batch_size,
+    check_positive_int,
+    check_seed,
+    sample_seeds,
+)
+from xaibench.models.batching import model_batch
 from xaibench.models.outputs import forward_fn
 
 HINT = "install the lime extra: pip install 'xaibench[lime]'"
@@ -40,15 +47,16 @@ except Exception as err:  # an installed lime (or one of its dependencies) that 
     HINT = f"lime is installed but fails to import ({type(err).__name__}: {err}); {HINT}"
 
 
-def batched_scores(model, batch_size: int):
-    """``x -> (n, classes)`` raw model scores (float64), in forward calls of ``batch_size``."""
+def batched_scores(model, batch_size: int | str):
+    """``x -> (n, classes)`` raw model scores (float64), in forward calls of ``batch_size``
+    inputs (``"auto"``: ``models.batching.model_batch``)."""
     predict = forward_fn(model, "raw")
 
     def scores(x):
         x = np.asarray(x, dtype=np.float32)
-        return np.concatenate(
-            [predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        ).astype(np.float64)
+        batch = model_batch(batch_size, model, x.shape[1:], gradient=False)
+        out = [predict(x[i : i + batch]) for i in range(0, len(x), batch)]
+        return np.concatenate(out).astype(np.float64)
 
     return scores
 
@@ -82,7 +90,8 @@ class LimeImage(Method):
     baseline : what "off" superpixels become (LIME's ``hide_color``): 0.0 (default), a number,
         "mean", "blur" or a callable x -> x'.
     seed : seed of LIME's random patterns (default 0); every sample gets its own stream.
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Cost: ``num_samples`` forward passes per sample (plus LIME's Python loop building the copies).
 
@@ -103,13 +112,13 @@ class LimeImage(Method):
         segments: int = 8,
         baseline: Baseline = 0.0,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.num_samples = check_positive_int(num_samples, "num_samples")
         self.segments = check_positive_int(segments, "segments")
         self.baseline = check_baseline(baseline)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: ``num_samples`` forward passes (the first is x itself)."""
@@ -120,7 +129,8 @@ class LimeImage(Method):
         segmentation = grid_labels(height, width, self.segments).reshape(height, width)
         n_segments = int(segmentation.max()) + 1
         base = baseline_values(x, self.baseline)
-        scores = batched_scores(model, self.batch_size)
+        batch = model_batch(self.batch_size, model, x.shape[1:], gradient=False)
+        scores = batched_scores(model, batch)
         seeds = sample_seeds(self.seed, len(x))
         out = np.empty(x.shape[:-1], dtype=np.float32)
         for i in range(len(x)):  # LIME explains one instance at a time
@@ -137,7 +147,7 @@ class LimeImage(Method):
                     top_labels=None,
                     num_features=n_segments,
                     num_samples=self.num_samples,
-                    batch_size=self.batch_size,
+                    batch_size=batch,
                     segmentation_fn=lambda image: segmentation,
                 )
             out[i] = dense_weights(explanation, int(y[i]), n_segments)[segmentation]
@@ -168,7 +178,8 @@ class LimeTabular(Method):
     num_samples : perturbed rows per sample (default 5000, LIME's default).
     discretize : bin continuous features into quartiles (default True, LIME's default).
     seed : seed of LIME's sampling (default 0); every sample gets its own stream.
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Cost: ``num_samples`` forward passes per sample.
 
@@ -188,14 +199,14 @@ class LimeTabular(Method):
         num_samples: int = 5000,
         discretize: bool = True,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.num_samples = check_positive_int(num_samples, "num_samples")
         if not isinstance(discretize, (bool, np.bool_)):
             raise ValueError(f"discretize must be True or False, got {discretize!r}")
         self.discretize = bool(discretize)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: ``num_samples`` forward passes (the first is x itself)."""

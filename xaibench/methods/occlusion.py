@@ -9,7 +9,8 @@ from xaibench._checks import feature_view
 from xaibench.methods import register
 from xaibench.methods._patches import default_patch, unit_image, windows
 from xaibench.methods._perturb import masked_scores
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods.base import Method, check_batch_size, check_positive_int
+from xaibench.models.batching import model_batch
 from xaibench.models.outputs import class_scores
 
 # Rows of the model calls that score x itself: groups of FIXED_ROWS samples, then one at a time.
@@ -19,9 +20,13 @@ FIXED_ROWS = 8
 def fixed_shape_scores(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Raw f_y(x), float64 (N,), from model calls of ``FIXED_ROWS`` inputs and, for the last
     N mod ``FIXED_ROWS`` samples, of one: shapes that depend on N only, never on ``batch_size``,
-    so a sample's score has the same bits at any batch size (and no row is scored twice)."""
-    full = len(x) - len(x) % FIXED_ROWS
-    head = class_scores(model, x[:full], y[:full], output="raw", batch_size=FIXED_ROWS)
+    so a sample's score has the same bits at any batch size (and no row is scored twice). A
+    model of which the memory budget takes fewer than ``FIXED_ROWS`` inputs per forward call
+    (``models.batching``, whatever ``batch_size`` says) reads every row alone."""
+    auto = model_batch("auto", model, x.shape[1:], gradient=False)
+    rows = FIXED_ROWS if auto >= FIXED_ROWS else 1
+    full = len(x) - len(x) % rows
+    head = class_scores(model, x[:full], y[:full], output="raw", batch_size=rows)
     tail = class_scores(model, x[full:], y[full:], output="raw", batch_size=1)
     return np.concatenate([head, tail])
 
@@ -51,7 +56,8 @@ class Occlusion(Method):
     stride : step between patch positions; None (default) = max(1, patch // 2)
         (1 on 8x8, 2 on 28x28 and 32x32, 14 on 224x224).
     baseline : what occluded pixels become: 0.0 (default), a number, "mean", "blur" or a callable.
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     def __init__(
@@ -60,12 +66,12 @@ class Occlusion(Method):
         patch: int | None = None,
         stride: int | None = None,
         baseline: Baseline = 0.0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.patch = None if patch is None else check_positive_int(patch, "patch")
         self.stride = None if stride is None else check_positive_int(stride, "stride")
         self.baseline = check_baseline(baseline)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def patches(self, input_shape: tuple[int, ...]) -> np.ndarray:
         """The occluded features of every patch position for one input of ``input_shape``

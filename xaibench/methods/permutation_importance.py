@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench.methods import register
-from xaibench.methods.base import CHUNK_VALUES, Method, check_positive_int, check_seed
+from xaibench.methods.base import (
+    CHUNK_VALUES,
+    Method,
+    check_batch_size,
+    check_positive_int,
+    check_seed,
+)
 from xaibench.models.outputs import class_scores
 
 
@@ -33,16 +39,17 @@ class PermutationImportance(Method):
     ----------
     repeats : permutations per feature, averaged (default 5).
     seed : seed of the permutations (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     inputs = ("tabular",)
     stochastic = True
 
-    def __init__(self, *, repeats: int = 5, seed: int = 0, batch_size: int = 256):
+    def __init__(self, *, repeats: int = 5, seed: int = 0, batch_size: int | str = "auto"):
         self.repeats = check_positive_int(repeats, "repeats")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float] | None:
         """Per sample: x itself and one copy per repeat and feature (tabular rows only)."""

@@ -15,6 +15,7 @@ from xaibench.methods._perturb import masked_scores
 from xaibench.methods.base import (
     CHUNK_VALUES,
     Method,
+    check_batch_size,
     check_positive_int,
     check_probability,
     check_seed,
@@ -66,7 +67,8 @@ class Rise(Method):
     baseline : what masked-out input becomes: 0.0 (default, the paper's x * M), a number, "mean",
         "blur" or a callable.
     seed : seed of the masks (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     cost = "heavy"
@@ -81,14 +83,14 @@ class Rise(Method):
         p: float = 0.5,
         baseline: Baseline = 0.0,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.masks = check_positive_int(masks, "masks")
         self.cells = check_positive_int(cells, "cells")
         self.p = check_probability(p, "p")
         self.baseline = check_baseline(baseline)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: one forward pass per mask."""

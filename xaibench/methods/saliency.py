@@ -18,7 +18,8 @@ class Saliency(GradientMethod):
 
     Parameters
     ----------
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
 
     Example
     -------

@@ -28,7 +28,14 @@ import numpy as np
 from xaibench.methods import register_optional
 from xaibench.methods._patches import n_units, unit_image, units
 from xaibench.methods._perturb import masked_scores
-from xaibench.methods.base import Method, check_positive_int, check_seed, sample_seeds
+from xaibench.methods.base import (
+    Method,
+    check_batch_size,
+    check_positive_int,
+    check_seed,
+    sample_seeds,
+)
+from xaibench.models.batching import model_batch
 
 HINT = "install the shap extra: pip install 'xaibench[shap]'"
 
@@ -100,7 +107,9 @@ class ShapGradient(Method):
         explained batch; or a number: one constant reference input (0.0 = zeros).
     background_size : size of the "batch" background (default 50).
     seed : seed of the background sample and of shap's draws (default 0).
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``). shap itself scores the explained samples once in one
+        forward pass of its own (to rank the outputs), which no batch size splits.
 
     Cost: ``nsamples`` gradient evaluations per sample, one explainer call (and one trace of the
     gradient per target class) per batch.
@@ -122,13 +131,13 @@ class ShapGradient(Method):
         background: str | float = "batch",
         background_size: int = 50,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.nsamples = check_positive_int(nsamples, "nsamples")
         self.background = check_background(background)
         self.background_size = check_positive_int(background_size, "background_size")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: ``nsamples`` gradients (forward + backward) and one forward pass of x."""
@@ -136,7 +145,8 @@ class ShapGradient(Method):
 
     def explain(self, model, x, y):
         data = background_inputs(x, self.background, self.background_size, self.seed)
-        explainer = shap.GradientExplainer(_inference(model), data, batch_size=self.batch_size)
+        batch = model_batch(self.batch_size, model, x.shape[1:], gradient=True)
+        explainer = shap.GradientExplainer(_inference(model), data, batch_size=batch)
         with numpy_global_seed(self.seed), warnings.catch_warnings():
             # shap calls the model on a list of one tensor; Keras warns about the structure
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
@@ -192,7 +202,8 @@ class ShapKernel(Method):
         explained batch; or a number: one constant reference input (0.0 = zeros).
     background_size : size of the "batch" background (default 10, a summary as shap recommends).
     seed : seed of the background sample and of the coalitions drawn (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Cost: (coalitions + 2) * background size forward passes per sample: 21780 with the
     defaults on 64 superpixels ((2 * 64 + 2048 + 2) * 10), 320 on 5 tabular features.
@@ -214,14 +225,14 @@ class ShapKernel(Method):
         background: str | float = "batch",
         background_size: int = 10,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.nsamples = check_nsamples(nsamples)
         self.segments = check_positive_int(segments, "segments")
         self.background = check_background(background)
         self.background_size = check_positive_int(background_size, "background_size")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape) -> dict[str, float]:
         """Per sample: every coalition, x and the empty coalition, each averaged over the

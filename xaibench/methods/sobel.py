@@ -6,7 +6,8 @@ import numpy as np
 from scipy import ndimage
 
 from xaibench.methods import register
-from xaibench.methods.base import Method, check_positive_int
+from xaibench.methods.base import Method, check_batch_size
+from xaibench.models.batching import model_batch
 
 _DERIVATIVE = np.array([-1.0, 0.0, 1.0])
 _SMOOTH = np.array([1.0, 2.0, 1.0])
@@ -38,7 +39,8 @@ class Sobel(Method):
 
     Parameters
     ----------
-    batch_size : images filtered at once (default 256); the result does not depend on it.
+    batch_size : images filtered at once, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``, at most 256); the result does not depend on it.
 
     Example
     -------
@@ -51,9 +53,9 @@ class Sobel(Method):
     inputs = ("image",)
     model_calls = {"forward": 0.0, "backward": 0.0}  # the model is not read
 
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+    def __init__(self, *, batch_size: int | str = "auto"):
+        self.batch_size = check_batch_size(batch_size)
 
     def explain(self, model, x, y):
-        bs = self.batch_size
+        bs = model_batch(self.batch_size, None, x.shape[1:], gradient=False)  # no model read
         return np.concatenate([sobel_magnitude(x[i : i + bs]) for i in range(0, len(x), bs)])

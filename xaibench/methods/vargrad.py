@@ -26,7 +26,8 @@ class VarGrad(NoisyGradientMethod):
     samples : noisy copies n per input (default 25).
     noise : noise standard deviation as a fraction of each sample's value range (default 0.15).
     seed : seed of the noise (default 0); the noise of a sample does not depend on batch_size.
-    batch_size : inputs per gradient call (default 256).
+    batch_size : inputs per gradient call, or "auto" (default): as many as fit the memory budget
+        (``xaibench.models.batching``).
 
     Example
     -------

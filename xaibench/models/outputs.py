@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from xaibench._tf import keras, tf
+from xaibench.models.batching import model_batch
 
 OUTPUTS = ("probability", "logit")  # what metrics read (their ``output=`` setting)
 HEADS = ("raw", *OUTPUTS)  # "raw": the model's own output, what methods explain
@@ -117,10 +118,17 @@ def forward_fn(model, output: str) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def class_scores(
-    model, x: np.ndarray, y: np.ndarray, *, output: str = "probability", batch_size: int = 256
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    output: str = "probability",
+    batch_size: int | str = "auto",
 ) -> np.ndarray:
-    """Target-class scores f_y(x), float64 (N,), computed in batches of ``batch_size``."""
+    """Target-class scores f_y(x), float64 (N,), computed in batches of ``batch_size`` inputs
+    (``"auto"``: as many as fit the memory budget, ``models.batching.model_batch``)."""
     fn = forward_fn(model, output)
+    batch_size = model_batch(batch_size, model, x.shape[1:], gradient=False)
     out = [
         np.take_along_axis(fn(x[i : i + batch_size]), y[i : i + batch_size, None], axis=1)[:, 0]
         for i in range(0, len(x), batch_size)
@@ -155,10 +163,12 @@ def _gradient_fn(model, output: str):
 
 
 def target_gradients(
-    model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256, output: str = "raw"
+    model, x: np.ndarray, y: np.ndarray, *, batch_size: int | str = "auto", output: str = "raw"
 ) -> np.ndarray:
-    """Gradients of the target-class output with respect to ``x``, float32, shape of ``x``."""
+    """Gradients of the target-class output with respect to ``x``, float32, shape of ``x``, in
+    batches of ``batch_size`` inputs (``"auto"``: ``models.batching.model_batch``)."""
     grad = _gradient_fn(model, output)
+    batch_size = model_batch(batch_size, model, x.shape[1:], gradient=True)
     out = [
         grad(
             tf.convert_to_tensor(x[i : i + batch_size]), tf.convert_to_tensor(y[i : i + batch_size])
