@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _runs import write_config
 
+from xaibench.benchmark import cost
 from xaibench.cli import main
 from xaibench.store import APPLICATION_ID, SCHEMA_VERSION, Store
 
@@ -157,6 +158,59 @@ def test_a_store_from_before_the_identity_is_adopted_and_migrated(finished_run, 
         controls = dict(db.execute("SELECT method, control FROM cells"))
     assert axes == {"deletion": "faithfulness"}  # the axis the metric had before schema 3
     assert controls == {"random": 1, "saliency": 0}
+
+
+SCHEMA_4 = [
+    ("runs", "estimated_seconds"),
+    ("runs", "peak_memory_mb"),
+    ("runs", "worker_peak_memory_mb"),
+    ("cells", "estimated_seconds"),
+    ("cells", "peak_memory_mb"),
+]
+
+
+def test_a_run_records_its_cost_estimate_and_peak_memory(finished_run):
+    """The run's estimate and peak resident memory (TensorFlow alone takes more than 100 MB);
+    each cell's estimate, and where the kernel's high-water mark can be reset (Linux) the peak
+    while it was computed, never above the run's."""
+    _, out = finished_run
+    with Store(out / "results.sqlite", readonly=True) as store:
+        run, cells = store.run(), store.cells()
+    assert run["peak_memory_mb"] > 100 and run["worker_peak_memory_mb"] is None
+    assert run["estimated_seconds"] > 0 and cells["estimated_seconds"].gt(0).all()
+    if cost.PeakMemory().resettable:
+        assert cells["peak_memory_mb"].between(100, run["peak_memory_mb"]).all()
+
+
+def test_a_schema_3_store_is_read_as_it_is_and_migrated_to_4(finished_run, tmp_path, capsys):
+    """Schema 4 adds the cost estimate and the peak memory of runs and cells: a schema-3 store
+    is read without them (None, NaN) and migrated by the next run, which reuses its cells (their
+    new columns empty: they were not measured) and records its own."""
+    cfg, out = copy_run(finished_run, tmp_path)
+    path = out / "results.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 3")
+        for table, column in SCHEMA_4:
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    assert main(["report", str(out)]) == 0  # read-only: read as it is
+    with Store(path, readonly=True) as store:
+        run = store.run()
+        assert (run["peak_memory_mb"], run["estimated_seconds"]) == (None, None)
+        assert store.cells()[["peak_memory_mb", "estimated_seconds"]].isna().all().all()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "0 computed, 2 reused" in capsys.readouterr().out
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        for table, column in SCHEMA_4:
+            assert column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    with Store(path, readonly=True) as store:
+        first, second = store.run(run["id"]), store.run()
+        cells = store.cells()
+    assert first["peak_memory_mb"] is None and second["peak_memory_mb"] > 100
+    assert second["estimated_seconds"] is None  # nothing to compute: nothing estimated
+    assert cells["peak_memory_mb"].isna().all()  # the cells of before schema 4
 
 
 @pytest.mark.parametrize("kind", ["folder", "file_out"])

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from xaibench._version import __version__
@@ -84,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     _add_imports(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="stop before computing anything (exit 2) when the run's cost estimate exceeds M "
+        "minutes (without it, a run estimated over 30 minutes is warned about)",
+    )
     run.add_argument(
         "--executor",
         choices=("local", "dask"),
@@ -226,6 +234,7 @@ def _run(args) -> int:
     if args.executor == "dask":
         where = f" on the Dask scheduler at {args.scheduler}" if args.scheduler else " on Dask"
     print(f"xaibench run: {config.name} -> {out}{where}", file=sys.stderr)
+    start = time.perf_counter()
     try:
         result = run(
             config,
@@ -235,6 +244,7 @@ def _run(args) -> int:
             executor_name=args.executor,
             scheduler=args.scheduler,
             workers=args.workers,
+            max_minutes=args.max_minutes,
         )
     except KeyboardInterrupt:
         print(
@@ -243,8 +253,10 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    seconds = time.perf_counter() - start  # the cells, not the outputs
     result.leaderboard, rebuilt = _outputs(out, result)
     _print_summary(result, out, rebuilt)
+    _print_cost(result, seconds)
     return result.exit_code
 
 
@@ -300,6 +312,19 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
             )
         if len(result.failures) > 20:
             print(f"  ... and {len(result.failures) - 20} more", file=sys.stderr)
+
+
+def _print_cost(result, seconds: float) -> None:
+    """The run's time against its estimate, and its peak memory (on stderr)."""
+    from xaibench.benchmark.cost import duration
+
+    parts = [f"took {duration(seconds)}"]
+    estimate = result.estimate
+    if estimate is not None and (estimate.cells or estimate.training):
+        parts[0] += f" (estimated {duration(estimate.seconds)})"
+    if result.peak_memory_mb is not None:
+        parts.append(f"peak memory {result.peak_memory_mb:,.0f} MB")
+    print("; ".join(parts), file=sys.stderr)
 
 
 # The outputs' stamp -----------------------------------------------------------------------------

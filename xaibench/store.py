@@ -18,11 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# No quote marks nor commas in the SQL comments: SQLite's ALTER TABLE ... DROP COLUMN (the tests
+# rebuild stores of earlier schemas with it) fails on a table whose definition has one in a comment.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
-    config TEXT NOT NULL, versions TEXT NOT NULL, command TEXT
+    config TEXT NOT NULL, versions TEXT NOT NULL, command TEXT,
+    -- the cost estimate of the cells it computes (made at its start); the peak resident memory
+    -- of its process; the largest peak of its Dask workers (dask executor)
+    estimated_seconds REAL, peak_memory_mb REAL, worker_peak_memory_mb REAL
 );
 CREATE TABLE IF NOT EXISTS models (
     key TEXT PRIMARY KEY, dataset TEXT NOT NULL, model TEXT NOT NULL,
@@ -32,12 +37,15 @@ CREATE TABLE IF NOT EXISTS cells (
     key TEXT PRIMARY KEY,
     dataset TEXT NOT NULL, model TEXT NOT NULL, method TEXT NOT NULL, metric TEXT NOT NULL,
     model_key TEXT, category TEXT, higher_is_better INTEGER,
-    tradeoff TEXT,                   -- the metric's tradeoff axis (Metric.tradeoff), if any
+    tradeoff TEXT,                   -- the tradeoff axis of the metric (Metric.tradeoff) if any
     control INTEGER,                 -- 1 if the method is a control (Method.control)
     status TEXT NOT NULL,            -- ok | error | not_applicable
     error TEXT, settings TEXT NOT NULL, version TEXT NOT NULL,
     explain_seconds REAL, metric_seconds REAL, finished TEXT NOT NULL, run_id INTEGER,
-    forward_calls REAL, backward_calls REAL   -- the method's model calls per sample, if known
+    forward_calls REAL, backward_calls REAL,  -- model calls per sample of the method if known
+    -- the cost estimate of the cell (its share of the explanation included) and the peak
+    -- resident memory while it was computed (where measured)
+    estimated_seconds REAL, peak_memory_mb REAL
 );
 CREATE TABLE IF NOT EXISTS scores (
     cell TEXT NOT NULL, sample INTEGER NOT NULL, score REAL,
@@ -94,8 +102,10 @@ def _arrays_from_blob(blob: bytes) -> dict[str, np.ndarray]:
 # The store identifies itself: SQLite's application_id holds "XAIB", user_version the schema.
 APPLICATION_ID = 0x58414942
 # 1: the first schema (stores written before the store identified itself are 1 or 2);
-# 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff and cells.control.
-SCHEMA_VERSION = 3
+# 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff and cells.control;
+# 4: the cost estimate and peak memory of runs and cells (``estimated_seconds``,
+# ``peak_memory_mb``; runs.worker_peak_memory_mb).
+SCHEMA_VERSION = 4
 # The tables that make a store without an application_id one written by an earlier xaibench.
 _OWN_TABLES = {"runs", "cells", "scores", "run_cells"}
 # The metrics that fed the tradeoffs and the control methods when stores did not record them
@@ -108,7 +118,7 @@ _TRADEOFFS_BEFORE_3 = {
     "sparseness": "simplicity",
     "complexity": "simplicity",
 }
-# Columns each schema version added to the cells table, applied in order by ``_migrate``.
+# Columns each schema version added, applied in order by ``_migrate``.
 _MIGRATIONS = {
     2: [
         "ALTER TABLE cells ADD COLUMN forward_calls REAL",
@@ -124,7 +134,18 @@ _MIGRATIONS = {
         + ", ".join(f"'{m}'" for m in _CONTROLS_BEFORE_3)
         + ")",
     ],
+    4: [
+        "ALTER TABLE runs ADD COLUMN estimated_seconds REAL",
+        "ALTER TABLE runs ADD COLUMN peak_memory_mb REAL",
+        "ALTER TABLE runs ADD COLUMN worker_peak_memory_mb REAL",
+        "ALTER TABLE cells ADD COLUMN estimated_seconds REAL",
+        "ALTER TABLE cells ADD COLUMN peak_memory_mb REAL",
+    ],
 }
+# Columns of runs and cells that stores of an earlier schema lack, read as NULL from them when
+# they are opened read-only (not migrated).
+_RUN_COLUMNS = ("estimated_seconds", "peak_memory_mb", "worker_peak_memory_mb")
+_CELL_COLUMNS = ("forward_calls", "backward_calls", "estimated_seconds", "peak_memory_mb")
 
 
 def _lock(path: Path):
@@ -219,14 +240,15 @@ class Store:
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(step, []):
                     words = statement.split()
-                    columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
-                    if words[:5] == ["ALTER", "TABLE", "cells", "ADD", "COLUMN"] and (
-                        words[5] in columns
-                    ):
-                        continue  # a store of an earlier schema that has this column already
+                    if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                        if words[5] in self._columns(words[2]):
+                            continue  # a store of an earlier schema that has this column already
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
     def _insert(self, verb: str, table: str, row: dict) -> None:
         """``verb`` ("INSERT", "INSERT OR REPLACE", ...) ``row`` into ``table`` by column name."""
@@ -263,11 +285,26 @@ class Store:
             )
         return int(cur.lastrowid)
 
-    def finish_run(self, run_id: int, status: str) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        peak_memory_mb: float | None = None,
+        worker_peak_memory_mb: float | None = None,
+    ) -> None:
+        """Mark run ``run_id`` finished with ``status``, with the peak memory measured (MB)."""
         with self.db:
             self.db.execute(
-                "UPDATE runs SET finished=?, status=? WHERE id=?", (now(), status, run_id)
+                "UPDATE runs SET finished=?, status=?, peak_memory_mb=?, worker_peak_memory_mb=? "
+                "WHERE id=?",
+                (now(), status, peak_memory_mb, worker_peak_memory_mb, run_id),
             )
+
+    def set_estimate(self, run_id: int, seconds: float | None) -> None:
+        """Record the cost estimate (seconds) of the cells run ``run_id`` computes."""
+        with self.db:
+            self.db.execute("UPDATE runs SET estimated_seconds=? WHERE id=?", (seconds, run_id))
 
     def latest_run(self) -> dict | None:
         """The latest run: id, started, finished, status, config, versions, command."""
@@ -275,16 +312,21 @@ class Store:
 
     def run(self, run_id: int | None = None) -> dict | None:
         """Run ``run_id`` (default: the latest): id, started, finished, status, config, versions,
-        command; None when there is no such run."""
-        select = "SELECT id, started, finished, status, config, versions, command FROM runs "
+        command, estimated_seconds (the cost estimate of the cells it computed), peak_memory_mb
+        (the peak resident memory of its process) and worker_peak_memory_mb (of its Dask
+        workers); those three are None where not measured (and in stores of schema < 4).
+        None when there is no such run."""
+        there = self._columns("runs")
+        extra = [c if c in there else f"NULL AS {c}" for c in _RUN_COLUMNS]
+        keys = ("id", "started", "finished", "status", "config", "versions", "command")
+        select = f"SELECT {', '.join([*keys, *extra])} FROM runs "
         if run_id is None:
             row = self.db.execute(select + "ORDER BY id DESC LIMIT 1").fetchone()
         else:
             row = self.db.execute(select + "WHERE id=?", (run_id,)).fetchone()
         if row is None:
             return None
-        keys = ("id", "started", "finished", "status", "config", "versions", "command")
-        run = dict(zip(keys, row, strict=True))
+        run = dict(zip((*keys, *_RUN_COLUMNS), row, strict=True))
         run["config"], run["versions"] = json.loads(run["config"]), json.loads(run["versions"])
         return run
 
@@ -387,8 +429,12 @@ class Store:
         explain_seconds: float | None = None,
         metric_seconds: float | None = None,
         calls: dict | None = None,
+        estimated_seconds: float | None = None,
+        peak_memory_mb: float | None = None,
     ) -> None:
-        """Write one finished cell and everything it computed, in one transaction."""
+        """Write one finished cell and everything it computed, in one transaction: its cost
+        estimate (seconds) and the peak resident memory (MB) while it was computed too, where
+        known."""
         with self.db:
             self.db.execute("DELETE FROM scores WHERE cell=?", (key,))
             self.db.execute("DELETE FROM curves WHERE cell=?", (key,))
@@ -416,6 +462,8 @@ class Store:
                     run_id=run_id,
                     forward_calls=(calls or {}).get("forward"),
                     backward_calls=(calls or {}).get("backward"),
+                    estimated_seconds=estimated_seconds,
+                    peak_memory_mb=peak_memory_mb,
                 ),
             )
             if scores is not None:
@@ -431,7 +479,8 @@ class Store:
 
     # reading --------------------------------------------------------------------------------
     def cells(self, run_id: int | None = None) -> pd.DataFrame:
-        """Cells of run ``run_id`` (default: the latest run)."""
+        """Cells of run ``run_id`` (default: the latest run): every column of the cells table,
+        ``peak_memory_mb`` and ``estimated_seconds`` included (NaN where not measured)."""
         run_id = self._run_id(run_id)
         cells = pd.read_sql_query(
             "SELECT c.* FROM cells c JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? "
@@ -439,7 +488,7 @@ class Store:
             self.db,
             params=(run_id,),
         )
-        for column in ("forward_calls", "backward_calls"):  # a schema-1 store opened read-only
+        for column in _CELL_COLUMNS:  # a store of an earlier schema opened read-only
             if column not in cells:
                 cells[column] = np.nan
         if "tradeoff" not in cells:  # a store of schema < 3 opened read-only

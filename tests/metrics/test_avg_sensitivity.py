@@ -32,7 +32,7 @@ def test_sensitivity_zero_attribution_is_nan():
     check_sensitivity_zero_attribution_is_nan("avg_sensitivity")
 
 
-@pytest.mark.parametrize("batch_size, expected", [(None, 7), (5, 5)])
+@pytest.mark.parametrize("batch_size, expected", [("auto", 7), (None, 7), (5, 5)])
 def test_sensitivity_explains_once(batch_size, expected):
     x = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
     q = xb.metrics.get("avg_sensitivity", samples=3, batch_size=batch_size)

@@ -3,12 +3,14 @@ attributions, batch-size independence, seeds, tensors, softmax-ending models, th
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 
 import _tiny
 import numpy as np
 import pytest
+from _method_cases import auto_budget, watched
 from _metric_cases import builtin_metrics, linear_scores, removal_curves, trapezoid
 from _tolerance import assert_scores_close
 
@@ -210,6 +212,47 @@ def test_batch_size_does_not_change_scores(image_setup, name):
     s64 = xb.metrics.get(name, batch_size=64, **fast)(model, x, y, a, **kw)
     assert np.isfinite(s1).all()
     assert_scores_close(s1, s64)
+
+
+AUTO_OR_INT = "batch_size must be 'auto' or a positive integer, got"
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_batch_size_defaults_to_auto_and_is_checked(name):
+    """CONTRACT: ``batch_size="auto"`` is the default of every component (models.batching); an
+    integer is kept as given; anything else is refused in one line naming the setting."""
+    default = inspect.signature(xb.metrics.cls(name)).parameters["batch_size"].default
+    assert default == "auto"
+    assert xb.metrics.get(name).params["batch_size"] == "auto"
+    assert xb.metrics.get(name, batch_size=3).params["batch_size"] == 3
+    for bad in (0, 2.5, True, "Auto"):
+        with pytest.raises(ValueError, match=AUTO_OR_INT):
+            xb.metrics.get(name, batch_size=bad)
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_auto_batches_stay_within_the_memory_budget(image_setup, monkeypatch, name):
+    """batch_size="auto" (the default) is resolved wherever a metric calls the model (and the
+    method it re-runs, here saliency, at its own "auto"): with a budget that fits 2 gradient or 4
+    forward inputs of the model (models.batching), no call passes more, though the metrics read
+    tens of copies of the 4 samples. Fails where a loop reads the batch size unresolved or calls
+    the model on all copies at once."""
+    model, x, y, a, masks = image_setup
+    model = watched(model, x.shape[1:])
+    monkeypatch.setenv("XAIBENCH_MEMORY_GIB", auto_budget(model, x.shape[1:], 2))
+    q = xb.metrics.get(name, **FAST_SETTINGS.get(name, {}))
+    assert q.params["batch_size"] == "auto"
+    kw = extras(q, x, masks)
+    watch = model.layers[0]
+    watch.largest()
+    scores = q(model, x, y, a, **kw)
+    forward, backward = watch.largest()
+    assert forward <= 4 and backward <= 2, (forward, backward)
+    if q.needs_model and name != "model_randomisation":  # it reads randomised copies only
+        assert forward > 0
+    if q.category != "cost":
+        again = xb.metrics.get(name, batch_size=64, **FAST_SETTINGS.get(name, {}))
+        assert_scores_close(scores, again(model, x, y, a, **kw))
 
 
 @pytest.mark.parametrize("name, missing", NEEDS)

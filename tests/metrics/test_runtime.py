@@ -37,6 +37,19 @@ def test_runtime_lower_bound():
     assert np.all(got >= np.array([SLEEP / 2] * 4 + [SLEEP]))
 
 
+def test_runtime_auto_times_64_samples_per_call():
+    """batch_size="auto" (the default) times TIMED_BATCH = 64 samples per call of the method,
+    the fixed size before "auto" (times stay comparable; the method's own batches bound the
+    memory)."""
+    x = np.ones((70, 3), np.float32)
+    model = _tiny.linear_tabular(np.ones((3, 2)), np.zeros(2))
+    q = xb.metrics.get("runtime")
+    assert q.params["batch_size"] == "auto"
+    SLEEPY_CALLS.clear()
+    q(model, x, np.zeros(70, int), x, explain=xb.methods.get("test_sleepy", seconds=0.0))
+    assert SLEEPY_CALLS == [64, 64, 6]  # the warm-up on the first batch, then the timed ones
+
+
 def test_runtime_needs_explain():
     x = np.ones((2, 3), np.float32)
     model = _tiny.linear_tabular(np.ones((3, 2)), np.zeros(2))

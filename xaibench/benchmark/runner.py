@@ -24,7 +24,7 @@ from xaibench import models
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
-from xaibench.benchmark import components
+from xaibench.benchmark import components, cost
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.executors import (
     MethodResult,
@@ -37,6 +37,7 @@ from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train, training_data_hash
+from xaibench.models.zoo import registry as architectures
 from xaibench.store import DONE, Store, settings_key
 
 
@@ -53,6 +54,8 @@ class RunResult:
     failures: list[dict] = field(default_factory=list)
     leaderboard: pd.DataFrame | None = None
     artifacts: int = 0  # report artifacts (gallery, inspection) written by this run
+    estimate: cost.Estimate | None = None  # the cost estimate of the cells it computed
+    peak_memory_mb: float | None = None  # the peak resident memory of this process
 
     @property
     def exit_code(self) -> int:
@@ -161,19 +164,51 @@ def recorded_models(store: Store) -> dict[tuple[str, str], dict]:
     return {(c.dataset, c.model): json.loads(c.settings)["model"] for c in cells.itertuples()}
 
 
-class _Announced(list):
+class _Staged(list):
     """The metrics of a task run in this process, calling ``announce(metric)`` as
     ``compute_method`` reaches each (it explains first, then scores the metrics in order), so that
-    the progress bar names the metric being scored."""
+    the progress bar names the metric being scored, and keeping the peak memory of each stage:
+    ``peaks`` = [the explanation's, then each metric's] (None where not measured)."""
 
-    def __init__(self, metrics, announce):
+    def __init__(self, metrics, announce, memory: cost.PeakMemory):
         super().__init__(metrics)
-        self.announce = announce
+        self.announce, self.memory = announce, memory
+        self.peaks: list[float | None] = []
 
     def __iter__(self):
         for metric in super().__iter__():
+            self.peaks.append(self.memory.mark())
             self.announce(metric)
             yield metric
+        self.peaks.append(self.memory.mark())
+
+    def peak(self, i: int) -> float | None:
+        """The peak while the ``i``-th metric's cell was computed: its explanation or its
+        scoring, whichever took more."""
+        if len(self.peaks) != len(self) + 1 or None in (self.peaks[0], self.peaks[i + 1]):
+            return None
+        return max(self.peaks[0], self.peaks[i + 1])
+
+
+@dataclass
+class _Task:
+    """One method's pending cells on one pair, as sent to the executor (``staged``: its metrics
+    when they run in this process)."""
+
+    method: object
+    pending: list[Cell]
+    pair: Pair
+    gallery: str
+    staged: _Staged | None = None
+
+
+class _Untrained(Exception):
+    """Raised through ``load_or_train``'s log when the model is not cached (it would train)."""
+
+
+def _cached_only(message: str) -> None:
+    if message.startswith("training "):  # load_or_train is about to train (see _Grid.load)
+        raise _Untrained
 
 
 class _Grid:
@@ -193,6 +228,10 @@ class _Grid:
         self.result, self.executor, self.inputs = result, ex, inputs
         self.recorded = recorded  # recorded_models(store) before this run
         self.counted: set[str] = set()  # keys of the cells the bar counts
+        self.memory = cost.PeakMemory()  # from here on: the run's peak memory
+        self.estimates: dict[tuple, cost.CellEstimate] = {}  # by CellEstimate.key
+        self.remaining: cost.Remaining | None = None  # the ETA
+        self.where = ""  # the pair being computed, "dataset/model"
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
         # Code fingerprints of the user-registered components, once per run (xaibench's own are
@@ -212,10 +251,19 @@ class _Grid:
     def stage(self, text: str, pair: Pair | None = None) -> None:
         """Show what the run is doing now in the progress bar (and on which pair)."""
         if pair is not None:
-            self.bar.set_postfix_str(f"{pair.data.name}/{pair.arch}", refresh=False)
+            self.where = f"{pair.data.name}/{pair.arch}"
+        self.bar.set_postfix_str(self.postfix(), refresh=False)
         self.bar.set_description(text)
 
+    def postfix(self) -> str:
+        """The bar's postfix: the pair, and the time left by the cost model (``Remaining``)."""
+        if self.remaining is None or not self.remaining.left:
+            return self.where
+        return f"{self.where}, ~{cost.duration(self.remaining.seconds())} left"
+
     def put(self, key, ids, metric, status, settings, **data) -> None:
+        ident = (ids["dataset"], ids["model"], ids["method"], ids["metric"])
+        estimate = self.estimates.get(ident)
         self.store.put_cell(
             key,
             ids=ids,
@@ -224,8 +272,11 @@ class _Grid:
             settings=settings,
             version=__version__,
             run_id=self.run_id,
+            estimated_seconds=estimate.seconds if estimate else None,
             **data,
         )
+        if self.remaining is not None:
+            self.remaining.finish(ident)
         if status == "error":
             first = data["error"].splitlines()[0]
             self.result.failures.append({**ids, "error": first})
@@ -236,6 +287,7 @@ class _Grid:
             self.result.not_applicable += 1
         self.result.computed += 1
         if key in self.counted:
+            self.bar.set_postfix_str(self.postfix(), refresh=False)
             self.bar.update(1)
 
     # the grid, planned before any model is loaded -----------------------------------------------
@@ -343,13 +395,23 @@ class _Grid:
 
     def to_count(self, pair: Pair, groups) -> list[str]:
         """The keys of the cells of ``groups`` still to compute that the bar counts."""
-        return [
-            c.key
-            for method, cells in groups
-            if self.applies(pair, method)
-            for c in cells
-            if self.store.status(c.key) not in DONE and self.scores(pair, c.metric)
-        ]
+        return [c.key for _, cells in self.pending(pair, groups) for c in cells]
+
+    def pending(self, pair: Pair, groups) -> list[tuple[object, list[Cell]]]:
+        """``[(method, cells)]``: the cells of ``groups`` still to compute that the bar counts,
+        by method (methods with none left out)."""
+        out = []
+        for method, cells in groups:
+            if not self.applies(pair, method):
+                continue
+            todo = [
+                c
+                for c in cells
+                if self.store.status(c.key) not in DONE and self.scores(pair, c.metric)
+            ]
+            if todo:
+                out.append((method, todo))
+        return out
 
     def applies(self, pair: Pair, method) -> bool:
         """Whether ``method`` runs on ``pair``, as far as is known without running it (the
@@ -366,6 +428,78 @@ class _Grid:
         the dataset lacks)."""
         return components.not_applicable(metric, pair.masks) is None
 
+    # the cost, estimated before anything is computed ---------------------------------------------
+
+    def estimate(self, pairs: list[Pair], parallel: int = 1) -> cost.Estimate:
+        """The cost of the cells still to compute (``plan`` first), on ``parallel`` processes;
+        it becomes the ETA of the progress bar (``Remaining``)."""
+        estimate = cost.Estimate(parallel=parallel)
+        for pair in pairs:
+            if pair.planned:
+                self.estimate_pair(pair, estimate)
+        self.estimates = {c.key: c for c in estimate.cells}
+        self.remaining = cost.Remaining(estimate)
+        return estimate
+
+    def estimate_pair(self, pair: Pair, estimate: cost.Estimate) -> None:
+        """Add ``pair``'s cells to compute (and its training) to ``estimate``, from a probe of its
+        model (``probe_model``) and what its methods and metrics declare."""
+        where = f"{pair.arch} on {pair.data.name}"
+        self.stage(f"estimating the cost: loading {where}", pair)
+        model, untrained = self.probe_model(pair)
+        if pair.trained is not None:  # the cells' keys are known: those still to compute
+            groups = self.pending(pair, self.cells(pair, pair.trained.settings, pair.trained.key))
+            tasks = [(method, [c.metric for c in cells]) for method, cells in groups]
+        else:
+            metrics = [metric for metric in self.metrics if self.scores(pair, metric)]
+            tasks = [(m, metrics) for m in self.methods if metrics and self.applies(pair, m)]
+        names = (pair.data.name, pair.arch)
+        timing, why = None, "its model could not be had to time it"
+        if model is not None:
+            self.stage(f"estimating the cost: timing {where}", pair)
+            impute = any(cost.needs_imputation(m, ms, pair.x, model) for m, ms in tasks)
+            try:
+                timing = cost.probe(model, pair.x, pair.y, imputation=impute)
+            except Exception as err:  # noqa: BLE001 - the cells say why their cost is unknown
+                why = f"its model could not be timed: {type(err).__name__}: {err}"
+        for method, metrics in tasks:
+            if timing is None:
+                estimate.cells += [
+                    cost.CellEstimate(*names, method.name, m.name, None, why) for m in metrics
+                ]
+            else:
+                estimate.cells += cost.task_estimates(names, method, metrics, pair.x, model, timing)
+        if untrained is not None:
+            estimate.training["/".join(names)] = self.training_estimate(pair, model, untrained)
+
+    def training_estimate(self, pair: Pair, model, spec) -> float | None:
+        """The longest training of ``pair``'s model (architecture ``spec``, built untrained as
+        ``model``), from a training step timed on it; None when it cannot be timed."""
+        self.stage(f"estimating the cost: timing the training of {pair.arch}", pair)
+        try:
+            timing = cost.probe_training(spec, model, pair.x, pair.y)
+        except Exception:  # noqa: BLE001 - the training's time is then unknown (and said so)
+            return None
+        return cost.training_seconds(spec.max_epochs, len(pair.data.x_train), timing)
+
+    def probe_model(self, pair: Pair) -> tuple[object, object]:
+        """``(model, architecture)``: the model to time for ``pair``, its file's or the cached
+        model (loaded now and kept for the run; architecture None), else its architecture built
+        untrained and that architecture (the run trains it); ``(None, None)`` when neither can
+        be had (the run records why when it loads the model)."""
+        if pair.trained is None:
+            try:
+                pair.trained = load_or_train(pair.spec, pair.data, log=_cached_only)
+            except Exception:  # noqa: BLE001 - _Untrained, or an error recorded by ``load``
+                pass
+        if pair.trained is not None:
+            return pair.trained.model, None
+        try:
+            spec = architectures.get(pair.spec)
+            return spec.build(pair.data.input_shape, pair.data.n_classes, 0), spec
+        except Exception:  # noqa: BLE001 - a user's architecture: its cost is unknown
+            return None, None
+
     # running ------------------------------------------------------------------------------------
 
     def run_pair(self, pair: Pair) -> None:
@@ -380,6 +514,8 @@ class _Grid:
             return
         if pair.reason is None and pair.trained is None:
             self.load(pair)
+            if self.remaining is not None:
+                self.remaining.finish(f"{pair.data.name}/{pair.arch}")
         trained = pair.trained
         model_settings = (
             trained.settings if trained else {"model": pair.spec, "dataset": pair.data.name}
@@ -500,38 +636,43 @@ class _Grid:
         stored when its task returns."""
         work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
         work.reason, work.error = pair.reason, pair.error
-        done = partial(self.finish_method, method, pending, pair, gallery)
+        task = _Task(method, pending, pair, gallery)
+        done = partial(self.finish_method, task)
         if pair.reason is not None or pair.error is not None:  # nothing to compute: no task
             done(compute_method(pair.model, work), None)
             return
         counted = {c.metric.name for c in pending if c.key in self.counted}
         if self.executor.name != "local":
             self.stage(f"sending {method.name} to Dask", pair)
-        elif counted:  # the stages of the cells that run code
+        else:
 
-            def announce(metric):
+            def announce(metric):  # the stages of the cells that run code
                 if metric.name in counted:
                     self.stage(f"scoring {metric.name}")
 
-            self.stage(f"explaining {method.name}", pair)
-            work.metrics = _Announced(work.metrics, announce)
+            if counted:
+                self.stage(f"explaining {method.name}", pair)
+            task.staged = work.metrics = _Staged(work.metrics, announce, self.memory)
+            self.memory.mark()  # the explanation's stage starts here
         self.executor.submit(pair.trained.key, pair.model, work, on_done=done)
 
-    def finish_method(self, method, pending: list[Cell], pair: Pair, gallery: str, out, err):
+    def finish_method(self, task: _Task, out, err):
         """Store the cells of one method's task (``out``), or its failure ``err`` in all of them."""
+        method, pending, pair, gallery = task.method, task.pending, task.pair, task.gallery
         if err is not None:
             out = MethodResult(outcomes=[("error", {"error": error_text(err)})] * len(pending))
         try:
             calls = model_calls(method, pair.x)
         except Exception:  # noqa: BLE001 - a malformed declaration: unknown, the cells are kept
             calls = None
-        for cell, (status, fields) in zip(pending, out.outcomes, strict=True):
+        for i, (cell, (status, fields)) in enumerate(zip(pending, out.outcomes, strict=True)):
             if status == "ok":
                 fields = {
                     **fields,
                     "samples": pair.idx,
                     "explain_seconds": out.explain_seconds,
                     "calls": calls,
+                    "peak_memory_mb": task.staged.peak(i) if task.staged else None,
                 }
             self.put(cell.key, cell.ids, cell.metric, status, cell.settings, **fields)
         if pair.trained and out.a is not None:
@@ -546,10 +687,15 @@ class Inputs:
     model_files: dict = field(default_factory=dict)  # (model spec, dataset spec) -> TrainedModel
 
 
+# The bar shows the cells done and the time elapsed; the time left comes from the cost model in
+# its postfix (``_Grid.postfix``), not from tqdm's rate of cells, which knows no cell's cost.
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
 def progress_bar(total: int, *, enabled: bool = True) -> tqdm:
-    """The run's progress bar over the ``total`` cells to compute (on stderr). Its ETA comes from
-    the mean rate since the start (``smoothing=0``), which does not jump from one fast or slow
-    cell to the next as tqdm's default moving average does."""
+    """The run's progress bar over the ``total`` cells to compute (on stderr). Its rate is the
+    mean since the start (``smoothing=0``); its ETA is the cost model's (``cost.Remaining``): the
+    estimate of the cells left, rescaled by the measured over the estimated time of those done."""
     bar = tqdm(
         total=total,
         desc="xaibench" if total else "nothing to compute",
@@ -558,6 +704,7 @@ def progress_bar(total: int, *, enabled: bool = True) -> tqdm:
         file=sys.stderr,
         dynamic_ncols=True,
         smoothing=0,
+        bar_format=BAR_FORMAT,
     )
     return bar
 
@@ -593,6 +740,7 @@ def run(
     executor_name: str = "local",
     scheduler: str | None = None,
     workers: int | None = None,
+    max_minutes: float | None = None,
 ) -> RunResult:
     """Run the grid of ``config`` into the store of the run directory ``out`` (the outputs are
     written from the store by ``xaibench.results.outputs``, as the CLI does after a run).
@@ -601,10 +749,24 @@ def run(
     ``scheduler``, or else on a local cluster of ``workers`` processes (default one per CPU), with
     the same numbers (see ``xaibench.benchmark.executors``).
 
+    Before any cell is computed, the cells still to compute are estimated (``cost``) and the
+    estimate printed (on stderr; nothing when everything is stored); it is stored with the run,
+    each cell's with the cell, and it drives the progress bar's ETA. ``max_minutes``: a run
+    estimated longer raises ValueError naming the estimate and the largest cells, before the run
+    is recorded or anything computed; without it, a run estimated over ``cost.LONG_RUN_MINUTES``
+    is warned about. The peak memory of the run and of each cell computed in this process is
+    stored (``Store.run``, ``Store.cells``).
+
     Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
     after the finished cells are safe in the store.
     """
     config.validate()
+    if max_minutes is not None and (
+        isinstance(max_minutes, bool)
+        or not isinstance(max_minutes, int | float)
+        or not max_minutes > 0
+    ):
+        raise ValueError(f"--max-minutes must be a positive number of minutes, got {max_minutes!r}")
     out = Path(out)
     inputs = preflight(config)
     ex = executor(executor_name, scheduler=scheduler, workers=workers)
@@ -615,14 +777,13 @@ def run(
         raise
     try:
         recorded = recorded_models(store)
-        run_id = store.start_run(config.to_dict(), versions(), command)
-        result = RunResult(out=out, run_id=run_id, total=config.n_cells())
-        grid = None
+        result = RunResult(out=out, run_id=0, total=config.n_cells())
+        grid, run_id = None, None
         try:
             grid = _Grid(
                 config,
                 store,
-                run_id=run_id,
+                run_id=None,
                 bar=None,
                 result=result,
                 ex=ex,
@@ -631,6 +792,13 @@ def run(
             )
             pairs = grid.pairs()
             grid.bar = progress_bar(sum(grid.plan(pair) for pair in pairs), enabled=progress)
+            result.estimate = grid.estimate(pairs, _parallel(ex))
+            _announce(grid.bar, result.estimate, max_minutes)  # ValueError over max_minutes
+            run_id = result.run_id = grid.run_id = store.start_run(
+                config.to_dict(), versions(), command
+            )
+            if result.estimate.cells or result.estimate.training:
+                store.set_estimate(run_id, result.estimate.seconds)
             for pair in pairs:
                 grid.run_pair(pair)
             if ex.name != "local":
@@ -638,13 +806,56 @@ def run(
             ex.drain(wait=True)
             grid.stage("done")
         except BaseException:
-            store.finish_run(run_id, "interrupted")
+            if run_id is not None:
+                store.finish_run(run_id, "interrupted", peak_memory_mb=grid.memory.run_peak())
             raise
         finally:
             if grid is not None and grid.bar is not None:
                 grid.bar.close()
-        store.finish_run(run_id, "failed" if result.failures else "ok")
+        result.peak_memory_mb = grid.memory.run_peak()
+        store.finish_run(
+            run_id,
+            "failed" if result.failures else "ok",
+            peak_memory_mb=result.peak_memory_mb,
+            worker_peak_memory_mb=_worker_peak(ex),
+        )
         return result
     finally:
         ex.close()
         store.close()
+
+
+def _announce(bar, estimate: cost.Estimate, max_minutes: float | None) -> None:
+    """Print the estimate (on stderr; nothing when nothing is to compute), a warning when it is
+    long and no ``max_minutes`` is given; ValueError (one line) when it exceeds ``max_minutes``."""
+    if not estimate.cells and not estimate.training:
+        return
+    refusal = estimate.over(max_minutes) if max_minutes is not None else None
+    if refusal:
+        raise ValueError(refusal)
+    bar.write(estimate.summary(), file=sys.stderr)
+    warning = estimate.warning() if max_minutes is None else None
+    if warning:
+        bar.write(warning, file=sys.stderr)
+
+
+def _parallel(ex) -> int:
+    """How many processes compute cells: 1 here, or the Dask cluster's worker threads."""
+    if ex.name == "local":
+        return 1
+    try:
+        return max(1, sum(ex.client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - the estimate then assumes one
+        return 1
+
+
+def _worker_peak(ex) -> float | None:
+    """The largest peak resident memory (MB) of the Dask workers (each measures its own), or
+    None (local executor, or the workers cannot tell)."""
+    if ex.name == "local":
+        return None
+    try:
+        peaks = [mb for mb in ex.client.run(cost.process_peak_mb).values() if mb is not None]
+    except Exception:  # noqa: BLE001 - the run's own peak is still stored
+        return None
+    return max(peaks) if peaks else None

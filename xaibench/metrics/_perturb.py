@@ -104,10 +104,11 @@ class Removal:
 
 
 def copy_scores(
-    model, copies: np.ndarray, y: np.ndarray, *, output: str, batch_size: int
+    model, copies: np.ndarray, y: np.ndarray, *, output: str, batch_size: int | str
 ) -> np.ndarray:
     """f_y of perturbed copies (m, V) + input shape, copy v of sample i scored for class y[i];
-    float64 (m, V). The model reads them sample-major, in batches of ``batch_size``.
+    float64 (m, V). The model reads them sample-major, in batches of ``batch_size`` inputs
+    (``"auto"``: ``models.batching.model_batch``).
 
     The scores are laid out column-major, as the earlier copy-major code returned them, so that
     reductions over them sum in the same order and scores stay bit-identical across versions.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Hashable
+from types import MappingProxyType
 
 import numpy as np
 
+from xaibench._baselines import needs_removed
 from xaibench._categories import CATEGORIES  # noqa: F401  (re-exported)
 from xaibench._checks import as_attributions, as_inputs, as_targets
 from xaibench._registry import Component, make_function_class
+from xaibench.metrics._perturb import IMAGE_ONLY
 from xaibench.models.outputs import check_targets
 
 # np.trapezoid from numpy 2.0; np.trapz before (numpy >= 1.26 is supported).
@@ -25,6 +29,15 @@ class Metric(Component, abc.ABC):
     ``stochastic`` (takes a ``seed``; the same seed gives the same scores), ``tradeoff`` (the
     axis of the tradeoff tables it feeds, one of TRADEOFF_AXES, or None).
 
+    What it costs, read by the run's cost estimate (``xaibench.benchmark.cost``): ``model_calls``,
+    the model calls it makes per sample besides the explanation it scores, a dict
+    ``{"forward": f, "backward": b}`` (``"imputations": i`` too where it imputes images) or a
+    method ``model_calls(input_shape, method_calls, model) -> dict | None`` given one sample's
+    shape, the explained method's own calls per sample (None when unknown) and the model (None
+    when not at hand); None (the default) = unknown. ``xaibench.metrics.cost.runtime.model_calls``
+    reads and validates it, for methods and metrics alike. ``shared_work``: metrics of one
+    explanation with equal non-None keys compute the same thing once (the second reuses it).
+
     A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
     """
 
@@ -35,6 +48,8 @@ class Metric(Component, abc.ABC):
     needs_masks: bool = False
     stochastic: bool = False
     tradeoff: str | None = None
+    model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
+    shared_work: Hashable | None = None
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
         x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks)
@@ -122,6 +137,30 @@ class CurveMetric(Metric):
         """Both from one computation of the curves (NaN rows score NaN)."""
         curves = self.curves(model, x, y, a)
         return self.summarise(curves), curves
+
+
+def rerun_calls(method_calls: dict | None, times: float, forward: float = 0) -> dict | None:
+    """The calls per sample of a metric that re-runs the explained method ``times`` times and
+    makes ``forward`` forward passes of its own: None when the method's calls are unknown."""
+    if method_calls is None:
+        return None
+    calls = {kind: times * value for kind, value in method_calls.items()}
+    return {**calls, "forward": calls.get("forward", 0.0) + forward}
+
+
+# The declaration of a metric that reads no model (read-only: shared by every such class).
+NO_MODEL_CALLS = MappingProxyType({"forward": 0, "backward": 0})
+
+
+def perturbation_calls(input_shape, baseline, forward: float, imputed: float) -> dict:
+    """The calls per sample of a metric that scores ``forward`` perturbed copies, ``imputed`` of
+    them with some (not all) features removed: those are imputed when ``baseline`` fills removed
+    features from the kept ones ("noisy_linear"). With an image-only baseline on tabular data
+    the metric does not apply (NotApplicable) and calls nothing."""
+    if isinstance(baseline, str) and baseline in IMAGE_ONLY and len(input_shape) != 3:
+        return dict(NO_MODEL_CALLS)
+    calls = {"forward": forward, "backward": 0}
+    return {**calls, "imputations": imputed} if needs_removed(baseline) else calls
 
 
 def area_under(curves: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, baseline_values, check_baseline
-from xaibench._checks import check_positive_int
+from xaibench._checks import check_batch_size
 from xaibench.metrics import register
 from xaibench.metrics.base import Metric
 from xaibench.models.outputs import check_output, class_scores
@@ -23,7 +23,8 @@ class Completeness(Metric):
     ----------
     baseline : 0.0 (default), a number, "mean", "blur" or a callable x -> x'.
     output : "logit" (default) or "probability".
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Example
     -------
@@ -33,10 +34,14 @@ class Completeness(Metric):
     higher_is_better = False
     category = "axiomatic"
 
-    def __init__(self, *, baseline: Baseline = 0.0, output: str = "logit", batch_size: int = 256):
+    def __init__(
+        self, *, baseline: Baseline = 0.0, output: str = "logit", batch_size: int | str = "auto"
+    ):
         self.baseline = check_baseline(baseline)
         self.output = check_output(output)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    model_calls = {"forward": 2, "backward": 0}  # f_y of x and of its baseline
 
     def score(self, model, x, y, a, **extra):
         both = np.concatenate([x, baseline_values(x, self.baseline)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import check_positive_int
+from xaibench._checks import check_batch_size
 from xaibench.metrics import register
-from xaibench.metrics.base import Metric
+from xaibench.metrics.base import NO_MODEL_CALLS, Metric
 
 EPS = 1e-12
 
@@ -34,7 +34,7 @@ class Complexity(Metric):
 
     Parameters
     ----------
-    batch_size : unused by the computation (kept for a uniform interface; default 256).
+    batch_size : unused by the computation (kept for a uniform interface; default "auto").
 
     Example
     -------
@@ -47,8 +47,10 @@ class Complexity(Metric):
     tradeoff = "simplicity"
     needs_model = False
 
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+    def __init__(self, *, batch_size: int | str = "auto"):
+        self.batch_size = check_batch_size(batch_size)
+
+    model_calls = NO_MODEL_CALLS  # the attributions only
 
     def score(self, model, x, y, a, **extra):
         return entropy(a)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import check_baseline
-from xaibench._checks import check_positive_int, check_seed
+from xaibench._checks import check_batch_size, check_positive_int, check_seed
 from xaibench.metrics._perturb import (
     Removal,
     chunks,
@@ -13,7 +13,7 @@ from xaibench.metrics._perturb import (
     samples_per_chunk,
 )
 from xaibench.metrics._ranking import feature_ranks
-from xaibench.metrics.base import CurveMetric
+from xaibench.metrics.base import CurveMetric, perturbation_calls
 from xaibench.models.outputs import check_output
 
 
@@ -55,7 +55,12 @@ class RemovalCurve(CurveMetric):
         self.baseline = check_baseline(baseline, masked=True)
         self.output = check_output(output)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """f_y of the ``steps + 1`` copies; the ``steps - 1`` with some features removed are
+        imputed with ``baseline="noisy_linear"``."""
+        return perturbation_calls(input_shape, self.baseline, self.steps + 1, self.steps - 1)
 
     def compute_curves(self, model, x, y, a):
         return curves(

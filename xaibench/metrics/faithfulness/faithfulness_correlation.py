@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._baselines import Baseline, check_baseline
-from xaibench._checks import check_positive_int, check_seed
+from xaibench._checks import check_batch_size, check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._perturb import Removal, ahead, ahead_chunks, copy_scores
 from xaibench.metrics._stats import pearson_rows
-from xaibench.metrics.base import Metric
+from xaibench.metrics.base import Metric, perturbation_calls
 from xaibench.models.outputs import check_output, class_scores
 
 
@@ -35,7 +35,8 @@ class FaithfulnessCorrelation(Metric):
         subsets').
     output : "logit" (default) or "probability".
     seed : seed of the subsets (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     higher_is_better = True
@@ -51,7 +52,7 @@ class FaithfulnessCorrelation(Metric):
         baseline: Baseline = 0.0,
         output: str = "logit",
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.runs = check_positive_int(runs, "runs")
         self.subset_size = (
@@ -60,7 +61,11 @@ class FaithfulnessCorrelation(Metric):
         self.baseline = check_baseline(baseline, masked=True)
         self.output = check_output(output)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """f_y of x and of the ``runs`` copies (each imputed with ``baseline="noisy_linear"``)."""
+        return perturbation_calls(input_shape, self.baseline, self.runs + 1, self.runs)
 
     def score(self, model, x, y, a, **extra):
         n = a.shape[1]

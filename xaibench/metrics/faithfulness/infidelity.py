@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from xaibench._checks import (
+    check_batch_size,
     check_positive,
     check_positive_int,
     check_seed,
@@ -45,7 +46,8 @@ class Infidelity(Metric):
     normalize : rescale a by the optimal factor beta first (default False).
     output : "logit" (default) or "probability".
     seed : seed of the perturbations (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Example
     -------
@@ -64,7 +66,7 @@ class Infidelity(Metric):
         normalize: bool = False,
         output: str = "logit",
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.samples = check_positive_int(samples, "samples")
         self.noise = check_positive(noise, "noise")
@@ -73,7 +75,11 @@ class Infidelity(Metric):
         self.normalize = bool(normalize)
         self.output = check_output(output)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """f_y of x and of its ``samples`` perturbations."""
+        return {"forward": self.samples + 1, "backward": 0}
 
     def score(self, model, x, y, a, **extra):
         kw = {"output": self.output, "batch_size": self.batch_size}

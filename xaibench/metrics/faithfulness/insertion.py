@@ -24,7 +24,8 @@ class Insertion(RemovalCurve):
     seed : seed of the imputation noise, used only by a noisy baseline ("noisy_linear"; default
         0). The noise is drawn from ``np.random.default_rng(seed)`` sample by sample, so the
         scores do not depend on the batch size.
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
     """
 
     higher_is_better = True
@@ -38,6 +39,6 @@ class Insertion(RemovalCurve):
         baseline: Baseline = "blur",
         output: str = "probability",
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self._setup(steps, baseline, output, seed, batch_size)

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from xaibench._baselines import Baseline, check_baseline
-from xaibench._checks import check_positive_int, check_seed
+from xaibench._checks import check_batch_size, check_positive_int, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._perturb import (
     Removal,
@@ -17,7 +17,7 @@ from xaibench.metrics._perturb import (
     samples_per_chunk,
 )
 from xaibench.metrics._ranking import feature_ranks
-from xaibench.metrics.base import CurveMetric
+from xaibench.metrics.base import CurveMetric, perturbation_calls
 from xaibench.metrics.faithfulness._curves import removal_counts
 from xaibench.models.outputs import check_output
 
@@ -48,7 +48,8 @@ class Road(CurveMetric):
     noise : standard deviation of the imputation noise, in input units (default 0.01, the paper's).
     output : "probability" (default, softmax) or "logit".
     seed : seed of the imputation noise (default 0).
-    batch_size : model inputs per forward call (default 256).
+    batch_size : model inputs per forward call, or "auto" (default): as many as fit the memory
+        budget (``xaibench.models.batching``).
 
     Example
     -------
@@ -67,7 +68,7 @@ class Road(CurveMetric):
         noise: float = 0.01,
         output: str = "probability",
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         self.steps = check_positive_int(steps, "steps")
         if self.steps < 2:
@@ -78,7 +79,13 @@ class Road(CurveMetric):
         self.noise = float(noise)
         self.output = check_output(output)
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """f_y of the MoRF and LeRF copies at the ``steps - 1`` fractions, each imputed with
+        ``baseline="noisy_linear"`` (the default)."""
+        copies = 2 * (self.steps - 1)
+        return perturbation_calls(input_shape, self.baseline, copies, copies)
 
     def compute_curves(self, model, x, y, a):
         removal = Removal(x, self.baseline, rng=self.seed, noise=self.noise, name=self.name)

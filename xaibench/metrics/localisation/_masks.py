@@ -10,8 +10,8 @@ import abc
 
 import numpy as np
 
-from xaibench._checks import check_positive_int
-from xaibench.metrics.base import Metric
+from xaibench._checks import check_batch_size
+from xaibench.metrics.base import NO_MODEL_CALLS, Metric
 
 
 def as_masks(masks, x: np.ndarray, name: str = "masks") -> np.ndarray:
@@ -48,8 +48,10 @@ class LocalisationMetric(Metric):
     needs_model = False
     needs_masks = True
 
-    def __init__(self, *, batch_size: int = 256):
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+    def __init__(self, *, batch_size: int | str = "auto"):
+        self.batch_size = check_batch_size(batch_size)
+
+    model_calls = NO_MODEL_CALLS  # masks and attributions only
 
     def score(self, model, x, y, a, *, masks):
         m = as_masks(masks, x)

@@ -35,7 +35,7 @@ class AttributionAUROC(LocalisationMetric):
 
     Parameters
     ----------
-    batch_size : unused by the computation (kept for a uniform interface; default 256).
+    batch_size : unused by the computation (kept for a uniform interface; default "auto").
     """
 
     def localise(self, a, masks):

@@ -22,7 +22,7 @@ class PointingGame(LocalisationMetric):
 
     Parameters
     ----------
-    batch_size : unused by the computation (kept for a uniform interface; default 256).
+    batch_size : unused by the computation (kept for a uniform interface; default "auto").
 
     Example
     -------

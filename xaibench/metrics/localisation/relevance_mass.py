@@ -20,7 +20,7 @@ class RelevanceMass(LocalisationMetric):
 
     Parameters
     ----------
-    batch_size : unused by the computation (kept for a uniform interface; default 256).
+    batch_size : unused by the computation (kept for a uniform interface; default "auto").
     """
 
     def localise(self, a, masks):

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import NotApplicable, as_attributions, check_positive_int, check_seed
+from xaibench._checks import (
+    NotApplicable,
+    as_attributions,
+    check_batch_size,
+    check_positive_int,
+    check_seed,
+)
 from xaibench._tf import keras
 from xaibench.metrics import register
 from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics._stats import pearson_rows
-from xaibench.metrics.base import Metric
+from xaibench.metrics.base import Metric, rerun_calls
 from xaibench.models.inspect import all_layers
 
 MODES = ("cascading", "independent")
@@ -76,7 +82,7 @@ class ModelRandomisation(Metric):
     layers : randomise at most this many layers from the top (default None = all).
     seed : seed of the random weights (default 0).
     batch_size : unused: the method runs with its own batch size (kept for a uniform interface;
-        default 256).
+        default "auto").
 
     Example
     -------
@@ -96,14 +102,14 @@ class ModelRandomisation(Metric):
         mode: str = "cascading",
         layers: int | None = None,
         seed: int = 0,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.layers = None if layers is None else check_positive_int(layers, "layers")
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
 
     def randomised_layers(self, model) -> list[str]:
         """Names of the layers randomised at each step, top (output) layer first."""
@@ -116,6 +122,16 @@ class ModelRandomisation(Metric):
         out = self._correlations(model, x, y, a, explain)
         out[~ok] = np.nan
         return out
+
+    def model_calls(self, input_shape, method_calls, model):
+        """The method re-run once per randomised layer (how many depends on ``model``)."""
+        if model is None:
+            return None
+        try:
+            steps = len(self._steps(model))
+        except NotApplicable:
+            steps = 0
+        return rerun_calls(method_calls, steps)
 
     def score(self, model, x, y, a, *, explain):
         return self._correlations(model, x, y, a, explain).mean(axis=1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench._checks import NotApplicable, as_attributions, check_positive_int, check_seed
+from xaibench._checks import NotApplicable, as_attributions, check_batch_size, check_seed
 from xaibench.metrics import register
 from xaibench.metrics._stats import spearman_rows
-from xaibench.metrics.base import Metric
+from xaibench.metrics.base import Metric, rerun_calls
 from xaibench.models.outputs import n_classes
 
 
@@ -37,7 +37,7 @@ class RandomLogit(Metric):
     ----------
     seed : seed of the random classes (default 0).
     batch_size : unused: the method runs with its own batch size (kept for a uniform interface;
-        default 256).
+        default "auto").
 
     Example
     -------
@@ -51,9 +51,13 @@ class RandomLogit(Metric):
     stochastic = True
     needs_explain = True
 
-    def __init__(self, *, seed: int = 0, batch_size: int = 256):
+    def __init__(self, *, seed: int = 0, batch_size: int | str = "auto"):
         self.seed = check_seed(seed)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """The method re-run once, for the other classes."""
+        return rerun_calls(method_calls, 1)
 
     def score(self, model, x, y, a, *, explain):
         classes = n_classes(model, x)

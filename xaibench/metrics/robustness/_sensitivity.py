@@ -10,6 +10,7 @@ import numpy as np
 
 from xaibench._checks import (
     as_attributions,
+    check_batch_size,
     check_positive,
     check_positive_int,
     check_seed,
@@ -17,12 +18,13 @@ from xaibench._checks import (
 )
 from xaibench._registry import Component
 from xaibench.metrics._perturb import samples_per_chunk
-from xaibench.metrics.base import Metric
+from xaibench.metrics.base import Metric, rerun_calls
 
 
-def with_batch_size(explain, batch_size: int | None):
-    """``explain`` with its ``batch_size`` setting replaced (when it has one and one is given)."""
-    if batch_size is None or not isinstance(explain, Component):
+def with_batch_size(explain, batch_size: int | str | None):
+    """``explain`` with its ``batch_size`` setting replaced (when it has one and an integer is
+    given; "auto" or None keep the method's own)."""
+    if batch_size in (None, "auto") or not isinstance(explain, Component):
         return explain
     if "batch_size" not in explain.param_names():
         return explain
@@ -126,14 +128,21 @@ class Sensitivity(Metric):
         samples: int = 16,
         radius: float = 0.1,
         seed: int = 0,
-        batch_size: int | None = None,
+        batch_size: int | str | None = "auto",
     ):
         self.samples = check_positive_int(samples, "samples")
         self.radius = check_positive(radius, "radius")
         self.seed = check_seed(seed)
-        self.batch_size = (
-            None if batch_size is None else check_positive_int(batch_size, "batch_size")
-        )
+        self.batch_size = "auto" if batch_size is None else check_batch_size(batch_size)
+
+    def model_calls(self, input_shape, method_calls, model):
+        """The method re-run on ``samples`` perturbations of every sample."""
+        return rerun_calls(method_calls, self.samples)
+
+    @property
+    def shared_work(self):
+        """Max and average sensitivity with equal settings re-explain once (``sensitivities``)."""
+        return ("sensitivities", self.samples, self.radius, self.seed, self.batch_size)
 
     def score(self, model, x, y, a, *, explain):
         ratios = sensitivities(

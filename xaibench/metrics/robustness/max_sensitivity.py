@@ -26,7 +26,8 @@ class MaxSensitivity(Sensitivity):
     samples : perturbations per sample (default 16).
     radius : half-width of the uniform noise as a fraction of the sample's value range (default 0.1).
     seed : seed of the noise (default 0).
-    batch_size : model inputs per call of the re-run method; None (default) keeps the method's own.
+    batch_size : model inputs per call of the re-run method; "auto" (default) keeps the method's
+        own (itself "auto" unless it was given one; None, accepted as before, is the same).
 
     Example
     -------

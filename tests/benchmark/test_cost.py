@@ -1,0 +1,396 @@
+"""Runs that know their cost: every built-in metric declares the model calls it makes (counted on
+a tiny model, they are the calls made), the estimate's arithmetic by hand, the ETA's rescaling,
+peak memory per stage, and ``xaibench run --max-minutes`` refusing a run over budget before it
+computes anything. (The methods' declarations are counted the same way in
+tests/methods/test_method_axioms.py::test_declared_model_calls_are_the_calls_made.)"""
+
+from __future__ import annotations
+
+import _tiny
+import numpy as np
+import pytest
+from _runs import write_config
+
+import xaibench as xb
+from xaibench._tf import keras, tf
+from xaibench.benchmark import cost
+from xaibench.metrics.cost.runtime import model_calls
+from xaibench.metrics.robustness import _sensitivity
+from xaibench.store import Store
+
+N = 4  # samples
+# Small settings, so that every metric runs in a blink on the tiny models.
+FAST = {
+    "deletion": {"steps": 4},
+    "insertion": {"steps": 4},
+    "road": {"steps": 4},
+    "faithfulness_correlation": {"runs": 5},
+    "infidelity": {"samples": 3},
+    "max_sensitivity": {"samples": 2},
+    "avg_sensitivity": {"samples": 2},
+}
+
+
+class CallCounter(keras.layers.Layer):
+    """An identity layer counting the rows of every forward and backward pass through it (in
+    integer variables, so that compiled paths count too and model_randomisation, which
+    randomises float weights, leaves them alone). Placed last, it sees every pass."""
+
+    def build(self, input_shape):
+        self.forward = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="int64"
+        )
+        self.backward = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="int64"
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, z):
+        rows = tf.cast(tf.shape(z)[0], "int64")
+
+        @tf.custom_gradient
+        def identity(z):
+            def grad(dz):
+                with tf.control_dependencies([self.backward.assign_add(rows)]):
+                    return tf.identity(dz)
+
+            return tf.identity(z), grad
+
+        with tf.control_dependencies([self.forward.assign_add(rows)]):
+            return identity(z)
+
+    def counts(self) -> tuple[int, int]:
+        """(forward rows, backward rows) since the last call, and reset."""
+        out = (int(self.forward.numpy()), int(self.backward.numpy()))
+        self.forward.assign(0)
+        self.backward.assign(0)
+        return out
+
+
+def counted_model(shape, seed=0):
+    """A tanh CNN (images) or MLP (rows) with seeded weights, 3 classes, ending in a counter."""
+    rng = np.random.default_rng(seed)
+    inner = (
+        [keras.layers.Conv2D(3, 2, padding="same", activation="tanh"), keras.layers.Flatten()]
+        if len(shape) == 3
+        else [keras.layers.Dense(4, activation="tanh")]
+    )
+    model = keras.Sequential([keras.Input(shape), *inner, keras.layers.Dense(3), CallCounter()])
+    for layer in model.layers[:-1]:
+        layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in layer.weights])
+    return model
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """{"image": (model, x, y, masks), "tabular": (...)}: 4 samples each."""
+    rng = np.random.default_rng(3)
+    out = {}
+    for kind, shape in (("image", (4, 4, 2)), ("tabular", (6,))):
+        x = rng.uniform(0, 1, (N,) + shape).astype(np.float32)
+        masks = np.zeros((N,) + shape[:2], bool) if kind == "image" else np.zeros((N, 6), bool)
+        masks[:, :2] = True
+        out[kind] = (counted_model(shape), x, np.arange(N) % 3, masks)
+    return out
+
+
+BUILTIN_METRICS = _tiny.builtin(xb.metrics)
+EXPLAINERS = ["saliency", "occlusion"]  # forward and backward passes; forward passes only
+
+
+@pytest.mark.parametrize("kind", ["image", "tabular"])
+@pytest.mark.parametrize("name", BUILTIN_METRICS)
+def test_every_builtin_metric_declares_its_calls(cases, name, kind):
+    model, x, _, _ = cases[kind]
+    own = model_calls(xb.methods.get("saliency"), x)
+    calls = model_calls(xb.metrics.get(name), x, own, model)
+    assert calls is not None and {"forward", "backward"} <= set(calls), name
+    if xb.metrics.cls(name).needs_explain:  # what the method makes is counted with the method
+        assert model_calls(xb.metrics.get(name), x, None, model) is None
+
+
+@pytest.mark.parametrize("name", _tiny.builtin(xb.methods))
+def test_every_builtin_method_declares_its_calls(cases, name):
+    method = xb.methods.get(name)
+    for model, x, _, _ in cases.values():
+        if method.applicable(model, x) is None:
+            assert model_calls(method, x) is not None, name
+
+
+@pytest.mark.parametrize("explainer", EXPLAINERS)
+@pytest.mark.parametrize("kind", ["image", "tabular"])
+@pytest.mark.parametrize("name", BUILTIN_METRICS)
+def test_declared_metric_calls_are_the_calls_made(cases, name, kind, explainer, monkeypatch):
+    """Rows through the model while the metric scores (the explanation it scores made first)
+    and images imputed: exactly what it declares per sample, times the samples."""
+    model, x, y, masks = cases[kind]
+    method = xb.methods.get(explainer)
+    metric = xb.metrics.get(name, **FAST.get(name, {}))
+    declared = model_calls(metric, x, model_calls(method, x), model)
+    a = method(model, x, y)
+    imputed = []
+    real = xb._baselines.noisy_linear
+
+    def counting(images, removed, **kw):
+        some = removed.reshape(len(images), -1)
+        imputed.append(int((some.any(axis=1) & ~some.all(axis=1)).sum()))
+        return real(images, removed, **kw)
+
+    monkeypatch.setattr(xb._baselines, "noisy_linear", counting)
+    _sensitivity._LAST.clear()  # max and avg sensitivity share a cache: start from none
+    counter = model.layers[-1]
+    counter.counts()
+    try:
+        metric(model, x, y, a, explain=method, masks=masks)
+    except xb.methods.NotApplicable:
+        pass  # e.g. an image-only baseline on rows: it declares nothing and calls nothing
+    made = dict(zip(("forward", "backward"), counter.counts(), strict=True))
+    made["imputations"] = sum(imputed)
+    expected = {k: declared.get(k, 0.0) * N for k in ("forward", "backward", "imputations")}
+    assert made == expected
+
+
+def test_metrics_with_the_same_shared_work_compute_it_once(cases):
+    """avg_sensitivity after max_sensitivity (equal settings) makes no call of its own, as the
+    estimate counts it; with other settings it re-explains."""
+    model, x, y, _ = cases["image"]
+    method = xb.methods.get("saliency")
+    a = method(model, x, y)
+    first, again = (
+        xb.metrics.get("max_sensitivity", samples=2),
+        xb.metrics.get("avg_sensitivity", samples=2),
+    )
+    other = xb.metrics.get("avg_sensitivity", samples=3)
+    assert first.shared_work == again.shared_work != other.shared_work
+    assert xb.metrics.get("deletion").shared_work is None
+    counter = model.layers[-1]
+    counter.counts()
+    _sensitivity._LAST.clear()
+    first(model, x, y, a, explain=method)
+    assert counter.counts() == (2 * N, 2 * N)
+    again(model, x, y, a, explain=method)
+    assert counter.counts() == (0, 0)
+    other(model, x, y, a, explain=method)
+    assert counter.counts() == (3 * N, 3 * N)
+
+
+# --------------------------------------------------------------------------------------------
+# The estimate's arithmetic
+# --------------------------------------------------------------------------------------------
+
+TIMING = cost.Probe(forward=0.01, gradient=0.03, imputation=0.5)
+
+
+class Undeclared(xb.metrics.Metric):
+    """A user metric that declares no model calls."""
+
+    name = "undeclared"
+
+    def score(self, model, x, y, a, **extra):
+        return np.zeros(len(x))
+
+
+def test_probe_seconds_by_hand():
+    # a backward pass costs gradient - forward = 0.02 s; an imputation 0.5 s
+    assert TIMING.seconds({"forward": 3.0, "backward": 2.0}) == pytest.approx(0.03 + 0.04)
+    assert TIMING.seconds({"forward": 6.0, "backward": 0.0, "imputations": 6.0}) == pytest.approx(
+        0.06 + 3.0
+    )
+    assert cost.Probe(0.01).seconds({"forward": 1.0, "backward": 1.0}) is None  # no gradient
+
+
+def test_task_estimates_by_hand():
+    """Saliency (1 forward + 1 backward = 0.03 s per sample) on 4 images, shared by 5 cells
+    (0.12 s / 5 = 0.024 s each), plus each metric's own per sample: deletion steps=4, 5
+    forwards = 0.05 s; road steps=4, 6 forwards + 6 imputations = 3.06 s; max_sensitivity 2
+    re-runs = 0.06 s; avg_sensitivity the same work, once; a metric declaring nothing: unknown.
+    Each known cell adds CELL_OVERHEAD."""
+    x = np.zeros((N, 4, 4, 1), np.float32)
+    metrics = [
+        xb.metrics.get("deletion", steps=4),
+        xb.metrics.get("road", steps=4),
+        xb.metrics.get("max_sensitivity", samples=2),
+        xb.metrics.get("avg_sensitivity", samples=2),
+        Undeclared(),
+    ]
+    got = cost.task_estimates(("d", "m"), xb.methods.get("saliency"), metrics, x, None, TIMING)
+    share = 4 * 0.03 / 5 + cost.CELL_OVERHEAD
+    expected = [share + 4 * 0.05, share + 4 * 3.06, share + 4 * 0.06, share, None]
+    assert [c.seconds for c in got[:4]] == pytest.approx(expected[:4], rel=1e-12)
+    assert got[4].seconds is None
+    assert got[-1].unknown == "metric 'undeclared' declares no model_calls"
+    assert [c.label for c in got[:2]] == ["d/m/saliency/deletion", "d/m/saliency/road"]
+
+
+def test_a_method_that_declares_nothing_makes_its_cells_unknown():
+    x = np.zeros((N, 5), np.float32)
+    method = xb.methods.get("random")
+    method.model_calls = None
+    got = cost.task_estimates(("d", "m"), method, [xb.metrics.get("deletion")], x, None, TIMING)
+    assert got[0].seconds is None and "method 'random' declares no model_calls" in got[0].unknown
+
+
+def test_a_malformed_declaration_is_unknown_not_fatal():
+    x = np.zeros((N, 5), np.float32)
+    metric = Undeclared()
+    metric.model_calls = {"forward": "many"}
+    got = cost.task_estimates(("d", "m"), xb.methods.get("saliency"), [metric], x, None, TIMING)
+    assert got[0].seconds is None and "'forward' and 'backward'" in got[0].unknown
+
+
+def test_training_seconds_by_hand():
+    """1000 samples: 100 validation, 900 fitted = 29 steps of 32; per epoch 29 x 0.2 s + 100
+    forwards x 0.01 s = 6.8 s; at most 10 epochs; frozen features once: 1000 x 0.05 s more."""
+    assert cost.training_seconds(10, 1000, cost.TrainingProbe(0.2, 0.01)) == pytest.approx(68.0)
+    frozen = cost.TrainingProbe(0.2, 0.01, features=0.05)
+    assert cost.training_seconds(10, 1000, frozen) == pytest.approx(118.0)
+
+
+def test_probes_time_a_model(cases):
+    model, x, y, _ = cases["image"]
+    timing = cost.probe(model, x, y, imputation=True)
+    assert timing.forward > 0 and timing.gradient > 0 and timing.imputation > 0
+    assert cost.probe(model, x, y).imputation is None  # not asked for
+    rows, xt, yt, _ = cases["tabular"]
+    assert cost.probe(rows, xt, yt, imputation=True).imputation is None  # rows: no imputation
+    spec = xb.models.cls("cnn")()
+    untrained = spec.build(x.shape[1:], 3, 0)
+    training = cost.probe_training(spec, untrained, x, y)
+    assert training.step > 0 and training.forward > 0 and training.features == 0
+
+
+def estimate_of(seconds, training=None, parallel=1):
+    cells = [
+        cost.CellEstimate("d", "m", f"method{i}", "q", s, None if s is not None else "why")
+        for i, s in enumerate(seconds)
+    ]
+    return cost.Estimate(cells, training or {}, parallel)
+
+
+def test_estimate_total_largest_budget_and_warning():
+    est = estimate_of([600.0, 1200.0, 60.0, None], {"d/m": 300.0}, parallel=2)
+    assert est.seconds == pytest.approx((600 + 1200 + 60) / 2 + 300)  # 1230 s = 20.5 min
+    assert [c.method for c in est.largest(2)] == ["method1", "method0"]
+    assert est.over(21) is None and est.warning() is None
+    refusal = est.over(20)
+    assert refusal.startswith("the run is estimated at 20.5 min, over --max-minutes 20")
+    assert "d/m/method1/q 20.0 min" in refusal and "1 cells of unknown cost (why)" in refusal
+    assert "\n" not in refusal
+    assert "estimated at" in estimate_of([3600.0]).warning()
+    summary = est.summary()
+    assert "20.5 min for 4 cells on 2 workers" in summary and "d/m up to 5.0 min" in summary
+
+
+def test_remaining_rescales_by_measured_over_estimated():
+    now = [0.0]
+    est = estimate_of([10.0, 30.0, None], {"d/m": 20.0})
+    left = cost.Remaining(est, clock=lambda: now[0])
+    assert left.seconds() == 60.0  # nothing done: the estimate (unknown cells not counted)
+    now[0] = 40.0
+    left.finish("d/m")  # training estimated 20 s took 40 s: the rest is rescaled by 2
+    assert left.seconds() == pytest.approx(80.0)
+    left.finish(("d", "m", "method0", "q"))  # 30 s of estimates took 40 s
+    assert left.seconds() == pytest.approx(30.0 * 40.0 / 30.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Peak memory
+# --------------------------------------------------------------------------------------------
+
+
+def test_peak_memory_per_stage():
+    memory = cost.PeakMemory()
+    if not memory.resettable:
+        pytest.skip("the resident high-water mark cannot be reset here (Linux only)")
+    memory.mark()
+    block = np.ones(200 * 2**20 // 8)  # 200 MB, touched
+    del block
+    big = memory.mark()
+    small = memory.mark()
+    assert big - small > 150  # the first stage held the block; the next did not
+    assert memory.run_peak() >= big
+    assert cost.process_peak_mb() > 0
+
+
+# --------------------------------------------------------------------------------------------
+# xaibench run: the estimate, --max-minutes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_max_minutes_refuses_before_computing_and_loses_nothing(tmp_path, capsys):
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["deletion", "sparseness"])
+    out = tmp_path / "run"
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "estimated time:" in err and "took " in err and "peak memory" in err
+    with Store(out / "results.sqlite", readonly=True) as store:
+        run, cells = store.run(), store.cells()
+    assert run["estimated_seconds"] > 0 and run["peak_memory_mb"] > 0
+    assert cells["estimated_seconds"].notna().all()
+
+    more = write_config(tmp_path / "c.toml", ["saliency", "occlusion"], ["deletion", "sparseness"])
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(more),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--max-minutes",
+                "1e-6",
+            ]
+        )
+        == 2
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2  # the banner, one line
+    assert lines[1].startswith("xaibench: error: the run is estimated at ")
+    assert (
+        "over --max-minutes 1e-06" in lines[1]
+        and "largest cells: digits/linear/occlusion/" in lines[1]
+    )
+    assert "nothing was computed" in lines[1]
+    with Store(out / "results.sqlite", readonly=True) as store:
+        assert store.run()["id"] == run["id"]  # no run recorded
+        assert len(store.cells(run["id"])) == 2 and (store.cells(run["id"]).status == "ok").all()
+
+    assert main([*args[:2], str(more), *args[3:], "--max-minutes", "60"]) == 0
+    err = capsys.readouterr().err
+    assert "estimated time:" in err and "for 2 cells" in err  # only occlusion's are computed
+    assert main([*args[:2], str(more), *args[3:]]) == 0
+    assert "estimated time" not in capsys.readouterr().err  # everything stored: nothing to say
+
+
+def test_max_minutes_must_be_positive(tmp_path, capsys):
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"])
+    args = ["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main([*args, "--max-minutes", "0"]) == 2
+    assert "--max-minutes must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_dask_run_records_the_peak_memory_of_its_workers(tmp_path, capsys):
+    """Each worker measures its own peak; the estimate counts the workers' parallel time."""
+    pytest.importorskip("distributed")
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["deletion"])
+    out = tmp_path / "run"
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    assert main([*args, "--executor", "dask", "--workers", "2"]) == 0
+    assert "for 1 cells on 2 workers" in capsys.readouterr().err
+    with Store(out / "results.sqlite", readonly=True) as store:
+        run, cells = store.run(), store.cells()
+    assert run["worker_peak_memory_mb"] > 100  # a worker holds TensorFlow and the model
+    assert cells["peak_memory_mb"].isna().all()  # cells computed on workers: not measured

@@ -1,0 +1,436 @@
+"""What a run will cost before it runs, its ETA while it runs, and the memory it took.
+
+The cost model: every method and metric declares the model calls it makes per sample
+(``model_calls``, read by ``xaibench.metrics.cost.runtime.model_calls``: forward passes, backward
+passes and, for metrics that impute images, noisy linear imputations); a probe times one model's
+forward and forward+backward passes on the run's own samples (``probe``). A cell's estimate is
+
+    samples x (method calls / cells of the method + metric calls) x seconds per call
+        + CELL_OVERHEAD
+
+(the explanation is computed once per method and shared by its cells; metrics with the same
+``shared_work``, such as max and average sensitivity with equal settings, count it once). A
+model that is not cached adds its training time, at most ``max_epochs`` epochs (early stopping
+often ends sooner). Cells of a component that declares nothing are counted as of unknown cost
+and named, never guessed. While the run goes, ``Remaining`` gives the time left: the estimate of
+the cells not done, rescaled by the measured over the estimated time of those done.
+
+Peak memory: ``PeakMemory`` reads the process's resident high-water mark (Linux: VmHWM, reset
+between stages through /proc/self/clear_refs), so every cell gets the peak reached while it was
+computed and the run its overall peak; elsewhere only the process's lifetime peak
+(``resource.getrusage``) is known.
+
+>>> timing = probe(model, x, y)  # doctest: +SKIP
+>>> timing.seconds({"forward": 21, "backward": 0}) * len(x)  # deletion on x  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xaibench._baselines import fill_removed
+from xaibench._tf import keras
+from xaibench.metrics.cost.runtime import model_calls
+from xaibench.models.outputs import class_scores, target_gradients
+from xaibench.models.training import BATCH_SIZE, VALIDATION_FRACTION
+
+# A probe's batches grow from PROBE_FIRST inputs (the run's samples repeated) until one call
+# takes PROBE_SECONDS or holds PROBE_MOST inputs: small models are timed at batch sizes where
+# the per-call overhead no longer dominates, large ones on a few inputs.
+PROBE_FIRST, PROBE_MOST, PROBE_SECONDS = 8, 256, 0.05
+# Seconds of a cell spent outside the model: validating its inputs, ranking or correlating,
+# tracing a compiled function for a new input shape, storing it. The mean left over by the model
+# calls on the zoo's small models of the quick suite (2 cores; --samples 8): 0.02 s per cell,
+# which a cell of a large model does not notice.
+CELL_OVERHEAD = 0.02
+# Runs estimated longer than this (minutes) are warned about when no --max-minutes is given.
+LONG_RUN_MINUTES = 30
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Measured seconds per input: ``forward`` (a forward pass), ``gradient`` (a forward and a
+    backward pass; None when the model's gradient could not be taken) and ``imputation`` (one
+    noisy linear imputation of one image; None when not measured)."""
+
+    forward: float
+    gradient: float | None = None
+    imputation: float | None = None
+
+    def seconds(self, calls: dict[str, float]) -> float | None:
+        """Seconds per sample of ``calls`` (a validated declaration); None when it needs a time
+        the probe does not have."""
+        total = calls["forward"] * self.forward
+        if calls["backward"]:
+            if self.gradient is None:
+                return None
+            total += calls["backward"] * max(self.gradient - self.forward, 0.0)
+        if calls.get("imputations"):
+            if self.imputation is None:
+                return None
+            total += calls["imputations"] * self.imputation
+        return total
+
+
+def _seconds(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _fastest(call, most: int = 3) -> float:
+    """The shortest of up to ``most`` timed calls, fewer once they took 4 x PROBE_SECONDS: other
+    work on the machine only ever adds time, and one call can be caught by it."""
+    times = [_seconds(call)]
+    while len(times) < most and sum(times) < 4 * PROBE_SECONDS:
+        times.append(_seconds(call))
+    return min(times)
+
+
+def per_input(call, x: np.ndarray, y: np.ndarray) -> float:
+    """Seconds per input of ``call(xb, yb)``, each batch size timed (``_fastest``) after a
+    warm-up call at it (tracing and compilation excluded); see PROBE_FIRST."""
+    size = PROBE_FIRST
+    while True:
+        reps = np.arange(size) % len(x)
+        xb, yb = x[reps], y[reps]
+        call(xb, yb)  # warm-up
+        seconds = _fastest(lambda xb=xb, yb=yb: call(xb, yb))
+        if seconds >= PROBE_SECONDS or size >= PROBE_MOST:
+            return seconds / size
+        size = min(PROBE_MOST, size * 8)
+
+
+def imputation_seconds(x: np.ndarray) -> float:
+    """Seconds per image of noisy linear imputations of ``x``'s images as ROAD imputes them: for
+    every sample the features ranked by a random (seeded) attribution removed from the top and
+    from the bottom at fractions 10%, ..., 90% (18 copies, nested), all in one call. Timed on
+    the first sample's copies, then on up to 8 samples' when that took under PROBE_SECONDS, each
+    after a warm-up call (the solver plans its elimination once per image size and pattern)."""
+    n = x.shape[1] * x.shape[2]
+    counts = np.round(np.arange(1, 10) * n / 10)[None, :, None]
+    for m in (1, min(8, len(x))):
+        ranks = np.random.default_rng(0).random((m, n)).argsort(axis=1).argsort(axis=1)[:, None]
+        removed = np.concatenate([ranks < counts, n - 1 - ranks < counts], axis=1)
+        fill_removed(x[:m], removed, "noisy_linear", rng=0)  # warm-up
+        seconds = _fastest(lambda m=m, r=removed: fill_removed(x[:m], r, "noisy_linear", rng=0))
+        if seconds >= PROBE_SECONDS:
+            break
+    return seconds / removed[:, :, 0].size
+
+
+def probe(model, x: np.ndarray, y: np.ndarray, *, imputation: bool = False) -> Probe:
+    """Time ``model`` on the samples ``x`` (targets ``y``): its forward pass, its gradient (None
+    when it cannot be taken) and, when asked, an imputation of ``x``'s images."""
+    forward = per_input(
+        lambda xb, yb: class_scores(model, xb, yb, output="probability", batch_size=len(xb)),
+        x,
+        y,
+    )
+    try:
+        gradient = per_input(
+            lambda xb, yb: target_gradients(model, xb, yb, batch_size=len(xb)), x, y
+        )
+    except Exception:  # noqa: BLE001 - a model without gradients: backward calls are unknown
+        gradient = None
+    impute = imputation_seconds(x) if imputation and x.ndim == 4 else None
+    return Probe(forward, gradient, impute)
+
+
+@dataclass(frozen=True)
+class TrainingProbe:
+    """Measured seconds of what ``models.training.train`` repeats: ``step`` (one training step of
+    BATCH_SIZE inputs), ``forward`` (the validation pass, per input) and ``features`` (per input,
+    the frozen features computed once before training a head on them; 0 when the whole model
+    is trained)."""
+
+    step: float
+    forward: float
+    features: float = 0.0
+
+
+def probe_training(spec, model, x: np.ndarray, y: np.ndarray) -> TrainingProbe:
+    """Time the training of the untrained ``model`` of architecture ``spec`` (an
+    ``Architecture``) on samples like ``x``: a step of Adam on the cross-entropy of BATCH_SIZE
+    inputs (as ``models.training.train``; ``_fastest`` after a warm-up step), on the model or,
+    when ``spec`` trains a head on frozen features (``frozen_features``), on that head. Changes
+    ``model``'s weights: it is a throwaway."""
+    reps = np.arange(BATCH_SIZE) % len(x)
+    xb, yb = x[reps], y[reps]
+    features = 0.0
+    parts = getattr(spec, "frozen_features", lambda m: None)(model)
+    if parts is not None:
+        extract, model = parts
+        features = per_input(lambda xs, ys: extract.predict_on_batch(xs), x, y)
+        xb = np.asarray(extract.predict_on_batch(xb))
+    model.compile(
+        optimizer=keras.optimizers.Adam(getattr(spec, "learning_rate", 1e-3)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.train_on_batch(xb, yb)  # warm-up: the training function is traced
+    step = _fastest(lambda: model.train_on_batch(xb, yb))
+    forward = per_input(lambda xs, ys: model.predict_on_batch(xs), xb, yb)
+    return TrainingProbe(step, forward, features)
+
+
+def training_seconds(max_epochs: int, n_train: int, timing: TrainingProbe) -> float:
+    """The longest training of a zoo model (``models.training.train``) on ``n_train`` samples:
+    the frozen features once (if any), then ``max_epochs`` epochs of steps over the fitted part
+    and a forward pass over the validation part (early stopping often ends sooner)."""
+    n_val = round(VALIDATION_FRACTION * n_train)
+    steps = math.ceil((n_train - n_val) / BATCH_SIZE)
+    epoch = steps * timing.step + n_val * timing.forward
+    return n_train * timing.features + max_epochs * epoch
+
+
+# Estimates -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellEstimate:
+    """The estimated seconds of one cell, or None with the reason it is unknown."""
+
+    dataset: str
+    model: str
+    method: str
+    metric: str
+    seconds: float | None
+    unknown: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.dataset, self.model, self.method, self.metric)
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.key)
+
+
+def _declared(component, kind: str, x, method_calls=None, model=None):
+    """``(calls, None)``, or ``(None, why)`` when ``component`` (a ``kind``) declares nothing or
+    something malformed (then the run goes on: the cell's cost is unknown)."""
+    try:
+        calls = model_calls(component, x, method_calls, model)
+    except Exception as err:  # noqa: BLE001 - a user's declaration: say what is wrong with it
+        return None, f"{kind} {component.name!r}: {err}"
+    if calls is None:
+        return None, f"{kind} {component.name!r} declares no model_calls"
+    return calls, None
+
+
+def task_estimates(names, method, metrics, x, model, timing: Probe) -> list[CellEstimate]:
+    """The cells of ``method`` scored by each of ``metrics`` on ``x`` (``names`` = (dataset,
+    model name)): the explanation's seconds shared equally, plus each metric's own (a metric
+    whose ``shared_work`` an earlier one of the list has costs nothing of its own), plus
+    CELL_OVERHEAD."""
+    own, why = _declared(method, "method", x)
+    explain = None if own is None else timing.seconds(own)
+    out, seen = [], set()
+    for metric in metrics:
+        seconds, reason = None, why
+        if own is not None:
+            calls, reason = _declared(metric, "metric", x, own, model)
+            seconds = None if calls is None else timing.seconds(calls)
+            if calls is not None and (seconds is None or explain is None):
+                reason = "the model's gradient could not be timed"
+        if seconds is not None and explain is not None:
+            shared = getattr(metric, "shared_work", None)
+            if shared is not None and shared in seen:
+                seconds = 0.0
+            seen.add(shared)
+            seconds = len(x) * (explain / len(metrics) + seconds) + CELL_OVERHEAD
+        else:
+            seconds = None
+        out.append(CellEstimate(*names, method.name, metric.name, seconds, reason))
+    return out
+
+
+def needs_imputation(method, metrics, x, model) -> bool:
+    """Whether a metric of ``metrics`` declares imputations for ``method`` on ``x``."""
+    own, _ = _declared(method, "method", x)
+    if own is None:
+        return False
+    return any((_declared(m, "metric", x, own, model)[0] or {}).get("imputations") for m in metrics)
+
+
+@dataclass
+class Estimate:
+    """A run's estimate: its cells to compute and the models it trains (``training``:
+    "dataset/model" -> seconds at most, None when not timed). ``parallel`` processes compute
+    the cells (Dask workers); models are trained one after the other in the run's process."""
+
+    cells: list[CellEstimate] = field(default_factory=list)
+    training: dict[str, float | None] = field(default_factory=dict)
+    parallel: int = 1
+
+    @property
+    def known(self) -> list[CellEstimate]:
+        return [c for c in self.cells if c.seconds is not None]
+
+    @property
+    def unknown(self) -> list[CellEstimate]:
+        return [c for c in self.cells if c.seconds is None]
+
+    @property
+    def seconds(self) -> float:
+        """Estimated wall-clock seconds of what is known: the cells over ``parallel`` and the
+        training of the models not cached."""
+        cells = sum(c.seconds for c in self.known) / max(1, self.parallel)
+        return cells + sum(s for s in self.training.values() if s is not None)
+
+    def largest(self, k: int = 3) -> list[CellEstimate]:
+        return sorted(self.known, key=lambda c: -c.seconds)[:k]
+
+    def _top(self, k: int = 3) -> str:
+        return ", ".join(f"{c.label} {duration(c.seconds)}" for c in self.largest(k))
+
+    def _unknown_text(self) -> str:
+        unknown = self.unknown
+        if not unknown:
+            return ""
+        why = sorted({c.unknown for c in unknown})
+        more = f" and {len(why) - 2} more" if len(why) > 2 else ""
+        return f"; {len(unknown)} cells of unknown cost ({'; '.join(why[:2])}{more})"
+
+    def summary(self) -> str:
+        """What the terminal shows before the run: the total, the training, the largest cells
+        and the cells of unknown cost."""
+        lines = [f"estimated time: {duration(self.seconds)} for {len(self.cells)} cells"]
+        if self.parallel > 1:
+            lines[0] += f" on {self.parallel} workers"
+        if self.training:
+            train = ", ".join(
+                f"{name} up to {duration(s) if s is not None else 'an unknown time'}"
+                for name, s in self.training.items()
+            )
+            lines.append(f"  training (not cached; early stopping often ends sooner): {train}")
+        if self.known:
+            lines.append(f"  largest cells: {self._top()}")
+        if self.unknown:
+            lines.append(f"  {self._unknown_text()[2:]}")
+        return "\n".join(lines)
+
+    def over(self, max_minutes: float) -> str | None:
+        """The one-line refusal when the estimate exceeds ``max_minutes``, else None."""
+        if self.seconds <= max_minutes * 60:
+            return None
+        top = f"; largest cells: {self._top()}" if self.known else ""
+        return (
+            f"the run is estimated at {duration(self.seconds)}, over --max-minutes "
+            f"{max_minutes:g}{top}{self._unknown_text()}; nothing was computed (lower --samples, "
+            "drop methods or metrics, or raise --max-minutes)"
+        )
+
+    def warning(self) -> str | None:
+        """A warning when the estimate is long (over LONG_RUN_MINUTES), else None."""
+        if self.seconds <= LONG_RUN_MINUTES * 60:
+            return None
+        return (
+            f"warning: this run is estimated at {duration(self.seconds)}; --max-minutes M stops "
+            "a run estimated above M minutes before it computes anything"
+        )
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for people: "40 s", "3.5 min", "2.1 h"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Remaining:
+    """The time left of a run: the estimates of the parts not done (cells by ``CellEstimate.key``,
+    trainings by "dataset/model"), rescaled by the elapsed time over the estimate of the parts
+    done (1 before any is done). Parts of unknown cost are not counted."""
+
+    def __init__(self, estimate: Estimate, *, clock=time.perf_counter):
+        parallel = max(1, estimate.parallel)
+        self.left = {c.key: c.seconds / parallel for c in estimate.known}  # wall-clock seconds
+        self.left.update({k: s for k, s in estimate.training.items() if s is not None})
+        self.done = 0.0
+        self.clock = clock
+        self.start = clock()
+
+    def finish(self, key) -> None:
+        """Part ``key`` is done (a cell's key tuple or a training's "dataset/model")."""
+        self.done += self.left.pop(key, 0.0)
+
+    def seconds(self) -> float:
+        left = sum(self.left.values())
+        if self.done > 0:
+            left *= (self.clock() - self.start) / self.done
+        return left
+
+
+# Peak memory ---------------------------------------------------------------------------------
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def process_peak_mb() -> float | None:
+    """The peak resident memory of this process (MB) since it started, or since its high-water
+    mark was last reset; None where the platform does not say (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes / kB
+
+
+def _high_water_mb() -> float | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_high_water() -> bool:
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class PeakMemory:
+    """The peak resident memory of this process, stage by stage (MB).
+
+    On Linux each ``mark`` returns the peak since the previous mark (since the object was made,
+    for the first) and resets the kernel's high-water mark, so consecutive stages are measured
+    apart; the run's peak is the largest of them. Resetting it also resets what
+    ``resource.getrusage`` reports for this process. Where it cannot be reset, ``mark`` returns
+    None and ``run_peak`` is the process's lifetime peak.
+    """
+
+    def __init__(self):
+        self.resettable = _high_water_mb() is not None and _reset_high_water()
+        self.peak: float | None = None
+
+    def mark(self) -> float | None:
+        if not self.resettable:
+            return None
+        mb = _high_water_mb()
+        _reset_high_water()
+        if mb is not None:
+            self.peak = mb if self.peak is None else max(self.peak, mb)
+        return mb
+
+    def run_peak(self) -> float | None:
+        """The peak over every stage so far (the stage in progress included)."""
+        if not self.resettable:
+            return process_peak_mb()
+        self.mark()
+        return self.peak
