@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 from xaibench.datasets import load as _load_dataset
+from xaibench.datasets.base import Dataset
+from xaibench.models import applications  # noqa: F401 - registers vgg16, resnet50, ...
 from xaibench.models.training import TrainedModel, cache_dir, load_or_train
 from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
@@ -43,15 +45,22 @@ def register(name: str, **metadata):
     return registry.register(name, replace=True, **metadata)
 
 
-def load(name: str, dataset: str, *, seed: int = 0, log=None) -> TrainedModel:
-    """The trained model with its test accuracy, parameter count and settings."""
-    return load_or_train(name, _load_dataset(dataset), seed, log=log)
+def load(name: str, dataset: str | Dataset, *, seed: int = 0, log=None, **settings) -> TrainedModel:
+    """The trained model with its test accuracy, parameter count and settings. ``settings`` are
+    the architecture's (``weights=None | "imagenet" | "path.h5"`` for the keras.applications
+    ones); ``dataset`` is a name or a :class:`~xaibench.datasets.base.Dataset`."""
+    data = dataset if isinstance(dataset, Dataset) else _load_dataset(dataset)
+    return load_or_train(registry.get(name, **settings), data, seed, log=log)
 
 
-def get(name: str, dataset: str, *, seed: int = 0):
+def get(name: str, dataset: str | Dataset, *, seed: int = 0, **settings):
     """A Keras model of architecture ``name`` trained on ``dataset`` (trained on first use, then
-    cached under ``$XAIBENCH_CACHE``). It outputs logits."""
-    return load(name, dataset, seed=seed).model
+    cached under ``$XAIBENCH_CACHE``). It outputs logits. ``settings`` are the architecture's:
+
+    >>> model = get("mobilenet_v2", "shapes", weights="imagenet")  # doctest: +SKIP
+
+    reads the ImageNet weights from Keras's own cache (never downloaded) and trains the head."""
+    return load(name, dataset, seed=seed, **settings).model
 
 
 __all__ = [

@@ -20,11 +20,12 @@ from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
 from xaibench.models.outputs import n_classes
-from xaibench.models.zoo import ZOO_VERSION, registry
+from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
 BATCH_SIZE = 32
 VALIDATION_FRACTION = 0.1
 PATIENCE = 4
+PREDICT_VALUES = 2**21  # input values per batch when predicting (accuracy, validation loss)
 
 
 @dataclass
@@ -75,22 +76,37 @@ def _validation_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]
     return np.setdiff1d(np.arange(len(y)), val), np.sort(val)
 
 
-def train(arch: str, data: Dataset, seed: int = 0) -> tuple[keras.Model, dict]:
-    """Train ``arch`` on ``data``'s training split: Adam, cross-entropy on logits, batches of 32
-    shuffled by a generator seeded with ``seed``, early stopping on a stratified 10% validation
-    split (patience 4 epochs; the weights of the best validation loss are kept)."""
+def train(arch: str | Architecture, data: Dataset, seed: int = 0) -> tuple[keras.Model, dict]:
+    """Train ``arch`` (a name or an architecture with its settings) on ``data``'s training split:
+    Adam, cross-entropy on logits, batches of 32 shuffled by a generator seeded with ``seed``,
+    early stopping on a stratified 10% validation split (patience 4 epochs; the weights of the
+    best validation loss are kept). When the architecture trains only a head on frozen features
+    (``Architecture.frozen_features``), the features are computed once and the head trained on
+    them: the same updates as training the whole model, without its forward pass per epoch."""
     spec = registry.get(arch)
+    spec.check_training(tuple(data.input_shape))
     model = spec.build(data.input_shape, data.n_classes, seed)
-    model.compile(
+    fit, val = _validation_split(data.y_train, seed)
+    x, x_val = data.x_train[fit], data.x_train[val]
+    trained = model
+    parts = spec.frozen_features(model)
+    if parts is not None:
+        features, trained = parts
+        x, x_val = _logits(features, x), _logits(features, x_val)
+    trained.compile(
         optimizer=keras.optimizers.Adam(spec.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    fit, val = _validation_split(data.y_train, seed)
-    x, y = data.x_train[fit], data.y_train[fit]
-    x_val, y_val = data.x_train[val], data.y_train[val]
+    info = _fit(trained, (x, data.y_train[fit]), (x_val, data.y_train[val]), spec.max_epochs, seed)
+    return model, info
+
+
+def _fit(model: keras.Model, train_xy, val_xy, max_epochs: int, seed: int) -> dict:
+    """The epochs of ``train``: ``model`` ends with the weights of its best validation loss."""
+    (x, y), (x_val, y_val) = train_xy, val_xy
     rng = np.random.default_rng(seed)
     best, best_weights, since, epochs = np.inf, model.get_weights(), 0, 0
-    for epoch in range(1, spec.max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):
         epochs = epoch
         order = rng.permutation(len(x))
         for i in range(0, len(x), BATCH_SIZE):
@@ -104,7 +120,7 @@ def train(arch: str, data: Dataset, seed: int = 0) -> tuple[keras.Model, dict]:
             if since >= PATIENCE:
                 break
     model.set_weights(best_weights)
-    return model, {"epochs": epochs, "validation_loss": float(best)}
+    return {"epochs": epochs, "validation_loss": float(best)}
 
 
 def _loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
@@ -114,7 +130,11 @@ def _loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     return float(-log_p[np.arange(len(y)), y].mean())
 
 
-def _logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def _logits(model: keras.Model, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """``model``'s outputs for ``x`` in batches of ``batch_size`` (by default up to 512, fewer
+    for large inputs: ``PREDICT_VALUES`` input values per batch, ~13 images at 224x224x3)."""
+    if batch_size is None:
+        batch_size = int(np.clip(PREDICT_VALUES // max(1, int(np.prod(x.shape[1:]))), 1, 512))
     return np.concatenate(
         [
             np.asarray(model.predict_on_batch(x[i : i + batch_size]))
@@ -123,19 +143,65 @@ def _logits(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndar
     )
 
 
-def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> TrainedModel:
-    """The trained model from the cache, or train it now (seeded) and cache it."""
-    kinds = registry.cls(arch).kinds  # ValueError naming the valid models if unknown
+def model_settings(arch: str | Architecture, data: Dataset, seed: int = 0) -> dict:
+    """The settings of the model ``load_or_train(arch, data, seed)`` gives, but for the hash of
+    its weights: architecture, dataset, training data, seed, zoo version, the code of a user
+    architecture and what else decides the model (``Architecture.cache_settings``: the source of
+    a keras.applications backbone's weights)."""
+    spec = registry.get(arch)  # ValueError naming the valid models if unknown
+    code = component_fingerprint(type(spec))  # a user architecture's code; None if ours
+    return {
+        "model": spec.name,
+        "dataset": data.name,
+        "training_data": training_data_hash(data),
+        "seed": seed,
+        "zoo_version": ZOO_VERSION,
+        **({"code": code} if code else {}),
+        **spec.cache_settings(),
+    }
+
+
+_BASE_SETTINGS = ("model", "dataset", "training_data", "seed", "zoo_version", "code")
+
+
+def cache_path(arch: str | Architecture, data: Dataset, seed: int = 0) -> Path:
+    """Where ``load_or_train(arch, data, seed)`` caches its model (a ``.keras`` file, with its
+    metadata beside it in a ``.json`` file)."""
+    return cache_dir() / "models" / f"{_stem(model_settings(arch, data, seed))}.keras"
+
+
+def _stem(settings: dict) -> str:
+    """The cache file name of a model with ``settings`` (``model_settings``): the architecture's
+    ``cache_settings`` enter as a hash before the zoo version, which ends the name (the cache
+    listing reads it)."""
+    s, extra = settings, _extra(settings)
+    stem = f"{file_stem(s['model'])}-{file_stem(s['dataset'])}-{s['training_data']}-seed{s['seed']}"
+    if extra:
+        stem += "-s" + hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:16]
+    stem += f"-zoo{s['zoo_version']}"
+    if "code" in s:
+        stem += f"-code{s['code'][:16]}"
+    return stem
+
+
+def _extra(settings: dict) -> dict:
+    """The ``Architecture.cache_settings`` part of ``model_settings``."""
+    return {k: v for k, v in settings.items() if k not in _BASE_SETTINGS}
+
+
+def load_or_train(
+    arch: str | Architecture, data: Dataset, seed: int = 0, *, log=None
+) -> TrainedModel:
+    """The trained model from the cache, or train it now (seeded) and cache it. ``arch`` is a
+    name or an architecture with its settings (``registry.get(name, weights=...)``)."""
+    spec = registry.get(arch)  # ValueError naming the valid models if unknown
+    name, kinds = spec.name, spec.kinds
     if data.kind not in kinds:
         raise ValueError(
-            f"model {arch!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
+            f"model {name!r} needs {' or '.join(kinds)} data; {data.name!r} is {data.kind}"
         )
-    data_hash = training_data_hash(data)
-    stem = f"{file_stem(arch)}-{file_stem(data.name)}-{data_hash}-seed{seed}-zoo{ZOO_VERSION}"
-    code = component_fingerprint(registry.cls(arch))  # a user architecture's code; None if ours
-    if code:
-        stem += f"-code{code[:16]}"
-    path = cache_dir() / "models" / f"{stem}.keras"  # file_stem: never outside the cache
+    settings = model_settings(spec, data, seed)
+    path = cache_dir() / "models" / f"{_stem(settings)}.keras"  # file_stem: in the cache
     if path.parent.is_dir():
         remove_stale_partials(path.parent)
     meta_path = path.with_suffix(".json")
@@ -150,30 +216,23 @@ def load_or_train(arch: str, data: Dataset, seed: int = 0, *, log=None) -> Train
             model = None
     if model is None:
         if log:
-            log(f"training {arch} on {data.name} (seed {seed}); cached afterwards in {path.parent}")
+            log(f"training {name} on {data.name} (seed {seed}); cached afterwards in {path.parent}")
         start = time.perf_counter()
-        model, fit_info = train(arch, data, seed)
+        model, fit_info = train(spec, data, seed)
         meta = {
-            "model": arch,
+            "model": name,
             "dataset": data.name,
             "seed": seed,
             "zoo_version": ZOO_VERSION,
+            **_extra(settings),
             **fit_info,
             "accuracy": accuracy(model, data.x_test, data.y_test),
             "params": int(model.count_params()),
             "train_seconds": round(time.perf_counter() - start, 2),
         }
         _save(model, meta, path, meta_path)
-    settings = {
-        "model": arch,
-        "dataset": data.name,
-        "training_data": data_hash,
-        "seed": seed,
-        "zoo_version": ZOO_VERSION,
-        **({"code": code} if code else {}),
-        "weights": weights_hash(model),
-    }
-    return TrainedModel(model, arch, data.name, meta["accuracy"], meta["params"], settings)
+    settings["weights"] = weights_hash(model)
+    return TrainedModel(model, name, data.name, meta["accuracy"], meta["params"], settings)
 
 
 def cached_models() -> list[dict]:

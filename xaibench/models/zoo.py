@@ -1,7 +1,8 @@
 """Built-in architectures, from simple to deep, built with seeded initialisers (no global seeding).
 
 Every model maps a batch to class logits. Images: ``linear``, ``mlp``, ``cnn``, ``cnn_deep``;
-tabular: ``linear``, ``mlp``, ``mlp_deep``.
+tabular: ``linear``, ``mlp``, ``mlp_deep``. The keras.applications networks (``vgg16``,
+``resnet50``, ``mobilenet_v2``, ``efficientnet_b0``) are in ``models/applications.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ class Architecture(Component, abc.ABC):
     def build(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> keras.Model:
         """An untrained model for inputs of ``input_shape`` that outputs ``n_classes`` logits,
         its weights initialised from ``seed``."""
+
+    def check_training(self, input_shape: tuple[int, ...]) -> None:
+        """ValueError when this architecture is not trained here on inputs of ``input_shape``
+        (called before building it for training); every size by default."""
+
+    def cache_settings(self) -> dict:
+        """What decides the trained model besides the architecture, data, seed and code (e.g. the
+        source of pretrained weights): part of its cache key and ``TrainedModel.settings``. By
+        default the architecture's settings, when it has any (plain values; others by repr)."""
+        plain = (str, int, float, bool, type(None))
+        params = {k: v if isinstance(v, plain) else repr(v) for k, v in self.params.items()}
+        return {"settings": params} if params else {}
+
+    def frozen_features(self, model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+        """``(features, head)`` when only the head of ``model`` is trained on frozen features
+        (``features`` maps inputs to them, ``head`` them to logits and shares ``model``'s
+        weights): training then computes the features once. None (the default): the whole
+        model is trained."""
+        return None
 
 
 def _wrap(fn) -> type[Architecture]:
