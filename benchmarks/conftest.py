@@ -81,6 +81,8 @@ class MethodTiming:
 
 METHODS: dict[str, MethodTiming] = {}
 BARE_ROW_SECONDS: dict[str, float] = {}  # "forward": best bare seconds per input row seen
+# test_bench_224: name -> (seconds per image, time over the floor, the floor's work)
+AT_224: dict[str, tuple[float, float, str]] = {}
 
 
 def record_method(benchmark, name: str, timing: MethodTiming) -> None:
@@ -126,6 +128,17 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{name:32s} {ratio:6.2f}x")
     if METHODS:
         _write_methods(terminalreporter)
+    if AT_224:
+        _write_224(terminalreporter)
+
+
+def _write_224(terminalreporter) -> None:
+    terminalreporter.section(
+        "224x224 MobileNetV2: seconds per image, time over the bare forwards/gradients (goal 1.3x)"
+    )
+    terminalreporter.write_line(f"{'component':32s} {'s/image':>8s} {'x floor':>8s}  floor")
+    for name, (per_image, ratio, floor) in AT_224.items():
+        terminalreporter.write_line(f"{name:32s} {per_image:8.2f} {ratio:7.2f}x  {floor}")
 
 
 @functools.cache
