@@ -28,6 +28,12 @@ def test_quick_start_has_exactly_two_sh_blocks():
 @pytest.mark.slow
 def test_python_examples_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    from xaibench.store import Store
+
+    (tmp_path / "results" / "quick").mkdir(parents=True)
+    with Store(tmp_path / "results" / "quick" / "results.sqlite") as store:  # what it reads
+        run = store.start_run({}, {}, "xaibench run")
+        store.finish_run(run, "ok", peak_memory_mb=1369.0)
     namespace = {}
     for code in blocks("python"):
         exec(compile(code, "README.md", "exec"), namespace)
@@ -35,6 +41,8 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
     assert "rank" in capsys.readouterr().out
     assert (tmp_path / "results" / "my_model" / "verdict.csv").stat().st_size > 0
     assert namespace["board"]["tie"].notna().all() and namespace["page"].exists()
+    assert {"estimated_seconds", "peak_memory_mb"} <= set(namespace["cells"].columns)
+    assert namespace["run"]["peak_memory_mb"] == 1369.0
     x = namespace["x"][:2]
     a = xb.methods.get("gradient_sign")(namespace["model"], x, [0, 1])
     assert set(np.unique(a)) <= {-1.0, 0.0, 1.0}
