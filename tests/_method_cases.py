@@ -167,48 +167,74 @@ FAST_SETTINGS = {
 # batch_size="auto": the largest model call, recorded
 
 
-class BatchWatch(keras.layers.Layer):
-    """An identity layer that records the most rows of any forward and of any backward pass
-    through it, in variables, so that compiled paths (``predict_on_batch``, traced gradients)
-    count too. Placed first, it sees every call of the model."""
+class CallRows(keras.layers.Layer):
+    """An identity layer that records the rows of every forward and every backward pass through
+    it, summed (``largest=False``) or the most of any one pass (``largest=True``). The records
+    are int64 variables, so that compiled paths (``predict_on_batch``, traced gradients) count
+    too and model_randomisation, which randomises float weights, leaves them alone. Placed last,
+    it sees every forward pass to the output and every backward pass from it; first, every call
+    of the model."""
+
+    def __init__(self, *, largest: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.largest = largest
 
     def build(self, input_shape):
-        self.forward = self.add_weight(shape=(), initializer="zeros", trainable=False)
-        self.backward = self.add_weight(shape=(), initializer="zeros", trainable=False)
+        self.forward = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="int64"
+        )
+        self.backward = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, dtype="int64"
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def _record(self, variable, rows):
+        if self.largest:
+            return variable.assign(tf.maximum(variable, rows))
+        return variable.assign_add(rows)
+
     def call(self, z):
-        rows = tf.cast(tf.shape(z)[0], "float32")
+        rows = tf.cast(tf.shape(z)[0], "int64")
 
         @tf.custom_gradient
         def identity(z):
             def grad(dz):
-                largest = tf.maximum(self.backward, rows)
-                with tf.control_dependencies([self.backward.assign(largest)]):
+                with tf.control_dependencies([self._record(self.backward, rows)]):
                     return tf.identity(dz)
 
             return tf.identity(z), grad
 
-        with tf.control_dependencies([self.forward.assign(tf.maximum(self.forward, rows))]):
+        with tf.control_dependencies([self._record(self.forward, rows)]):
             return identity(z)
 
-    def largest(self) -> tuple[float, float]:
-        """(most rows of a forward pass, of a backward pass) since the last call, and reset."""
-        out = (float(self.forward.numpy()), float(self.backward.numpy()))
-        self.forward.assign(0.0)
-        self.backward.assign(0.0)
+    def counts(self) -> tuple[int, int]:
+        """(forward rows, backward rows) since the last call, and reset."""
+        out = (int(self.forward.numpy()), int(self.backward.numpy()))
+        self.forward.assign(0)
+        self.backward.assign(0)
         return out
 
 
-def watched(model, input_shape):
-    """A copy of a Sequential ``model`` (new layers, same weights) behind a BatchWatch."""
+def _copy_with(model, input_shape, *, first=(), last=()):
+    """A copy of a Sequential ``model`` (new layers, same weights) with ``first`` and ``last``
+    layers around it."""
     layers = [type(layer).from_config(layer.get_config()) for layer in model.layers]
-    out = keras.Sequential([keras.Input(input_shape), BatchWatch(), *layers])
+    out = keras.Sequential([keras.Input(input_shape), *first, *layers, *last])
     for new, old in zip(layers, model.layers, strict=True):
         new.set_weights(old.get_weights())
     return out
+
+
+def with_counter(model, input_shape):
+    """A copy of a Sequential ``model`` ending in a CallRows that sums the rows of its calls."""
+    return _copy_with(model, input_shape, last=[CallRows()])
+
+
+def watched(model, input_shape):
+    """A copy of a Sequential ``model`` behind a CallRows that records its largest call."""
+    return _copy_with(model, input_shape, first=[CallRows(largest=True)])
 
 
 def auto_budget(model, input_shape, gradient_rows: int) -> str:

@@ -1,6 +1,9 @@
+import inspect
+
 import _tiny
 import numpy as np
 import pytest
+from _metric_cases import builtin_metrics
 
 import xaibench as xb
 from xaibench.metrics import CATEGORIES
@@ -176,3 +179,24 @@ def test_a_dataset_or_model_class_without_its_hook_cannot_be_made(base):
 
     with pytest.raises(TypeError, match="abstract"):
         Incomplete()
+
+
+AUTO_OR_INT = "batch_size must be 'auto' or a positive integer, got"
+COMPONENTS = [("methods", n) for n in _tiny.builtin(xb.methods)] + [
+    ("metrics", n) for n in builtin_metrics()
+]
+
+
+@pytest.mark.parametrize("kind, name", COMPONENTS)
+def test_batch_size_defaults_to_auto_and_is_checked(kind, name):
+    """CONTRACT: ``batch_size="auto"`` is the default of every component (models.batching); an
+    integer is kept as given; anything else is refused in one line naming the setting (the
+    sensitivity metrics also take None: keep the method's own)."""
+    registry = getattr(xb, kind)
+    default = inspect.signature(registry.cls(name)).parameters["batch_size"].default
+    assert default == "auto"
+    assert registry.get(name).params["batch_size"] == "auto"
+    assert registry.get(name, batch_size=3).params["batch_size"] == 3
+    for bad in (0, 2.5, True, "Auto") + ((None,) if kind == "methods" else ()):
+        with pytest.raises(ValueError, match=AUTO_OR_INT):
+            registry.get(name, batch_size=bad)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import _tiny
 import numpy as np
 import pytest
+from _method_cases import CallRows
 from _runs import write_config
 
 import xaibench as xb
-from xaibench._tf import keras, tf
+from xaibench._tf import keras
 from xaibench.benchmark import cost
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.metrics.robustness import _sensitivity
@@ -31,44 +32,6 @@ FAST = {
 }
 
 
-class CallCounter(keras.layers.Layer):
-    """An identity layer counting the rows of every forward and backward pass through it (in
-    integer variables, so that compiled paths count too and model_randomisation, which
-    randomises float weights, leaves them alone). Placed last, it sees every pass."""
-
-    def build(self, input_shape):
-        self.forward = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, dtype="int64"
-        )
-        self.backward = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, dtype="int64"
-        )
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def call(self, z):
-        rows = tf.cast(tf.shape(z)[0], "int64")
-
-        @tf.custom_gradient
-        def identity(z):
-            def grad(dz):
-                with tf.control_dependencies([self.backward.assign_add(rows)]):
-                    return tf.identity(dz)
-
-            return tf.identity(z), grad
-
-        with tf.control_dependencies([self.forward.assign_add(rows)]):
-            return identity(z)
-
-    def counts(self) -> tuple[int, int]:
-        """(forward rows, backward rows) since the last call, and reset."""
-        out = (int(self.forward.numpy()), int(self.backward.numpy()))
-        self.forward.assign(0)
-        self.backward.assign(0)
-        return out
-
-
 def counted_model(shape, seed=0):
     """A tanh CNN (images) or MLP (rows) with seeded weights, 3 classes, ending in a counter."""
     rng = np.random.default_rng(seed)
@@ -77,7 +40,7 @@ def counted_model(shape, seed=0):
         if len(shape) == 3
         else [keras.layers.Dense(4, activation="tanh")]
     )
-    model = keras.Sequential([keras.Input(shape), *inner, keras.layers.Dense(3), CallCounter()])
+    model = keras.Sequential([keras.Input(shape), *inner, keras.layers.Dense(3), CallRows()])
     for layer in model.layers[:-1]:
         layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in layer.weights])
     return model

@@ -6,11 +6,11 @@ from __future__ import annotations
 import _tiny
 import numpy as np
 import pytest
-from _method_cases import FAST_SETTINGS, auto_budget, watched
+from _method_cases import FAST_SETTINGS, auto_budget, watched, with_counter
 from _tolerance import assert_roundoff_close
 
 import xaibench as xb
-from xaibench._tf import keras, tf
+from xaibench._tf import tf
 
 
 def builtin_methods():
@@ -62,53 +62,10 @@ def test_output_dtype_and_shape(cnn_case, linear_tab, name):
         assert np.isfinite(a).all()
 
 
-class CallCounter(keras.layers.Layer):
-    """An identity layer that counts the rows of every forward and every backward pass through
-    it in variables, so that compiled paths (``predict_on_batch``, traced gradients) count too.
-    Placed last, it sees every forward pass to the output and every backward pass from it."""
-
-    def build(self, input_shape):
-        self.forward = self.add_weight(shape=(), initializer="zeros", trainable=False)
-        self.backward = self.add_weight(shape=(), initializer="zeros", trainable=False)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def call(self, z):
-        rows = tf.cast(tf.shape(z)[0], "float32")
-
-        @tf.custom_gradient
-        def identity(z):
-            def grad(dz):
-                with tf.control_dependencies([self.backward.assign_add(rows)]):
-                    return tf.identity(dz)
-
-            return tf.identity(z), grad
-
-        with tf.control_dependencies([self.forward.assign_add(rows)]):
-            return identity(z)
-
-    def counts(self) -> tuple[float, float]:
-        """(forward rows, backward rows) since the last call, and reset."""
-        out = (float(self.forward.numpy()), float(self.backward.numpy()))
-        self.forward.assign(0.0)
-        self.backward.assign(0.0)
-        return out
-
-
-def with_counter(model, input_shape):
-    """A copy of a Sequential ``model`` (new layers, same weights) ending in a CallCounter."""
-    layers = [type(layer).from_config(layer.get_config()) for layer in model.layers]
-    counted = keras.Sequential([keras.Input(input_shape), *layers, CallCounter()])
-    for new, old in zip(layers, model.layers, strict=True):
-        new.set_weights(old.get_weights())
-    return counted
-
-
 @pytest.fixture(scope="module")
 def counted_models(cnn_case, linear_tab):
     """The CNN on (4, 4, 2) images and the linear model on 5 features, each ending in a
-    CallCounter, with data: {"image": (model, x, y), "tabular": (model, x, y)}."""
+    CallRows, with data: {"image": (model, x, y), "tabular": (model, x, y)}."""
     model, x, y = cnn_case
     tab, _, _, xt, yt = linear_tab
     return {
@@ -171,7 +128,7 @@ def test_params_round_trip(name):
 @pytest.fixture(scope="module")
 def watched_models(cnn_case, linear_tab):
     """The CNN on (4, 4, 2) images (5 samples) and the linear model on 5 features (8 samples),
-    each behind a BatchWatch: {"image": (model, x, y), "tabular": (model, x, y)}."""
+    each behind a CallRows: {"image": (model, x, y), "tabular": (model, x, y)}."""
     model, x, y = cnn_case
     tab, _, _, xt, yt = linear_tab
     return {
@@ -198,9 +155,9 @@ def test_auto_batches_stay_within_the_memory_budget(watched_models, monkeypatch,
     assert m.params["batch_size"] == "auto"
     applicable_or_skip(m, model, x)
     watch = model.layers[0]
-    watch.largest()
+    watch.counts()
     a = m(model, x, y)
-    forward, backward = watch.largest()
+    forward, backward = watch.counts()
     assert forward <= (len(x) if name in UNSIZED_FORWARD else 4) and backward <= 2
     assert forward > 0 or m.control  # the controls read no model
     assert_roundoff_close(a, xb.methods.get(name, batch_size=64, **fast)(model, x, y))

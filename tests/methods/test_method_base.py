@@ -3,7 +3,6 @@ refusing a subclass without its hook, and user methods in the registry."""
 
 from __future__ import annotations
 
-import inspect
 import re
 
 import _tiny
@@ -53,22 +52,6 @@ def test_setting_checks(check, good, bad, message):
             ValueError, match=rf"^knob must be {message}, got {re.escape(repr(value))}$"
         ):
             check(value, "knob")
-
-
-AUTO_OR_INT = "batch_size must be 'auto' or a positive integer, got"
-
-
-@pytest.mark.parametrize("name", _tiny.builtin(xb.methods))
-def test_batch_size_defaults_to_auto_and_is_checked(name):
-    """CONTRACT: ``batch_size="auto"`` is the default of every component (models.batching); an
-    integer is kept as given; anything else is refused in one line naming the setting."""
-    default = inspect.signature(xb.methods.cls(name)).parameters["batch_size"].default
-    assert default == "auto"
-    assert xb.methods.get(name).params["batch_size"] == "auto"
-    assert xb.methods.get(name, batch_size=3).params["batch_size"] == 3
-    for bad in (0, 2.5, True, "Auto", None):
-        with pytest.raises(ValueError, match=AUTO_OR_INT):
-            xb.methods.get(name, batch_size=bad)
 
 
 def test_sample_seeds_are_one_stream():

@@ -176,6 +176,8 @@ def _traced_values(model, shape: tuple) -> int | None:
             .graph
         )
     except (TypeError, ValueError, AttributeError, NotImplementedError, tf.errors.OpError):
+        # what tracing raises on a model it cannot run symbolically (NotImplementedError: a
+        # keras.Model subclass without call); the caller then sizes from the input alone
         return None
     total = 0
     for op in graph.get_operations():
