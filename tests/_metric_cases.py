@@ -20,6 +20,17 @@ import xaibench as xb
 from xaibench._baselines import fill_removed
 from xaibench._tf import keras
 
+# Settings that make the metrics with many model calls cheap on the tiny test models.
+FAST_SETTINGS = {
+    "faithfulness_correlation": {"runs": 20},
+    "deletion": {"steps": 8},
+    "insertion": {"steps": 8},
+    "road": {"steps": 4},
+    "infidelity": {"samples": 8},
+    "max_sensitivity": {"samples": 4},
+    "avg_sensitivity": {"samples": 4},
+}
+
 
 def builtin_metrics():
     """Names of the metrics shipped with xaibench (not ones registered by tests or users)."""

@@ -10,6 +10,7 @@ import _tiny
 import numpy as np
 import pytest
 from _method_cases import CallRows
+from _metric_cases import FAST_SETTINGS
 from _runs import write_config
 
 import xaibench as xb
@@ -20,16 +21,6 @@ from xaibench.metrics.robustness import _sensitivity
 from xaibench.store import Store
 
 N = 4  # samples
-# Small settings, so that every metric runs in a blink on the tiny models.
-FAST = {
-    "deletion": {"steps": 4},
-    "insertion": {"steps": 4},
-    "road": {"steps": 4},
-    "faithfulness_correlation": {"runs": 5},
-    "infidelity": {"samples": 3},
-    "max_sensitivity": {"samples": 2},
-    "avg_sensitivity": {"samples": 2},
-}
 
 
 def counted_model(shape, seed=0):
@@ -90,7 +81,7 @@ def test_declared_metric_calls_are_the_calls_made(cases, name, kind, explainer, 
     and images imputed: exactly what it declares per sample, times the samples."""
     model, x, y, masks = cases[kind]
     method = xb.methods.get(explainer)
-    metric = xb.metrics.get(name, **FAST.get(name, {}))
+    metric = xb.metrics.get(name, **FAST_SETTINGS.get(name, {}))
     declared = model_calls(metric, x, model_calls(method, x), model)
     a = method(model, x, y)
     imputed = []

@@ -10,7 +10,7 @@ import _tiny
 import numpy as np
 import pytest
 from _method_cases import auto_budget, watched
-from _metric_cases import builtin_metrics, linear_scores, removal_curves, trapezoid
+from _metric_cases import FAST_SETTINGS, builtin_metrics, linear_scores, removal_curves, trapezoid
 from _tolerance import assert_scores_close
 
 import xaibench as xb
@@ -76,15 +76,6 @@ def test_softmax_ending_model(kind, output):
 # --------------------------------------------------------------------------------------------
 
 IMG_SHAPE = (4, 4, 2)
-FAST_SETTINGS = {
-    "faithfulness_correlation": {"runs": 20},
-    "deletion": {"steps": 8},
-    "insertion": {"steps": 8},
-    "road": {"steps": 4},
-    "infidelity": {"samples": 8},
-    "max_sensitivity": {"samples": 4},
-    "avg_sensitivity": {"samples": 4},
-}
 
 # What each metric needs besides (model, x, y, a), as its metadata declares (checked against the
 # table of tests/metrics/test_metric_metadata.py).
