@@ -71,9 +71,12 @@ def test_list_imports_no_tensorflow_and_shows_the_cached_models(tmp_path):
     lines = done.stdout.splitlines()
     cnn = [line for line in lines if line.startswith("cnn ")]
     assert len(cnn) == 2 and all("digits 0.988" in line for line in cnn)
+    own = catalog.own_names("methods") + catalog.own_names("metrics")
+    own += catalog.own_names("datasets")
     for name in xb.methods.names() + xb.metrics.names() + xb.datasets.names():
-        if name in catalog.own_names("methods") + catalog.own_names("metrics"):
+        if name in own:
             assert any(line.startswith(f"{name} ") for line in lines), name
+    assert any(line.startswith("scenes ") and "realistic" in line for line in lines)
 
 
 def test_catalog_file_matches_the_live_registries():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import xaibench as xb
+from xaibench._tf import keras
 from xaibench.benchmark.config import load_config, tomllib
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -52,7 +53,7 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 
 def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
-    toml, more = [b for b in blocks("toml") if b != entry_point]
+    toml, more, model_params = [b for b in blocks("toml") if b != entry_point]
     plugin = tomllib.loads(entry_point)["project"]["entry-points"]["xaibench.plugins"]
     assert plugin == {"my_plugin": "my_package.xaibench_plugin"}
     path = tmp_path / "my_run.toml"
@@ -69,6 +70,14 @@ def test_config_examples_are_valid(tmp_path):
     config = load_config(tmp_path / "more.toml").validate()
     assert config.models[-1].endswith("my_cnn.keras")
     assert config.models_for("breast_cancer") == ("linear", "mlp")
+    weights = tmp_path / "backbone.weights.h5"  # a MobileNetV2 backbone's file, as a user's
+    keras.applications.MobileNetV2(
+        include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.35
+    ).save_weights(weights)
+    (tmp_path / "m.toml").write_text(model_params.replace("backbone.weights.h5", str(weights)))
+    config = load_config(tmp_path / "m.toml").validate()
+    arch = config.architecture("mobilenet_v2")
+    assert arch.params == {"weights": str(weights), "alpha": 0.35, "epochs": None}
 
 
 def gate_section() -> str:

@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from xaibench._suites import SUITE_NAMES
 from xaibench._version import __version__
 
 KINDS = ("methods", "metrics", "datasets", "models")
@@ -67,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("kind", nargs="?", choices=KINDS, help="what to list (default: everything)")
     _add_imports(ls)
     run = sub.add_parser("run", help="run a suite or a config into a run directory")
-    run.add_argument(
-        "--suite", choices=("quick", "default", "full"), help="built-in suite (default: quick)"
-    )
+    run.add_argument("--suite", choices=SUITE_NAMES, help="built-in suite (default: quick)")
     run.add_argument("--config", type=Path, help="TOML config file (overrides --suite)")
     run.add_argument(
         "--out", type=Path, help="run directory (default: results/<suite or config name>)"

@@ -334,17 +334,26 @@ def test_max_minutes_must_be_positive(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_dask_run_records_the_peak_memory_of_its_workers(tmp_path, capsys):
-    """Each worker measures its own peak; the estimate counts the workers' parallel time."""
+def test_a_dask_run_records_the_peak_memory_of_its_workers_and_cells(tmp_path, capsys):
+    """Each worker measures its own peak and, stage by stage, each cell's (two tasks: both
+    workers may compute); the estimate counts the workers' parallel time. A cell's peak is the
+    worker process's, so it holds TensorFlow (over 100 MB) and never exceeds the workers'
+    largest peak over their lives."""
     pytest.importorskip("distributed")
     from xaibench.cli import main
 
-    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["deletion"])
+    cfg = write_config(tmp_path / "c.toml", ["saliency", "random"], ["deletion", "sparseness"])
     out = tmp_path / "run"
     args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
     assert main([*args, "--executor", "dask", "--workers", "2"]) == 0
-    assert "for 1 cells on 2 workers" in capsys.readouterr().err
+    assert "for 4 cells on 2 workers" in capsys.readouterr().err
     with Store(out / "results.sqlite", readonly=True) as store:
         run, cells = store.run(), store.cells()
     assert run["worker_peak_memory_mb"] > 100  # a worker holds TensorFlow and the model
-    assert cells["peak_memory_mb"].isna().all()  # cells computed on workers: not measured
+    assert len(cells) == 4 and (cells.status == "ok").all()
+    if cost.PeakMemory().resettable:  # the workers run on this machine: Linux, as here
+        peaks = cells["peak_memory_mb"]
+        assert np.isfinite(peaks).all()
+        assert peaks.between(100, run["worker_peak_memory_mb"]).all()
+    else:
+        assert cells["peak_memory_mb"].isna().all()

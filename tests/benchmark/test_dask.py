@@ -1,6 +1,7 @@
 """The Dask executor: a run on a local Dask cluster stores the same cells and numbers as a local
-run, failures of a method on a worker are stored and the run goes on, and bad executor options are
-usage errors."""
+run, failures of a method on a worker are stored and the run goes on, a worker running tasks in
+two threads stores no per-cell peak memory, and bad executor options are usage errors. (A Dask
+run's per-cell peak memory: tests/benchmark/test_cost.py.)"""
 
 import os
 import signal
@@ -18,6 +19,7 @@ import xaibench as xb
 from xaibench.benchmark import executors
 from xaibench.benchmark.executors import executor
 from xaibench.cli import main
+from xaibench.store import Store
 
 pytestmark = pytest.mark.slow
 
@@ -156,6 +158,27 @@ def test_a_worker_killed_mid_run(tmp_path, capsys, monkeypatch, always):
         assert code == 0
         assert (status.loc["test_dask_killing"] == "ok").all()
     assert (out / "leaderboard.csv").exists()  # the run finished and wrote its outputs
+
+
+def test_a_worker_with_two_threads_records_no_cell_peak(tmp_path, capsys):
+    """A worker running two tasks at once in threads cannot tell one cell's peak memory from
+    the other's: its cells store None (NaN), while the run still stores the worker's peak."""
+    cfg = _runs.write_config(tmp_path / "c.toml", ["saliency", "random"], ["sparseness"])
+    out = tmp_path / "run"
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
+    )
+    try:
+        args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+        assert main([*args, "--executor", "dask", "--scheduler", cluster.scheduler_address]) == 0
+    finally:
+        cluster.close()
+    capsys.readouterr()
+    with Store(out / "results.sqlite", readonly=True) as store:
+        run, cells = store.run(), store.cells()
+    assert len(cells) == 2 and (cells.status == "ok").all()
+    assert cells["peak_memory_mb"].isna().all()
+    assert run["worker_peak_memory_mb"] > 100  # a worker holds TensorFlow and the model
 
 
 def test_failing_plumbing_is_retried_then_stored(monkeypatch):

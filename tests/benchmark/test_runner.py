@@ -1,5 +1,6 @@
 """The grid runner, the store and the CLI end to end on tiny configs (digits, few samples)."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -14,8 +15,12 @@ from _runs import write_config
 from _tolerance import assert_scores_close
 
 import xaibench as xb
+from xaibench._tf import keras
+from xaibench.benchmark import runner
+from xaibench.benchmark.config import load_config
 from xaibench.cli import main
 from xaibench.methods.base import Method
+from xaibench.models.zoo import registry as architectures
 from xaibench.store import Store
 
 pytestmark = pytest.mark.slow
@@ -235,6 +240,57 @@ def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):
     assert "4 cells: 4 computed, 0 reused" in capsys.readouterr().out
 
 
+def test_a_rerun_reuses_a_model_s_cells_by_its_params_without_loading_it(tmp_path, monkeypatch):
+    """A zoo model given a setting by ``[params.NAME]`` (a user architecture's ``units``, which
+    its ``cache_settings`` hold as an application's hold its weights source and width): the run
+    trains that model, its cells are keyed by the setting, and a rerun predicts the model's
+    settings without loading it, so it reuses every cell; another value is another model, whose
+    cells are computed. (A keras.applications network is checked at the settings level in
+    test_config.py: its cost probe alone takes half a minute here.)"""
+    monkeypatch.setattr(architectures, "_items", dict(architectures._items))  # undone after
+
+    @xb.models.register("test_units", kinds=("image",), max_epochs=3)
+    def test_units(input_shape, n_classes, seed, *, units=4):
+        """A hidden dense layer of ``units`` (ReLU) on the flattened image, then logits."""
+        init = [keras.initializers.GlorotUniform(seed=seed * 10 + i) for i in (1, 2)]
+        return keras.Sequential(
+            [
+                keras.Input(input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(units, activation="relu", kernel_initializer=init[0]),
+                keras.layers.Dense(n_classes, kernel_initializer=init[1]),
+            ]
+        )
+
+    def run(units):
+        cfg = write_config(
+            tmp_path / "c.toml",
+            ["saliency"],
+            ["sparseness", "complexity"],
+            models=("test_units",),
+            samples=4,
+            extra=f"[params.test_units]\nunits = {units}\n",
+        )
+        result = runner.run(load_config(cfg), tmp_path / "r", progress=False)
+        assert not result.failures
+        return result.computed, result.reused
+
+    assert run(8) == (2, 0)
+    _, cells = stored(tmp_path / "r")
+    model = json.loads(cells["settings"][0])["model"]
+    assert model["settings"] == {"units": 8} and "code" in model and "weights" in model
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "load_or_train", no_model)
+        assert run(8) == (0, 2)
+    assert run(16) == (2, 0)
+    _, cells = stored(tmp_path / "r")
+    assert {json.loads(c)["model"]["settings"]["units"] for c in cells["settings"]} == {8, 16}
+
+
 OUTPUTS = [
     "verdict.csv",
     "leaderboard.csv",
@@ -310,7 +366,9 @@ def test_report_rebuilds_every_output_from_the_store_and_opens_in_a_browser(
         ('datasets = ["imagenet"]', "unknown dataset 'imagenet'"),
         ('models = ["resnet"]', "unknown model 'resnet'"),
         ("[params.deletion]\nstpes = 3", "unknown parameter 'stpes' for metric 'deletion'"),
-        ("[params.rise]\nmasks = 3", "[params.rise] names no method or metric"),
+        ("[params.rise]\nmasks = 3", "[params.rise] names no method, metric or model"),
+        ("[params.linear]\nunits = 3", "unknown parameter 'units' for model 'linear'"),
+        ("[params.digits]\nsize = 3", "[params.digits] names a dataset"),
         ("methods = [", "not valid TOML"),
     ],
 )
@@ -319,7 +377,7 @@ def test_bad_config_exits_2_with_a_one_line_message(tmp_path, capsys, content, m
     cfg.write_text(content)
     assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()  # nothing started
 
 
@@ -395,7 +453,14 @@ def test_no_arguments_runs_the_quick_suite_into_results_quick(tmp_path, monkeypa
     assert cnn["insertion", "saliency"] > cnn["insertion", "random"]
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "full"])
+def test_the_command_line_offers_every_suite():
+    from xaibench._suites import SUITE_NAMES
+    from xaibench.benchmark.config import SUITES
+
+    assert tuple(SUITES) == SUITE_NAMES
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "full", "realistic"])
 def test_suites_are_valid_and_cover_what_they_promise(name):
     import xaibench as xb
     from xaibench.benchmark.config import SUITES
@@ -404,14 +469,20 @@ def test_suites_are_valid_and_cover_what_they_promise(name):
     builtin_metrics = _tiny.builtin(xb.metrics)
     assert set(suite.metrics) == set(builtin_metrics)
     assert "random" in suite.methods and "saliency" in suite.methods
+    large = {d for d in xb.datasets.names() if xb.datasets.cls(d).large}
+    assert large >= {"scenes"}
+    builtin_methods = [m for m in _tiny.builtin(xb.methods) if not m.startswith(("shap_", "lime_"))]
     if name == "quick":
         assert suite.datasets == ("digits", "shapes", "breast_cancer") and suite.samples == 32
         assert all(len(suite.models_for(d)) == 2 for d in suite.datasets)
+    elif name == "realistic":  # every large dataset, a keras.applications network, everything
+        assert set(suite.datasets) == large and suite.models == ("mobilenet_v2",)
+        images = {m for m in builtin_methods if "image" in xb.methods.cls(m).inputs}
+        assert set(suite.methods) == images and suite.samples == 32
+        for heavy in ("rise", "lime", "kernel_shap"):  # budgets for the input size
+            assert heavy in suite.params
     else:
-        assert set(suite.datasets) == set(xb.datasets.names())
-        builtin_methods = [
-            m for m in _tiny.builtin(xb.methods) if not m.startswith(("shap_", "lime_"))
-        ]
+        assert set(suite.datasets) == set(xb.datasets.names()) - large
         assert set(builtin_methods) <= set(suite.methods)
         assert suite.samples == (128 if name == "default" else 256)
 

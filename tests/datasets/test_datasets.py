@@ -7,13 +7,14 @@ from scipy import ndimage
 
 import xaibench as xb
 from xaibench import datasets
-from xaibench.datasets import cifar10, shapes, tabular
+from xaibench.datasets import cifar10, scenes, shapes, tabular
 from xaibench.datasets._split import stratified_split
 
 BUILTINS = {  # name: (train, test, sample shape, classes)
     "digits": (1347, 450, (8, 8, 1), 10),
     "mnist": (4000, 1000, (28, 28, 1), 10),
     "shapes": (3000, 1000, (32, 32, 3), 4),
+    "scenes": (1200, 400, (96, 96, 3), 4),
     "breast_cancer": (427, 142, (30,), 2),
     "wine": (133, 45, (13,), 3),
     "synthetic_tabular": (1500, 500, (20,), 3),
@@ -157,6 +158,61 @@ def test_shapes_generation_is_seeded_and_fast():
     b = shapes.generate(200, seed=3)
     np.testing.assert_array_equal(a["x"], b["x"])
     assert not np.array_equal(a["x"], shapes.generate(200, seed=4)["x"])
+
+
+@pytest.fixture(scope="module")
+def scene_data():
+    return scenes.generate(scenes.N_SAMPLES, scenes.SEED)
+
+
+def test_scenes_masks_are_the_class_shape_on_a_darker_photograph(scene_data):
+    d = datasets.load("scenes")
+    test = stratified_split(scene_data["y"], scenes.TEST_FRACTION, scenes.SPLIT_SEED)[1]
+    np.testing.assert_array_equal(d.masks, scene_data["masks"][test])
+    assert d.masks.shape == (400, 96, 96) and d.masks.dtype == bool
+    np.testing.assert_array_equal(np.bincount(d.y_test), [100] * 4)
+    lo, hi = scenes.BACKGROUND_RANGE
+    for x, y, mask in zip(d.x_test, d.y_test, d.masks, strict=True):
+        assert shapes.CLASSES[y] == _shape_kind(_crop(mask))
+        assert scenes.CLASS_SIZES[0] <= _crop(mask).shape[0] <= scenes.CLASS_SIZES[1]
+        colour = x[mask]  # one flat colour, brighter than any background pixel
+        np.testing.assert_array_equal(colour, np.broadcast_to(colour[0], colour.shape))
+        assert np.all(colour[0] >= scenes.SHAPE_RANGE[0]) and np.all(colour[0] <= 1)
+    background = ~(scene_data["masks"] | scene_data["distractor_masks"])
+    pixels = scene_data["x"][background]
+    assert pixels.min() >= lo and pixels.max() <= hi
+    assert pixels.std() > 0.03  # a photograph's texture, not a flat colour
+
+
+def test_scenes_have_at_most_one_distractor_apart_from_the_class_shape(scene_data):
+    masks, distractors = scene_data["masks"], scene_data["distractor_masks"]
+    assert not (masks & distractors).any()
+    has = distractors.any(axis=(1, 2))
+    np.testing.assert_array_equal(has, scene_data["boxes"][:, 1, 2] > 0)
+    assert 0.4 < has.mean() < 0.6  # probability 1/2
+    components = [ndimage.label(m, structure=np.ones((3, 3)))[1] for m in distractors[:300]]
+    np.testing.assert_array_equal(components, has[:300])
+
+
+def test_scenes_shrink_averages_the_area_each_pixel_covers():
+    rng = np.random.default_rng(0)
+    image = rng.random((60, 90, 3), dtype=np.float32)
+    # an integer factor: the plain mean of each 3x3 block (float32 sums of 9 values in [0, 1])
+    blocks = image.reshape(20, 3, 30, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(scenes._shrink(image, 3.0), blocks, atol=1e-6)
+    np.testing.assert_array_equal(scenes._shrink(image, 1.0), image)
+    # a fractional factor keeps the mean of the pixels it covers (every row/column fully, as
+    # 60 and 90 are multiples of 1.5): the weights of each output pixel sum to one
+    half = scenes._shrink(image, 1.5)
+    assert half.shape == (40, 60, 3)
+    np.testing.assert_allclose(half.mean(axis=(0, 1)), image.mean(axis=(0, 1)), atol=1e-6)
+
+
+def test_scenes_generation_is_seeded():
+    a = scenes.generate(40, seed=3)
+    np.testing.assert_array_equal(a["x"], scenes.generate(40, seed=3)["x"])
+    assert not np.array_equal(a["x"], scenes.generate(40, seed=4)["x"])
+    assert datasets.cls("scenes").large and not datasets.cls("shapes").large
 
 
 def test_synthetic_tabular_masks_mark_exactly_the_informative_features():

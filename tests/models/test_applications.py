@@ -87,12 +87,16 @@ def test_layout_preprocessing_nested_backbone_pooling_logits(built, name):
 
 def test_registered_with_their_settings():
     assert set(NAMES) <= set(xb.models.names())
-    assert xb.models.registry.get("mobilenet_v2").params == {"weights": None, "alpha": 0.35}
+    assert xb.models.registry.get("mobilenet_v2").params == {
+        "weights": None,
+        "alpha": 0.35,
+        "epochs": None,
+    }
     pretrained = xb.models.registry.get("mobilenet_v2", weights="imagenet")
-    assert pretrained.params == {"weights": "imagenet", "alpha": 1.0}
+    assert pretrained.params == {"weights": "imagenet", "alpha": 1.0, "epochs": None}
     again = xb.models.from_config(pretrained.get_config())
     assert again.params == pretrained.params
-    assert xb.models.registry.get("vgg16").params == {"weights": None}
+    assert xb.models.registry.get("vgg16").params == {"weights": None, "epochs": None}
     spec = xb.models.registry.get("resnet50", weights="imagenet")
     scratch = xb.models.registry.get("resnet50")
     assert spec.max_epochs == applications.HEAD_EPOCHS and scratch.max_epochs == 30
@@ -454,3 +458,37 @@ def test_head_training_on_features_equals_training_the_whole_model(monkeypatch, 
         whole.get_layer("logits").get_weights()[0],
         atol=1e-2 * applications.HEAD_LEARNING_RATE,
     )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_inspection_shows_the_backbones_first_convolution(built, name):
+    """The report's model inspection looks inside the nested backbone: its first convolution
+    (the model's own first weighted layer is the head's Dense, whose input is 1,280 pooled
+    features, not an image)."""
+    from xaibench.models.inspect import first_layer_view
+
+    model, x1 = built[name], images(1)
+    view = first_layer_view(model, x1)
+    net = backbone(model)
+    (first,) = [x for x in net.layers if isinstance(x, keras.layers.Conv2D)][:1]
+    assert view["layer"] == f"{net.name}/{first.name}"
+    assert np.array_equal(view["filters"], np.asarray(first.kernel))
+    # the same layer read from the backbone alone, on the preprocessed image; the same ops on
+    # the same sample, but traced in another graph: round-off of float32 convolutions
+    direct = keras.Model(net.inputs, first.output)(model.get_layer("preprocess")(x1))
+    assert_roundoff_close(view["activations"], np.asarray(direct)[0])
+
+
+def test_epochs_bound_the_training_and_key_the_cache():
+    """``epochs`` caps the epochs trained (a suite's budget); given, it is part of the cache key
+    (another budget is another model); left out, the key is what it was before the setting."""
+    plain = xb.models.registry.get("mobilenet_v2")
+    short = xb.models.registry.get("mobilenet_v2", epochs=12)
+    assert plain.max_epochs == 30 and short.max_epochs == 12
+    assert "max_epochs" not in plain.cache_settings()
+    assert short.cache_settings()["max_epochs"] == 12
+    data = tiny_images()
+    assert training.cache_path(plain, data) != training.cache_path(short, data)
+    for bad in (0, 2.5, True, "12"):
+        with pytest.raises(ValueError, match="epochs must be a positive integer"):
+            xb.models.registry.get("vgg16", epochs=bad)

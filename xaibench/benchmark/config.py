@@ -59,9 +59,11 @@ class RunConfig:
     ``samples`` test samples per (dataset, model), chosen with ``seed``; ``seed`` also seeds every
     stochastic method and metric that is not given its own in ``params``. ``models_per_dataset``
     replaces ``models`` for the datasets it names. Datasets are built-in names, ``.npz`` files or
-    image folders; models are zoo architectures or ``.keras`` files. ``imports`` names the plugin
-    modules the command line imports before the run (they register components); a run stores the
-    modules it imported there.
+    image folders; models are zoo architectures or ``.keras`` files. ``params`` maps the name of a
+    method, a metric or a zoo model of the run to its settings (``{"rise": {"masks": 500},
+    "mobilenet_v2": {"weights": "imagenet"}}``). ``imports`` names the plugin modules the command
+    line imports before the run (they register components); a run stores the modules it imported
+    there.
     """
 
     datasets: tuple[str, ...]
@@ -92,9 +94,9 @@ class RunConfig:
         """This config with the given values instead of its own (None keeps its own).
 
         ``models`` applies to every dataset (``models_per_dataset`` is dropped); ``datasets``
-        keeps the ``models_per_dataset`` entries of the datasets it keeps; ``methods`` and
-        ``metrics`` drop the ``[params.NAME]`` of the names they drop (a ``[params]`` entry that
-        named nothing of this config stays, for ``validate`` to report)."""
+        keeps the ``models_per_dataset`` entries of the datasets it keeps. The ``[params.NAME]``
+        of the methods, metrics and models no longer in the run are dropped (a ``[params]`` entry
+        that named nothing of this config stays, for ``validate`` to report)."""
         new = {"samples": samples, "seed": seed, "imports": imports}
         new |= {"datasets": datasets, "models": models, "methods": methods, "metrics": metrics}
         new = {key: value for key, value in new.items() if value is not None}
@@ -104,15 +106,28 @@ class RunConfig:
             new["models_per_dataset"] = {
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
             }
-        if methods is not None or metrics is not None:
-            dropped = (set(self.methods) - set(new.get("methods", self.methods))) | (
-                set(self.metrics) - set(new.get("metrics", self.metrics))
-            )
-            new["params"] = {k: v for k, v in self.params.items() if k not in dropped}
-        return replace(self, **new)
+        out = replace(self, **new)
+        dropped = self._components() - out._components()
+        if dropped:
+            out = replace(out, params={k: v for k, v in self.params.items() if k not in dropped})
+        return out
+
+    def _components(self) -> set[str]:
+        """The names a ``[params.NAME]`` may give settings to: methods, metrics, models."""
+        return set(self.methods) | set(self.metrics) | set(self.model_specs())
 
     def models_for(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.models_per_dataset.get(dataset, self.models))
+
+    def model_specs(self) -> tuple[str, ...]:
+        """Every model of the run (zoo names and ``.keras`` files), in the order of first use."""
+        return tuple(dict.fromkeys(m for d in self.datasets for m in self.models_for(d)))
+
+    def architecture(self, spec: str):
+        """The zoo architecture ``spec`` with its ``[params.<spec>]`` settings: what the run
+        builds, trains, loads from the model cache and keys its cells by. ValueError naming a
+        bad setting (an unknown key, a missing or misnamed weights file)."""
+        return _models.registry.get(spec, **self.params.get(spec, {}))
 
     def n_cells(self) -> int:
         pairs = sum(len(self.models_for(d)) for d in self.datasets)
@@ -140,21 +155,43 @@ class RunConfig:
                 )
             if not models or len(set(models)) != len(models):
                 raise ValueError(f"[models_per_dataset] {dataset} must list distinct models")
-        _check_models(dict.fromkeys(m for d in self.datasets for m in self.models_for(d)))
+        _check_models(self.model_specs())
         _check_names("method", self.methods, _methods.names(), _methods.missing())
         _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
-        known = set(self.methods) | set(self.metrics)
+        self._check_params()
+        components.methods(list(self.methods), self.seed, self.params)
+        components.metrics(list(self.metrics), self.seed, self.params)
+        for spec in self.model_specs():
+            if not is_model_file(spec):
+                self.architecture(spec)  # ValueError naming a bad setting
+        return self
+
+    def _check_params(self) -> None:
+        """Each ``[params.NAME]`` is a table naming one method, metric or zoo model of the run."""
+        zoo = [m for m in self.model_specs() if not is_model_file(m)]
+        known = self._components()
         for name, p in self.params.items():
             if name not in known:
+                if name in self.datasets:
+                    raise ValueError(f"[params.{name}] names a dataset; datasets take no settings")
                 raise ValueError(
-                    f"[params.{name}] names no method or metric of this run "
-                    f"(methods: {', '.join(self.methods)}; metrics: {', '.join(self.metrics)})"
+                    f"[params.{name}] names no method, metric or model of this run "
+                    f"(methods: {', '.join(self.methods)}; metrics: {', '.join(self.metrics)}; "
+                    f"models: {', '.join(zoo) or 'none but model files'})"
+                )
+            if is_model_file(name):
+                raise ValueError(
+                    f"[params.{name}] names a model file; a .keras model takes no settings "
+                    "(only zoo models do)"
+                )
+            also = "method" if name in self.methods else "metric" if name in self.metrics else ""
+            if name in zoo and also:
+                raise ValueError(
+                    f"[params.{name}] is ambiguous: {name!r} is both a model and a {also} of "
+                    "this run; register one of them under another name"
                 )
             if not isinstance(p, dict):
                 raise ValueError(f"[params.{name}] must be a table of settings, got {p!r}")
-        components.methods(list(self.methods), self.seed, self.params)
-        components.metrics(list(self.metrics), self.seed, self.params)
-        return self
 
 
 def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
@@ -245,7 +282,7 @@ def _builtin_methods(cost: str) -> tuple[str, ...]:
 CHEAP_METHODS = _builtin_methods("cheap")
 HEAVY_METHODS = _builtin_methods("heavy")
 ADAPTERS = _builtin_methods("adapter")
-IMAGE_DATASETS = ("digits", "mnist", "shapes")
+IMAGE_DATASETS = ("digits", "mnist", "shapes")  # the large ones: the realistic suite
 TABULAR_DATASETS = ("breast_cancer", "wine", "synthetic_tabular")
 IMAGE_MODELS = ("linear", "mlp", "cnn", "cnn_deep")
 TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
@@ -296,10 +333,43 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
     )
 
 
+# The realistic suite: the large built-in datasets (``Source.large``: scenes, 96x96 photographs
+# with pasted shapes) with a keras.applications network trained here from scratch
+# (``mobilenet_v2``, width 0.35), every method and metric. The heavy methods' budgets follow the
+# input size: a forward pass costs ~9x more per image than on the 32x32 datasets, so the
+# sampling methods get what the default suite gives them, occlusion keeps its default window
+# (1/8 of the side: 12 px, stride 6: 225 positions), and the re-explaining metrics re-explain
+# less (4 perturbations, 3 randomised layers of MobileNetV2's 105, batch normalisation included).
+LARGE_DATASETS = tuple(n for n in _datasets.names() if _datasets.cls(n).large)
+REALISTIC_BUDGETS = {
+    "mobilenet_v2": {"epochs": 15},  # trained in < 3 min on 2 cores (README: Built-in suites)
+    "rise": {"masks": 128},
+    "lime": {"samples": 128},
+    "kernel_shap": {"samples": 128},
+    "max_sensitivity": {"samples": 4},
+    "avg_sensitivity": {"samples": 4},
+    "model_randomisation": {"layers": 3},
+}
+
+
+def _realistic() -> RunConfig:
+    images = tuple(m for m in CHEAP_METHODS + HEAVY_METHODS if "image" in _methods.cls(m).inputs)
+    return RunConfig(
+        name="realistic",
+        datasets=LARGE_DATASETS,
+        models=("mobilenet_v2",),
+        methods=images,  # every method that explains images (``Method.inputs``)
+        metrics=_all_metrics(),
+        samples=32,
+        params=dict(REALISTIC_BUDGETS),
+    )
+
+
 SUITES = {
     "quick": _quick(),
     "default": _default(),
     "full": _default("full", 256, budgets={}, adapters=ADAPTERS),
+    "realistic": _realistic(),
 }
 
 

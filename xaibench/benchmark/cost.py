@@ -17,8 +17,9 @@ the cells not done, rescaled by the measured over the estimated time of those do
 
 Peak memory: ``PeakMemory`` reads the process's resident high-water mark (Linux: VmHWM, reset
 between stages through /proc/self/clear_refs), so every cell gets the peak reached while it was
-computed and the run its overall peak; elsewhere only the process's lifetime peak
-(``resource.getrusage``) is known.
+computed, by the process that computed it (the run's, or a Dask worker's: the stages are those
+of ``executors.Staged``), and the run its overall peak; elsewhere only the process's lifetime
+peak (``resource.getrusage``) is known.
 
 >>> timing = probe(model, x, y)  # doctest: +SKIP
 >>> timing.seconds({"forward": 21, "backward": 0}) * len(x)  # deletion on x  # doctest: +SKIP
@@ -413,11 +414,15 @@ class PeakMemory:
     apart; the run's peak is the largest of them. Resetting it also resets what
     ``resource.getrusage`` reports for this process. Where it cannot be reset, ``mark`` returns
     None and ``run_peak`` is the process's lifetime peak.
+
+    ``lifetime``: the process's peak before the object was made counts in ``run_peak`` too (a
+    Dask worker's peak over its life); else only the peak from here on (a run's).
     """
 
-    def __init__(self):
-        self.resettable = _high_water_mb() is not None and _reset_high_water()
-        self.peak: float | None = None
+    def __init__(self, *, lifetime: bool = False):
+        before = _high_water_mb()
+        self.resettable = before is not None and _reset_high_water()
+        self.peak: float | None = before if lifetime and self.resettable else None
 
     def mark(self) -> float | None:
         if not self.resettable:
@@ -429,8 +434,9 @@ class PeakMemory:
         return mb
 
     def run_peak(self) -> float | None:
-        """The peak over every stage so far (the stage in progress included)."""
+        """The peak over every stage so far, the stage in progress included (read without
+        resetting the high-water mark: a stage in progress, such as a task on a Dask worker
+        asked by ``Client.run``, is measured whole)."""
         if not self.resettable:
             return process_peak_mb()
-        self.mark()
-        return self.peak
+        return max((mb for mb in (self.peak, _high_water_mb()) if mb is not None), default=None)

@@ -13,6 +13,10 @@ the module that defines them. Numbers equal a local run's: the same code runs on
 with the same seeds. A task whose connection fails or whose worker is lost is sent again a few
 times; what still fails is stored as failed cells and the run goes on (``DaskExecutor``).
 
+Each computed cell's peak resident memory is measured by the process that computes it, by one
+rule (``Staged``): the run's process for the local executor, the worker for Dask
+(``remote_method``, which says what a worker's figure holds).
+
 >>> ex = executor("dask", workers=2)  # doctest: +SKIP
 >>> ex.submit(key, model, Work(method, metrics, x, y), on_done=store_it)  # doctest: +SKIP
 >>> ex.drain(wait=True); ex.close()  # doctest: +SKIP
@@ -20,6 +24,8 @@ times; what still fails is stored as failed cells and the run goes on (``DaskExe
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import tempfile
 import time
@@ -30,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from xaibench._system import usable_cpus
-from xaibench.benchmark import components
+from xaibench.benchmark import components, cost
 from xaibench.methods.base import NotApplicable
 
 EXECUTORS = ("local", "dask")
@@ -44,12 +50,56 @@ def error_text(err: BaseException) -> str:
 @dataclass
 class MethodResult:
     """What one method on one (dataset, model) computed: its attributions (None when it did not
-    run), the seconds they took, and per pending metric ``(status, fields)``, where ``fields`` are
-    the store's (``scores``, ``curves``, ``metric_seconds`` for "ok"; ``error`` otherwise)."""
+    run), the seconds they took, per pending metric ``(status, fields)``, where ``fields`` are
+    the store's (``scores``, ``curves``, ``metric_seconds`` for "ok"; ``error`` otherwise), and
+    ``peaks``: per pending metric, the peak resident memory (MB) of the process while its cell
+    was computed (``Staged.cell_peaks``; None when the metrics were not staged, or per cell
+    where not measured)."""
 
     a: np.ndarray | None = None
     explain_seconds: float | None = None
     outcomes: list[tuple[str, dict]] = field(default_factory=list)
+    peaks: list[float | None] | None = None
+
+
+class Staged(list):
+    """The metrics of a task, measuring with ``memory`` (a ``cost.PeakMemory`` of the process
+    that computes the task) the peak resident memory of each stage of ``compute_method``: it
+    starts the explanation's stage (``start``), then reaches the metrics in order, each a stage,
+    calling ``announce(metric)`` (if given; a progress bar names the metric being scored).
+    ``peaks`` = [the explanation's, then each metric's] (None where not measured).
+
+    The one rule for a cell's peak memory, wherever the cell runs: the run's process (the local
+    executor) or a Dask worker (``remote_method``)."""
+
+    def __init__(self, metrics, memory: cost.PeakMemory, announce=None):
+        super().__init__(metrics)
+        self.memory, self.announce = memory, announce
+        self.peaks: list[float | None] = []
+
+    def start(self) -> None:
+        """The explanation's stage starts here."""
+        self.peaks = []
+        self.memory.mark()
+
+    def __iter__(self):
+        for metric in super().__iter__():
+            self.peaks.append(self.memory.mark())
+            if self.announce is not None:
+                self.announce(metric)
+            yield metric
+        self.peaks.append(self.memory.mark())
+
+    def peak(self, i: int) -> float | None:
+        """The peak while the ``i``-th metric's cell was computed: its explanation or its
+        scoring, whichever took more."""
+        if len(self.peaks) != len(self) + 1 or None in (self.peaks[0], self.peaks[i + 1]):
+            return None
+        return max(self.peaks[0], self.peaks[i + 1])
+
+    def cell_peaks(self) -> list[float | None]:
+        """``peak(i)`` of every metric, in order."""
+        return [self.peak(i) for i in range(len(self))]
 
 
 @dataclass
@@ -70,9 +120,13 @@ class Work:
 
 def compute_method(model, work: Work) -> MethodResult:
     """Do ``work`` on ``model``. Nothing raises but KeyboardInterrupt and the like: a failure is
-    recorded in the cells it concerns."""
+    recorded in the cells it concerns. When ``work.metrics`` is ``Staged``, each cell's peak
+    memory is measured (``MethodResult.peaks``)."""
     method, metrics, x, y, masks = work.method, work.metrics, work.x, work.y, work.masks
     reason, error = work.reason, work.error
+    staged = metrics if isinstance(metrics, Staged) else None
+    if staged is not None:
+        staged.start()
     out = MethodResult()
     if reason is None and error is None:
         reason = method.applicable(model, x)
@@ -106,6 +160,8 @@ def compute_method(model, work: Work) -> MethodResult:
             out.outcomes.append(
                 ("ok", {"scores": scores, "curves": curves, "metric_seconds": seconds})
             )
+    if staged is not None:
+        out.peaks = staged.cell_peaks()
     return out
 
 
@@ -148,9 +204,47 @@ def _worker_model(key: str, blob: bytes):
     return _WORKER_MODELS[key]
 
 
+@functools.cache
+def _worker_memory() -> cost.PeakMemory:
+    """This worker process's ``PeakMemory``, made once (by its first task or ``worker_peak_mb``);
+    its ``run_peak`` counts the worker's life before it was made too."""
+    return cost.PeakMemory(lifetime=True)
+
+
+def worker_peak_mb() -> float | None:
+    """The peak resident memory (MB) of this worker process over its life, its tasks' stages
+    included (``Client.run`` calls it on every worker); None where the platform does not say."""
+    return _worker_memory().run_peak()
+
+
+def _one_task_at_a_time() -> bool:
+    """Whether this Dask worker runs one task at a time (one thread), so that what its process
+    holds during a task is that task's; False outside a worker's task."""
+    from distributed import get_worker
+
+    try:
+        return get_worker().state.nthreads == 1
+    except ValueError:  # not in a task of a worker
+        return False
+
+
 def remote_method(shared, work: Work) -> MethodResult:
-    """``compute_method`` on a worker; ``shared`` is ``(model key, .keras bytes)`` or None."""
+    """``compute_method`` on a worker; ``shared`` is ``(model key, .keras bytes)`` or None.
+
+    Each cell's peak memory is measured as in the run's process (``Staged``): the peak resident
+    memory of this worker process (Linux: VmHWM, reset between stages) while the method
+    explained or while the cell was scored, whichever is higher. It is the whole process's
+    figure, not what the cell alone allocated: the interpreter, TensorFlow, Dask's worker and
+    the models the worker has loaded (kept for its next tasks) count; loading the model does
+    not (it precedes the explanation's stage). It is one cell's only while the worker runs one
+    task at a time: the workers of the local cluster (``DaskExecutor``) have one thread each; on
+    a worker with more threads (a cluster at ``scheduler``) concurrent tasks would mix, so its
+    cells get None, as they do where the high-water mark cannot be reset (not Linux). Each
+    worker is taken to have its own process (``dask worker``, or ``LocalCluster`` with
+    processes); workers sharing one process would mix too and are not detected."""
     model = _worker_model(*shared) if shared is not None else None
+    if _one_task_at_a_time():
+        work = dataclasses.replace(work, metrics=Staged(work.metrics, _worker_memory()))
     return compute_method(model, work)
 
 
@@ -203,7 +297,8 @@ class _Sent:
 class DaskExecutor:
     """Runs tasks on a Dask cluster: the scheduler at ``scheduler`` (an address such as
     ``tcp://10.0.0.5:8786``), or else a local cluster of ``workers`` processes (default: one per
-    CPU) with one thread each, started here and stopped by ``close``.
+    CPU) with one thread each (one task at a time, so that a worker's peak memory during a task
+    is that task's: ``remote_method``), started here and stopped by ``close``.
 
     The cluster's plumbing may fail where the computation would not: a connection times out on a
     loaded machine, a worker dies and takes the model it held with it. Such a task is sent again,

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xaibench import models
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
@@ -28,16 +27,17 @@ from xaibench.benchmark import components, cost
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
 from xaibench.benchmark.executors import (
     MethodResult,
+    Staged,
     Work,
     compute_method,
     error_text,
     executor,
+    worker_peak_mb,
 )
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.inspect import first_layer_view
-from xaibench.models.training import load_file, load_or_train, training_data_hash
-from xaibench.models.zoo import registry as architectures
+from xaibench.models.training import load_file, load_or_train, model_settings
 from xaibench.store import DONE, Store, settings_key
 
 
@@ -111,7 +111,8 @@ class Pair:
     """One (dataset, model) of the grid as every method on it sees it: the samples explained,
     the model's spec, the trained model (None until loaded, when it could not be had, or when
     nothing needs it), and why nothing can be computed on it (``reason``: not applicable;
-    ``error``: the model failed) if so.
+    ``error``: the model failed) if so. ``architecture``: a zoo model's architecture with the
+    run's ``[params]`` settings, which the run builds, trains and loads (None for a model file).
 
     ``planned`` is how many of its cells the progress bar counts so far; ``stored`` holds the
     keys of its cells and artifacts when the store has them all (nothing needs the model)."""
@@ -125,6 +126,7 @@ class Pair:
     masks: np.ndarray | None
     data_settings: dict
     file: object = None  # a model file's TrainedModel, loaded by preflight
+    architecture: object = None  # a zoo model's Architecture, with the run's settings
     trained: object = None
     reason: str | None = None
     error: str | None = None
@@ -140,18 +142,12 @@ class Pair:
         return self.trained is not None and self.reason is None and self.error is None
 
 
-def expected_model_settings(arch: str, data) -> dict:
+def expected_model_settings(arch, data) -> dict:
     """The settings ``load_or_train(arch, data)`` gives its model, but for the hash of its
-    weights: what is known without loading the model (a test keeps the two equal)."""
-    code = component_fingerprint(models.cls(arch))
-    return {
-        "model": arch,
-        "dataset": data.name,
-        "training_data": training_data_hash(data),
-        "seed": 0,
-        "zoo_version": models.ZOO_VERSION,
-        **({"code": code} if code else {}),
-    }
+    weights: what is known without loading the model. ``arch`` is a zoo name or the architecture
+    with the run's settings (``RunConfig.architecture``), whose ``cache_settings`` (the source of
+    a backbone's weights) are part of them."""
+    return model_settings(arch, data)
 
 
 def recorded_models(store: Store) -> dict[tuple[str, str], dict]:
@@ -164,42 +160,14 @@ def recorded_models(store: Store) -> dict[tuple[str, str], dict]:
     return {(c.dataset, c.model): json.loads(c.settings)["model"] for c in cells.itertuples()}
 
 
-class _Staged(list):
-    """The metrics of a task run in this process, calling ``announce(metric)`` as
-    ``compute_method`` reaches each (it explains first, then scores the metrics in order), so that
-    the progress bar names the metric being scored, and keeping the peak memory of each stage:
-    ``peaks`` = [the explanation's, then each metric's] (None where not measured)."""
-
-    def __init__(self, metrics, announce, memory: cost.PeakMemory):
-        super().__init__(metrics)
-        self.announce, self.memory = announce, memory
-        self.peaks: list[float | None] = []
-
-    def __iter__(self):
-        for metric in super().__iter__():
-            self.peaks.append(self.memory.mark())
-            self.announce(metric)
-            yield metric
-        self.peaks.append(self.memory.mark())
-
-    def peak(self, i: int) -> float | None:
-        """The peak while the ``i``-th metric's cell was computed: its explanation or its
-        scoring, whichever took more."""
-        if len(self.peaks) != len(self) + 1 or None in (self.peaks[0], self.peaks[i + 1]):
-            return None
-        return max(self.peaks[0], self.peaks[i + 1])
-
-
 @dataclass
 class _Task:
-    """One method's pending cells on one pair, as sent to the executor (``staged``: its metrics
-    when they run in this process)."""
+    """One method's pending cells on one pair, as sent to the executor."""
 
     method: object
     pending: list[Cell]
     pair: Pair
     gallery: str
-    staged: _Staged | None = None
 
 
 class _Untrained(Exception):
@@ -293,7 +261,10 @@ class _Grid:
     # the grid, planned before any model is loaded -----------------------------------------------
 
     def pairs(self) -> list[Pair]:
-        """Every (dataset, model) of the run, with its samples."""
+        """Every (dataset, model) of the run, with its samples and (zoo models) its architecture
+        with the run's settings, one per model for all datasets."""
+        specs = self.config.model_specs()
+        zoo = {m: self.config.architecture(m) for m in specs if not is_model_file(m)}
         pairs = []
         for spec in self.config.datasets:
             data = self.inputs.datasets[spec]
@@ -310,13 +281,26 @@ class _Grid:
             for model_spec in self.config.models_for(spec):
                 file = self.inputs.model_files.get((model_spec, spec))
                 arch = display_name(model_spec)
-                pairs.append(Pair(data, model_spec, arch, idx, x, y, masks, data_settings, file))
+                pairs.append(
+                    Pair(
+                        data,
+                        model_spec,
+                        arch,
+                        idx,
+                        x,
+                        y,
+                        masks,
+                        data_settings,
+                        file,
+                        architecture=zoo.get(model_spec),
+                    )
+                )
         return pairs
 
     def plan(self, pair: Pair) -> int:
         """Settle what ``pair`` needs before any model is loaded; return how many of its cells
         the progress bar counts (see the class)."""
-        kinds = ("image", "tabular") if is_model_file(pair.spec) else models.cls(pair.spec).kinds
+        kinds = ("image", "tabular") if pair.architecture is None else pair.architecture.kinds
         if pair.data.kind not in kinds:
             pair.reason = (
                 f"model {pair.arch!r} needs {' or '.join(kinds)} data; "
@@ -339,12 +323,12 @@ class _Grid:
     def recorded_settings(self, pair: Pair) -> dict | None:
         """The model settings the previous run keyed ``pair``'s cells by, when they are those of
         the model ``load_or_train`` gives now: same architecture, dataset, training data, seed,
-        zoo version and code (the hash of the weights is what only the store knows without
-        loading the model)."""
+        zoo version, code and the architecture's ``cache_settings`` (the hash of the weights is
+        what only the store knows without loading the model)."""
         settings = self.recorded.get((pair.data.name, pair.arch))
         if settings is None or "weights" not in settings:
             return None
-        expected = expected_model_settings(pair.spec, pair.data)
+        expected = expected_model_settings(pair.architecture, pair.data)
         return (
             settings if {k: v for k, v in settings.items() if k != "weights"} == expected else None
         )
@@ -489,13 +473,13 @@ class _Grid:
         be had (the run records why when it loads the model)."""
         if pair.trained is None:
             try:
-                pair.trained = load_or_train(pair.spec, pair.data, log=_cached_only)
+                pair.trained = load_or_train(pair.architecture, pair.data, log=_cached_only)
             except Exception:  # noqa: BLE001 - _Untrained, or an error recorded by ``load``
                 pass
         if pair.trained is not None:
             return pair.trained.model, None
         try:
-            spec = architectures.get(pair.spec)
+            spec = pair.architecture
             return spec.build(pair.data.input_shape, pair.data.n_classes, 0), spec
         except Exception:  # noqa: BLE001 - a user's architecture: its cost is unknown
             return None, None
@@ -559,7 +543,7 @@ class _Grid:
             self.bar.write(message)
 
         try:
-            pair.trained = load_or_train(pair.spec, pair.data, log=log)
+            pair.trained = load_or_train(pair.architecture, pair.data, log=log)
         except Exception as err:  # noqa: BLE001 - recorded in every cell of this model
             pair.error = error_text(err)
 
@@ -652,8 +636,8 @@ class _Grid:
 
             if counted:
                 self.stage(f"explaining {method.name}", pair)
-            task.staged = work.metrics = _Staged(work.metrics, announce, self.memory)
-            self.memory.mark()  # the explanation's stage starts here
+            # each cell's peak memory, measured in this process (on Dask, by the worker)
+            work.metrics = Staged(work.metrics, self.memory, announce)
         self.executor.submit(pair.trained.key, pair.model, work, on_done=done)
 
     def finish_method(self, task: _Task, out, err):
@@ -672,7 +656,7 @@ class _Grid:
                     "samples": pair.idx,
                     "explain_seconds": out.explain_seconds,
                     "calls": calls,
-                    "peak_memory_mb": task.staged.peak(i) if task.staged else None,
+                    "peak_memory_mb": out.peaks[i] if out.peaks else None,
                 }
             self.put(cell.key, cell.ids, cell.metric, status, cell.settings, **fields)
         if pair.trained and out.a is not None:
@@ -754,8 +738,9 @@ def run(
     each cell's with the cell, and it drives the progress bar's ETA. ``max_minutes``: a run
     estimated longer raises ValueError naming the estimate and the largest cells, before the run
     is recorded or anything computed; without it, a run estimated over ``cost.LONG_RUN_MINUTES``
-    is warned about. The peak memory of the run and of each cell computed in this process is
-    stored (``Store.run``, ``Store.cells``).
+    is warned about. The peak memory of the run, of each cell (measured by the process that
+    computed it, this one or a Dask worker; see ``executors.Staged``) and, with Dask, the
+    workers' largest is stored (``Store.run``, ``Store.cells``).
 
     Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
     after the finished cells are safe in the store.
@@ -850,12 +835,13 @@ def _parallel(ex) -> int:
 
 
 def _worker_peak(ex) -> float | None:
-    """The largest peak resident memory (MB) of the Dask workers (each measures its own), or
-    None (local executor, or the workers cannot tell)."""
+    """The largest peak resident memory (MB) of the Dask workers over their lives (each
+    measures its own, its cells' stages included: ``executors.worker_peak_mb``), or None (local
+    executor, or the workers cannot tell)."""
     if ex.name == "local":
         return None
     try:
-        peaks = [mb for mb in ex.client.run(cost.process_peak_mb).values() if mb is not None]
+        peaks = [mb for mb in ex.client.run(worker_peak_mb).values() if mb is not None]
     except Exception:  # noqa: BLE001 - the run's own peak is still stored
         return None
     return max(peaks) if peaks else None

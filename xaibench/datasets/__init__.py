@@ -1,6 +1,7 @@
-"""Datasets: six built-ins loaded offline from the repo or installed packages, and your own data.
+"""Datasets: seven built-ins loaded offline from the repo or installed packages, and your own data.
 
 Built-ins (:func:`names`): ``digits``, ``mnist``, ``shapes`` (with localisation masks),
+``scenes`` (96x96 photographs with pasted shapes and masks; ``large``: the realistic suite's),
 ``breast_cancer``, ``wine``, ``synthetic_tabular`` (with masks). Extras (:func:`extras`) load by
 name too but need files on the machine: ``cifar10`` (from the local Keras cache). Every dataset has
 a fixed, seeded train/test split; ``load`` returns the same read-only arrays on every call.
@@ -20,7 +21,7 @@ import functools
 from collections.abc import Callable
 
 # Importing the built-in modules registers their loaders.
-from xaibench.datasets import cifar10, digits, mnist, shapes, tabular  # noqa: F401
+from xaibench.datasets import cifar10, digits, mnist, scenes, shapes, tabular  # noqa: F401
 from xaibench.datasets.base import Dataset, Source, registry
 from xaibench.datasets.user import from_arrays, from_folder, from_npz
 

@@ -77,6 +77,9 @@ class Source(Component, abc.ABC):
 
     # Loadable by name only where its files exist (cifar10): not one of datasets.names().
     extra: bool = False
+    # Images at the size of ImageNet-style networks (scenes, 96x96): benchmarked by the
+    # ``realistic`` suite with keras.applications models, not by the small models of the others.
+    large: bool = False
 
     @abc.abstractmethod
     def load(self) -> Dataset:

@@ -53,8 +53,6 @@ DISTRACTOR_SIZES = (7, 12)
 GAP = 1  # free pixels at least between two bounding boxes
 _CANDIDATES = 32  # joint placements tried per image and round of rejection sampling
 
-_YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
-
 
 def _kind_pixels(kind: str, dy, dx, s, angle):
     """Pixels of a shape of ``kind`` given offsets (dy, dx) from the box centre and box side s."""
@@ -78,16 +76,18 @@ def _kind_pixels(kind: str, dy, dx, s, angle):
     raise ValueError(f"unknown shape kind {kind!r}")
 
 
-def rasterise(kinds, kind_idx, top, left, size, angle) -> np.ndarray:
-    """(n, 32, 32) bool pixels of n shapes: ``kinds[kind_idx[i]]`` in the box of side ``size[i]``
-    whose top-left pixel is (``top[i]``, ``left[i]``); ``angle`` (radians) is used by bars."""
+def rasterise(kinds, kind_idx, top, left, size, angle, *, canvas: int = SIZE) -> np.ndarray:
+    """(n, canvas, canvas) bool pixels of n shapes: ``kinds[kind_idx[i]]`` in the box of side
+    ``size[i]`` whose top-left pixel is (``top[i]``, ``left[i]``); ``angle`` (radians) is used by
+    bars."""
     col = (slice(None), None, None)
     s = np.asarray(size, np.float32)[col]
     half = (s - 1) / 2
-    dy = _YY[None] - (np.asarray(top, np.float32)[col] + half)
-    dx = _XX[None] - (np.asarray(left, np.float32)[col] + half)
+    yy, xx = np.mgrid[0:canvas, 0:canvas].astype(np.float32)
+    dy = yy[None] - (np.asarray(top, np.float32)[col] + half)
+    dx = xx[None] - (np.asarray(left, np.float32)[col] + half)
     in_box = (np.abs(dy) <= half) & (np.abs(dx) <= half)
-    out = np.zeros((len(s), SIZE, SIZE), bool)
+    out = np.zeros((len(s), canvas, canvas), bool)
     angle = np.asarray(angle, np.float32)[col]
     for k, kind in enumerate(kinds):
         sel = np.asarray(kind_idx) == k
@@ -110,16 +110,18 @@ def _apart(corners: np.ndarray, sizes: np.ndarray, active: np.ndarray) -> np.nda
     return ok
 
 
-def _place(rng: np.random.Generator, sizes: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Top-left corners (n, boxes, 2) of square boxes of side ``sizes`` (n, boxes), uniform over
-    the placements where no two active boxes come closer than ``GAP`` pixels (rejection
-    sampling: ``_CANDIDATES`` joint placements per image and round; the first valid one is kept).
-    """
+def place(
+    rng: np.random.Generator, sizes: np.ndarray, active: np.ndarray, canvas: int = SIZE
+) -> np.ndarray:
+    """Top-left corners (n, boxes, 2) of square boxes of side ``sizes`` (n, boxes) on a canvas of
+    ``canvas`` pixels, uniform over the placements where no two active boxes come closer than
+    ``GAP`` pixels (rejection sampling: ``_CANDIDATES`` joint placements per image and round; the
+    first valid one is kept)."""
     n = len(sizes)
     corners = np.zeros((n, sizes.shape[1], 2), np.int64)
     todo = np.arange(n)
     for _ in range(1000):
-        high = (SIZE - sizes[todo] + 1)[:, None, :, None]  # (todo, 1, boxes, 1)
+        high = (canvas - sizes[todo] + 1)[:, None, :, None]  # (todo, 1, boxes, 1)
         trial = np.floor(rng.random((len(todo), _CANDIDATES, sizes.shape[1], 2)) * high)
         trial = trial.astype(np.int64)
         ok = _apart(trial, sizes[todo, None], active[todo, None])
@@ -162,7 +164,7 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
     active = np.stack([np.ones(n, bool), np.ones(n, bool), n_distractors == 2], axis=1)
     distractor_kind = rng.integers(0, len(DISTRACTORS), (n, 2))
     angle = np.deg2rad(rng.uniform(30, 60, (n, 2)) * rng.choice([-1, 1], (n, 2)))
-    corners = _place(rng, sizes, active)
+    corners = place(rng, sizes, active)
     base, x = _background(rng, n)
     colours = _colours(rng, base, 3)
     masks = rasterise(CLASSES, y, corners[:, 0, 0], corners[:, 0, 1], sizes[:, 0], np.zeros(n))

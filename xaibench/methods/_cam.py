@@ -4,7 +4,7 @@ The feature maps A (N, h, w, K) of the chosen layer and G = d f_y / d A are read
 functional view ``x -> [A, output]`` of the user's model that shares its layers and weights
 (nothing of the user's model is modified). The layer may sit inside nested models (a backbone in
 the user's model, at any depth): the view is the model's forward pass traced anew from a new
-input, each enclosing model replaced by its own view (see ``_trace``). A method supplies the
+input, each enclosing model replaced by its own view (see ``models.inspect.trace``). A method supplies the
 channel weights w (N, K) from (A, G) as TensorFlow ops; the map ReLU(sum_k w_k A_k) is computed
 and upsampled bilinearly to H x W in one compiled function per (model, layer, method).
 """
@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xaibench._tf import keras, tf
+from xaibench._tf import tf
 from xaibench.methods._gradients import batched, cached_function
 from xaibench.methods.base import Method, NotApplicable, check_batch_size
-from xaibench.models.inspect import find_layer_path, last_conv_path, path_name
+from xaibench.models.inspect import find_layer_path, last_conv_path, path_name, trace
 
 Weights = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -46,7 +46,7 @@ def _feature_model(model, path: tuple):
     ``path[-1]``; NotApplicable if it cannot be built."""
     name = path_name(path)
     try:
-        view = _trace(model, path)
+        view = trace(model, path)
     except (AttributeError, ValueError, TypeError) as err:
         raise NotApplicable(
             f"cannot read the output of layer {name!r} from the model's inputs ({err}); "
@@ -62,54 +62,6 @@ def _feature_model(model, path: tuple):
             "(N, h, w, channels)"
         )
     return view
-
-
-def _trace(model, path: tuple):
-    """``keras.Model(new inputs, [A, *outputs])``: ``model``'s forward pass traced anew, in which
-    the call of ``path[0]`` (a layer of ``model``) also yields A: the layer's own output when it
-    is the target (``path`` has one element), else the maps of the view of the nested model
-    ``path[0]`` on ``path[1:]``, called in its place.
-
-    Tracing anew links the maps to the output in one graph: the symbolic outputs of a nested
-    model's layers belong to that model's graph, not to the outer model's, and a Sequential
-    model's layers may have been called on several graphs (a model loaded from a ``.keras`` file
-    is built more than once). A functional model is re-run node by node (``clone_model`` with its
-    own layers, so its weights are shared); a Sequential model's layers are called in order."""
-    head, rest = path[0], path[1:]
-    inner = _trace(head, rest) if rest else None
-    maps = []
-
-    def call(layer, *args, **kwargs):
-        if layer is not head:
-            return layer(*args, **kwargs)
-        if inner is None:
-            out = layer(*args, **kwargs)
-            maps.append(out)
-            return out
-        a, *outs = inner(*args, **kwargs)
-        maps.append(a)
-        return outs[0] if len(outs) == 1 else outs
-
-    if isinstance(model, keras.Sequential):
-        first = model.inputs[0]
-        inputs = keras.Input(tuple(first.shape[1:]), dtype=first.dtype)
-        outputs = inputs
-        for layer in model.layers:
-            outputs = call(layer, outputs)
-        outputs = [outputs]
-    elif isinstance(model, keras.Model) and hasattr(model, "operations"):  # functional
-        same = keras.models.clone_model(
-            model, clone_function=lambda layer: layer, call_function=call
-        )
-        inputs, outputs = same.inputs, list(same.outputs)
-    else:
-        raise ValueError(
-            f"{head.name!r} is a layer of {model.name!r}, a subclassed {type(model).__name__} "
-            "whose forward pass cannot be traced layer by layer"
-        )
-    if len(maps) != 1:
-        raise ValueError(f"{head.name!r} is called {len(maps)} times in {model.name!r}, not once")
-    return keras.Model(inputs, [maps[0], *outputs])
 
 
 def _view(model, path: tuple):

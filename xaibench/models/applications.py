@@ -10,7 +10,8 @@ Each is built in the standard transfer-learning layout::
     -> the application, include_top=False, as a nested model (the backbone)
     -> GlobalAveragePooling2D -> Dense(n_classes): logits
 
-``weights`` chooses the backbone's weights:
+``epochs`` (None: 30 from scratch, 60 for a head on loaded weights) is the most epochs trained;
+early stopping may stop sooner. ``weights`` chooses the backbone's weights:
 
 - ``None``: initialised from the seed (``reinitialise``) and trained here from scratch, on
   inputs of at most ``MAX_SCRATCH_SIDE`` pixels per side, with batch normalisation momentum
@@ -24,7 +25,7 @@ Each is built in the standard transfer-learning layout::
 >>> import xaibench as xb
 >>> arch = xb.models.registry.get("mobilenet_v2")
 >>> arch.params
-{'weights': None, 'alpha': 0.35}
+{'weights': None, 'alpha': 0.35, 'epochs': None}
 """
 
 from __future__ import annotations
@@ -178,10 +179,15 @@ class Application(Architecture):
     mode: str = "caffe"
     imagenet_file: str = ""
 
-    def __init__(self, *, weights: str | None = None):
+    def __init__(self, *, weights: str | None = None, epochs: int | None = None):
         self.weights = check_weights(weights)
         if self.weights is not None:  # only the head is trained
             self.max_epochs, self.learning_rate = HEAD_EPOCHS, HEAD_LEARNING_RATE
+        if epochs is not None:
+            if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+                raise ValueError(f"epochs must be a positive integer or None, got {epochs!r}")
+            self.max_epochs = epochs
+        self.epochs = epochs
 
     # -- what the model cache keys on ------------------------------------------------------------
 
@@ -194,7 +200,10 @@ class Application(Architecture):
         return f"sha256:{file_sha256(self.weights)}"
 
     def cache_settings(self) -> dict:
-        return {"backbone_weights": self.weights_source()}
+        # only when given: the models cached before the setting existed keep their keys (not
+        # "epochs", which the cache's metadata uses for the epochs a training ran)
+        epochs = {} if self.epochs is None else {"max_epochs": self.epochs}
+        return {"backbone_weights": self.weights_source(), **epochs}
 
     # -- building --------------------------------------------------------------------------------
 
@@ -330,8 +339,10 @@ class MobileNetV2(Application):
     constructor = "MobileNetV2"
     mode = "tf"
 
-    def __init__(self, *, weights: str | None = None, alpha: float | None = None):
-        super().__init__(weights=weights)
+    def __init__(
+        self, *, weights: str | None = None, alpha: float | None = None, epochs: int | None = None
+    ):
+        super().__init__(weights=weights, epochs=epochs)
         if alpha is None:  # the narrow network trains ~2-3x faster from scratch
             alpha = 0.35 if self.weights is None else 1.0
         if not isinstance(alpha, int | float) or isinstance(alpha, bool) or alpha <= 0:

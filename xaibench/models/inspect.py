@@ -89,30 +89,80 @@ def find_layer_path(model, name: str) -> tuple:
 _LISTED = 12  # convolutional layers named in the message for an unknown layer (the last ones)
 
 
-def first_layer_view(model, x1) -> dict | None:
-    """The first weighted layer of ``model`` and its response to one input, for model inspection
-    as in the classic tutorials: ``{"layer", "filters", "activations"}``.
+def trace(model, path: tuple):
+    """``keras.Model(new inputs, [A, *outputs])``: ``model``'s forward pass traced anew, in which
+    the call of ``path[0]`` (a layer of ``model``) also yields A: the layer's own output when it
+    is the target (``path`` has one element), else the maps of the view of the nested model
+    ``path[0]`` on ``path[1:]``, called in its place.
 
-    ``filters`` is the layer's kernel ((kh, kw, cin, cout) for a 2-D convolution, (F, units) for
-    a dense layer) and ``activations`` its output for the single sample ``x1`` (shape (1, ...)),
-    without the batch axis. None when the model has no such top-level layer or its graph cannot
-    be cut there (subclassed models).
+    Tracing anew links the maps to the output in one graph: the symbolic outputs of a nested
+    model's layers belong to that model's graph, not to the outer model's, and a Sequential
+    model's layers may have been called on several graphs (a model loaded from a ``.keras`` file
+    is built more than once). A functional model is re-run node by node (``clone_model`` with its
+    own layers, so its weights are shared); a Sequential model's layers are called in order."""
+    head, rest = path[0], path[1:]
+    inner = trace(head, rest) if rest else None
+    maps = []
+
+    def call(layer, *args, **kwargs):
+        if layer is not head:
+            return layer(*args, **kwargs)
+        if inner is None:
+            out = layer(*args, **kwargs)
+            maps.append(out)
+            return out
+        a, *outs = inner(*args, **kwargs)
+        maps.append(a)
+        return outs[0] if len(outs) == 1 else outs
+
+    if isinstance(model, keras.Sequential):
+        first = model.inputs[0]
+        inputs = keras.Input(tuple(first.shape[1:]), dtype=first.dtype)
+        outputs = inputs
+        for layer in model.layers:
+            outputs = call(layer, outputs)
+        outputs = [outputs]
+    elif isinstance(model, keras.Model) and hasattr(model, "operations"):  # functional
+        same = keras.models.clone_model(
+            model, clone_function=lambda layer: layer, call_function=call
+        )
+        inputs, outputs = same.inputs, list(same.outputs)
+        if len(inputs) == 1:  # called with one tensor, not a list (Keras warns otherwise)
+            inputs = inputs[0]
+    else:
+        raise ValueError(
+            f"{head.name!r} is a layer of {model.name!r}, a subclassed {type(model).__name__} "
+            "whose forward pass cannot be traced layer by layer"
+        )
+    if len(maps) != 1:
+        raise ValueError(f"{head.name!r} is called {len(maps)} times in {model.name!r}, not once")
+    return keras.Model(inputs, [maps[0], *outputs])
+
+
+def first_layer_view(model, x1) -> dict | None:
+    """The first weighted layer of ``model`` (nested models included: a backbone's first
+    convolution) and its response to one input, for model inspection as in the classic
+    tutorials: ``{"layer", "filters", "activations"}``.
+
+    ``layer`` is the layer's path name (``path_name``), ``filters`` its kernel ((kh, kw, cin,
+    cout) for a 2-D convolution, (F, units) for a dense layer) and ``activations`` its output for
+    the single sample ``x1`` (shape (1, ...)), without the batch axis. None when the model has no
+    such layer or its graph cannot be cut there (subclassed models).
     """
-    layer = next(
+    path = next(
         (
-            layer
-            for layer in getattr(model, "layers", [])
-            if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)
+            path
+            for path in layer_paths(model)
+            if isinstance(path[-1], keras.layers.Conv2D | keras.layers.Dense)
         ),
         None,
     )
-    if layer is None:
+    if path is None:
         return None
     try:
-        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-        cut = keras.Model(inputs, layer.output)
-        activations = keras.ops.convert_to_numpy(cut(x1, training=False))[0]
+        view = trace(model, path)
+        activations = keras.ops.convert_to_numpy(view(x1, training=False)[0])[0]
     except (AttributeError, ValueError, TypeError):
         return None
-    filters = keras.ops.convert_to_numpy(layer.kernel)
-    return {"layer": layer.name, "filters": filters, "activations": activations}
+    filters = keras.ops.convert_to_numpy(path[-1].kernel)
+    return {"layer": path_name(path), "filters": filters, "activations": activations}
