@@ -196,10 +196,13 @@ def test_a_malformed_declaration_is_unknown_not_fatal():
 
 def test_training_seconds_by_hand():
     """1000 samples: 100 validation, 900 fitted = 29 steps of 32; per epoch 29 x 0.2 s + 100
-    forwards x 0.01 s = 6.8 s; at most 10 epochs; frozen features once: 1000 x 0.05 s more."""
+    forwards x 0.01 s = 6.8 s; at most 10 epochs; frozen features once: 1000 x 0.05 s more;
+    the tracing of the training function: once."""
     assert cost.training_seconds(10, 1000, cost.TrainingProbe(0.2, 0.01)) == pytest.approx(68.0)
     frozen = cost.TrainingProbe(0.2, 0.01, features=0.05)
     assert cost.training_seconds(10, 1000, frozen) == pytest.approx(118.0)
+    traced = cost.TrainingProbe(0.2, 0.01, tracing=30.0)  # the training function's tracing, once
+    assert cost.training_seconds(10, 1000, traced) == pytest.approx(98.0)
 
 
 def test_probes_time_a_model(cases):
@@ -213,6 +216,7 @@ def test_probes_time_a_model(cases):
     untrained = spec.build(x.shape[1:], 3, 0)
     training = cost.probe_training(spec, untrained, x, y)
     assert training.step > 0 and training.forward > 0 and training.features == 0
+    assert training.tracing >= 0
 
 
 def estimate_of(seconds, training=None, parallel=1):

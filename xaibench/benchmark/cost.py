@@ -149,11 +149,14 @@ class TrainingProbe:
     """Measured seconds of what ``models.training.train`` repeats: ``step`` (one training step of
     BATCH_SIZE inputs), ``forward`` (the validation pass, per input) and ``features`` (per input,
     the frozen features computed once before training a head on them; 0 when the whole model
-    is trained)."""
+    is trained); and what it does once, ``tracing``: the first training step's time beyond a
+    step's (TensorFlow traces the training function; 20-45 s for the keras.applications
+    networks with batch normalisation)."""
 
     step: float
     forward: float
     features: float = 0.0
+    tracing: float = 0.0
 
 
 def probe_training(spec, model, x: np.ndarray, y: np.ndarray) -> TrainingProbe:
@@ -174,20 +177,23 @@ def probe_training(spec, model, x: np.ndarray, y: np.ndarray) -> TrainingProbe:
         optimizer=keras.optimizers.Adam(getattr(spec, "learning_rate", 1e-3)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    start = time.perf_counter()
     model.train_on_batch(xb, yb)  # warm-up: the training function is traced
+    first = time.perf_counter() - start
     step = _fastest(lambda: model.train_on_batch(xb, yb))
     forward = per_input(lambda xs, ys: model.predict_on_batch(xs), xb, yb)
-    return TrainingProbe(step, forward, features)
+    return TrainingProbe(step, forward, features, tracing=max(0.0, first - step))
 
 
 def training_seconds(max_epochs: int, n_train: int, timing: TrainingProbe) -> float:
     """The longest training of a zoo model (``models.training.train``) on ``n_train`` samples:
-    the frozen features once (if any), then ``max_epochs`` epochs of steps over the fitted part
-    and a forward pass over the validation part (early stopping often ends sooner)."""
+    the tracing of its training function, the frozen features once (if any), then
+    ``max_epochs`` epochs of steps over the fitted part and a forward pass over the validation
+    part (early stopping often ends sooner)."""
     n_val = round(VALIDATION_FRACTION * n_train)
     steps = math.ceil((n_train - n_val) / BATCH_SIZE)
     epoch = steps * timing.step + n_val * timing.forward
-    return n_train * timing.features + max_epochs * epoch
+    return timing.tracing + n_train * timing.features + max_epochs * epoch
 
 
 # Estimates -----------------------------------------------------------------------------------
