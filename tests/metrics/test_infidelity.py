@@ -71,9 +71,13 @@ def test_infidelity_zero_for_the_gradient(linear_tab, linear_img):
     np.testing.assert_allclose(
         xb.metrics.get("infidelity", normalize=True)(model, x, y, 3 * grad), 0.0, atol=tolerance
     )
-    model, w, _, x, y = linear_img  # per-channel gradient; a pixel's channels move together
+    model, w, b_img, x, y = linear_img  # per-channel gradient; a pixel's channels move together
     grad = w[:, y].T.reshape(x.shape)
-    np.testing.assert_allclose(q(model, x, y, grad), 0.0, atol=1e-10)
+    # the same float32 round-off bound as above, for the image model's logits
+    flat = x.reshape(len(x), -1)
+    spread = np.ptp(flat, axis=1)
+    size = (np.abs(w).T @ (np.abs(flat) + spread[:, None]).T).max() + np.abs(b_img).max()
+    np.testing.assert_allclose(q(model, x, y, grad), 0.0, rtol=0, atol=roundoff(2 * size) ** 2)
 
 
 def test_infidelity_zero_attribution_normalised(linear_tab):
