@@ -381,6 +381,26 @@ def test_bad_config_exits_2_with_a_one_line_message(tmp_path, capsys, content, m
     assert not (tmp_path / "o").exists()  # nothing started
 
 
+def test_a_model_the_run_cannot_train_exits_2_before_any_work(tmp_path, monkeypatch, capsys):
+    """ImageNet weights missing from Keras's cache (their file name depends on the input size,
+    so only the datasets tell): a user error, said once the datasets are loaded and before any
+    cell is computed or the run recorded."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty Keras cache
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        'datasets = ["shapes"]\nmodels = ["mobilenet_v2"]\nmethods = ["saliency"]\n'
+        'metrics = ["sparseness"]\n[params.mobilenet_v2]\nweights = "imagenet"\n'
+    )
+    out = tmp_path / "o"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("xaibench: error: model 'mobilenet_v2': the ImageNet weights")
+    assert str(tmp_path / "keras" / "models") in lines[-1] and "Traceback" not in lines[-1]
+    if (out / "results.sqlite").exists():
+        with Store(out / "results.sqlite", readonly=True) as store:
+            assert store.run() is None  # no run recorded, so no cell either
+
+
 def test_cli_usage_errors_exit_2(capsys):
     assert main(["run", "--config", "missing.toml"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -470,7 +470,8 @@ class _Grid:
         """``(model, architecture)``: the model to time for ``pair``, its file's or the cached
         model (loaded now and kept for the run; architecture None), else its architecture built
         untrained and that architecture (the run trains it); ``(None, None)`` when neither can
-        be had (the run records why when it loads the model)."""
+        be had (the run records why when it loads the model). ValueError from the
+        architecture's ``check_training`` when the run could not train it."""
         if pair.trained is None:
             try:
                 pair.trained = load_or_train(pair.architecture, pair.data, log=_cached_only)
@@ -478,8 +479,11 @@ class _Grid:
                 pass
         if pair.trained is not None:
             return pair.trained.model, None
+        spec = pair.architecture
+        # the run would train it: what cannot be trained (ImageNet weights missing from Keras's
+        # cache, a network too large to train from scratch) is the user's error, said now
+        spec.check_training(tuple(pair.data.input_shape))
         try:
-            spec = pair.architecture
             return spec.build(pair.data.input_shape, pair.data.n_classes, 0), spec
         except Exception:  # noqa: BLE001 - a user's architecture: its cost is unknown
             return None, None

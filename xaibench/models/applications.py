@@ -222,6 +222,8 @@ class Application(Architecture):
 
     def check_training(self, input_shape: tuple[int, ...]) -> None:
         self.check_input(input_shape)
+        if self.weights == "imagenet":  # the file's name depends on the input size
+            self.imagenet_path(input_shape)
         if self.weights is None and max(input_shape[:2]) > MAX_SCRATCH_SIDE:
             raise ValueError(
                 f"model {self.name!r} with weights=None is trained here from scratch only on "

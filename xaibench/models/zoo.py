@@ -32,7 +32,8 @@ class Architecture(Component, abc.ABC):
 
     def check_training(self, input_shape: tuple[int, ...]) -> None:
         """ValueError when this architecture is not trained here on inputs of ``input_shape``
-        (called before building it for training); every size by default."""
+        (called before building it for training, and by ``xaibench run`` before any work when
+        the run would train it); every size by default."""
 
     def cache_settings(self) -> dict:
         """What decides the trained model besides the architecture, data, seed and code (e.g. the
