@@ -129,8 +129,10 @@ def test_imputation_matches_reference(monkeypatch, shape, limit, path):
 def test_green_function_is_the_laplacians_pseudo_inverse(h, w):
     green, laplacian = _imputation._green(h, w), grid_laplacian(h, w)
     np.testing.assert_array_equal(green, green.T)
-    # float64 on matrices of at most 36 x 36 with O(1) entries: both sides are off by about
-    # cond(L) * eps = ((h w) / pi)^2 * 2.2e-16 <= ~3e-14 (6 x 6 grid), so 1e-12 holds anywhere
+    # Two float64 computations of the same pseudo-inverse, by different algorithms (so not
+    # bitwise). On the 6 x 6 grid the Laplacian's eigenvalues lie in [2 - 2 cos(pi / 6), 8]
+    # (nonzero ones), so cond(L) <= 8 / 0.27 ~ 30 and |G| <= 1 / 0.27 ~ 3.7: each side is off
+    # by ~cond * eps * |G| ~ 2.5e-14 on any CPU and LAPACK; 1e-12 leaves a 40x margin
     np.testing.assert_allclose(green, np.linalg.pinv(laplacian), atol=1e-12)
     np.testing.assert_allclose(green.sum(axis=1), 0.0, atol=1e-12)  # no constant part
     assert not green.flags.writeable  # cached: nobody may change it
@@ -168,8 +170,11 @@ def test_imputation_through_the_green_function_equals_the_banded_solve(monkeypat
     for cost in (0.0, 1e12):  # nothing, then everything through the Green's function
         monkeypatch.setattr(_imputation, "_BANDED_COST", cost)
         values[cost] = _imputation._impute(x, removed)
-    # two float64 solves of the same system (9 x 11 grid, cond(L) ~ (99 / pi)^2 ~ 1e3): each is
-    # off by ~cond * eps ~ 2e-13 relative, so 1e-10 holds on any CPU and LAPACK
+    # Two float64 solves of the same system by different algorithms (a banded Cholesky; the
+    # Green's function), and a dense solve as reference. The system is the 9 x 11 grid's
+    # Laplacian restricted to the removed pixels (kept ones fixed): cond <= 8 / (2 - 2 cos(pi /
+    # 12)) ~ 120, and the values are those of x (|x| < ~5), so each is off by ~cond * eps * 5
+    # ~ 1.3e-13; rtol 1e-10 leaves a ~1000x margin on any CPU and LAPACK
     np.testing.assert_allclose(values[1e12], values[0.0], rtol=1e-10, atol=1e-12)
     expected = np.stack([reference_impute(xi, ri) for xi, ri in zip(x, removed, strict=True)])
     np.testing.assert_allclose(values[1e12], expected[removed], rtol=1e-10, atol=1e-12)
