@@ -480,9 +480,15 @@ class _Grid:
         if pair.trained is not None:
             return pair.trained.model, None
         spec = pair.architecture
-        # the run would train it: what cannot be trained (ImageNet weights missing from Keras's
-        # cache, a network too large to train from scratch) is the user's error, said now
-        spec.check_training(tuple(pair.data.input_shape))
+        try:
+            # the run would train it: what cannot be trained (ImageNet weights missing from
+            # Keras's cache, a network too large to train from scratch) is the user's error,
+            # said now (its ValueError propagates)
+            spec.check_training(tuple(pair.data.input_shape))
+        except ValueError:
+            raise
+        except Exception:  # noqa: BLE001 - a user's check that fails: the load records it
+            return None, None
         try:
             return spec.build(pair.data.input_shape, pair.data.n_classes, 0), spec
         except Exception:  # noqa: BLE001 - a user's architecture: its cost is unknown
