@@ -136,7 +136,8 @@ def _paired_p(ours: pd.DataFrame, theirs: pd.DataFrame, higher_is_better: bool):
     """One-sided Wilcoxon signed-rank p-value that ``ours`` is better than ``theirs`` on the
     same samples (finite pairs only), and the number of pairs; p = 1 when no pair differs."""
     import numpy as np
-    from scipy import stats
+
+    from xaibench.results.stats import signed_rank_test
 
     pairs = ours.merge(theirs, on="sample", suffixes=("", "_control"))
     d = (pairs["score"] - pairs["score_control"]).to_numpy(float)
@@ -144,7 +145,7 @@ def _paired_p(ours: pd.DataFrame, theirs: pd.DataFrame, higher_is_better: bool):
     if len(d) == 0 or not np.any(d):
         return 1.0, len(d)
     alternative = "greater" if higher_is_better else "less"
-    return float(stats.wilcoxon(d, alternative=alternative).pvalue), len(d)
+    return signed_rank_test(d, alternative)[1], len(d)
 
 
 def assert_beats_random(

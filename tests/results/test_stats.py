@@ -11,6 +11,7 @@ from xaibench.results.stats import (
     metric_agreement,
     metric_agreement_long,
     rank_stability,
+    signed_rank_test,
     significance,
 )
 
@@ -97,6 +98,29 @@ def test_significance_tests_adjacent_pairs_like_scipy(four_methods):
     np.testing.assert_allclose(sig["p_holm"], holm(sig["p_value"]), rtol=1e-12)
     assert sig["n_pairs"].tolist() == [11, 12, 12]
     assert sig["significant"].tolist() == [True, False, True]
+
+
+def test_signed_rank_test_by_hand():
+    # d = (1, -2, 2, 0): the zero dropped, |d| ranks 1, 2.5, 2.5, R+ = 1 + 2.5 = 3.5 of 6.
+    # The 8 sign patterns give R+ in {0, 1, 2.5, 2.5, 3.5, 3.5, 5, 6}: 6 of them <= 3.5, 4 >= 3.5
+    statistic, p = signed_rank_test(np.array([1.0, -2.0, 2.0, 0.0]), "two-sided")
+    assert statistic == 2.5 and p == 1.0  # min(R+, R-); 2 * min(6/8, 4/8)
+    assert signed_rank_test(np.array([1.0, -2.0, 2.0, 0.0]), "less")[1] == 6 / 8
+    assert signed_rank_test(np.array([1.0, -2.0, 2.0, 0.0]), "greater")[1] == 4 / 8
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_signed_rank_test_gives_scipys_numbers(alternative):
+    """The exact sign-flip test computed at once gives scipy's p-values exactly: the same counts
+    of the same patterns (ties and zeros, n <= 13); without ties, or more pairs, it is scipy's."""
+    rng = np.random.default_rng(0)
+    cases = [rng.integers(-3, 4, size=n).astype(float) for n in (3, 5, 8, 11, 13)]
+    cases += [rng.normal(size=8), rng.normal(size=20), np.r_[rng.integers(-2, 3, 16), 0.5]]
+    for d in cases:
+        if not d.any():
+            continue
+        expected = stats.wilcoxon(d, alternative=alternative)
+        assert signed_rank_test(d, alternative) == (expected.statistic, expected.pvalue), d
 
 
 def test_identical_methods_share_a_tie_marker(four_methods):

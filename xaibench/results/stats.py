@@ -339,13 +339,41 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray, tol: float = 0.0, alternative="two-s
     d[np.abs(d) <= tol] = 0.0
     if len(d) < MIN_PAIRS or np.all(d == 0):
         return {"n_pairs": len(d), "statistic": np.nan, "p_value": 1.0}
-    result = stats.wilcoxon(d, alternative=alternative)
-    p = float(result.pvalue)
+    statistic, p = signed_rank_test(d, alternative)
     return {
         "n_pairs": len(d),
-        "statistic": float(result.statistic),
+        "statistic": statistic,
         "p_value": p if np.isfinite(p) else 1.0,
     }
+
+
+EXACT_FLIPS = 13  # scipy enumerates all 2**n sign flips up to n = 13 (under its 9,999 resamples)
+
+
+def signed_rank_test(d: np.ndarray, alternative: str) -> tuple[float, float]:
+    """``scipy.stats.wilcoxon(d, alternative=alternative)``'s statistic and p-value, with its
+    exact permutation test (ties or zeros among at most 13 differences) computed at once over
+    every sign flip instead of one flip at a time (~100x faster; the same numbers)."""
+    nonzero = d[d != 0]
+    ranks = stats.rankdata(np.abs(nonzero))
+    tied = len(np.unique(ranks)) < len(ranks)
+    if len(d) > EXACT_FLIPS or not (tied or len(nonzero) < len(d)):
+        result = stats.wilcoxon(d, alternative=alternative)
+        return float(result.statistic), float(result.pvalue)
+    r_plus = float(ranks[nonzero > 0].sum())
+    r_minus = float(ranks.sum()) - r_plus
+    # every sign pattern of the non-zero differences (a zero's flip changes nothing, and scipy
+    # counts each pattern 2**zeros times: the same proportions)
+    signs = (np.arange(2 ** len(nonzero))[:, None] >> np.arange(len(nonzero))) & 1
+    null = signs @ ranks
+    gamma = abs(r_plus) * 100 * np.finfo(float).eps  # scipy's tolerance for equal statistics
+    less = np.mean(null <= r_plus + gamma)
+    greater = np.mean(null >= r_plus - gamma)
+    if alternative == "less":
+        return r_plus, float(less)
+    if alternative == "greater":
+        return r_plus, float(greater)
+    return min(r_plus, r_minus), float(min(1.0, 2 * min(less, greater)))
 
 
 def _chain_letters(linked: np.ndarray) -> list[str]:
