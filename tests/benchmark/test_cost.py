@@ -245,12 +245,26 @@ def test_remaining_rescales_by_measured_over_estimated():
     now = [0.0]
     est = estimate_of([10.0, 30.0, None], {"d/m": 20.0})
     left = cost.Remaining(est, clock=lambda: now[0])
+    prior = cost.Remaining.PRIOR_SHARE * 60.0  # of the 60 s estimated
     assert left.seconds() == 60.0  # nothing done: the estimate (unknown cells not counted)
     now[0] = 40.0
-    left.finish("d/m")  # training estimated 20 s took 40 s: the rest is rescaled by 2
-    assert left.seconds() == pytest.approx(80.0)
+    left.finish("d/m")  # training estimated 20 s took 40 s: the rest is rescaled by ~2
+    assert left.seconds() == pytest.approx(40.0 * (40.0 + prior) / (20.0 + prior))
     left.finish(("d", "m", "method0", "q"))  # 30 s of estimates took 40 s
-    assert left.seconds() == pytest.approx(30.0 * 40.0 / 30.0)
+    assert left.seconds() == pytest.approx(30.0 * (40.0 + prior) / (30.0 + prior))
+
+
+def test_remaining_is_not_thrown_by_a_tiny_first_cell():
+    # seen at 224x224: a task's cheapest cell (estimated 10 ms) is put first, after the 40 s of
+    # the task's explanation; the time left must stay of the order of the estimate, not 4000x it
+    now = [0.0]
+    est = estimate_of([0.01, 40.0, 860.0])
+    left = cost.Remaining(est, clock=lambda: now[0])
+    now[0] = 40.0
+    left.finish(("d", "m", "method0", "q"))
+    assert 900.0 < left.seconds() < 2 * 900.0
+    left.finish(("d", "m", "method1", "q"))  # the task's work done: on schedule again
+    assert left.seconds() == pytest.approx(860.0, rel=0.01)
 
 
 # --------------------------------------------------------------------------------------------

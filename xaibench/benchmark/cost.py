@@ -355,13 +355,20 @@ def duration(seconds: float) -> str:
 
 class Remaining:
     """The time left of a run: the estimates of the parts not done (cells by ``CellEstimate.key``,
-    trainings by "dataset/model"), rescaled by the elapsed time over the estimate of the parts
-    done (1 before any is done). Parts of unknown cost are not counted."""
+    trainings by "dataset/model"), rescaled by how much longer than estimated the parts done took.
+
+    The rescaling trusts the measurement in proportion to the estimated work behind it: it starts
+    from ``PRIOR_SHARE`` of the run's estimate taken at face value (factor 1), so that the first
+    cell done, estimated at milliseconds but finished after its task's whole explanation, does not
+    multiply the rest of the run by thousands. Parts of unknown cost are not counted."""
+
+    PRIOR_SHARE = 0.05
 
     def __init__(self, estimate: Estimate, *, clock=time.perf_counter):
         parallel = max(1, estimate.parallel)
         self.left = {c.key: c.seconds / parallel for c in estimate.known}  # wall-clock seconds
         self.left.update({k: s for k, s in estimate.training.items() if s is not None})
+        self.prior = self.PRIOR_SHARE * sum(self.left.values())
         self.done = 0.0
         self.clock = clock
         self.start = clock()
@@ -370,11 +377,14 @@ class Remaining:
         """Part ``key`` is done (a cell's key tuple or a training's "dataset/model")."""
         self.done += self.left.pop(key, 0.0)
 
+    def factor(self) -> float:
+        """Measured over estimated time of the parts done, shrunk towards 1 by the prior."""
+        if self.done <= 0:
+            return 1.0
+        return (self.clock() - self.start + self.prior) / (self.done + self.prior)
+
     def seconds(self) -> float:
-        left = sum(self.left.values())
-        if self.done > 0:
-            left *= (self.clock() - self.start) / self.done
-        return left
+        return sum(self.left.values()) * self.factor()
 
 
 # Peak memory ---------------------------------------------------------------------------------
