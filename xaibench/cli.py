@@ -225,6 +225,9 @@ def _run_config(args):
 
 
 def _run(args) -> int:
+    from xaibench._system import tune_allocator
+
+    tune_allocator()  # before TensorFlow starts its threads (README, Memory)
     from xaibench.benchmark.runner import run
 
     config = _run_config(args)
