@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import socket
 import tempfile
 import time
 import traceback
@@ -271,6 +272,22 @@ def transient(err: BaseException) -> bool:
     return isinstance(err, OSError | TimeoutError | CancelledError)
 
 
+def _refuses(address: str) -> None:
+    """Raise ConnectionRefusedError at once when nothing listens at a ``tcp://host:port``
+    scheduler address (a mistyped port), instead of Dask's retries until its timeout; any other
+    answer, or another kind of address, is left to Dask."""
+    scheme, _, rest = address.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("", "tcp") or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        raise
+    except OSError:
+        return
+
+
 def _generous_timeouts() -> dict[str, str]:
     """``TIMEOUTS`` for every key the Dask config leaves at Dask's own default."""
     import dask.config
@@ -321,6 +338,7 @@ class DaskExecutor:
         try:
             if scheduler:
                 try:
+                    _refuses(scheduler)
                     self.client = Client(scheduler, timeout="10s")
                 except (OSError, TimeoutError) as err:
                     raise ValueError(
