@@ -14,9 +14,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory):
-    """Keep trained models of the test session out of the user's cache (shared by all tests)."""
+    """Keep trained models of the test session out of the user's cache (shared by all tests,
+    and by the processes of ``pytest -n``: the cache's writes are atomic, so a model another
+    worker trained is reused, not trained again)."""
     if os.environ.get("XAIBENCH_TEST_CACHE"):
         path = os.environ["XAIBENCH_TEST_CACHE"]
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        # the workers' temporary folders share the session's parent folder
+        shared = tmp_path_factory.getbasetemp().parent / "xaibench-cache"
+        shared.mkdir(exist_ok=True)
+        path = str(shared)
     else:
         path = str(tmp_path_factory.mktemp("xaibench-cache"))
     old = os.environ.get("XAIBENCH_CACHE")

@@ -41,7 +41,8 @@ def tune_allocator() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # glibc's (musl's mallopt does nothing)
-    except (OSError, AttributeError):
+    except OSError:
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (musl's mallopt does nothing)
         return False
     return all(libc.mallopt(option, value) == 1 for option, value in _ALLOCATOR.items())
