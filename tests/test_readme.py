@@ -9,7 +9,7 @@ import pytest
 
 import xaibench as xb
 from xaibench._tf import keras
-from xaibench.benchmark.config import load_config, tomllib
+from xaibench.benchmark.config import SUITES, load_config, tomllib
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -53,7 +53,7 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 
 def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
-    toml, more, model_params = [b for b in blocks("toml") if b != entry_point]
+    toml, more, model_params, at_224 = [b for b in blocks("toml") if b != entry_point]
     plugin = tomllib.loads(entry_point)["project"]["entry-points"]["xaibench.plugins"]
     assert plugin == {"my_plugin": "my_package.xaibench_plugin"}
     path = tmp_path / "my_run.toml"
@@ -78,6 +78,17 @@ def test_config_examples_are_valid(tmp_path):
     config = load_config(tmp_path / "m.toml").validate()
     arch = config.architecture("mobilenet_v2")
     assert arch.params == {"weights": str(weights), "alpha": 0.35, "epochs": None}
+    # your own model at 224x224: every image method and metric, the realistic suite's budgets
+    for name in ("scenes224.npz", "mobilenet_v2_224.keras"):
+        (tmp_path / name).write_bytes(b"")  # only their existence is checked before the run
+    for name in ("scenes224", "mobilenet_v2_224"):
+        at_224 = at_224.replace(f'"{name}', f'"{tmp_path}/{name}')
+    (tmp_path / "mnv2.toml").write_text(at_224)
+    config = load_config(tmp_path / "mnv2.toml").validate()
+    realistic = SUITES["realistic"]
+    assert set(config.methods) == set(realistic.methods)
+    assert set(config.metrics) == set(realistic.metrics)
+    assert config.params == {k: v for k, v in realistic.params.items() if k != "mobilenet_v2"}
 
 
 def gate_section() -> str:
