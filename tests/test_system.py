@@ -45,3 +45,13 @@ def test_the_tuned_allocator_keeps_freed_memory_and_can_be_turned_off():
     assert applied == "True" and freed < 20  # kept in the heap for the next call
     applied, freed = freed_mb("default")
     assert applied == "False" and freed > 180  # glibc's defaults: unmapped at once
+
+
+def test_worker_processes_get_the_same_settings_in_their_environment(monkeypatch):
+    from xaibench._system import _ALLOCATOR, allocator_environment
+
+    env = allocator_environment()
+    assert env["MALLOC_ARENA_MAX"] == "1"
+    assert sorted(int(v) for v in env.values()) == sorted(_ALLOCATOR.values())
+    monkeypatch.setenv("XAIBENCH_MALLOC", "default")
+    assert allocator_environment() == {}

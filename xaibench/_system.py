@@ -22,6 +22,19 @@ _ALLOCATOR = {
 }
 
 
+def allocator_environment() -> dict[str, str]:
+    """The same settings as environment variables, which glibc reads when a process starts (for
+    the worker processes xaibench starts); empty with ``XAIBENCH_MALLOC=default``."""
+    if os.environ.get("XAIBENCH_MALLOC", "").strip().lower() == "default":
+        return {}
+    return {
+        "MALLOC_ARENA_MAX": str(_ALLOCATOR[_M_ARENA_MAX]),
+        "MALLOC_MMAP_THRESHOLD_": str(_ALLOCATOR[_M_MMAP_THRESHOLD]),
+        "MALLOC_TRIM_THRESHOLD_": str(_ALLOCATOR[_M_TRIM_THRESHOLD]),
+        "MALLOC_TOP_PAD_": str(_ALLOCATOR[_M_TOP_PAD]),
+    }
+
+
 def tune_allocator() -> bool:
     """Keep the memory TensorFlow frees for its next call instead of handing it back to the OS.
 

@@ -215,6 +215,9 @@ def test_generous_timeouts_unless_configured():
         assert dask.config.get("distributed.comm.timeouts.connect") == "120s"
         timeouts = ex.client.run(lambda: dask.config.get("distributed.comm.timeouts.connect"))
         assert set(timeouts.values()) == {"120s"}  # the workers have them too
+        # (this cluster also shows that the workers start with xaibench run's allocator tuning)
+        arenas = ex.client.run(lambda: os.environ.get("MALLOC_ARENA_MAX"))
+        assert set(arenas.values()) == {"1"}
     finally:
         ex.close()
     assert dask.config.get("distributed.comm.timeouts.connect") == "30s"

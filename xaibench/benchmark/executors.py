@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xaibench._system import usable_cpus
+from xaibench._system import allocator_environment, usable_cpus
 from xaibench.benchmark import components, cost
 from xaibench.methods.base import NotApplicable
 
@@ -351,6 +351,7 @@ class DaskExecutor:
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
+                    env=allocator_environment(),  # as xaibench run's own (README, Memory)
                 )
                 self.client = Client(self.cluster)
         except BaseException:
