@@ -59,3 +59,23 @@ def tune_allocator() -> bool:
     if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (musl's mallopt does nothing)
         return False
     return all(libc.mallopt(option, value) == 1 for option, value in _ALLOCATOR.items())
+
+
+def release_free_memory() -> bool:
+    """Hand the memory the tuned allocator keeps free back to the OS (glibc's ``malloc_trim``),
+    so that what is resident afterwards is what is in use: done between the stages whose peak
+    memory is measured (``benchmark.cost.PeakMemory``), once per cell rather than per model call.
+    Returns whether anything could be asked (glibc only)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return False
+    if not hasattr(libc, "malloc_trim"):
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from xaibench._baselines import fill_removed
+from xaibench._system import release_free_memory
 from xaibench._tf import keras
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.outputs import class_scores, target_gradients
@@ -426,8 +427,8 @@ class PeakMemory:
     """The peak resident memory of this process, stage by stage (MB).
 
     On Linux each ``mark`` returns the peak since the previous mark (since the object was made,
-    for the first) and resets the kernel's high-water mark, so consecutive stages are measured
-    apart; the run's peak is the largest of them. Resetting it also resets what
+    for the first), hands the allocator's free memory back to the OS and resets the kernel's
+    high-water mark, so consecutive stages are measured apart; the run's peak is the largest of them. Resetting it also resets what
     ``resource.getrusage`` reports for this process. Where it cannot be reset, ``mark`` returns
     None and ``run_peak`` is the process's lifetime peak.
 
@@ -444,6 +445,7 @@ class PeakMemory:
         if not self.resettable:
             return None
         mb = _high_water_mb()
+        release_free_memory()  # the next stage starts from the memory in use, not kept (README)
         _reset_high_water()
         if mb is not None:
             self.peak = mb if self.peak is None else max(self.peak, mb)
