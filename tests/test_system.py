@@ -55,35 +55,3 @@ def test_worker_processes_get_the_same_settings_in_their_environment(monkeypatch
     assert sorted(int(v) for v in env.values()) == sorted(_ALLOCATOR.values())
     monkeypatch.setenv("XAIBENCH_MALLOC", "default")
     assert allocator_environment() == {}
-
-
-STAGES = """
-import numpy as np
-from xaibench._system import tune_allocator
-print(tune_allocator())
-from xaibench.benchmark.cost import PeakMemory
-memory = PeakMemory()
-memory.mark()
-block = np.ones(200 * 2**20 // 8)
-del block
-big = memory.mark()
-small = memory.mark()
-print(big - small)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
-def test_a_stage_after_a_large_one_is_measured_apart_with_the_tuned_allocator():
-    """The memory the tuned allocator keeps free after a stage is handed back before the next
-    stage is measured: a cell is not charged with the block a previous cell freed."""
-    done = subprocess.run(
-        [sys.executable, "-c", STAGES],
-        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    applied, apart = done.stdout.split()
-    if applied == "False":
-        pytest.skip("not glibc: the allocator is left alone")
-    assert float(apart) > 150  # the first stage held the 200 MB block; the next did not
