@@ -45,18 +45,10 @@ def tune_allocator() -> bool:
     to 2 GiB of free heap kept made the forward pass ~1.6x and the gradient ~1.45x faster at the
     same peak memory (README, Memory). Linux with glibc only; ``XAIBENCH_MALLOC=default`` leaves
     the allocator alone. Returns whether the settings were applied."""
-    import ctypes
-    import sys
-
     if os.environ.get("XAIBENCH_MALLOC", "").strip().lower() == "default":
         return False
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:
-        return False
-    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (musl's mallopt does nothing)
+    libc = _glibc()
+    if libc is None:
         return False
     return all(libc.mallopt(option, value) == 1 for option, value in _ALLOCATOR.items())
 
@@ -66,16 +58,23 @@ def release_free_memory() -> bool:
     so that what is resident afterwards is what is in use: done between the stages whose peak
     memory is measured (``benchmark.cost.PeakMemory``), once per cell rather than per model call.
     Returns whether anything could be asked (glibc only)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _glibc():
+    """This process's C library when it is glibc on Linux (musl's ``mallopt`` does nothing and
+    it has no ``malloc_trim``), else None."""
     import ctypes
     import sys
 
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         libc = ctypes.CDLL(None)
     except OSError:
-        return False
-    if not hasattr(libc, "malloc_trim"):
-        return False
-    libc.malloc_trim(0)
-    return True
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") else None
