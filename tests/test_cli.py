@@ -16,9 +16,10 @@ from _runs import write_config
 
 import xaibench as xb
 from xaibench import cli
-from xaibench.benchmark import catalog, runner
+from xaibench.benchmark import catalog, plan
 from xaibench.benchmark.config import suite
 from xaibench.cli import main
+from xaibench.models import training
 
 
 def python(code: str, **env) -> subprocess.CompletedProcess:
@@ -218,7 +219,7 @@ def test_a_rerun_with_nothing_to_compute_loads_no_model_and_keeps_current_output
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(runner, "load_or_train", no_model)
+    monkeypatch.setattr(training, "load_or_train", no_model)
     assert main(argv) == 0
     again = capsys.readouterr().out
     assert "6 cells: 0 computed, 6 reused" in again and "(unchanged" in again
@@ -261,7 +262,7 @@ def test_the_settings_a_rerun_predicts_are_those_of_the_loaded_model():
     data = xb.datasets.load("digits")
     trained = xb.models.load("linear", "digits")
     without_weights = {k: v for k, v in trained.settings.items() if k != "weights"}
-    assert runner.expected_model_settings("linear", data) == without_weights
+    assert plan.expected_model_settings("linear", data) == without_weights
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Run configs giving settings to zoo models through ``[params.NAME]`` (``RunConfig.validate``,
 ``with_overrides``, ``architecture``), and the model settings a resumed run predicts from them
-without loading the model (``runner.expected_model_settings``). Nothing here trains a model."""
+without loading the model (``plan.expected_model_settings``). Nothing here trains a model."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import xaibench as xb
 from xaibench._tf import keras
 from xaibench.benchmark.config import RunConfig, load_config
-from xaibench.benchmark.runner import expected_model_settings
+from xaibench.benchmark.plan import expected_model_settings
 from xaibench.cli import main
 from xaibench.models import applications, training
 from xaibench.models.zoo import registry

@@ -227,7 +227,7 @@ def test_a_plugin_model_s_settings_are_predicted_without_loading_it(folder):
     """The runner reuses a (dataset, model) whose cells are all stored without loading the
     model, by the settings load_or_train gives it (all but the weights' hash): a user
     architecture's include the fingerprint of its code."""
-    from xaibench.benchmark.runner import expected_model_settings
+    from xaibench.benchmark.plan import expected_model_settings
     from xaibench.plugins import import_plugin
 
     import_plugin(write_plugin(folder), "this test")

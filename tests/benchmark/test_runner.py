@@ -20,6 +20,7 @@ from xaibench.benchmark import runner
 from xaibench.benchmark.config import load_config
 from xaibench.cli import main
 from xaibench.methods.base import Method
+from xaibench.models import training
 from xaibench.models.zoo import registry as architectures
 from xaibench.store import Store
 
@@ -138,7 +139,7 @@ def test_scores_in_the_store_equal_the_python_api(tmp_path):
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     scores, _ = stored(out)
     d = xb.datasets.load("digits")
-    from xaibench.benchmark.runner import sample_indices
+    from xaibench.benchmark.plan import sample_indices
 
     idx = sample_indices(len(d.y_test), 5, 0)
     np.testing.assert_array_equal(scores["sample"], idx)
@@ -284,7 +285,7 @@ def test_a_rerun_reuses_a_model_s_cells_by_its_params_without_loading_it(tmp_pat
         raise AssertionError("a model was loaded")
 
     with monkeypatch.context() as patch:
-        patch.setattr(runner, "load_or_train", no_model)
+        patch.setattr(training, "load_or_train", no_model)
         assert run(8) == (0, 2)
     assert run(16) == (2, 0)
     _, cells = stored(tmp_path / "r")
