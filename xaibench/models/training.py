@@ -20,6 +20,7 @@ from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
 from xaibench.models.outputs import n_classes
+from xaibench.models.protocol import adapt
 from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
 BATCH_SIZE = 32
@@ -52,11 +53,9 @@ def training_data_hash(data: Dataset) -> str:
     return h.hexdigest()[:10]
 
 
-def weights_hash(model: keras.Model) -> str:
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()[:16]
+def weights_hash(model) -> str:
+    """A short hash of ``model``'s weights (``ModelAdapter.weights_hash``)."""
+    return adapt(model).weights_hash()
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
