@@ -26,7 +26,7 @@ from xaibench.models.inspect import (
     path_name,
     trace,
 )
-from xaibench.models.protocol import ChannelOps, ModelAdapter, Weights
+from xaibench.models.protocol import ChannelOps, ModelAdapter, Weights, softmax
 
 HEADS = ("raw", "probability", "logit")
 
@@ -114,13 +114,6 @@ def _predict(model) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.asarray(model(x, training=False))
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis in float64 (the probabilities metrics read)."""
-    z = z.astype(np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 # Guided backpropagation: TensorFlow's Relu / Relu6 gradients overridden in a traced graph -------
 
 _GUIDED = {"Relu": "XaibenchGuidedRelu", "Relu6": "XaibenchGuidedRelu6"}
@@ -171,8 +164,8 @@ class KerasAdapter(ModelAdapter):
 
     framework = "keras"
 
-    def __init__(self, model):
-        super().__init__(model)
+    def __init__(self, model, *, weak: bool = False):
+        super().__init__(model, weak=weak)
         self._functions: dict = {}  # compiled functions, by what they compute
         self._width: int | None = None
 

@@ -70,6 +70,13 @@ class NumpyOps(ChannelOps):
         return np.where(b == 0, 0, a / safe)
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis in float64 (the probabilities metrics read)."""
+    z = z.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 Weights = Callable[..., object]  # channel_weights(a, g, ops) -> (n, K), in the adapter's framework
 
 
@@ -80,11 +87,15 @@ class ModelAdapter(abc.ABC):
 
     framework: str = ""  # "keras", "torch": stored with a model's settings where not "keras"
 
-    def __init__(self, model):
-        try:
-            ref = weakref.ref(model)
-        except TypeError:  # a model that cannot be weakly referenced is held for this adapter
-            ref = lambda: model  # noqa: E731
+    def __init__(self, model, *, weak: bool = False):
+        """``weak``: hold ``model`` through a weak reference (the adapters ``adapt`` makes and
+        caches per model); an adapter a user makes holds its model."""
+        ref = lambda: model  # noqa: E731
+        if weak:
+            try:
+                ref = weakref.ref(model)
+            except TypeError:  # a model that cannot be weakly referenced is held
+                pass
         self._ref = ref
 
     @property
@@ -211,7 +222,7 @@ def adapt(model) -> ModelAdapter:
         pass
     except TypeError:  # not a weak key: an adapter for this call only
         return _adapter_class(model)(model)
-    adapter = _ADAPTERS[model] = _adapter_class(model)(model)
+    adapter = _ADAPTERS[model] = _adapter_class(model)(model, weak=True)
     return adapter
 
 
