@@ -39,6 +39,8 @@ import numpy as np
 from xaibench._system import allocator_environment, usable_cpus
 from xaibench.benchmark import components, cost
 from xaibench.methods.base import NotApplicable
+from xaibench.models import torch_spec
+from xaibench.models.protocol import framework
 
 EXECUTORS = ("local", "dask")
 
@@ -183,7 +185,10 @@ class LocalExecutor:
 
 
 def model_bytes(model) -> bytes:
-    """``model`` saved as a ``.keras`` file, as bytes."""
+    """``model`` saved as a ``.keras`` file, as bytes; a PyTorch model as its factory reference
+    and state_dict (``models.torch_spec.to_bytes``), never pickled."""
+    if framework(model) == "torch":
+        return torch_spec.to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
@@ -195,6 +200,8 @@ _WORKER_MODELS: dict = {}
 
 
 def _worker_model(key: str, blob: bytes):
+    if key not in _WORKER_MODELS and blob.startswith(torch_spec.MAGIC):
+        _WORKER_MODELS[key] = torch_spec.from_bytes(blob)
     if key not in _WORKER_MODELS:
         from xaibench._tf import keras
 
