@@ -56,6 +56,7 @@ class Infidelity(Metric):
 
     higher_is_better = False
     category = "faithfulness"
+    scores_constant_maps = True  # compares I . a with the output change: defined for any map
     stochastic = True
 
     def __init__(
