@@ -469,8 +469,24 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         return _report(args)
     except (UsageError, ValueError) as err:
-        print(f"xaibench: error: {err}", file=sys.stderr)
+        print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
         return 2
+
+
+# The longest error line printed: a message quoting a user's value is cut where it would pass it.
+MAX_ERROR = 2000
+
+
+def one_line(text: str, limit: int = MAX_ERROR) -> str:
+    """``text`` as one line (its line breaks as ``; ``) of at most about ``limit`` characters.
+
+    >>> one_line("a\\nb" + "c" * 3000, 10)
+    'a; bcccccc ... (2,994 more characters)'
+    """
+    flat = "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]} ... ({len(flat) - limit:,} more characters)"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from xaibench import datasets as _datasets
 from xaibench import methods as _methods
 from xaibench import metrics as _metrics
 from xaibench import models as _models
+from xaibench._checks import check_positive_int, check_seed, listing, shown
 from xaibench.benchmark import components
 
 KEYS = (
@@ -30,6 +32,8 @@ KEYS = (
     "params",
     "imports",
 )
+# Names an error message lists at most (``_checks.listing``: "... and N more").
+NAMES_SHOWN = 20
 # The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
 LISTS = ("datasets", "models", "methods", "metrics")
 
@@ -46,9 +50,12 @@ def is_dataset_path(spec: str) -> bool:
 
 def display_name(spec: str) -> str:
     """How a dataset or model spec is named in results: built-in names as they are, files by
-    their stem (``models/my_cnn.keras`` -> ``my_cnn``)."""
-    if is_model_file(spec) or is_dataset_path(spec):
-        return Path(spec.rstrip("/")).stem
+    their stem (``models/my_cnn.keras`` -> ``my_cnn``), folders by their name (``photos/`` ->
+    ``photos``, as ``datasets.from_folder`` names them)."""
+    if is_model_file(spec) or spec.endswith(".npz"):
+        return Path(spec).stem
+    if is_dataset_path(spec):
+        return Path(spec).resolve().name
     return spec
 
 
@@ -134,30 +141,19 @@ class RunConfig:
         return pairs * len(self.methods) * len(self.metrics)
 
     def validate(self) -> RunConfig:
-        """Check every name and parameter now, before any work (ValueError naming the problem)."""
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise ValueError(f"samples must be a positive integer, got {self.samples!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        """Check every name, setting and value now, before any work (ValueError naming the key or
+        the names): nothing a run reads from its config may fail later, after its store exists."""
+        check_positive_int(self.samples, "samples")
+        check_seed(self.seed, "seed")
         check_imports(self.imports)
         for key in LISTS:
-            value = getattr(self, key)
-            if not value:
-                raise ValueError(f"{key} is empty: list at least one")
-            if len(set(value)) != len(value):
-                raise ValueError(f"{key} lists a name twice: {list(value)}")
+            _check_list(key, getattr(self, key))
         _check_datasets(self.datasets)
-        for dataset, models in self.models_per_dataset.items():
-            if dataset not in self.datasets:
-                raise ValueError(
-                    f"[models_per_dataset] names {dataset!r}, which is not in datasets "
-                    f"({', '.join(self.datasets)})"
-                )
-            if not models or len(set(models)) != len(models):
-                raise ValueError(f"[models_per_dataset] {dataset} must list distinct models")
+        self._check_models_per_dataset()
         _check_models(self.model_specs())
         _check_names("method", self.methods, _methods.names(), _methods.missing())
         _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
+        self._check_result_names()
         self._check_params()
         components.methods(list(self.methods), self.seed, self.params)
         components.metrics(list(self.metrics), self.seed, self.params)
@@ -166,8 +162,34 @@ class RunConfig:
                 self.architecture(spec)  # ValueError naming a bad setting
         return self
 
+    def _check_models_per_dataset(self) -> None:
+        if not isinstance(self.models_per_dataset, dict):
+            raise ValueError(
+                "[models_per_dataset] must map dataset names to lists of models, got "
+                f"{shown(self.models_per_dataset)}"
+            )
+        for dataset, models in self.models_per_dataset.items():
+            if dataset not in self.datasets:
+                raise ValueError(
+                    f"[models_per_dataset] names {shown(dataset)}, which is not in datasets "
+                    f"({listing(self.datasets)})"
+                )
+            _check_list(f"[models_per_dataset] {dataset}", models)
+
+    def _check_result_names(self) -> None:
+        """Two datasets, or two models of one dataset, that the results would name alike
+        (``digits`` and ``data/digits.npz``): their rows would be one."""
+        _check_alike("datasets", self.datasets, "", "rename one of the files or folders")
+        for dataset in self.datasets:
+            where = f" (of dataset {dataset!r})" if self.models_per_dataset else ""
+            _check_alike("models", self.models_for(dataset), where, "rename the .keras file")
+
     def _check_params(self) -> None:
         """Each ``[params.NAME]`` is a table naming one method, metric or zoo model of the run."""
+        if not isinstance(self.params, dict):
+            raise ValueError(
+                f"params must be tables of settings by name ([params.NAME]), got {shown(self.params)}"
+            )
         zoo = [m for m in self.model_specs() if not is_model_file(m)]
         known = self._components()
         for name, p in self.params.items():
@@ -176,8 +198,8 @@ class RunConfig:
                     raise ValueError(f"[params.{name}] names a dataset; datasets take no settings")
                 raise ValueError(
                     f"[params.{name}] names no method, metric or model of this run "
-                    f"(methods: {', '.join(self.methods)}; metrics: {', '.join(self.metrics)}; "
-                    f"models: {', '.join(zoo) or 'none but model files'})"
+                    f"(methods: {listing(self.methods)}; metrics: {listing(self.metrics)}; "
+                    f"models: {listing(zoo) or 'none but model files'})"
                 )
             if is_model_file(name):
                 raise ValueError(
@@ -191,23 +213,53 @@ class RunConfig:
                     "this run; register one of them under another name"
                 )
             if not isinstance(p, dict):
-                raise ValueError(f"[params.{name}] must be a table of settings, got {p!r}")
+                raise ValueError(f"[params.{name}] must be a table of settings, got {shown(p)}")
 
 
 def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
     """``modules`` as a tuple of distinct module names (``my_package.methods``); ValueError naming
     the first that is not one (``where``: how the message names the list)."""
     if isinstance(modules, str) or not isinstance(modules, list | tuple):
-        raise ValueError(f"{where} must be a list of module names, got {modules!r}")
+        raise ValueError(f"{where} must be a list of module names, got {shown(modules)}")
     for name in modules:
         if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
             raise ValueError(
-                f"{where}: {name!r} is not a module name (dotted Python identifiers, "
+                f"{where}: {shown(name)} is not a module name (dotted Python identifiers, "
                 "like my_package.methods)"
             )
-    if len(set(modules)) != len(modules):
-        raise ValueError(f"{where} lists a module twice: {list(modules)}")
+    twice = [name for name, n in Counter(modules).items() if n > 1]
+    if twice:
+        raise ValueError(f"{where} lists a module twice: {listing(map(repr, twice))}")
     return tuple(modules)
+
+
+def _check_list(key: str, names) -> None:
+    """``names`` (the value of ``key``) is a non-empty list of distinct, non-empty names."""
+    if isinstance(names, str) or not isinstance(names, list | tuple):
+        raise ValueError(f"{key} must be a list of names, got {shown(names)}")
+    if not names:
+        raise ValueError(f"{key} is empty: list at least one")
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{key}: {shown(name)} is not a name")
+    twice = [name for name, n in Counter(names).items() if n > 1]
+    if twice:
+        raise ValueError(f"{key} lists a name twice: {listing(map(repr, twice))}")
+
+
+def _check_alike(key: str, specs, where: str, fix: str) -> None:
+    """ValueError naming two of ``specs`` (the ``key`` list, ``where``) that results would name
+    alike (``display_name``), and how to tell them apart (``fix``)."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        name = display_name(spec)
+        if name in seen:
+            raise ValueError(
+                f"{key} {seen[name]!r} and {spec!r}{where} would both be named {name!r} in the "
+                f"results (a file or folder is named by its name without suffix): {fix}, or "
+                "leave one out"
+            )
+        seen[name] = spec
 
 
 def _check_names(
@@ -223,13 +275,15 @@ def _check_names(
     if not unknown:
         return
     parts = []
-    for name in unknown:
+    for name in unknown[:NAMES_SHOWN]:  # the close matches of the names shown
         close = difflib.get_close_matches(name, valid, n=3)
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        parts.append(f"{name!r}{hint}")
+        parts.append(f"{shown(name)}{hint}")
+    parts += unknown[NAMES_SHOWN:]  # counted by listing
     plural = "s" if len(unknown) > 1 else ""
     raise ValueError(
-        f"unknown {kind}{plural} {', '.join(parts)}; valid {kind}s: {', '.join(valid)}{alternative}"
+        f"unknown {kind}{plural} {listing(parts, NAMES_SHOWN)}; valid {kind}s: "
+        f"{listing(valid, 60)}{alternative}"
     )
 
 
@@ -380,14 +434,57 @@ def suite(name: str) -> RunConfig:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read a TOML run configuration; unknown keys and bad values raise ValueError naming them."""
+    """Read a TOML run configuration; unknown keys and values of the wrong type raise ValueError
+    naming them (``RunConfig.validate`` checks the rest)."""
     path = Path(path)
+    raw = _read_toml(path)
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise ValueError(
+            f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{listing(map(repr, unknown), NAMES_SHOWN)}; valid keys: {', '.join(KEYS)}"
+        )
+    base = replace(SUITES["quick"], name=path.stem, params={})
+    if "datasets" in raw or "models" in raw or "model" in raw:
+        base = replace(base, models_per_dataset={})
+    values = {key: _names(path, key, raw[key]) for key in LISTS if key in raw}
+    if "model" in raw:
+        extra = _names(path, "model", raw["model"])
+        values["models"] = tuple(values.get("models", SUITES["quick"].models)) + extra
+    if "models_per_dataset" in raw:
+        table = raw["models_per_dataset"]
+        if not isinstance(table, dict):
+            raise ValueError(
+                f"config {path}: [models_per_dataset] must map dataset names to lists of "
+                f"models, got {shown(table)}"
+            )
+        values["models_per_dataset"] = {
+            k: _names(path, f"[models_per_dataset] {k}", v) for k, v in table.items()
+        }
+    for key in ("samples", "seed", "params"):
+        if key in raw:
+            values[key] = raw[key]
+    if "imports" in raw:
+        v = [raw["imports"]] if isinstance(raw["imports"], str) else raw["imports"]
+        values["imports"] = check_imports(v, f"config {path}: imports")
+    return replace(base, **values)
+
+
+# Tables and arrays nested deeper than this in a config are refused: no setting needs more, and
+# deeper ones would exhaust Python's recursion wherever a value is read, printed or hashed.
+MAX_DEPTH = 16
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML table of the config file ``path`` (a UTF-8 byte order mark is skipped);
+    ValueError saying why it cannot be read."""
     if not path.exists():
         raise ValueError(f"config file {path} does not exist")
     if not path.is_file():
         raise ValueError(f"config file {path} is not a file")
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text.removeprefix("\ufeff"))
     except OSError as err:
         raise ValueError(f"config file {path} cannot be read: {err.strerror or err}") from err
     except UnicodeDecodeError as err:
@@ -396,42 +493,35 @@ def load_config(path: str | Path) -> RunConfig:
         ) from err
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {path} is not valid TOML: {err}") from err
-    unknown = sorted(set(raw) - set(KEYS))
-    if unknown:
+    except RecursionError:
         raise ValueError(
-            f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))}; valid keys: {', '.join(KEYS)}"
+            f"config file {path} nests arrays or tables too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
+    if _depth(raw) > MAX_DEPTH:
+        raise ValueError(
+            f"config file {path} nests arrays or tables too deeply (at most {MAX_DEPTH} levels)"
         )
-    base = replace(SUITES["quick"], name=path.stem, params={})
-    if "datasets" in raw or "models" in raw or "model" in raw:
-        base = replace(base, models_per_dataset={})
-    values = {}
-    for key in LISTS:
-        if key in raw:
-            v = raw[key]
-            if isinstance(v, str):
-                v = [v]
-            if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-                raise ValueError(f"config {path}: {key} must be a list of names, got {v!r}")
-            values[key] = tuple(v)
-    if "model" in raw:
-        extra = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
-        values["models"] = tuple(values.get("models", SUITES["quick"].models)) + tuple(extra)
-    if "models_per_dataset" in raw:
-        table = raw["models_per_dataset"]
-        if not isinstance(table, dict) or not all(
-            isinstance(v, list) and all(isinstance(m, str) for m in v) for v in table.values()
-        ):
-            raise ValueError(
-                f"config {path}: [models_per_dataset] must map dataset names to lists of models"
-            )
-        values["models_per_dataset"] = {k: tuple(v) for k, v in table.items()}
-    for key in ("samples", "seed"):
-        if key in raw:
-            values[key] = raw[key]
-    if "imports" in raw:
-        v = [raw["imports"]] if isinstance(raw["imports"], str) else raw["imports"]
-        values["imports"] = check_imports(v, f"config {path}: imports")
-    if "params" in raw:
-        values["params"] = raw["params"]
-    return replace(base, **values)
+    return raw
+
+
+def _depth(value) -> int:
+    """How deeply ``value`` nests lists and dicts (0 for a number or a string), without
+    recursion."""
+    deepest, level = 0, [value]
+    while level:
+        children = []
+        for v in level:
+            children += v.values() if isinstance(v, dict) else v if isinstance(v, list) else []
+        if children:
+            deepest += 1
+        level = children
+    return deepest
+
+
+def _names(path: Path, key: str, value) -> tuple[str, ...]:
+    """The value of ``key`` in config ``path`` as a tuple of names (a string is one name)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"config {path}: {key} must be a list of names, got {shown(value)}")
+    return tuple(value)
