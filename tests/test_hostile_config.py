@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from _runs import write_config
 
+import xaibench as xb
+import xaibench.datasets as datasets_module
 from xaibench.benchmark import runner
 from xaibench.benchmark.config import RunConfig, load_config
 from xaibench.cli import main
@@ -78,7 +80,52 @@ def test_models_named_alike_on_different_datasets_are_fine(tmp_path):
     assert config.validate() is config
 
 
+def test_two_datasets_loading_under_one_name_are_refused_before_the_store(monkeypatch):
+    """A registered dataset whose data is named like another dataset of the run."""
+    registry = datasets_module.registry
+    monkeypatch.setattr(registry, "_items", dict(registry._items))
+    datasets_module.register("digits_again", lambda: xb.datasets.load("digits"))
+    config = RunConfig(("digits", "digits_again"), ("linear",), ("saliency",), ("sparseness",))
+    with pytest.raises(ValueError, match="datasets 'digits' and 'digits_again' both load as"):
+        runner.preflight(config.validate())
+
+
 # data that cannot be benchmarked, named by its spec (#5, one class) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("nan", "cannot be loaded: x contains NaN or infinite values"),
+        ("fractional labels", "cannot be loaded: y must hold class ids 0, 1, 2, ..."),
+        ("one class", "every training sample is of class '0': a model of one class"),
+    ],
+)
+def test_bad_data_is_refused_naming_the_dataset(tmp_path, capsys, kind, message):
+    x = np.random.default_rng(0).uniform(size=(20, 4)).astype(np.float32)
+    y = np.arange(20) % 2
+    if kind == "nan":
+        x[3, 1] = np.nan
+    elif kind == "fractional labels":
+        y = y + 0.5
+    else:
+        y = np.zeros(20, int)
+    npz = tiny_npz(tmp_path / "mine.npz", x, y)
+    line = refused(["--datasets", str(npz), "--models", "linear", *GRID], tmp_path / "o", capsys)
+    assert str(npz) in line and message in line
+
+
+def test_check_dataset_refuses_training_labels_of_one_class():
+    """Two class names, but every training sample of the first."""
+    from dataclasses import replace
+
+    from xaibench.datasets.base import check_dataset
+
+    x = np.random.default_rng(0).uniform(size=(20, 4))
+    data = xb.datasets.from_arrays(x, np.arange(20) % 2, class_names=["cat", "dog"])
+    check_dataset(data)
+    with pytest.raises(ValueError, match="every training sample is of class 'cat'"):
+        check_dataset(replace(data, y_train=np.zeros_like(data.y_train)))
 
 
 # the environment (#6) ---------------------------------------------------------------------------

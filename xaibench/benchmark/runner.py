@@ -710,13 +710,19 @@ def preflight(config: RunConfig) -> Inputs:
     for spec in config.datasets:
         try:
             data = load_dataset(spec)
-        except ValueError:
-            raise
+        except ValueError as err:  # the data's problem, said with the dataset it is in
+            raise ValueError(f"dataset {spec!r} cannot be loaded: {err}") from err
         except Exception as err:  # noqa: BLE001 - a user's loader or file: say which one
             raise ValueError(
                 f"dataset {spec!r} cannot be loaded: {type(err).__name__}: {err}"
             ) from err
         check_dataset(data, spec)
+        same = [s for s, d in inputs.datasets.items() if d.name == data.name]
+        if same:
+            raise ValueError(
+                f"datasets {same[0]!r} and {spec!r} both load as dataset {data.name!r}: their "
+                "results would be one; leave one out (or give one another name)"
+            )
         inputs.datasets[spec] = data
         for model_spec in config.models_for(spec):
             if is_model_file(model_spec):
