@@ -131,6 +131,25 @@ def test_check_dataset_refuses_training_labels_of_one_class():
 # the environment (#6) ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("XAIBENCH_MEMORY_GIB", "0", "XAIBENCH_MEMORY_GIB must be a positive number of GiB"),
+        ("XAIBENCH_MEMORY_GIB", "abc", "(e.g. 0.5 or 8; unset: 2), got 'abc'"),
+        ("XAIBENCH_MEMORY_GIB", "-1", "XAIBENCH_MEMORY_GIB must be a positive number of GiB"),
+        ("XAIBENCH_MALLOC", "defualt", "XAIBENCH_MALLOC must be 'default'"),
+    ],
+)
+def test_a_bad_environment_variable_is_refused_before_any_work(
+    tmp_path, capsys, monkeypatch, variable, value, message
+):
+    """It used to be read by the first model call: every cell failed (exit 1), a store
+    written."""
+    monkeypatch.setenv(variable, value)
+    line = refused(["--datasets", "digits", "--models", "linear", *GRID], tmp_path / "o", capsys)
+    assert message in line
+
+
 # configs that used to end in a traceback (#7), and a loop over odd values for every key -------
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from xaibench._fingerprint import component_fingerprint
+from xaibench._system import allocator_left_alone
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components, cost
@@ -36,6 +37,7 @@ from xaibench.benchmark.executors import (
 )
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
+from xaibench.models.batching import memory_budget
 from xaibench.models.inspect import first_layer_view
 from xaibench.models.training import load_file, load_or_train, model_settings
 from xaibench.store import DONE, Store, settings_key
@@ -758,10 +760,13 @@ def run(
     computed it, this one or a Dask worker; see ``executors.Staged``) and, with Dask, the
     workers' largest is stored (``Store.run``, ``Store.cells``).
 
-    Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
-    after the finished cells are safe in the store.
+    Raises ValueError for a bad config, environment variable (``$XAIBENCH_MEMORY_GIB``,
+    ``$XAIBENCH_MALLOC``) or executor (before any work). KeyboardInterrupt propagates after the
+    finished cells are safe in the store.
     """
     config.validate()
+    memory_budget()  # ValueError naming $XAIBENCH_MEMORY_GIB when it is no budget: before any work
+    allocator_left_alone()  # the same for $XAIBENCH_MALLOC
     if max_minutes is not None and (
         isinstance(max_minutes, bool)
         or not isinstance(max_minutes, int | float)
