@@ -19,6 +19,7 @@ from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench._checks import check_positive_int, check_seed, listing, shown
 from xaibench.benchmark import components
+from xaibench.datasets.user import COLOR_MODES, FOLDER_SETTINGS, folder_settings
 
 KEYS = (
     "samples",
@@ -46,6 +47,11 @@ def is_model_file(spec: str) -> bool:
 def is_dataset_path(spec: str) -> bool:
     """A dataset given as an ``.npz`` file or a folder of class subfolders of images."""
     return spec.endswith(".npz") or "/" in spec or Path(spec).is_dir()
+
+
+def is_image_folder(spec: str) -> bool:
+    """A dataset given as a folder of class subfolders of images."""
+    return is_dataset_path(spec) and not spec.endswith(".npz")
 
 
 def display_name(spec: str) -> str:
@@ -114,14 +120,55 @@ class RunConfig:
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
             }
         out = replace(self, **new)
-        dropped = self._components() - out._components()
-        if dropped:
-            out = replace(out, params={k: v for k, v in self.params.items() if k not in dropped})
-        return out
+        kept = {k: v for k, v in self.params.items() if out._takes(k) or not self._takes(k)}
+        return replace(out, params=kept)
 
     def _components(self) -> set[str]:
         """The names a ``[params.NAME]`` may give settings to: methods, metrics, models."""
         return set(self.methods) | set(self.metrics) | set(self.model_specs())
+
+    def _takes(self, name: str) -> bool:
+        """Whether ``[params.NAME]`` names a method, metric, model or image folder of the run."""
+        return name in self._components() or self._folder(name) is not None
+
+    def _folder(self, name: str) -> str | None:
+        """The image folder of the run's datasets that ``name`` names (``photos/``, or another
+        path of the same folder), or None."""
+        if not isinstance(name, str) or not is_image_folder(name):
+            return None
+        same = (d for d in self.datasets if is_image_folder(d) and _same_path(d, name))
+        return next(same, None)
+
+    def folder_params(self, spec: str) -> dict:
+        """The settings ``[params."<folder>/"]`` gives the image folder ``spec`` (``{}``)."""
+        return next((p for k, p in self.params.items() if self._folder(k) == spec), {})
+
+    def image_settings(self, spec: str, shapes: dict) -> dict:
+        """The settings the image folder ``spec`` loads with (``datasets.from_folder``): those of
+        its ``[params]``, else the input size and channels of its model files (``shapes``: file
+        -> input shape, ``None`` where free) when they agree; a zoo model takes any size, so
+        without either it is ``DEFAULT_IMAGE_SIZE`` in RGB. ValueError naming the setting when
+        the files disagree."""
+        given = self.folder_params(spec)
+        settings = {}
+        modes = {c: mode for mode, c in COLOR_MODES.items()}
+        for key, part in (("image_size", slice(0, 2)), ("color_mode", slice(2, 3))):
+            if key in given:
+                continue
+            seen = {m: s[part] for m, s in shapes.items() if s and len(s) == 3}
+            seen = {m: v for m, v in seen.items() if None not in v}
+            if len(set(seen.values())) > 1:
+                files = "; ".join(f"{Path(m).name}: {shapes[m]}" for m in seen)
+                raise ValueError(
+                    f"image folder {spec!r}: its model files take different inputs ({files}), "
+                    f'but a folder loads at one size per run: set {key} in [params."{spec}"] '
+                    "and run the models that take it"
+                )
+            if seen and key == "image_size":
+                settings[key] = list(next(iter(seen.values())))
+            elif seen and next(iter(seen.values()))[0] in modes:
+                settings[key] = modes[next(iter(seen.values()))[0]]
+        return folder_settings(**{**settings, **given})
 
     def models_for(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.models_per_dataset.get(dataset, self.models))
@@ -192,14 +239,22 @@ class RunConfig:
             )
         zoo = [m for m in self.model_specs() if not is_model_file(m)]
         known = self._components()
+        folders = [d for d in self.datasets if is_image_folder(d)]
         for name, p in self.params.items():
+            if self._folder(name) is not None:
+                _check_folder_params(name, p)
+                continue
             if name not in known:
                 if name in self.datasets:
-                    raise ValueError(f"[params.{name}] names a dataset; datasets take no settings")
+                    raise ValueError(
+                        f"[params.{name}] names a dataset; only image folders take settings "
+                        '([params."photos/"] image_size, color_mode)'
+                    )
                 raise ValueError(
-                    f"[params.{name}] names no method, metric or model of this run "
+                    f"[params.{name}] names no method, metric, model or image folder of this run "
                     f"(methods: {listing(self.methods)}; metrics: {listing(self.metrics)}; "
-                    f"models: {listing(zoo) or 'none but model files'})"
+                    f"models: {listing(zoo) or 'none but model files'}; "
+                    f"image folders: {listing(folders) or 'none'})"
                 )
             if is_model_file(name):
                 raise ValueError(
@@ -214,6 +269,27 @@ class RunConfig:
                 )
             if not isinstance(p, dict):
                 raise ValueError(f"[params.{name}] must be a table of settings, got {shown(p)}")
+
+
+def _check_folder_params(name: str, params) -> None:
+    """``[params."<folder>/"]``: a table of an image folder's settings (``datasets.from_folder``:
+    ``image_size``, ``color_mode``)."""
+    if not isinstance(params, dict):
+        raise ValueError(f'[params."{name}"] must be a table of settings, got {shown(params)}')
+    unknown = sorted(set(params) - set(FOLDER_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f'[params."{name}"]: unknown setting {listing(map(repr, unknown))} of an image '
+            f"folder; valid settings: {', '.join(FOLDER_SETTINGS)}"
+        )
+    try:
+        folder_settings(**params)
+    except ValueError as err:
+        raise ValueError(f'[params."{name}"]: {err}') from None
+
+
+def _same_path(a: str, b: str) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
@@ -312,12 +388,13 @@ def _check_models(specs) -> None:
     )
 
 
-def load_dataset(spec: str):
-    """The dataset of a spec: a built-in name, an ``.npz`` file or a folder of images."""
+def load_dataset(spec: str, settings: dict | None = None):
+    """The dataset of a spec: a built-in name, an ``.npz`` file or a folder of images (loaded
+    with ``settings``: ``RunConfig.image_settings``)."""
     if spec.endswith(".npz"):
         return _datasets.from_npz(spec)
-    if is_dataset_path(spec):
-        return _datasets.from_folder(spec)
+    if is_image_folder(spec):
+        return _datasets.from_folder(spec, **(settings or {}))
     return _datasets.load(spec)
 
 

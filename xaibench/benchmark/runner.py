@@ -25,7 +25,13 @@ from xaibench._system import allocator_left_alone
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import components, cost
-from xaibench.benchmark.config import RunConfig, display_name, is_model_file, load_dataset
+from xaibench.benchmark.config import (
+    RunConfig,
+    display_name,
+    is_image_folder,
+    is_model_file,
+    load_dataset,
+)
 from xaibench.benchmark.executors import (
     MethodResult,
     Staged,
@@ -39,7 +45,13 @@ from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models.batching import memory_budget
 from xaibench.models.inspect import first_layer_view
-from xaibench.models.training import load_file, load_or_train, model_settings
+from xaibench.models.training import (
+    input_shape,
+    load_file,
+    load_or_train,
+    model_settings,
+    open_file,
+)
 from xaibench.store import DONE, Store, settings_key
 
 
@@ -710,8 +722,12 @@ def preflight(config: RunConfig) -> Inputs:
     and the problem, before the store is opened and before any cell is computed."""
     inputs = Inputs()
     for spec in config.datasets:
+        files, settings = {}, None
+        if is_image_folder(spec):  # loaded at the size its model files take, unless given
+            files = {m: open_file(m) for m in config.models_for(spec) if is_model_file(m)}
+            settings = config.image_settings(spec, {m: input_shape(f) for m, f in files.items()})
         try:
-            data = load_dataset(spec)
+            data = load_dataset(spec, settings)
         except ValueError as err:  # the data's problem, said with the dataset it is in
             raise ValueError(f"dataset {spec!r} cannot be loaded: {err}") from err
         except Exception as err:  # noqa: BLE001 - a user's loader or file: say which one
@@ -728,7 +744,7 @@ def preflight(config: RunConfig) -> Inputs:
         inputs.datasets[spec] = data
         for model_spec in config.models_for(spec):
             if is_model_file(model_spec):
-                trained = load_file(model_spec, data)  # checks shape and classes
+                trained = load_file(model_spec, data, files.get(model_spec))  # shape, classes
                 inputs.model_files[(model_spec, spec)] = trained
     return inputs
 
