@@ -172,7 +172,9 @@ def test_overrides_drop_the_params_of_the_models_they_drop(weights_file):
     digits = config.with_overrides(datasets=("digits",))  # mobilenet_v2 ran on shapes only
     assert digits.model_specs() == ("linear",) and "mobilenet_v2" not in digits.params
     # a [params] entry that named nothing of the config stays, for validate to report
-    with pytest.raises(ValueError, match=r"\[params.typo\] names no method, metric or model"):
+    with pytest.raises(
+        ValueError, match=r"\[params.typo\] names no method, metric, model or image folder"
+    ):
         cnn_only.validate()
     fine = kept.with_overrides(methods=("gradient_x_input",))  # saliency's params go too
     assert fine.params == {"mobilenet_v2": mobile, "typo": {"x": 1}}

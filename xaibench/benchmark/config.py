@@ -120,6 +120,8 @@ class RunConfig:
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
             }
         out = replace(self, **new)
+        if not isinstance(self.params, dict):  # for validate to report
+            return out
         kept = {k: v for k, v in self.params.items() if out._takes(k) or not self._takes(k)}
         return replace(out, params=kept)
 
