@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +17,21 @@ from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench._checks import check_positive_int, check_seed, listing, shown
 from xaibench.benchmark import components
-from xaibench.datasets.user import COLOR_MODES, FOLDER_SETTINGS, folder_settings
+from xaibench.benchmark.specs import (
+    NAMES_SHOWN,
+    check_alike,
+    check_datasets,
+    check_folder_params,
+    check_imports,
+    check_list,
+    check_models,
+    check_names,
+    is_image_folder,
+    is_model_file,
+    same_path,
+)
+from xaibench.benchmark.specs import display_name as display_name  # runner's import
+from xaibench.datasets.user import COLOR_MODES, folder_settings
 
 KEYS = (
     "samples",
@@ -33,36 +45,8 @@ KEYS = (
     "params",
     "imports",
 )
-# Names an error message lists at most (``_checks.listing``: "... and N more").
-NAMES_SHOWN = 20
 # The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
 LISTS = ("datasets", "models", "methods", "metrics")
-
-
-def is_model_file(spec: str) -> bool:
-    """A model given as a saved Keras file rather than a zoo architecture."""
-    return spec.endswith(".keras")
-
-
-def is_dataset_path(spec: str) -> bool:
-    """A dataset given as an ``.npz`` file or a folder of class subfolders of images."""
-    return spec.endswith(".npz") or "/" in spec or Path(spec).is_dir()
-
-
-def is_image_folder(spec: str) -> bool:
-    """A dataset given as a folder of class subfolders of images."""
-    return is_dataset_path(spec) and not spec.endswith(".npz")
-
-
-def display_name(spec: str) -> str:
-    """How a dataset or model spec is named in results: built-in names as they are, files by
-    their stem (``models/my_cnn.keras`` -> ``my_cnn``), folders by their name (``photos/`` ->
-    ``photos``, as ``datasets.from_folder`` names them)."""
-    if is_model_file(spec) or spec.endswith(".npz"):
-        return Path(spec).stem
-    if is_dataset_path(spec):
-        return Path(spec).resolve().name
-    return spec
 
 
 @dataclass(frozen=True)
@@ -138,7 +122,7 @@ class RunConfig:
         path of the same folder), or None."""
         if not isinstance(name, str) or not is_image_folder(name):
             return None
-        same = (d for d in self.datasets if is_image_folder(d) and _same_path(d, name))
+        same = (d for d in self.datasets if is_image_folder(d) and same_path(d, name))
         return next(same, None)
 
     def folder_params(self, spec: str) -> dict:
@@ -196,12 +180,12 @@ class RunConfig:
         check_seed(self.seed, "seed")
         check_imports(self.imports)
         for key in LISTS:
-            _check_list(key, getattr(self, key))
-        _check_datasets(self.datasets)
+            check_list(key, getattr(self, key))
+        check_datasets(self.datasets)
         self._check_models_per_dataset()
-        _check_models(self.model_specs())
-        _check_names("method", self.methods, _methods.names(), _methods.missing())
-        _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
+        check_models(self.model_specs())
+        check_names("method", self.methods, _methods.names(), _methods.missing())
+        check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
         self._check_result_names()
         self._check_params()
         components.methods(list(self.methods), self.seed, self.params)
@@ -223,15 +207,15 @@ class RunConfig:
                     f"[models_per_dataset] names {shown(dataset)}, which is not in datasets "
                     f"({listing(self.datasets)})"
                 )
-            _check_list(f"[models_per_dataset] {dataset}", models)
+            check_list(f"[models_per_dataset] {dataset}", models)
 
     def _check_result_names(self) -> None:
         """Two datasets, or two models of one dataset, that the results would name alike
         (``digits`` and ``data/digits.npz``): their rows would be one."""
-        _check_alike("datasets", self.datasets, "", "rename one of the files or folders")
+        check_alike("datasets", self.datasets, "", "rename one of the files or folders")
         for dataset in self.datasets:
             where = f" (of dataset {dataset!r})" if self.models_per_dataset else ""
-            _check_alike("models", self.models_for(dataset), where, "rename the .keras file")
+            check_alike("models", self.models_for(dataset), where, "rename the .keras file")
 
     def _check_params(self) -> None:
         """Each ``[params.NAME]`` is a table naming one method, metric or zoo model of the run."""
@@ -244,7 +228,7 @@ class RunConfig:
         folders = [d for d in self.datasets if is_image_folder(d)]
         for name, p in self.params.items():
             if self._folder(name) is not None:
-                _check_folder_params(name, p)
+                check_folder_params(name, p)
                 continue
             if name not in known:
                 if name in self.datasets:
@@ -271,123 +255,6 @@ class RunConfig:
                 )
             if not isinstance(p, dict):
                 raise ValueError(f"[params.{name}] must be a table of settings, got {shown(p)}")
-
-
-def _check_folder_params(name: str, params) -> None:
-    """``[params."<folder>/"]``: a table of an image folder's settings (``datasets.from_folder``:
-    ``image_size``, ``color_mode``)."""
-    if not isinstance(params, dict):
-        raise ValueError(f'[params."{name}"] must be a table of settings, got {shown(params)}')
-    unknown = sorted(set(params) - set(FOLDER_SETTINGS))
-    if unknown:
-        raise ValueError(
-            f'[params."{name}"]: unknown setting {listing(map(repr, unknown))} of an image '
-            f"folder; valid settings: {', '.join(FOLDER_SETTINGS)}"
-        )
-    try:
-        folder_settings(**params)
-    except ValueError as err:
-        raise ValueError(f'[params."{name}"]: {err}') from None
-
-
-def _same_path(a: str, b: str) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
-
-
-def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
-    """``modules`` as a tuple of distinct module names (``my_package.methods``); ValueError naming
-    the first that is not one (``where``: how the message names the list)."""
-    if isinstance(modules, str) or not isinstance(modules, list | tuple):
-        raise ValueError(f"{where} must be a list of module names, got {shown(modules)}")
-    for name in modules:
-        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
-            raise ValueError(
-                f"{where}: {shown(name)} is not a module name (dotted Python identifiers, "
-                "like my_package.methods)"
-            )
-    twice = [name for name, n in Counter(modules).items() if n > 1]
-    if twice:
-        raise ValueError(f"{where} lists a module twice: {listing(map(repr, twice))}")
-    return tuple(modules)
-
-
-def _check_list(key: str, names) -> None:
-    """``names`` (the value of ``key``) is a non-empty list of distinct, non-empty names."""
-    if isinstance(names, str) or not isinstance(names, list | tuple):
-        raise ValueError(f"{key} must be a list of names, got {shown(names)}")
-    if not names:
-        raise ValueError(f"{key} is empty: list at least one")
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"{key}: {shown(name)} is not a name")
-    twice = [name for name, n in Counter(names).items() if n > 1]
-    if twice:
-        raise ValueError(f"{key} lists a name twice: {listing(map(repr, twice))}")
-
-
-def _check_alike(key: str, specs, where: str, fix: str) -> None:
-    """ValueError naming two of ``specs`` (the ``key`` list, ``where``) that results would name
-    alike (``display_name``), and how to tell them apart (``fix``)."""
-    seen: dict[str, str] = {}
-    for spec in specs:
-        name = display_name(spec)
-        if name in seen:
-            raise ValueError(
-                f"{key} {seen[name]!r} and {spec!r}{where} would both be named {name!r} in the "
-                f"results (a file or folder is named by its name without suffix): {fix}, or "
-                "leave one out"
-            )
-        seen[name] = spec
-
-
-def _check_names(
-    kind: str, names, valid: list[str], missing: dict | None = None, alternative: str = ""
-) -> None:
-    """One ValueError naming every name of ``names`` not in ``valid``, each with its close
-    matches, then the valid names (and ``alternative``: what else a name may be). A name in
-    ``missing`` (known but not installed here) is reported with how to get it."""
-    for name in names:
-        if missing and name in missing:
-            raise ValueError(f"{kind} {name!r} is not available here: {missing[name]}")
-    unknown = [name for name in names if name not in valid]
-    if not unknown:
-        return
-    parts = []
-    for name in unknown[:NAMES_SHOWN]:  # the close matches of the names shown
-        close = difflib.get_close_matches(name, valid, n=3)
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        parts.append(f"{shown(name)}{hint}")
-    parts += unknown[NAMES_SHOWN:]  # counted by listing
-    plural = "s" if len(unknown) > 1 else ""
-    raise ValueError(
-        f"unknown {kind}{plural} {listing(parts, NAMES_SHOWN)}; valid {kind}s: "
-        f"{listing(valid, 60)}{alternative}"
-    )
-
-
-def _check_datasets(specs) -> None:
-    for spec in specs:
-        if is_dataset_path(spec) and not Path(spec).exists():
-            raise ValueError(f"dataset {spec!r}: no such file or folder")
-    extras = _datasets.extras()
-    _check_names(
-        "dataset",
-        [s for s in specs if not is_dataset_path(s)],
-        _datasets.names() + extras,
-        alternative=" or an .npz file or a folder of class subfolders",
-    )
-
-
-def _check_models(specs) -> None:
-    for spec in specs:
-        if is_model_file(spec) and not Path(spec).is_file():
-            raise ValueError(f"model file {spec!r} does not exist")
-    _check_names(
-        "model",
-        [s for s in specs if not is_model_file(s)],
-        _models.names(),
-        alternative=" or a path to a .keras file",
-    )
 
 
 def load_dataset(spec: str, settings: dict | None = None):
