@@ -323,7 +323,7 @@ def _print_cost(result, seconds: float) -> None:
     parts = [f"took {duration(seconds)}"]
     estimate = result.estimate
     if estimate is not None and (estimate.cells or estimate.training):
-        parts[0] += f" (estimated {duration(estimate.seconds)})"
+        parts[0] += f" ({estimate.brief()})"
     if result.peak_memory_mb is not None:
         parts.append(f"peak memory {result.peak_memory_mb:,.0f} MB")
     print("; ".join(parts), file=sys.stderr)

@@ -272,3 +272,17 @@ def test_overrides_keep_the_settings_of_the_image_folders_they_keep(photos, tmp_
     same = config.with_overrides(datasets=(str(tmp_path / "photos"),))
     assert same.validate().folder_params(str(tmp_path / "photos")) == {"image_size": [8, 8]}
     assert config.with_overrides(datasets=("digits",)).params == {}
+
+
+def test_a_config_without_models_notes_the_quick_suite_s(tmp_path):
+    """Said with the estimate before the run (issue 26): they are trained on the user's data."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('datasets = ["digits"]\nmodel = "m.keras"\n')
+    config = load_config(cfg)
+    assert config.notes() == [
+        "models linear, cnn, m.keras (linear, cnn: the quick suite's, trained on this data as "
+        "the config lists no models; set models = [...] or --models to choose)"
+    ]
+    assert config.with_overrides(models=("linear",)).notes() == []
+    cfg.write_text('datasets = ["digits"]\nmodels = ["cnn"]\n')
+    assert load_config(cfg).notes() == []

@@ -73,6 +73,7 @@ class RunConfig:
     models_per_dataset: dict = field(default_factory=dict)
     name: str = "custom"
     imports: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # lists a config file did not give (the quick suite's ran)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +100,7 @@ class RunConfig:
         new = {key: value for key, value in new.items() if value is not None}
         if models is not None:
             new["models_per_dataset"] = {}
+            new["left_out"] = tuple(k for k in self.left_out if k != "models")
         elif datasets is not None:
             new["models_per_dataset"] = {
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
@@ -155,6 +157,19 @@ class RunConfig:
             elif seen and next(iter(seen.values()))[0] in modes:
                 settings[key] = modes[next(iter(seen.values()))[0]]
         return folder_settings(**{**settings, **given})
+
+    def notes(self) -> list[str]:
+        """What the run does that its config did not ask for (printed with the estimate): the
+        quick suite's models, trained on the config's data when it lists no ``models``."""
+        if "models" not in self.left_out:
+            return []
+        specs = self.model_specs()
+        quick = [m for m in specs if m in SUITES["quick"].model_specs()]
+        which = "" if quick == list(specs) else f"{', '.join(quick)}: "
+        return [
+            f"models {listing(specs)} ({which}the quick suite's, trained on this data as the "
+            "config lists no models; set models = [...] or --models to choose)"
+        ]
 
     def models_for(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.models_per_dataset.get(dataset, self.models))
@@ -390,7 +405,8 @@ def load_config(path: str | Path) -> RunConfig:
             f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
             f"{listing(map(repr, unknown), NAMES_SHOWN)}; valid keys: {', '.join(KEYS)}"
         )
-    base = replace(SUITES["quick"], name=path.stem, params={})
+    left_out = ("models",) if "models" not in raw else ()
+    base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out)
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
     values = {key: _names(path, key, raw[key]) for key in LISTS if key in raw}

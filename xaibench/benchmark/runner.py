@@ -815,6 +815,7 @@ def run(
             pairs = grid.pairs()
             grid.bar = progress_bar(sum(grid.plan(pair) for pair in pairs), enabled=progress)
             result.estimate = grid.estimate(pairs, _parallel(ex))
+            result.estimate.notes += config.notes()  # what it runs unasked
             _announce(grid.bar, result.estimate, max_minutes)  # ValueError over max_minutes
             run_id = result.run_id = grid.run_id = store.start_run(
                 config.to_dict(), versions(), command
