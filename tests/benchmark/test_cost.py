@@ -385,6 +385,24 @@ def test_a_config_without_models_says_it_runs_the_quick_suite_s(tmp_path, capsys
     ) in err.splitlines()
 
 
+@pytest.mark.slow
+def test_max_minutes_refusing_leaves_no_file_where_none_was(tmp_path, capsys):
+    """It used to leave an empty results.sqlite and a lock file (the store is opened before
+    the estimate): what the run created is removed, folders too; what was there stays."""
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"])
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    for out in (tmp_path / "new" / "deeper" / "run", kept):
+        argv = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+        assert main([*argv, "--max-minutes", "1e-9"]) == 2
+        assert "over --max-minutes" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+
+
 def test_max_minutes_must_be_positive(tmp_path, capsys):
     from xaibench.cli import main
 

@@ -52,7 +52,7 @@ from xaibench.models.training import (
     model_settings,
     open_file,
 )
-from xaibench.store import DONE, Store, settings_key
+from xaibench.store import DONE, Store, settings_key, store_files
 
 
 @dataclass
@@ -792,15 +792,17 @@ def run(
     out = Path(out)
     inputs = preflight(config)
     ex = executor(executor_name, scheduler=scheduler, workers=workers)
+    new = _absent(out)  # removed again when the run ends before it is recorded
+    grid, run_id = None, None
     try:
         store = Store(out / "results.sqlite")
     except BaseException:
         ex.close()
+        _remove(new)
         raise
     try:
         recorded = recorded_models(store)
         result = RunResult(out=out, run_id=0, total=config.n_cells())
-        grid, run_id = None, None
         try:
             grid = _Grid(
                 config,
@@ -846,6 +848,24 @@ def run(
     finally:
         ex.close()
         store.close()
+        if run_id is None:  # refused (--max-minutes, a model it cannot train) or interrupted
+            _remove(new)
+
+
+def _absent(out: Path) -> list[Path]:
+    """What a run into ``out`` would create that does not exist yet: its folders (the topmost
+    first) and its store's files."""
+    folders = [p for p in (out, *out.parents) if not p.exists()][::-1]
+    return folders + [f for f in store_files(out / "results.sqlite") if not f.exists()]
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove ``paths`` (from ``_absent``), the last first; a folder only when it is empty."""
+    for path in reversed(paths):
+        try:
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        except OSError:  # a folder something else wrote into: kept
+            pass
 
 
 def _announce(bar, estimate: cost.Estimate, max_minutes: float | None) -> None:
