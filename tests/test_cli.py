@@ -357,3 +357,24 @@ def test_an_image_folder_s_size_from_the_config_keys_its_cells(photos, tmp_path,
     assert main(argv) == 0  # without the config: the default 32x32 RGB
     assert "1 cells: 1 computed, 0 reused" in capsys.readouterr().out
     assert stored_data_settings(out) == {((16, 12), "grayscale"), ((32, 32), "rgb")}
+
+
+@pytest.mark.slow
+def test_took_is_the_wall_time_of_the_whole_command(tmp_path, monkeypatch, capsys):
+    """``took`` counts from main's start to the end, writing the outputs included: a clock
+    that jumps 10 minutes while the outputs are written shows in it (it used to stop before
+    the outputs, and start after TensorFlow's import)."""
+    from types import SimpleNamespace
+
+    now = [0.0]
+    monkeypatch.setattr(cli, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    write = cli._outputs
+
+    def slow_outputs(*args):
+        now[0] += 600.0
+        return write(*args)
+
+    monkeypatch.setattr(cli, "_outputs", slow_outputs)
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=2)
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert "took 10.0 min" in capsys.readouterr().err
