@@ -701,14 +701,15 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
 def progress_bar(total: int, *, enabled: bool = True) -> tqdm:
-    """The run's progress bar over the ``total`` cells to compute (on stderr). Its rate is the
-    mean since the start (``smoothing=0``); its ETA is the cost model's (``cost.Remaining``): the
-    estimate of the cells left, rescaled by the measured over the estimated time of those done."""
+    """The run's progress bar over the ``total`` cells to compute (on stderr); none when there is
+    nothing to compute (a rerun shows no empty bar). Its rate is the mean since the start
+    (``smoothing=0``); its ETA is the cost model's (``cost.Remaining``): the estimate of the
+    cells left, rescaled by the measured over the estimated time of those done."""
     bar = tqdm(
         total=total,
-        desc="xaibench" if total else "nothing to compute",
+        desc="xaibench",
         unit="cell",
-        disable=not enabled,
+        disable=not (enabled and total),
         file=sys.stderr,
         dynamic_ncols=True,
         smoothing=0,
