@@ -239,3 +239,25 @@ def test_a_byte_order_mark_is_skipped(tmp_path):
     cfg.write_bytes(b"\xef\xbb\xbfsamples = 4\nmethods = ['saliency']\n")
     config = load_config(cfg)
     assert config.samples == 4 and config.methods == ("saliency",)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sample = 4", "unknown key 'sample' (did you mean 'samples'?); valid keys: samples,"),
+        (
+            "metric = ['x']\nparam = 3",
+            "unknown keys 'metric' (did you mean 'metrics'?), 'param' (did you mean 'params'?)",
+        ),
+        (
+            'methods = ["saliency"]\n[params.saliancy]\nbatch_size = 4',
+            "[params.saliancy] names no method, metric, model or image folder of this run (did "
+            "you mean 'saliency'?)",
+        ),
+    ],
+)
+def test_a_config_key_typo_gets_a_did_you_mean(tmp_path, capsys, text, message):
+    """The README promised it; only method and metric names had one (issue 26)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text + "\n")
+    assert message in refused(["--config", str(cfg)], tmp_path / "run", capsys)

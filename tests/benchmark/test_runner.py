@@ -366,7 +366,10 @@ def test_report_rebuilds_every_output_from_the_store_and_opens_in_a_browser(
         ('datasets = ["imagenet"]', "unknown dataset 'imagenet'"),
         ('models = ["resnet"]', "unknown model 'resnet'"),
         ("[params.deletion]\nstpes = 3", "unknown parameter 'stpes' for metric 'deletion'"),
-        ("[params.rise]\nmasks = 3", "[params.rise] names no method, metric or model"),
+        (
+            "[params.rise]\nmasks = 3",
+            "[params.rise] names no method, metric, model or image folder",
+        ),
         ("[params.linear]\nunits = 3", "unknown parameter 'units' for model 'linear'"),
         ("[params.digits]\nsize = 3", "[params.digits] names a dataset"),
         ("methods = [", "not valid TOML"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,6 @@ from xaibench import models as _models
 from xaibench._checks import check_positive_int, check_seed, listing, shown
 from xaibench.benchmark import components
 from xaibench.benchmark.specs import (
-    NAMES_SHOWN,
     check_alike,
     check_datasets,
     check_folder_params,
@@ -251,9 +251,11 @@ class RunConfig:
                         f"[params.{name}] names a dataset; only image folders take settings "
                         '([params."photos/"] image_size, color_mode)'
                     )
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(
-                    f"[params.{name}] names no method, metric, model or image folder of this run "
-                    f"(methods: {listing(self.methods)}; metrics: {listing(self.metrics)}; "
+                    f"[params.{name}] names no method, metric, model or image folder of this "
+                    f"run{hint} (methods: {listing(self.methods)}; metrics: {listing(self.metrics)}; "
                     f"models: {listing(zoo) or 'none but model files'}; "
                     f"image folders: {listing(folders) or 'none'})"
                 )
@@ -399,12 +401,10 @@ def load_config(path: str | Path) -> RunConfig:
     naming them (``RunConfig.validate`` checks the rest)."""
     path = Path(path)
     raw = _read_toml(path)
-    unknown = sorted(set(raw) - set(KEYS))
-    if unknown:
-        raise ValueError(
-            f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{listing(map(repr, unknown), NAMES_SHOWN)}; valid keys: {', '.join(KEYS)}"
-        )
+    try:
+        check_names("key", sorted(set(raw) - set(KEYS)), list(KEYS))  # with "did you mean"
+    except ValueError as err:
+        raise ValueError(f"config {path}: {err}") from None
     left_out = ("models",) if "models" not in raw else ()
     base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out)
     if "datasets" in raw or "models" in raw or "model" in raw:
