@@ -328,12 +328,13 @@ def test_an_image_folder_loads_at_the_size_of_its_model_file(photos, tmp_path, c
     """The team's 64x64 model on its own folder, from the command line alone: it used to be
     refused ("takes inputs of shape (64, 64, 3), but dataset 'photos' has ... (32, 32, 3)")."""
     out = tmp_path / "run"
-    argv = ["run", "--datasets", f"{photos}/photos/", "--models", str(photos / "net64.keras")]
-    argv += ["--methods", "saliency", "--metrics", "sparseness", "--samples", "4"]
-    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=4)
+    cfg.write_text(cfg.read_text().replace('["linear"]', f'["{photos / "net64.keras"}"]'))
+    argv = ["run", "--config", str(cfg), "--datasets", f"{photos}/photos/", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
     assert stored_data_settings(out) == {((64, 64), "rgb")}
     both = f"{photos / 'net64.keras'},{photos / 'net32.keras'}"
-    assert main([*argv[:4], both, *argv[5:], "--out", str(tmp_path / "o")]) == 2
+    assert main([*argv, "--models", both, "--out", str(tmp_path / "o")]) == 2
     assert 'set image_size in [params."' in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
