@@ -5,12 +5,18 @@ nothing half-written is left behind, and whatever is read is not changed (README
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+from pathlib import Path
 
 import _runs
+import numpy as np
+import pandas as pd
 import pytest
 
+import xaibench as xb
+from xaibench._checks import file_stem
 from xaibench.cli import main
 
 # --------------------------------------------------------------------------------------------
@@ -79,3 +85,55 @@ def test_a_scheduler_that_is_not_dask_is_exit_2(tmp_path, capsys, monkeypatch, a
     line = err.strip().splitlines()[-1]
     assert address in line and message in line and "Traceback" not in err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Long names
+
+
+def _tiny_npz(path):
+    """A tabular dataset file of 60 rows, 4 features, 2 classes (trains in a second)."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(60, 4)).astype(np.float32)
+    y = (x[:, 0] > 0.5).astype(int)
+    np.savez(path, x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:])
+    return path
+
+
+def test_file_stems_are_capped_and_stay_unique():
+    """Every part of a file name made from a user's name fits `_checks.STEM_CHARS` (48); two
+    long names differing only at their end still get two files (the hash of the whole name)."""
+    a, b = file_stem("d" * 239 + "a"), file_stem("d" * 239 + "b")
+    assert len(a) == len(b) == 48 and a != b
+    assert file_stem("short_name") == "short_name"  # short names keep their file names
+
+
+def test_a_run_with_a_300_character_method_and_a_240_character_dataset(tmp_path, capsys):
+    """The issue's two cases in one run: a 240-character dataset file name (its model-cache file
+    name was too long: every cell failed) and a 300-character method name (the figures' layout
+    went negative: exit 2 after computing everything, no plots, no report). The run finishes
+    with every plot and report.html; figures shorten the names (an ellipsis), the tables keep
+    them whole."""
+    dataset, method = "d" * 240, "m" * 299 + "z"
+    data = _tiny_npz(tmp_path / f"{dataset}.npz")
+    xb.methods.register(method)(lambda model, x, y: xb.methods.get("saliency")(model, x, y))
+    try:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(
+            f'samples = 2\nseed = 0\ndatasets = ["{data}"]\nmodels = ["linear"]\n'
+            f'methods = ["saliency", "{method}"]\nmetrics = ["deletion", "sparseness"]\n'
+        )
+        out = tmp_path / "run"
+        code = main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"])
+    finally:
+        xb.methods._registry._items.pop(method)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-2000:]
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["method"]) == {"saliency", method} and set(board["dataset"]) == {dataset}
+    plots = {p.name.split("_")[0] for p in (out / "plots").glob("*.png")}
+    assert {"leaderboard", "ranks", "gallery", "curves", "tradeoff"} <= plots
+    assert method in (out / "report.html").read_text()
+    assert all(len(p.name) <= 100 for p in (out / "plots").iterdir())
+    cached = [p.name for p in Path(os.environ["XAIBENCH_CACHE"]).rglob(f"*{dataset[:40]}*")]
+    assert cached and max(map(len, cached)) < 200
