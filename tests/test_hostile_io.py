@@ -6,7 +6,11 @@ nothing half-written is left behind, and whatever is read is not changed (README
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import pytest
 import xaibench as xb
 from xaibench._checks import file_stem
 from xaibench.cli import main
+from xaibench.store import Store
 
 # --------------------------------------------------------------------------------------------
 # --scheduler at a server that is not Dask
@@ -137,3 +142,164 @@ def test_a_run_with_a_300_character_method_and_a_240_character_dataset(tmp_path,
     assert all(len(p.name) <= 100 for p in (out / "plots").iterdir())
     cached = [p.name for p in Path(os.environ["XAIBENCH_CACHE"]).rglob(f"*{dataset[:40]}*")]
     assert cached and max(map(len, cached)) < 200
+
+
+# --------------------------------------------------------------------------------------------
+# The store: a full disk, a read-only store, a damaged store
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A small finished run directory (digits, linear, saliency and random x deletion)."""
+    root = tmp_path_factory.mktemp("io")
+    cfg = _runs.write_config(root / "c.toml", ["saliency", "random"], ["deletion"], samples=4)
+    out = root / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    return cfg, out
+
+
+def _copy(finished_run, tmp_path):
+    cfg, out = finished_run
+    shutil.copytree(out, tmp_path / "run")
+    return cfg, tmp_path / "run"
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_keeps_the_cells(tmp_path, capsys, monkeypatch):
+    """The disk fills up after the first cell (SQLite's own "database or disk is full", from a
+    page limit set on the run's connection: `PRAGMA max_page_count`). Was: a traceback. Now:
+    exit 1 (not a mistake in the config: the environment), one line naming the store and the
+    cause; the finished cells are kept and the same command resumes from them."""
+    cfg = _runs.write_config(
+        tmp_path / "c.toml", ["saliency", "random", "gradient_x_input"], ["deletion", "sparseness"]
+    )
+    out = tmp_path / "run"
+    put_cell = Store.put_cell
+
+    def fills_the_disk(self, *args, **kwargs):
+        put_cell(self, *args, **kwargs)
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        self.db.execute(f"PRAGMA max_page_count = {pages}")  # no page more from here on
+
+    monkeypatch.setattr(Store, "put_cell", fills_the_disk)
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and str(out / "results.sqlite") in line
+    assert "database or disk is full" in line and "kept" in line
+    with sqlite3.connect(out / "results.sqlite") as db:
+        kept = db.execute("SELECT COUNT(*) FROM cells WHERE status = 'ok'").fetchone()[0]
+    assert 1 <= kept < 6
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert f"{6 - kept} computed, {kept} reused" in capsys.readouterr().out
+
+
+def _sqlite_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if "sqlite" in p.name}
+
+
+def _read_both(out: Path, baseline: Path) -> None:
+    """``xaibench report`` and ``xaibench check`` (from the store: no leaderboard.csv) on ``out``,
+    both passing."""
+    assert main(["report", str(out)]) == 0
+    (out / "leaderboard.csv").unlink()
+    assert main(["check", "--baseline", str(baseline), str(out)]) == 0
+
+
+@pytest.mark.parametrize("store", ["closed", "earlier_wal", "writer_at_work"])
+def test_report_and_check_create_no_file_beside_the_store(finished_run, tmp_path, store):
+    """Reading writes nothing. Was: report and check (``mode=ro``) left -wal and -shm files.
+    ``closed``: a run leaves its store as one file (the writer leaves WAL mode when it closes);
+    ``earlier_wal``: a WAL-mode store closed by an earlier xaibench (no -wal, no -shm), opened
+    ``immutable=1`` while the run directory's lock keeps writers away; ``writer_at_work``:
+    a run holds the store open, and the readers use its files."""
+    _, out = _copy(finished_run, tmp_path)
+    baseline = tmp_path / "baseline.csv"
+    shutil.copy(out / "leaderboard.csv", baseline)
+    path = out / "results.sqlite"
+    assert _sqlite_files(out) == {"results.sqlite", ".results.sqlite.lock"}  # closed: one file
+    writer = None
+    if store == "earlier_wal":
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.close()  # the last connection removes -wal and -shm; the file stays in WAL mode
+    elif store == "writer_at_work":
+        writer = Store(path)
+    before = _sqlite_files(out)
+    try:
+        _read_both(out, baseline)
+        assert _sqlite_files(out) == before
+    finally:
+        if writer is not None:
+            writer.close()
+    assert _sqlite_files(out) == {"results.sqlite", ".results.sqlite.lock"}
+
+
+def test_check_on_a_read_only_file_system(finished_run, tmp_path):
+    """The issue's case: ``check`` on a WAL-mode store (closed by an earlier xaibench) on a
+    read-only file system failed "unable to open database file". A real read-only mount: a
+    bind mount remounted read-only in a user and mount namespace of its own (``unshare -rm``);
+    skipped where the system allows no such namespace (the case is then covered by the
+    ``immutable=1`` path of test_report_and_check_create_no_file_beside_the_store)."""
+    _, out = _copy(finished_run, tmp_path)
+    baseline = tmp_path / "baseline.csv"
+    shutil.copy(out / "leaderboard.csv", baseline)
+    (out / "leaderboard.csv").unlink()  # check reads the store
+    with sqlite3.connect(out / "results.sqlite") as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode
+    ):
+        pytest.skip("no user and mount namespaces here: no read-only mount")
+    script = (
+        f"mount --bind {out} {out} && mount -o remount,ro,bind {out} {out} && "
+        f"! touch {out}/probe 2>/dev/null && "
+        f"{sys.executable} -m xaibench.cli check --baseline {baseline} {out}"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True,
+                          env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "check passed" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "damage, missing",
+    [
+        ("DROP TABLE scores", "table scores"),
+        ("DROP TABLE run_cells", "table run_cells"),
+        ("ALTER TABLE cells DROP COLUMN status", "column cells.status"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "report", "check"])
+def test_a_damaged_store_is_exit_2_naming_what_is_missing(
+    finished_run, tmp_path, capsys, damage, missing, command
+):
+    """Was: a pandas DatabaseError traceback (report, check), or a run that made the missing
+    table again, empty, and reused cells without their scores. Now: exit 2 naming the store and
+    what is missing, the store left untouched."""
+    cfg, out = _copy(finished_run, tmp_path)
+    path = out / "results.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(damage)
+    db.close()
+    before = path.read_bytes()
+    (out / "leaderboard.csv").unlink()
+    args = {
+        "run": ["run", "--config", str(cfg), "--out", str(out), "--no-progress"],
+        "report": ["report", str(out)],
+        "check": ["check", "--baseline", str(tmp_path / "b.csv"), str(out)],
+    }[command]
+    (tmp_path / "b.csv").write_text(
+        "dataset,model,method,metric,higher_is_better,mean,ci_low,ci_high\n"
+        "d,m,a,deletion,False,0.5,0.4,0.6\n"
+    )
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and str(path) in line
+    assert "damaged xaibench store" in line and missing in line
+    assert path.read_bytes() == before

@@ -1,7 +1,9 @@
 """The ``xaibench`` command line (see ``xaibench --help``).
 
-Exit codes: 0 ok; 1 the run finished with failed cells, or ``check`` found regressions; 2 bad usage
-or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+Exit codes: 0 ok; 1 the run finished with failed cells, or stopped because its store could not be
+written (the disk is full: finished cells are kept), or ``check`` found regressions; 2 bad usage
+or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the
+same command again to resume).
 
 Plugins (``xaibench.plugins``): the entry points of installed packages in the group
 ``xaibench.plugins``, a config's ``imports`` and ``--import MODULE`` are imported before ``run``,
@@ -229,6 +231,7 @@ def _run(args) -> int:
 
     tune_allocator()  # before TensorFlow starts its threads (README, Memory)
     from xaibench.benchmark.runner import run
+    from xaibench.store import StoreWriteError
 
     config = _run_config(args)
     out = args.out or Path("results") / config.name
@@ -255,6 +258,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    except StoreWriteError as err:  # the disk is full: not the config's fault, so not exit 2
+        print(f"xaibench: error: {err}", file=sys.stderr)
+        return 1
     seconds = time.perf_counter() - start  # the cells, not the outputs
     result.leaderboard, rebuilt = _outputs(out, result)
     _print_summary(result, out, rebuilt)
