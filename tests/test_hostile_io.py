@@ -303,3 +303,68 @@ def test_a_damaged_store_is_exit_2_naming_what_is_missing(
     assert "Traceback" not in err and str(path) in line
     assert "damaged xaibench store" in line and missing in line
     assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------------------------
+# Models of an unexpected structure
+
+
+def _model_file(path, kind: str):
+    """A .keras file for a 4-feature, 2-class dataset that xaibench cannot use: two outputs,
+    two inputs or an int32 input."""
+    from xaibench._tf import keras
+
+    a, b = keras.Input((4,)), keras.Input((4,))
+    if kind == "two_outputs":
+        model = keras.Model(a, [keras.layers.Dense(2)(a), keras.layers.Dense(2)(a)])
+    elif kind == "two_inputs":
+        model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Add()([a, b])))
+    else:
+        ints = keras.Input((4,), dtype="int32")
+        model = keras.Model(ints, keras.layers.Dense(2)(ints))
+    model.save(path)
+    return model
+
+
+@pytest.mark.parametrize(
+    "kind, problem",
+    [
+        ("two_outputs", "has 2 outputs; xaibench needs one output of class scores"),
+        ("two_inputs", "has 2 inputs; xaibench needs a model of one input"),
+        ("int32_input", "takes int32 inputs; xaibench feeds float32 inputs"),
+    ],
+)
+def test_a_model_file_of_another_structure_is_exit_2_naming_it(tmp_path, capsys, kind, problem):
+    """Was: exit 2 "operands could not be broadcast ... (2,10) (450,)" (two outputs), a Keras
+    message naming no file (two inputs), failed cells "'NoneType' object has no attribute
+    'numpy'" (int32 input: no gradient). Now: exit 2 before any work, naming the file and the
+    cause; ``xb.evaluate`` with such a model is a ValueError saying the same."""
+    model = _model_file(tmp_path / f"{kind}.keras", kind)
+    data = _tiny_npz(tmp_path / "tiny.npz")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'samples = 2\nseed = 0\ndatasets = ["{data}"]\nmodels = ["{tmp_path / kind}.keras"]\n'
+        'methods = ["saliency"]\nmetrics = ["deletion"]\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"model file '{tmp_path / kind}.keras' {problem}" in line
+    assert not out.exists()
+    if kind != "two_inputs":
+        x, y = np.load(data)["x_test"][:4], np.load(data)["y_test"][:4]
+        with pytest.raises(ValueError, match=f"the model {problem}"):
+            xb.evaluate(model, x, y, methods=["saliency"], metrics=["deletion"])
+
+
+def test_a_model_without_an_input_gradient_is_a_clear_error():
+    """A float-input model that casts its input to integers inside: its class score has no
+    gradient with respect to the input (was: "'NoneType' object has no attribute 'numpy'")."""
+    from xaibench._tf import keras
+    from xaibench.models.outputs import target_gradients
+
+    x = keras.Input((4,))
+    cast = keras.layers.Lambda(lambda t: keras.ops.cast(keras.ops.cast(t, "int32"), "float32"))
+    model = keras.Model(x, keras.layers.Dense(2)(cast(x)))
+    with pytest.raises(ValueError, match="no gradient with respect to its input"):
+        target_gradients(model, np.ones((3, 4), np.float32), np.zeros(3, int))

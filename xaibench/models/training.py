@@ -19,7 +19,7 @@ from xaibench._checks import file_stem
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
-from xaibench.models.outputs import n_classes
+from xaibench.models.outputs import n_classes, structure_problem
 from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
 BATCH_SIZE = 32
@@ -298,6 +298,9 @@ def load_file(path: str | Path, data: Dataset) -> TrainedModel:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as err:
         raise ValueError(f"cannot load model {str(path)!r}: {err}") from err
+    problem = structure_problem(model)
+    if problem:
+        raise ValueError(f"model file {str(path)!r} {problem}")
     expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
     if expected is not None and expected != tuple(data.input_shape):
         raise ValueError(
