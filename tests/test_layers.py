@@ -25,6 +25,7 @@ CORE = (
     "xaibench._tf",
     "xaibench._version",
     "xaibench._storefile",
+    "xaibench._text",
 )
 
 

@@ -14,6 +14,7 @@ Without plugins, ``xaibench list`` and ``xaibench --version`` do not import Tens
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from xaibench._suites import SUITE_NAMES
+from xaibench._text import visible
 from xaibench._version import __version__
 
 KINDS = ("methods", "metrics", "datasets", "models")
@@ -193,11 +195,15 @@ def _print_verdict(out: Path) -> None:
     import shutil
 
     from xaibench.results import verdict
+    from xaibench.results.tables import csv_name
 
     path = out / "verdict.csv"
     if path.exists():
         width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        print("\n" + verdict.text(verdict.read(path), width=width))
+        v = verdict.read(path)
+        for column in ("dataset", "model", "method"):  # as written, not as a spreadsheet's
+            v[column] = v[column].map(csv_name)
+        print("\n" + verdict.text(v, width=width))
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
 
 
@@ -464,19 +470,50 @@ def _check(args) -> int:
     return 1 if len(failures(result)) else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+class _Visible:
+    """The text stream ``inner``, written to with control characters visible
+    (``_text.visible``; carriage returns kept: the progress bar redraws its line with them), so
+    that names and error messages reach the terminal as text, never as escape sequences."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        return self._inner.write(visible(text, keep="\r"))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@contextlib.contextmanager
+def _visible_output():
+    """``sys.stdout`` and ``sys.stderr`` through `_Visible` while the command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Visible(sys.stdout), _Visible(sys.stderr)
     try:
-        if args.command == "list":
-            return _list(args)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
-        return _report(args)
-    except (UsageError, ValueError) as err:
-        print(f"xaibench: error: {err}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    with _visible_output():
+        args = _parser().parse_args(argv)
+        try:
+            if args.command == "list":
+                return _list(args)
+            if args.command == "run":
+                return _run(args)
+            if args.command == "check":
+                return _check(args)
+            return _report(args)
+        except (UsageError, ValueError) as err:
+            print(f"xaibench: error: {err}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

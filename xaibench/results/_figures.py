@@ -27,6 +27,8 @@ from matplotlib.ticker import Formatter
 from matplotlib.transforms import Affine2D, Bbox
 from PIL import Image
 
+from xaibench._text import visible
+
 # The page: report.html shows a PNG at its natural size, at most MAX_WIDTH_PX wide. A figure
 # is at most MAX_WIDTH inches wide at DPI, and no text is smaller than MIN_FONT points, so
 # that every label is legible without zooming.
@@ -96,9 +98,10 @@ def _inches(text: str, fontsize: float) -> float:
 
 
 def short_label(text: str, fontsize: float = NORMAL, inches: float | None = LABEL_INCHES) -> str:
-    """``text`` as a figure draws it at ``fontsize`` points: each name (a run of characters
-    without a space) wider than `NAME_INCHES`, and each line wider than ``inches`` (None: no
-    limit), shortened in the middle, with an ellipsis, to the longest that fits.
+    """``text`` as a figure draws it at ``fontsize`` points: its control characters visible
+    (``_text.visible``), each name (a run of characters without a space) wider than
+    `NAME_INCHES`, and each line wider than ``inches`` (None: no limit), shortened in the
+    middle, with an ellipsis, to the longest that fits.
 
     >>> short_label("integrated_gradients ↑")
     'integrated_gradients ↑'
@@ -106,7 +109,7 @@ def short_label(text: str, fontsize: float = NORMAL, inches: float | None = LABE
     'mmmmmmmmmmmmmm…mm_end ↑'
     """
     lines = []
-    for line in str(text).split("\n"):
+    for line in visible(text).split("\n"):
         line = _NAME.sub(lambda name: _fit(name.group(), fontsize, NAME_INCHES), line)
         lines.append(line if inches is None else _fit(line, fontsize, inches))
     return "\n".join(lines)
