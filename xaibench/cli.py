@@ -1,7 +1,9 @@
 """The ``xaibench`` command line (see ``xaibench --help``).
 
-Exit codes: 0 ok; 1 the run finished with failed cells, or ``check`` found regressions; 2 bad usage
-or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+Exit codes: 0 ok; 1 the run finished with failed cells, or stopped because its store could not be
+written (the disk is full: finished cells are kept), or ``check`` found regressions; 2 bad usage
+or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the
+same command again to resume).
 
 Plugins (``xaibench.plugins``): the entry points of installed packages in the group
 ``xaibench.plugins``, a config's ``imports`` and ``--import MODULE`` are imported before ``run``,
@@ -12,6 +14,7 @@ Without plugins, ``xaibench list`` and ``xaibench --version`` do not import Tens
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from xaibench._suites import SUITE_NAMES
+from xaibench._text import visible
 from xaibench._version import __version__
 
 KINDS = ("methods", "metrics", "datasets", "models")
@@ -191,11 +195,15 @@ def _print_verdict(out: Path) -> None:
     import shutil
 
     from xaibench.results import verdict
+    from xaibench.results.tables import csv_name
 
     path = out / "verdict.csv"
     if path.exists():
         width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        print("\n" + verdict.text(verdict.read(path), width=width))
+        v = verdict.read(path)
+        for column in ("dataset", "model", "method"):  # as written, not as a spreadsheet's
+            v[column] = v[column].map(csv_name)
+        print("\n" + verdict.text(v, width=width))
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
 
 
@@ -229,6 +237,7 @@ def _run(args) -> int:
 
     tune_allocator()  # before TensorFlow starts its threads (README, Memory)
     from xaibench.benchmark.runner import run
+    from xaibench.store import StoreWriteError
 
     config = _run_config(args)
     out = args.out or Path("results") / config.name
@@ -254,6 +263,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    except StoreWriteError as err:  # the disk is full: not the config's fault, so not exit 2
+        print(f"xaibench: error: {err}", file=sys.stderr)
+        return 1
     result.leaderboard, rebuilt = _outputs(out, result)
     _print_summary(result, out, rebuilt)
     _print_cost(result, time.perf_counter() - args.started)  # the command's wall time so far
@@ -458,21 +470,52 @@ def _check(args) -> int:
     return 1 if len(failures(result)) else 0
 
 
+class _Visible:
+    """The text stream ``inner``, written to with control characters visible
+    (``_text.visible``; carriage returns kept: the progress bar redraws its line with them), so
+    that names and error messages reach the terminal as text, never as escape sequences."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        return self._inner.write(visible(text, keep="\r"))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@contextlib.contextmanager
+def _visible_output():
+    """``sys.stdout`` and ``sys.stderr`` through `_Visible` while the command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Visible(sys.stdout), _Visible(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # what `took` counts from: all of the command but Python's start
-    args = _parser().parse_args(argv)
-    args.started = started
-    try:
-        if args.command == "list":
-            return _list(args)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
-        return _report(args)
-    except (UsageError, ValueError) as err:
-        print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
-        return 2
+    with _visible_output():
+        args = _parser().parse_args(argv)
+        args.started = started
+        try:
+            if args.command == "list":
+                return _list(args)
+            if args.command == "run":
+                return _run(args)
+            if args.command == "check":
+                return _check(args)
+            return _report(args)
+        except (UsageError, ValueError) as err:
+            print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
+            return 2
 
 
 # The longest error line printed: a message quoting a user's value is cut where it would pass it.

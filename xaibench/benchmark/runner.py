@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from xaibench._storefile import store_files
 from xaibench._system import allocator_left_alone
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
@@ -41,7 +42,7 @@ from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models import training
 from xaibench.models.batching import memory_budget
-from xaibench.store import DONE, Store, settings_key, store_files
+from xaibench.store import DONE, Store, settings_key
 
 
 @dataclass

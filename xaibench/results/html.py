@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xaibench._text import visible
 from xaibench._version import __version__
 from xaibench.results.tables import fmt
 
@@ -91,7 +92,8 @@ class Section:
 
 # text ---------------------------------------------------------------------------------------
 def _esc(text) -> str:
-    return html.escape(str(text), quote=True)
+    """``text`` HTML-escaped, its control characters visible (``_text.visible``)."""
+    return html.escape(visible(text), quote=True)
 
 
 def _inline(text: str) -> str:

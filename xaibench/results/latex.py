@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench._categories import CATEGORIES
+from xaibench._text import visible
 from xaibench.results.tables import (
     RUNTIME_METRIC,
     RUNTIME_NOTE,
@@ -79,9 +80,11 @@ _UPPER, _OTHER = 0.75, 0.8
 
 
 def escape(text) -> str:
-    """``text`` with the LaTeX special characters escaped, safe in text mode, and every run of
-    white space (line breaks included: a blank line would end a caption) as one space."""
-    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group()], " ".join(str(text).split()))
+    """``text`` with the LaTeX special characters escaped, safe in text mode, every run of
+    white space (line breaks included: a blank line would end a caption) as one space, and
+    control characters visible (``_text.visible``: pdflatex stops at them)."""
+    text = visible(" ".join(str(text).split()))
+    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group()], text)
 
 
 def text_width(text: str, *, bold: bool = False, size: float = FONT_SIZE) -> float:

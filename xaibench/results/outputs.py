@@ -20,7 +20,14 @@ from xaibench._checks import file_stem
 from xaibench.results import html, plots, stats, tradeoffs, verdict
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.leaderboard import leaderboard
-from xaibench.results.tables import leaderboard_markdown, markdown_table, md_escape, select, wide
+from xaibench.results.tables import (
+    csv_text,
+    leaderboard_markdown,
+    markdown_table,
+    md_escape,
+    select,
+    wide,
+)
 from xaibench.store import Store
 
 
@@ -148,15 +155,16 @@ def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
     board, models = tables["leaderboard"], tables["models"]
     markdown = verdict_markdown(tables["verdict"]) + leaderboard_markdown(board, models)
     files = [
-        _write_text(out / "verdict.csv", tables["verdict"].to_csv(index=False)),
-        _write_text(out / "leaderboard.csv", board.to_csv(index=False)),
+        _write_text(out / "verdict.csv", csv_text(tables["verdict"])),
+        _write_text(out / "leaderboard.csv", csv_text(board)),
         _write_text(out / "leaderboard.md", markdown),
         _write_text(out / "leaderboard.tex", leaderboard_latex(board, models, **latex)),
-        _write_text(out / "tradeoffs.csv", tables["tradeoffs"].to_csv(index=False)),
+        _write_text(out / "tradeoffs.csv", csv_text(tables["tradeoffs"])),
     ]
     for name in ("ranks", "significance", "rank_stability", "tradeoff_summary"):
-        files.append(_write_text(out / f"{name}.csv", tables[name].to_csv(index=False)))
-    files.append(_write_text(out / "metric_agreement.csv", tables["metric_agreement"].to_csv()))
+        files.append(_write_text(out / f"{name}.csv", csv_text(tables[name])))
+    agreement = csv_text(tables["metric_agreement"], index=True)
+    files.append(_write_text(out / "metric_agreement.csv", agreement))
     return files
 
 
@@ -243,7 +251,7 @@ def build_from(
     out = Path(out)
     board = leaderboard(data.scores)
     if board.empty:
-        _write_text(out / "leaderboard.csv", board.to_csv(index=False))
+        _write_text(out / "leaderboard.csv", csv_text(board))
         path = html.write_report(
             out / "report.html",
             title=f"xaibench report: {out.name}",

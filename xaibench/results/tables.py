@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from xaibench._text import visible
+
 # Markdown's own characters where they act: backslash, code, emphasis, links, table cells,
 # strikethrough, headings; an underscore only at a word's edge (inside a word it is literal).
 _MARKDOWN = re.compile(r"[\\`*\[\]|~#!]|(?<!\w)_|_(?!\w)")
@@ -15,14 +17,56 @@ _MARKDOWN = re.compile(r"[\\`*\[\]|~#!]|(?<!\w)_|_(?!\w)")
 
 def md_escape(text) -> str:
     r"""``text`` shown as written in Markdown (GitHub's included): HTML characters as entities,
-    Markdown characters backslash-escaped, line breaks as spaces. The one rule for every
-    user-supplied string (dataset, model, method and metric names) in a Markdown file.
+    Markdown characters backslash-escaped, line breaks as spaces, control characters visible
+    (``_text.visible``). The one rule for every user-supplied string (dataset, model, method
+    and metric names) in a Markdown file.
 
     >>> print(md_escape('"><img src=x onerror=alert(2)> | a*b_c'))
     "&gt;&lt;img src=x onerror=alert(2)&gt; \| a\*b_c
     """
-    text = html.escape(" ".join(str(text).split()), quote=False)
+    text = html.escape(visible(" ".join(str(text).split())), quote=False)
     return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
+
+
+# A spreadsheet takes a cell that starts with one of these for a formula (CSV injection): such a
+# value is written after a "'", which makes it text, and so is one that starts with "'" itself,
+# so that `csv_name` reads every name back exactly.
+_FORMULA = ("=", "+", "-", "@", "\t", "'")
+
+
+def csv_cell(value):
+    """``value`` as xaibench's CSV files hold it: a string with its control characters visible
+    and, when it starts like a spreadsheet formula, after a "'"; other values as they are.
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("saliency"), csv_cell(0.5)
+    ("'=HYPERLINK(1)", 'saliency', 0.5)
+    """
+    if not isinstance(value, str):
+        return value
+    text = visible(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def csv_name(value):
+    """A name read from a CSV file that `csv_cell` wrote (or a spreadsheet saved again, without
+    the "'"): the name as written, its control characters visible (``_text.visible``), which
+    is how a name read from the store compares with it."""
+    if not isinstance(value, str):
+        return value
+    text = visible(value)
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA) else text
+
+
+def csv_text(frame: pd.DataFrame, *, index: bool = False) -> str:
+    """``frame`` as CSV, every string in it (values, column names, index) through `csv_cell`:
+    the one rule for xaibench's CSV files."""
+    out = frame.copy()
+    for column in out.select_dtypes(exclude=["number", "bool"]).columns:
+        out[column] = out[column].map(csv_cell)
+    out.columns = [csv_cell(c) for c in out.columns]
+    if index:
+        out.index = out.index.map(csv_cell)
+    return out.to_csv(index=index)
 
 
 def fmt(value: float) -> str:
