@@ -190,12 +190,12 @@ def _print_verdict(out: Path) -> None:
     """The verdict of the run (from its verdict.csv), sized to the terminal."""
     import shutil
 
-    from xaibench.results import verdict
+    from xaibench.results import verdict, verdict_text
 
     path = out / "verdict.csv"
     if path.exists():
         width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        print("\n" + verdict.text(verdict.read(path), width=width))
+        print("\n" + verdict_text.text(verdict.read(path), width=width))
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
 
 
