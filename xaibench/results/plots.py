@@ -49,7 +49,8 @@ from xaibench.results._figures import (
     seconds,
 )
 from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: F401 - re-exported
-from xaibench.results.tradeoffs import RUNTIME_METRIC, _as_bool, control_mask
+from xaibench.results.tables import RUNTIME_METRIC, control_mask
+from xaibench.results.tables import as_bool as _as_bool
 
 GROUP = ["dataset", "model"]
 

@@ -35,7 +35,8 @@ from xaibench.results._figures import (
     plain_text,
     seconds,
 )
-from xaibench.results.tables import RUNTIME_METRIC
+from xaibench.results.tables import RUNTIME_METRIC, control_mask
+from xaibench.results.tables import as_bool as _as_bool
 
 # Which methods are left out of faithfulness_best, faithfulness_mean and the Spearman rhos:
 # CONTROL, the methods the board marks as controls (its ``control`` column, ``Method.control``);
@@ -72,20 +73,6 @@ def _check(df: pd.DataFrame, needed: Sequence[str], name: str) -> None:
 
 def _check_board(board: pd.DataFrame) -> None:
     _check(board, KEYS + ["metric", "higher_is_better", "mean"], "board")
-
-
-def _as_bool(values: pd.Series) -> pd.Series:
-    """``higher_is_better`` (or ``control``) as bools, also when read back from a CSV as text."""
-    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).astype(bool)
-
-
-def control_mask(board: pd.DataFrame) -> pd.Series:
-    """Which rows of ``board`` are control methods (references to beat, like ``random``): its
-    ``control`` column (``Method.control``, carried by scores and leaderboards) as bools; all
-    False without the column. The one rule for telling controls apart: never their names."""
-    if "control" not in board.columns:
-        return pd.Series(False, index=board.index, dtype=bool)
-    return _as_bool(board["control"])
 
 
 def _is_control(rows: pd.DataFrame, board: pd.DataFrame) -> np.ndarray:
