@@ -18,6 +18,7 @@ from PIL import Image
 from xaibench._categories import CATEGORIES
 from xaibench._checks import file_stem
 from xaibench.results import _figures, plots
+from xaibench.results.stats import aggregate_ranks
 
 RNG = np.random.default_rng(0)
 GREY = to_rgba(_figures.CONTROL_COLOR)
@@ -378,6 +379,26 @@ def test_rank_matrices_order_methods_best_first_and_metrics_as_given(board):
     assert list(mats["all"].columns) == ["deletion", "insertion"]
     no_groups = plots.rank_matrices(board[board.dataset == "d2"].drop(columns=["dataset", "model"]))
     assert list(no_groups) == ["all"]
+
+
+def test_rank_heatmaps_order_methods_as_the_verdict_does(drawn, tmp_path):
+    """B is fastest (rank 1 on runtime), so its mean rank over all metrics is the best (1.67);
+    the verdict leaves cost out and ranks A first (overall 1.5): the heatmap follows it."""
+    ranks = {"A": (1, 2, 3), "B": (2, 2, 1), "C": (3, 1, 2)}
+    metrics = [("deletion", "faithfulness"), ("sparseness", "complexity"), ("runtime", "cost")]
+    board = pd.DataFrame(
+        [
+            {"dataset": "d", "model": m, "method": method, "metric": metric, "category": c}
+            | {"higher_is_better": False, "mean": 0.5, "rank": r[k]}
+            for method, r in ranks.items()
+            for k, (metric, c) in enumerate(metrics)
+            for m in ("m1", "m2")
+        ]
+    )
+    overall = aggregate_ranks(board).query("model == 'm1'").set_index("method")["rank_overall"]
+    assert overall.to_dict() == {"A": 1.5, "B": 2.0, "C": 2.0}
+    plots.rank_heatmaps(board, tmp_path)
+    assert [heatmap_rows(fig) for fig in drawn] == [["A", "B", "C"]] * 3  # all, m1, m2
 
 
 def test_rank_heatmaps_one_per_dataset_and_model_and_the_mean(board, tmp_path):

@@ -49,6 +49,7 @@ from xaibench.results._figures import (
     seconds,
 )
 from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: F401 - re-exported
+from xaibench.results.stats import aggregate_ranks
 from xaibench.results.tables import RUNTIME_METRIC, control_mask
 from xaibench.results.tables import as_bool as _as_bool
 
@@ -96,23 +97,30 @@ def rank_matrices(board: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Methods × metrics rank matrices of a leaderboard.
 
     Returns ``{"all": mean rank over (dataset, model), "<dataset> / <model>": rank, ...}``; the
-    mean skips NaN ranks. Rows (methods) are ordered by their mean of the "all" row (best first,
-    ties and NaN by name), columns (metrics) by first appearance in ``board``. A board without
-    dataset/model columns gives ``{"all": ...}`` only.
+    mean skips NaN ranks. Rows (methods) are in the verdict's order: by overall rank
+    (``stats.aggregate_ranks``: the mean of the category ranks, cost and the metrics that tie
+    every method left out; for "all" its mean over the (dataset, model) pairs), ties and NaN by
+    name; columns (metrics) by first appearance in ``board``. A board without dataset/model
+    columns gives ``{"all": ...}`` only; without a category column every metric counts as
+    one category.
     """
     keys = [k for k in GROUP if k in board.columns]
     b = board.assign(rank=pd.to_numeric(board["rank"], errors="coerce").astype(float))
     metrics = list(dict.fromkeys(b["metric"]))
+    overall = aggregate_ranks(b if "category" in b else b.assign(category=b["metric"]))
 
-    def matrix(g: pd.DataFrame) -> pd.DataFrame:
-        return g.groupby(["method", "metric"])["rank"].mean().unstack()
+    def matrix(g: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+        """``g``'s ranks, methods by their ``rank_overall`` in ``ranks`` (NaN last), then name."""
+        by = ranks.groupby("method")["rank_overall"].mean().reset_index()
+        order = by.sort_values(["rank_overall", "method"], na_position="last")["method"]
+        ranked = g.groupby(["method", "metric"])["rank"].mean().unstack()
+        return ranked.reindex(index=list(order), columns=metrics)
 
-    overall = matrix(b).reindex(index=sorted(b["method"].unique()), columns=metrics)
-    order = overall.mean(axis=1).sort_values(kind="stable", na_position="last").index
-    mats = {"all": overall.reindex(index=order)}
+    mats = {"all": matrix(b, overall)}
     if keys:
+        pairs = dict(list(overall.groupby(keys, sort=True)))
         for key, g in b.groupby(keys, sort=True):
-            mats[_label(key)] = matrix(g).reindex(index=order, columns=metrics)
+            mats[_label(key)] = matrix(g, pairs[key])
     return mats
 
 
@@ -151,7 +159,8 @@ def rank_heatmap(board: pd.DataFrame, path: str | Path, *, group=None) -> Path |
     (dataset, model) of a board that has a single one).
 
     Metrics are grouped by category (labelled above, ↑/↓ for ``higher_is_better``), methods
-    ordered by their mean rank, best first, the controls last in grey; metrics and methods
+    in the verdict's order (by overall rank, best first: `rank_matrices`), the controls last in
+    grey; metrics and methods
     without a rank are left out, other missing ranks are blank cells. Too many metrics for
     the page width split the heatmap into stacked panels at category boundaries. Returns
     None when no rank is left.
@@ -206,8 +215,7 @@ def _rank_figure(board: pd.DataFrame, mat: pd.DataFrame, title: str, decimals: i
     if mat.empty:
         return None
     controls, up = _controls(board), _directions(board)
-    mean_rank = mat.mean(axis=1).sort_values(kind="stable")
-    methods = _real_first(mean_rank.index, controls)
+    methods = _real_first(mat.index, controls)
     spans = [(c, ms) for c, ms in _rank_columns(board, list(mat.columns)) if ms]
     # a column fits its 8 pt cell text and, alone in its category, the category's name
     widths = {m: 0.46 for _, ms in spans for m in ms}
