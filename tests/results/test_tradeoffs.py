@@ -246,6 +246,26 @@ def test_accuracy_vs_simplicity_fronts():
     assert table["pareto_runtime"].to_dict() == {"a": True, "b": True, "c": False, "random": False}
 
 
+def test_round_off_is_no_step_on_a_front():
+    """digits/linear: three methods score 1.0 on faithfulness_correlation and occlusion
+    0.9999999999999424; equal on the other axes, all four share the front (not three)."""
+    means = {}
+    for method, corr in {"g": 1.0, "ig": 1.0, "s": 1.0, "occlusion": 0.9999999999999424}.items():
+        means |= {("d", "m", method, "faithfulness_correlation"): corr}
+        means |= {("d", "m", method, "deletion"): 0.05, ("d", "m", method, "sparseness"): 0.6}
+        means[("d", "m", method, "runtime")] = 1e-3
+    means |= {("d", "m", "w", "faithfulness_correlation"): 0.2, ("d", "m", "w", "deletion"): 0.3}
+    means |= {("d", "m", "w", "sparseness"): 0.6, ("d", "m", "w", "runtime"): 1e-3}
+    table = accuracy_vs_simplicity(make_board(means)).set_index("method")
+    assert table.loc["occlusion", "faithfulness"] == 1.0
+    expected = {"g": True, "ig": True, "occlusion": True, "s": True, "w": False}
+    assert table["pareto"].to_dict() == expected
+    assert table["pareto_runtime"].to_dict() == expected
+    # and a step of round-off between two points is no step in pareto_front itself
+    points = np.array([[0.5, 1.0], [0.5 + 1e-12, 1.0 - 1e-12]])
+    assert pareto_front(points, [True, True], tol=2.0**-15).tolist() == [True, True]
+
+
 def controls_case() -> pd.DataFrame:
     values = {  # method: (insertion, runtime); random is faster and more faithful than c
         "a": (0.9, 1.0),

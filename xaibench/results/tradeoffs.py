@@ -35,6 +35,7 @@ from xaibench.results._figures import (
     plain_text,
     seconds,
 )
+from xaibench.results.leaderboard import roundoff
 from xaibench.results.tables import RUNTIME_METRIC, control_mask
 from xaibench.results.tables import as_bool as _as_bool
 
@@ -89,9 +90,11 @@ def _normalised(board: pd.DataFrame, metrics: Sequence[str], within: list[str]) 
     rows = board[board["metric"].isin(list(metrics))]
     values = pd.to_numeric(rows["mean"], errors="coerce").astype(float)
     grouped = values.groupby([rows[c] for c in within + ["metric"]])
-    low, high = grouped.transform("min"), grouped.transform("max")
+    low, high, tol = (grouped.transform(f) for f in ("min", "max", roundoff))
+    # within round-off of the best or the worst is the best or the worst (leaderboard.ROUNDOFF)
+    values = values.where(high - values > tol, high).where(values - low > tol, low)
     span = high - low
-    scaled = ((values - low) / span.where(span > 0)).fillna(0.5).where(values.notna())
+    scaled = ((values - low) / span.where(span > tol)).fillna(0.5).where(values.notna())
     oriented = scaled.where(_as_bool(rows["higher_is_better"]), 1 - scaled)
     frame = rows[KEYS].assign(score=oriented)
     out = (
@@ -134,10 +137,12 @@ def faithfulness_score(
     control included, to [0, 1] with 1 = the most faithful method: ``(m - min) / (max - min)`` for
     a metric where higher is better (insertion, faithfulness_correlation) and
     ``(max - m) / (max - min)`` where lower is better (deletion), as read from
-    ``higher_is_better``. If all methods score the same, each gets 0.5. A method without a finite
-    score for a metric is averaged over the metrics it has; with none, its score is NaN. Simplicity
-    is built the same way from the metrics whose ``tradeoff`` is ``"simplicity"`` (built-ins:
-    sparseness, higher = simpler, and complexity, entropy, lower = simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
+    ``higher_is_better``; means within round-off of the best (worst) count as the best (worst)
+    (``leaderboard.ROUNDOFF``), and if all methods score the same within round-off, each gets
+    0.5. A method without a finite score for a metric is averaged over the metrics it has; with
+    none, its score is NaN. Simplicity is built the same way from the metrics whose ``tradeoff``
+    is ``"simplicity"`` (built-ins: sparseness, higher = simpler, and complexity, entropy, lower
+    = simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
     perfect explanation, and they move when methods are added or removed.
 
     Parameters
@@ -171,18 +176,21 @@ def faithfulness_score(
     return out[columns].sort_values(KEYS).reset_index(drop=True)
 
 
-def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
+def pareto_front(points: np.ndarray, maximise: Sequence[bool], tol=0.0) -> np.ndarray:
     """Which rows of ``points`` (n, d) no other row dominates.
 
     Row j dominates row i when it is at least as good in every column (``>=`` where
-    ``maximise[k]``, ``<=`` otherwise) and strictly better in one. Equal rows do not dominate each
-    other, so ties are on the front together. Rows with a NaN are never on the front and dominate
-    nothing.
+    ``maximise[k]``, ``<=`` otherwise) and strictly better in one, where values within ``tol``
+    (one number, or one per column) are equal: round-off is no difference. Equal rows do not
+    dominate each other, so ties are on the front together. Rows with a NaN are never on the
+    front and dominate nothing.
 
     Examples
     --------
     >>> pareto_front(np.array([[1, 1], [2, 0], [0.5, 0.5]]), [True, True])
     array([ True,  True, False])
+    >>> pareto_front(np.array([[1.0, 1.0], [1.0 - 1e-13, 1.0]]), [True, True], tol=1e-9)
+    array([ True,  True])
     """
     p = np.asarray(points, dtype=float)
     sign = np.where(np.asarray(maximise, dtype=bool), 1.0, -1.0)
@@ -192,10 +200,11 @@ def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
             f"of shape {p.shape} and {sign.size} values in maximise"
         )
     q = p * sign
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), sign.shape)
     valid = np.isfinite(q).all(axis=1)
     v = q[valid]
-    at_least = (v[:, None, :] >= v[None, :, :]).all(axis=-1)  # [j, i]: j >= i everywhere
-    better = (v[:, None, :] > v[None, :, :]).any(axis=-1)
+    at_least = (v[:, None, :] >= v[None, :, :] - tol).all(axis=-1)  # [j, i]: j >= i everywhere
+    better = (v[:, None, :] > v[None, :, :] + tol).any(axis=-1)
     front = np.zeros(len(p), dtype=bool)
     front[valid] = ~(at_least & better).any(axis=0)
     return front
@@ -204,12 +213,15 @@ def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
 def _pareto_within(
     df: pd.DataFrame, columns: list[str], maximise: list[bool], by: list[str], exclude=None
 ) -> np.ndarray:
-    """Pareto flags per group of ``by``; rows where ``exclude`` (bools) are left out: never on
-    a front, and they push no other row off it."""
+    """Pareto flags per group of ``by``, values within round-off of each other equal
+    (``leaderboard.roundoff`` of each column in the group); rows where ``exclude`` (bools) are
+    left out: never on a front, and they push no other row off it."""
     flags = pd.Series(False, index=df.index)
     candidates = df if exclude is None else df[~np.asarray(exclude, dtype=bool)]
     for _, g in candidates.groupby(by, sort=False):
-        flags[g.index] = pareto_front(g[columns].astype(float).to_numpy(), maximise)
+        values = g[columns].astype(float).to_numpy()
+        tol = [roundoff(values[:, k]) for k in range(len(columns))]
+        flags[g.index] = pareto_front(values, maximise, tol)
     return flags.to_numpy(dtype=bool)
 
 
