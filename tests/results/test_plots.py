@@ -190,6 +190,13 @@ FIGURES = {  # every figure function, on inputs as big as a quick run's or bigge
     "curves": lambda d: plots.curves_plot(
         quick_curves(), "deletion", d / "c.png", controls={"random", "sobel"}
     ),
+    "curves_best_and_others": lambda d: plots.curves_plot(
+        quick_curves(),
+        "deletion",
+        d / "c.png",
+        controls={"random", "sobel"},
+        order={g: QUICK_METHODS[::-1] for g in QUICK_GROUPS},
+    ),
     "curves_one_panel": lambda d: plots.curves_plot(
         quick_curves(groups=[("d", "m")]), "insertion", d / "c.png", controls={"random"}
     ),
@@ -518,6 +525,29 @@ def test_curves_plot_names_methods_outside_the_panels_and_greys_the_controls(dra
         ]
         assert len(set(looks)) == len(looks) == 11  # each method its own look
         assert len({c for c, _, _ in looks}) == 10  # 10 hues, one twice (dashed, other marker)
+
+
+def test_curves_of_many_methods_split_into_the_best_and_the_others(drawn, tmp_path):
+    """11 methods in a panel are a tangle: with their order on the metric, each (dataset,
+    model) gets the best 4 in one panel and the other 7 in a second, both with the controls and
+    on one y scale; a (dataset, model) of few methods keeps one panel."""
+    curves = quick_curves() | {("wine", "mlp"): {m: curves_of() for m in ["a", "b", "random"]}}
+    best = QUICK_METHODS[::-1]  # vargrad best, feature_correlation last
+    order = {g: best for g in QUICK_GROUPS} | {("wine", "mlp"): ["b", "a"]}
+    plots.curves_plot(
+        curves, "deletion", tmp_path / "c.png", controls={"random", "sobel"}, order=order
+    )
+    (fig,) = drawn
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["breast_cancer / linear: best 4", "breast_cancer / linear: other 7"]
+    assert titles[-1] == "wine / mlp" and len(titles) == 2 * len(QUICK_GROUPS) + 1
+    legend_names = [t.get_text() for t in fig.findobj(Legend)[0].get_texts()]
+    top, rest = fig.axes[:2]
+    assert len(top.get_lines()) == 4 + 2 and len(rest.get_lines()) == 7 + 2  # + the controls
+    assert top.get_ylim() == rest.get_ylim()
+    assert len(legend_names) == 11 + 2 + 2  # every method once, the controls last
+    assert legend_names[-2:] == ["random (control)", "sobel (control)"]
+    assert len(fig.axes[-1].get_lines()) == 3
 
 
 def test_curves_plot_ignores_nan_rows(tmp_path):

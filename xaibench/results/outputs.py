@@ -164,7 +164,11 @@ def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
         "agreement": [plots.agreement_heatmap(tables["metric_agreement"], d / "agreement.png")],
         "curves": [
             plots.curves_plot(
-                data.curves(m), m, d / f"curves_{file_stem(m)}.png", controls=controls
+                data.curves(m),
+                m,
+                d / f"curves_{file_stem(m)}.png",
+                controls=controls,
+                order=_best_first(board, m),
             )
             for m in data.curve_metrics
         ],
@@ -183,6 +187,15 @@ def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
         ],
     }
     return {k: [p for p in v if p is not None] for k, v in made.items()}
+
+
+def _best_first(board: pd.DataFrame, metric: str) -> dict[tuple, list[str]]:
+    """Per (dataset, model): the methods by their rank on ``metric`` (unranked last), then name."""
+    rows = board[board["metric"] == metric].assign(
+        rank=lambda b: pd.to_numeric(b["rank"], errors="coerce")
+    )
+    rows = rows.sort_values(["rank", "method"], na_position="last")
+    return {key: list(g["method"]) for key, g in rows.groupby(["dataset", "model"], sort=False)}
 
 
 def _galleries(data: RunData, d: Path, controls: set[str]) -> list[Path | None]:

@@ -38,7 +38,6 @@ from xaibench.results._figures import (
     _annotate,
     _axes,
     _figure,
-    _grid,
     _grid_axes,
     _label,
     _save,
@@ -390,6 +389,11 @@ def _curve_xlabel(metric: str) -> str:
     return "fraction of features perturbed"
 
 
+#: A (dataset, model) with more real methods than this gets two curve panels: the best
+#: ``CURVES_TOP`` and the others, the controls in both.
+CURVES_CROWDED, CURVES_TOP = 6, 4
+
+
 @plain_text
 def curves_plot(
     curves: dict[tuple[str, str], dict[str, np.ndarray]],
@@ -397,6 +401,7 @@ def curves_plot(
     path: str | Path,
     *,
     controls: Collection[str] = (),
+    order: dict[tuple, list[str]] | None = None,
 ) -> Path | None:
     """Mean perturbation curve per method with a 95% interval of the mean, per (dataset, model).
 
@@ -404,18 +409,27 @@ def curves_plot(
     x axis the fraction of features perturbed (0 to 1). Rows holding NaN are ignored; the band
     is mean ± 1.96·SE (no bootstrap). Each method has its own colour, dashes and markers (the
     same in every panel, named in one legend under the panels); the ``controls`` (method
-    names, e.g. the board's ``control`` rows) are grey dashed lines. Returns None when no
-    finite curve is left.
+    names, e.g. the board's ``control`` rows) are grey dashed lines. With ``order`` ({(dataset,
+    model): methods, best first on ``metric``}), a (dataset, model) of more than
+    ``CURVES_CROWDED`` real methods gets two panels on one scale: the best ``CURVES_TOP`` and
+    the others, each with the controls. Returns None when no finite curve is left.
     """
-    panels = {key: _finite_curves(v) for key, v in curves.items()}
-    panels = {key: panels[key] for key in sorted(panels, key=str) if panels[key]}
-    if not panels:
+    found = {key: _finite_curves(v) for key, v in curves.items()}
+    found = {key: found[key] for key in sorted(found, key=str) if found[key]}
+    if not found:
         return None
     controls = {str(c) for c in controls}
-    methods = _real_first(sorted({m for v in panels.values() for m in v}), controls)
+    methods = _real_first(sorted({m for v in found.values() for m in v}), controls)
     styles = method_styles(methods, controls)
-    rows, cols = _grid(len(panels), 3)
-    (pw, ph), (wgap, hgap) = (3.15, 2.3), (0.75, 0.85)
+    panels = [
+        p
+        for key, by_method in found.items()
+        for p in _curve_panels(key, by_method, controls, order)
+    ]
+    split = len(panels) > len(found)
+    cols = min(len(panels), 4 if split else 3)
+    rows = -(-len(panels) // cols)
+    (pw, ph), (wgap, hgap) = ((2.35, 2.1), (0.55, 0.85)) if split else ((3.15, 2.3), (0.75, 0.85))
     width = 0.65 + cols * pw + (cols - 1) * wgap + 0.2
     entry = _text_inches(methods, SMALL) + 0.75  # handle and padding
     ncol = max(1, min(len(methods), int((width - 0.2) // entry)))
@@ -424,13 +438,14 @@ def curves_plot(
     title = f"{metric} curves: mean and 95% interval of the mean (±1.96·SE)"
     fig = _figure(width, height, title)
     axes = _grid_axes(fig, len(panels), cols, (pw, ph), left=0.65, top=0.6, gap=(wgap, hgap))
-    for ax, (key, by_method) in zip(axes, panels.items(), strict=True):
+    for ax, (_, name, by_method) in zip(axes, panels, strict=True):
         for method in methods:
             if method in by_method:
                 _curve(ax, by_method[method], styles[method])
         ax.set(xlim=(0.0, 1.0), xlabel=_curve_xlabel(metric), ylabel="class score")
-        ax.set_title(_label(key), fontsize=NORMAL, y=1.0)
+        ax.set_title(name, fontsize=NORMAL, y=1.0)
         ax.grid(alpha=0.3)
+    _share_y([ax for ax, p in zip(axes, panels, strict=True) if p[0] == key] for key in found)
     handles = [_handle(styles[m]) for m in methods]
     names = [f"{m} (control)" if m in controls else m for m in methods]
     fig.legend(
@@ -445,6 +460,31 @@ def curves_plot(
         columnspacing=1.2,
     )
     return _save(fig, path)
+
+
+def _curve_panels(key, by_method: dict, controls: set, order) -> list[tuple]:
+    """The panels of one (dataset, model): [(key, title, {method: curves})]; two when it has
+    more than ``CURVES_CROWDED`` real methods and ``order`` says which are best."""
+    real = [m for m in by_method if m not in controls]
+    mine = (order or {}).get(tuple(key) if isinstance(key, tuple) else key)
+    if mine is None or len(real) <= CURVES_CROWDED:
+        return [(key, _label(key), by_method)]
+    ranked = [m for m in mine if m in real] + sorted(m for m in real if m not in mine)
+    reference = {m: a for m, a in by_method.items() if m in controls}
+    best, rest = ranked[:CURVES_TOP], ranked[CURVES_TOP:]
+    return [
+        (key, f"{_label(key)}: best {len(best)}", {m: by_method[m] for m in best} | reference),
+        (key, f"{_label(key)}: other {len(rest)}", {m: by_method[m] for m in rest} | reference),
+    ]
+
+
+def _share_y(groups) -> None:
+    """One y scale for the panels of each group (the two panels of a (dataset, model))."""
+    for axes in groups:
+        if len(axes) > 1:
+            limits = np.array([ax.get_ylim() for ax in axes])
+            for ax in axes:
+                ax.set_ylim(limits[:, 0].min(), limits[:, 1].max())
 
 
 def _curve(ax: Axes, a: np.ndarray, style: dict) -> None:
