@@ -486,3 +486,19 @@ def test_every_tradeoff_figure_fits_the_page(drawn, tmp_path):
     assert len(drawn) == len(paths) == 3
     for fig in drawn.values():
         assert _figures.page_problems(fig) == [], fig.get_suptitle()
+
+
+@pytest.mark.parametrize("what", ["simplicity", "runtime"])
+def test_one_panel_cuts_neither_its_legend_nor_the_line_above_it(what, drawn, tmp_path):
+    board, models = crowded_board()
+    tradeoff_plots(board[board.model == "cnn"], models, tmp_path)
+    fig = drawn[f"Faithfulness vs {what}"]
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    (legend,) = fig.legends
+    texts = [legend.get_title(), *legend.get_texts(), fig._suptitle]
+    assert "Spearman" in legend.get_title().get_text()
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1, t.get_text()
+    assert _figures.page_problems(fig) == []

@@ -31,6 +31,7 @@ from xaibench.results._figures import (
     _figure,
     _grid_axes,
     _save,
+    _text_inches,
     place_labels,
     plain_text,
     seconds,
@@ -504,7 +505,9 @@ def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> N
 def _method_plot(
     methods: pd.DataFrame, x: str, front_col: str, rho: str, path: Path, *, log_x: bool
 ) -> Path | None:
-    """One panel per (dataset, model): ``x`` against faithfulness, Pareto methods labelled."""
+    """One panel per (dataset, model): ``x`` against faithfulness, Pareto methods labelled.
+    The figure is at least as wide as its legend and the line of the Spearman rho above it, the
+    panels centred (one panel alone would cut both at its edges)."""
     ok = np.isfinite(methods[x]) & np.isfinite(methods["faithfulness"])
     data = methods[ok & (methods[x] > 0)] if log_x else methods[ok]
     groups = sorted(data.groupby(GROUP).groups)
@@ -514,10 +517,13 @@ def _method_plot(
     nrows = -(-len(groups) // ncols)
     what = "runtime" if log_x else "simplicity"
     (pw, ph), gap, top = (3.2, 2.6), (0.8, 0.85), 1.15
-    width = 0.65 + ncols * pw + (ncols - 1) * gap[0] + 0.15
+    handles, names = _method_legend_entries(data["control"].any())
+    panels = ncols * pw + (ncols - 1) * gap[0]
+    width = max(0.65 + panels + 0.15, _legend_inches(names), _text_inches([rho], SMALL) + 0.4)
+    left = max(0.65, (width - panels + 0.5) / 2)
     fig = _figure(width, top + nrows * ph + (nrows - 1) * gap[1] + 0.55, f"Faithfulness vs {what}")
-    _method_legend(fig, data["control"].any(), rho, 1 - 0.36 / fig.get_figheight())
-    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.65, top=top, gap=gap)
+    _method_legend(fig, handles, names, rho, 1 - 0.36 / fig.get_figheight())
+    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=left, top=top, gap=gap)
     for ax, (dataset, model) in zip(axes, groups, strict=True):
         g = data[(data["dataset"] == dataset) & (data["model"] == model)]
         _method_panel(ax, g, x, front_col, log_x)
@@ -525,7 +531,7 @@ def _method_plot(
     return _save(fig, path)
 
 
-def _method_legend(fig, controls: bool, rho: str, y: float) -> None:
+def _method_legend_entries(controls: bool) -> tuple[list, list[str]]:
     handles = [
         Line2D([], [], ls="none", marker="o", color=METHOD_COLOR, alpha=0.7, ms=5),
         Line2D([], [], color=FRONT_COLOR, alpha=0.6, marker="o", ms=8, mfc="none", mec=FRONT_COLOR),
@@ -535,6 +541,15 @@ def _method_legend(fig, controls: bool, rho: str, y: float) -> None:
         marker = {"marker": "D", "ms": 5, "mfc": "white", "mec": CONTROL_COLOR}
         handles.append(Line2D([], [], color=CONTROL_COLOR, ls=(0, (4, 2)), **marker))
         names.append("control (a reference, never on the front)")
+    return handles, names
+
+
+def _legend_inches(names: list[str]) -> float:
+    """The width of a one-row legend of ``names`` at `SMALL` (handles and spacing included)."""
+    return sum(_text_inches([n], SMALL) for n in names) + 0.6 * len(names) + 0.3
+
+
+def _method_legend(fig, handles: list, names: list[str], rho: str, y: float) -> None:
     legend = fig.legend(
         handles,
         names,
