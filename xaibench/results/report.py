@@ -62,12 +62,20 @@ def _headline(v: pd.DataFrame) -> str:
 
 
 def _verdict_section(v: pd.DataFrame) -> html.Section:
+    """The headline, the summary table and, under it, each (dataset, model)'s cautions."""
     meaning = " ".join(verdict_text.meanings(v))
+    table = verdict_text.summary(v)
+    cautions = "\n".join(
+        f"- **{where}**: {caution}"
+        for where, caution in zip(table["where"], table["caution"], strict=True)
+        if caution
+    )
     return html.Section(
         "Verdict: which method to trust",
         [
             html.Text(_headline(v) + (f" {meaning}" if meaning else "")),
-            html.Table(verdict_text.summary(v)),
+            html.Table(table.drop(columns="caution")),
+            html.Text(cautions),
             html.Text(
                 verdict_text.RULE + " All rows: `verdict.csv`; the rule: README, The verdict."
             ),
@@ -128,11 +136,11 @@ def _pair_section(key, g, v, models, by_name) -> html.Section:
     for category, c in _by_category(g):
         header, table = wide(c)
         scores.append(html.Table(pd.DataFrame(table, columns=header), category))
-    blocks.append(html.Section("Mean scores per metric", scores, collapsed=True))
+    blocks.append(html.Section("Mean scores per metric", scores, collapsed=True, in_toc=False))
     name = f"inspection_{stem}.png"
     if name in by_name:
         figure = html.Image(by_name[name], "The first layer and its response to one sample")
-        blocks.append(html.Section("Model inspection", [figure], collapsed=True))
+        blocks.append(html.Section("Model inspection", [figure], collapsed=True, in_toc=False))
     return html.Section(f"{dataset} / {model}", blocks)
 
 
