@@ -287,3 +287,13 @@ def test_report_shapes_the_paper_tables_and_refuses_unknown_names(tmp_path, caps
     err = capsys.readouterr().err
     assert "deletoin" in err and len(err.strip().splitlines()) == 1
     assert (out / "leaderboard.tex").read_text() == tex  # nothing was touched
+
+
+def test_printed_leaderboards_are_cut_into_column_groups_that_fit_the_terminal():
+    from xaibench.cli import _column_parts
+
+    header = ["method", "deletion ↓", "insertion ↑", "sparseness ↑"]
+    rows = [["integrated_gradients", "0.1 [0.05, 0.2]", "0.9 [0.8, 0.95]", "0.5 [0.4, 0.6]"]]
+    assert _column_parts(header, rows, 200) == [[0, 1, 2, 3]]
+    parts = _column_parts(header, rows, 60)
+    assert parts == [[0, 1, 2], [0, 3]]  # 22 + 17 + 17 = 56 columns, then the method again

@@ -186,17 +186,57 @@ def _list(args) -> int:
     return 0
 
 
-def _print_verdict(out: Path) -> None:
-    """The verdict of the run (from its verdict.csv), sized to the terminal."""
+#: A (dataset, model) of at most this many metrics gets its leaderboard printed after a run.
+PRINTED_METRICS = 6
+
+
+def _width() -> int:
     import shutil
 
+    return max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _print_verdict(out: Path, board) -> None:
+    """The verdict of the run (from its verdict.csv) and the leaderboard of every (dataset,
+    model) of at most ``PRINTED_METRICS`` metrics, sized to the terminal."""
     from xaibench.results import verdict, verdict_text
 
     path = out / "verdict.csv"
     if path.exists():
-        width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        print("\n" + verdict_text.text(verdict.read(path), width=width))
+        print("\n" + verdict_text.text(verdict.read(path), width=_width()))
+    _print_leaderboards(board, _width())
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
+
+
+def _print_leaderboards(board, width: int) -> None:
+    """Per (dataset, model) of at most ``PRINTED_METRICS`` metrics: every method's mean and 95%
+    CI per metric (the best method starred, tie letters), in column groups that fit ``width``."""
+    from xaibench.results.tables import wide
+
+    for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
+        if g["metric"].nunique() > PRINTED_METRICS:
+            continue
+        header, rows = wide(g, tie=" ({})", bold="*{}")
+        print(
+            f"\n{dataset} / {model}: mean [95% CI]; * = the best method (controls aside); "
+            "methods that share a letter (a) are not significantly different from their "
+            "rank neighbours"
+        )
+        for part in _column_parts(header, rows, width):
+            print(_table([header[i] for i in part], [[r[i] for i in part] for r in rows]))
+
+
+def _column_parts(header: list[str], rows: list[list[str]], width: int) -> list[list[int]]:
+    """The column indices of ``header`` in parts whose tables fit ``width`` characters, each
+    part led by the method column (0)."""
+    size = [max(len(str(c)) for c in col) + 2 for col in zip(header, *rows, strict=True)]
+    parts: list[list[int]] = []
+    for i in range(1, len(header)):
+        if parts and sum(size[j] for j in parts[-1]) + size[i] <= width:
+            parts[-1].append(i)
+        else:
+            parts.append([0, i])
+    return parts or [[0]]
 
 
 def _run_config(args):
@@ -295,7 +335,7 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
         f"{result.not_applicable} not applicable, {len(result.failures)} failed"
     )
     if result.leaderboard is not None and not result.leaderboard.empty:
-        _print_verdict(out)
+        _print_verdict(out, result.leaderboard)
     kept = "" if rebuilt else " (unchanged: nothing new was computed)"
     print(
         f"\nresults in {out}/{kept}: report.html (everything in one page), "

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -222,9 +223,12 @@ def test_a_rerun_counts_the_reused_not_applicable_cells_as_the_first_run_did(tmp
     out = tmp_path / "run"
     for counts in ("2 computed, 0 reused", "0 computed, 2 reused"):
         assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
-        assert f"2 cells: {counts} from the store, 1 not applicable, 0 failed" in (
-            capsys.readouterr().out
-        )
+        printed = capsys.readouterr().out
+        assert f"2 cells: {counts} from the store, 1 not applicable, 0 failed" in printed
+        # a run of few metrics prints its leaderboard too (README, Quick start)
+        assert "digits / linear: mean [95% CI]; * = the best method" in printed
+        row = next(line for line in printed.splitlines() if line.startswith("saliency"))
+        assert re.fullmatch(r"saliency +\*[-\d.e]+ \[[-\d.e]+, [-\d.e]+\]", row), row
 
 
 def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):

@@ -148,13 +148,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def wide(
-    board: pd.DataFrame, tie: str = "<sup>{}</sup>", name=str
+    board: pd.DataFrame, tie: str = "<sup>{}</sup>", name=str, bold: str = "**{}**"
 ) -> tuple[list[str], list[list[str]]]:
     """Methods as rows, metrics as columns (with direction arrows) for one (dataset, model).
 
     Each entry is ``mean [ci_low, ci_high]`` (the runtime metric: its mean duration in one unit
-    for the column, e.g. ``12.3 ms``, without an interval), bold for the best rank among the
-    methods that are not controls, followed by the method's tie marker formatted with ``tie``
+    for the column, e.g. ``12.3 ms``, without an interval), formatted with ``bold`` for the best
+    rank among the methods that are not controls, followed by the method's tie marker formatted with ``tie``
     where the board has a ``tie`` column (``xaibench.results.stats``). Methods by name, the
     controls (``control_mask``) last and marked "(control)", never bold.
     Method and metric names are passed through ``name`` (an output format's escaping).
@@ -183,7 +183,7 @@ def wide(
             else:
                 text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
             if method not in controls and pd.notna(r["rank"]) and r["rank"] == best.get(m):
-                text = f"**{text}**"
+                text = bold.format(text)
             marker = r.get("tie", "")
             row.append(text + tie.format(marker) if isinstance(marker, str) and marker else text)
         rows.append(row)
