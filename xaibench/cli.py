@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild tables and plots of a run directory from its store"
     )
     rep.add_argument("dir", type=Path)
+    rep.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the outputs to DIR and leave the run directory untouched (needed with the "
+        "paper options below: shaped tables never overwrite the run's full ones)",
+    )
     _add_imports(rep)
     paper = "leaderboard.tex for a paper"
     rep.add_argument(
@@ -117,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--methods", type=_names, help=f"{paper}: only these methods (A,B)")
     rep.add_argument(
         "--metrics", type=_names, help=f"{paper}: one table of these metrics, in this order"
+    )
+    rep.add_argument(
+        "--tex-width",
+        metavar="LENGTH",
+        help=f"{paper}: the line its tables fit, e.g. 6.5in, 469pt, 16.5cm (default: 345pt, "
+        "a 10 pt one-column article)",
     )
     chk = sub.add_parser(
         "check",
@@ -425,10 +438,25 @@ def _write_stamp(out: Path, stamp: dict, files) -> None:
 def _report(args) -> int:
     """Rebuild a run directory's outputs (always), with its plugins imported: ``--import``
     ones must import; those the run recorded are imported where they can be, else the report is
-    built from the store alone, which holds every score with its metric's metadata."""
+    built from the store alone, which holds every score with its metric's metadata. With
+    ``--out`` the outputs go there and the run directory is left untouched."""
     from xaibench import plugins
+    from xaibench.results.latex_cells import parse_width
     from xaibench.results.outputs import rebuild
 
+    tables = {
+        "ci": args.ci,
+        "methods": list(args.methods) if args.methods else None,
+        "metrics": list(args.metrics) if args.metrics else None,
+    }
+    if args.tex_width is not None:
+        tables["width"] = parse_width(args.tex_width)
+    out = _report_out(
+        args,
+        shaped=not args.ci
+        or args.tex_width is not None
+        or any(tables[k] for k in ("methods", "metrics")),
+    )
     _plugins(plugins.requested(args.imports, "--import"))
     for module in _recorded_imports(args.dir):
         try:
@@ -439,19 +467,35 @@ def _report(args) -> int:
                 "(it holds every score with its metric's metadata)",
                 file=sys.stderr,
             )
-    tables = {
-        "ci": args.ci,
-        "methods": list(args.methods) if args.methods else None,
-        "metrics": list(args.metrics) if args.metrics else None,
-    }
     _check_selection(args.dir, tables)  # exit 2 before anything is touched
-    _forget_stamp(args.dir)
-    made = rebuild(args.dir, **tables)
-    _write_stamp(args.dir, _stamp(args.dir, None), made.files)
-    print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
+    if out is None:
+        _forget_stamp(args.dir)
+    made = rebuild(args.dir, to=out, **tables)
+    if out is None:
+        _write_stamp(args.dir, _stamp(args.dir, None), made.files)
+    print(f"rebuilt {len(made.files)} files in {out or args.dir}/ from {args.dir}/results.sqlite:")
     for path in made.files:
         print(f"  {path}")
     return 0
+
+
+def _report_out(args, shaped: bool) -> Path | None:
+    """Where ``report`` writes: ``--out`` (None: the run directory itself). A UsageError when
+    the paper tables are shaped without ``--out`` (they would overwrite the run's full ones),
+    or ``--out`` is a file or the run directory with shaped tables."""
+    if args.out is None or (
+        args.dir.exists() and args.out.exists() and args.out.resolve() == args.dir.resolve()
+    ):
+        if shaped:
+            raise UsageError(
+                "--no-ci, --methods, --metrics and --tex-width shape the paper tables: give "
+                "--out DIR to write them there (the run's own leaderboard.tex keeps every "
+                "method, metric and interval)"
+            )
+        return None
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder: give a folder to write to")
+    return args.out
 
 
 def _check_selection(out: Path, tables: dict) -> None:

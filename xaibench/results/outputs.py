@@ -18,6 +18,7 @@ import pandas as pd
 from xaibench._checks import file_stem
 from xaibench.results import html, plots, report, stats, tradeoffs, verdict, verdict_text
 from xaibench.results.latex import leaderboard_latex
+from xaibench.results.latex_cells import LINE_WIDTH, parse_width
 from xaibench.results.leaderboard import leaderboard
 from xaibench.results.tables import leaderboard_markdown, markdown_table, md_escape, select
 from xaibench.store import Store
@@ -241,12 +242,14 @@ def build_from(
     ci: bool = True,
     methods: list[str] | None = None,
     metrics: list[str] | None = None,
+    width: float | str = LINE_WIDTH,
 ) -> Outputs:
-    """Compute and write every output of ``data`` into ``out``. ``ci``, ``methods`` and
-    ``metrics`` choose what ``leaderboard.tex`` shows (intervals; a subset of methods and
-    metrics, checked before anything is written); the other outputs hold everything."""
+    """Compute and write every output of ``data`` into ``out``. ``ci``, ``methods``,
+    ``metrics`` and ``width`` choose what ``leaderboard.tex`` shows (intervals; a subset of
+    methods and metrics; the line its tables fit: ``latex.parse_width``), checked before
+    anything is written; the other outputs hold everything."""
     select(data.scores, methods=methods, metrics=metrics)  # ValueError before any work
-    latex = {"ci": ci, "methods": methods, "metrics": metrics}
+    latex = {"ci": ci, "methods": methods, "metrics": metrics, "width": parse_width(width)}
     out = Path(out)
     board = leaderboard(data.scores)
     if board.empty:
@@ -270,11 +273,14 @@ def build_from(
     return Outputs(tables["leaderboard"], tables, files)
 
 
-def rebuild(out: str | Path, run_id: int | None = None, **latex) -> Outputs:
+def rebuild(
+    out: str | Path, run_id: int | None = None, *, to: str | Path | None = None, **latex
+) -> Outputs:
     """Rebuild the outputs of run ``run_id`` (default: the latest) of run directory ``out`` from
-    its ``results.sqlite``, opened read-only (``latex``: as in :func:`build_from`)."""
+    its ``results.sqlite``, opened read-only, into ``to`` (default: ``out`` itself; another
+    folder leaves ``out`` untouched) (``latex``: as in :func:`build_from`)."""
     path = Path(out) / "results.sqlite"
     if not path.exists():
         raise ValueError(f"{out} has no results.sqlite: not a run directory")
     with Store(path, readonly=True) as store:
-        return build(store, out, run_id, **latex)
+        return build(store, out if to is None else to, run_id, **latex)
