@@ -233,6 +233,8 @@ def test_every_figure_fits_the_page(name, drawn, tmp_path):
     for fig, path in zip(drawn, paths, strict=True):
         assert _figures.page_problems(fig) == [], path.name
         assert mpimg.imread(path).shape[1] <= _figures.MAX_WIDTH_PX
+        pdf = _figures.pdf_of(path).read_bytes()  # the same figure for print: vector
+        assert pdf.startswith(b"%PDF") and b"/Font" in pdf, path.name
 
 
 def test_page_problems_finds_small_text_overlaps_and_wide_figures():

@@ -16,7 +16,17 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench._checks import file_stem
-from xaibench.results import html, plots, report, stats, tradeoffs, verdict, verdict_text
+from xaibench.results import (
+    html,
+    paper_figures,
+    plots,
+    report,
+    stats,
+    tradeoffs,
+    verdict,
+    verdict_text,
+)
+from xaibench.results._figures import pdf_of
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.latex_cells import LINE_WIDTH, parse_width
 from xaibench.results.leaderboard import leaderboard
@@ -190,6 +200,13 @@ def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
     return {k: [p for p in v if p is not None] for k, v in made.items()}
 
 
+def _column_figures(tables: dict, d: Path) -> list[Path]:
+    """The figures a paper puts in one column, as vector PDFs (``paper_figures``)."""
+    made = [paper_figures.agreement_column(tables["metric_agreement"], d / "agreement_column.pdf")]
+    made += paper_figures.tradeoff_columns(tables["leaderboard"], tables["models"], d)
+    return [p for p in made if p is not None]
+
+
 def _best_first(board: pd.DataFrame, metric: str) -> dict[tuple, list[str]]:
     """Per (dataset, model): the methods by their rank on ``metric`` (unranked last), then name."""
     rows = board[board["metric"] == metric].assign(
@@ -269,6 +286,8 @@ def build_from(
     files = _tables(out, tables, latex)
     made = _plots(data, out, tables)
     files += [p for group in made.values() for p in group]
+    files += [pdf_of(p) for group in made.values() for p in group]  # each figure for print
+    files += _column_figures(tables, out / "plots")
     files.append(report.write(out, run=data.run, cells=data.cells, tables=tables, made=made))
     return Outputs(tables["leaderboard"], tables, files)
 

@@ -422,11 +422,24 @@ def _front_line(ax, x: np.ndarray, y: np.ndarray, maximise_x: bool, color) -> No
 
 
 def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
-    data = perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
+    data = _performance_data(perf)
     if data.empty:
         return None
     fig = _figure(8.4, 5.4, f"Interpretability vs performance (rings: Pareto front)\n{rho}")
     ax = _axes(fig, 0.75, 0.55, 5.6, 4.1)
+    performance_panel(ax, data)
+    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return _save(fig, path)
+
+
+def _performance_data(perf: pd.DataFrame) -> pd.DataFrame:
+    return perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
+
+
+def performance_panel(ax, data: pd.DataFrame) -> None:
+    """Accuracy vs best faithfulness of the models of ``data`` (rows of
+    :func:`interpretability_vs_performance` with both): a colour per dataset (labelled for a
+    legend), its Pareto front ringed and joined, each point named by its model."""
     datasets = sorted(data["dataset"].unique())
     for i, dataset in enumerate(datasets):
         g, c = data[data["dataset"] == dataset], PALETTE[i % len(PALETTE)]
@@ -444,8 +457,6 @@ def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
     ax.set_xlabel("test accuracy")
     ax.set_ylabel("best faithfulness (normalised per dataset)")
     ax.grid(alpha=0.3)
-    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    return _save(fig, path)
 
 
 def _limits(ax, x: np.ndarray, *, log: bool) -> None:
@@ -469,7 +480,7 @@ def _runtime_axis(ax, x: np.ndarray) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> None:
+def method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> None:
     """Methods of one (dataset, model): the real ones in blue, the Pareto front ringed in red
     and labelled, the controls as grey diamonds with a dashed line at their faithfulness."""
     real, ctrl = g[~g["control"]], g[g["control"]]
@@ -526,7 +537,7 @@ def _method_plot(
     axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=left, top=top, gap=gap)
     for ax, (dataset, model) in zip(axes, groups, strict=True):
         g = data[(data["dataset"] == dataset) & (data["model"] == model)]
-        _method_panel(ax, g, x, front_col, log_x)
+        method_panel(ax, g, x, front_col, log_x)
         ax.set_title(f"{dataset} / {model}", fontsize=NORMAL, y=1.0)  # y: no tick measuring
     return _save(fig, path)
 
