@@ -17,6 +17,7 @@ import importlib.util
 import json
 import shlex
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -230,13 +231,14 @@ def _print_leaderboards(board, width: int) -> None:
         if g["metric"].nunique() > PRINTED_METRICS:
             continue
         header, rows = wide(g, tie=" ({})", bold="*{}")
-        print(
-            f"\n{dataset} / {model}: mean [95% CI]; * = the best method (controls aside); "
+        title = (
+            f"{dataset} / {model}: mean [95% CI]; * = the best method (controls aside); "
             "methods that share a letter (a) are not significantly different from their "
             "rank neighbours"
         )
+        print("\n" + textwrap.fill(title, width))
         for part in _column_parts(header, rows, width):
-            print(_table([header[i] for i in part], [[r[i] for i in part] for r in rows]))
+            print("\n" + _table([header[i] for i in part], [[r[i] for i in part] for r in rows]))
 
 
 def _column_parts(header: list[str], rows: list[list[str]], width: int) -> list[list[int]]:
