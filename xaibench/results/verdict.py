@@ -129,9 +129,7 @@ def near_chance(models: pd.DataFrame | None, dataset, model) -> str:
     row = models[(models["dataset"] == dataset) & (models["model"] == model)]
     if row.empty:
         return ""
-    accuracy, classes = (
-        pd.to_numeric(row[c], errors="coerce").iloc[0] for c in row[["accuracy", "classes"]]
-    )
+    accuracy, classes = pd.to_numeric(row.iloc[0][["accuracy", "classes"]], errors="coerce")
     if not (np.isfinite(accuracy) and np.isfinite(classes) and classes >= 2):
         return ""
     chance = 1.0 / classes
