@@ -20,6 +20,7 @@ import importlib.util
 import json
 import shlex
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -113,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild tables and plots of a run directory from its store"
     )
     rep.add_argument("dir", type=Path)
+    rep.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the outputs to DIR and leave the run directory untouched (needed with the "
+        "paper options below: shaped tables never overwrite the run's full ones)",
+    )
     _add_imports(rep)
     paper = "leaderboard.tex for a paper"
     rep.add_argument(
@@ -121,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--methods", type=_names, help=f"{paper}: only these methods (A,B)")
     rep.add_argument(
         "--metrics", type=_names, help=f"{paper}: one table of these metrics, in this order"
+    )
+    rep.add_argument(
+        "--tex-width",
+        metavar="LENGTH",
+        help=f"{paper}: the line its tables fit, e.g. 6.5in, 469pt, 16.5cm (default: 345pt, "
+        "a 10 pt one-column article)",
     )
     chk = sub.add_parser(
         "check",
@@ -190,21 +204,58 @@ def _list(args) -> int:
     return 0
 
 
-def _print_verdict(out: Path) -> None:
-    """The verdict of the run (from its verdict.csv), sized to the terminal."""
+#: A (dataset, model) of at most this many metrics gets its leaderboard printed after a run.
+PRINTED_METRICS = 6
+
+
+def _width() -> int:
     import shutil
 
-    from xaibench.results import verdict
-    from xaibench.results.tables import csv_name
+    return max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _print_verdict(out: Path, board) -> None:
+    """The verdict of the run (from its verdict.csv) and the leaderboard of every (dataset,
+    model) of at most ``PRINTED_METRICS`` metrics, sized to the terminal."""
+    from xaibench.results import verdict, verdict_text
 
     path = out / "verdict.csv"
     if path.exists():
-        width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        v = verdict.read(path)
-        for column in ("dataset", "model", "method"):  # as written, not as a spreadsheet's
-            v[column] = v[column].map(csv_name)
-        print("\n" + verdict.text(v, width=width))
+        print("\n" + verdict_text.text(verdict.read(path), width=_width()))
+    _print_leaderboards(board, _width())
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
+
+
+def _print_leaderboards(board, width: int) -> None:
+    """Per (dataset, model) of at most ``PRINTED_METRICS`` metrics: every method's mean and 95%
+    CI per metric (the best method starred, tie letters), in column groups that fit ``width``."""
+    from xaibench.results.tables import wide
+
+    for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
+        if g["metric"].nunique() > PRINTED_METRICS:
+            continue
+        header, rows = wide(g, tie=" ({})", bold="*{}")
+        title = (
+            f"{dataset} / {model}: mean [95% CI]; * = the best method (controls aside); "
+            "methods that share a letter (a) are not significantly different from their "
+            "rank neighbours"
+        )
+        print("\n" + textwrap.fill(title, width))
+        for part in _column_parts(header, rows, width):
+            print("\n" + _table([header[i] for i in part], [[r[i] for i in part] for r in rows]))
+
+
+def _column_parts(header: list[str], rows: list[list[str]], width: int) -> list[list[int]]:
+    """The column indices of ``header`` in parts whose tables fit ``width`` characters, each
+    part led by the method column (0)."""
+    size = [max(len(str(c)) for c in col) + 2 for col in zip(header, *rows, strict=True)]
+    parts: list[list[int]] = []
+    for i in range(1, len(header)):
+        if parts and sum(size[j] for j in parts[-1]) + size[i] <= width:
+            parts[-1].append(i)
+        else:
+            parts.append([0, i])
+    return parts or [[0]]
 
 
 def _run_config(args):
@@ -305,7 +356,7 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
         f"{result.not_applicable} not applicable, {len(result.failures)} failed"
     )
     if result.leaderboard is not None and not result.leaderboard.empty:
-        _print_verdict(out)
+        _print_verdict(out, result.leaderboard)
     kept = "" if rebuilt else " (unchanged: nothing new was computed)"
     print(
         f"\nresults in {out}/{kept}: report.html (everything in one page), "
@@ -397,10 +448,25 @@ def _write_stamp(out: Path, stamp: dict, files) -> None:
 def _report(args) -> int:
     """Rebuild a run directory's outputs (always), with its plugins imported: ``--import``
     ones must import; those the run recorded are imported where they can be, else the report is
-    built from the store alone, which holds every score with its metric's metadata."""
+    built from the store alone, which holds every score with its metric's metadata. With
+    ``--out`` the outputs go there and the run directory is left untouched."""
     from xaibench import plugins
+    from xaibench.results.latex_cells import parse_width
     from xaibench.results.outputs import rebuild
 
+    tables = {
+        "ci": args.ci,
+        "methods": list(args.methods) if args.methods else None,
+        "metrics": list(args.metrics) if args.metrics else None,
+    }
+    if args.tex_width is not None:
+        tables["width"] = parse_width(args.tex_width)
+    out = _report_out(
+        args,
+        shaped=not args.ci
+        or args.tex_width is not None
+        or any(tables[k] for k in ("methods", "metrics")),
+    )
     _plugins(plugins.requested(args.imports, "--import"))
     for module in _recorded_imports(args.dir):
         try:
@@ -411,19 +477,35 @@ def _report(args) -> int:
                 "(it holds every score with its metric's metadata)",
                 file=sys.stderr,
             )
-    tables = {
-        "ci": args.ci,
-        "methods": list(args.methods) if args.methods else None,
-        "metrics": list(args.metrics) if args.metrics else None,
-    }
     _check_selection(args.dir, tables)  # exit 2 before anything is touched
-    _forget_stamp(args.dir)
-    made = rebuild(args.dir, **tables)
-    _write_stamp(args.dir, _stamp(args.dir, None), made.files)
-    print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
+    if out is None:
+        _forget_stamp(args.dir)
+    made = rebuild(args.dir, to=out, **tables)
+    if out is None:
+        _write_stamp(args.dir, _stamp(args.dir, None), made.files)
+    print(f"rebuilt {len(made.files)} files in {out or args.dir}/ from {args.dir}/results.sqlite:")
     for path in made.files:
         print(f"  {path}")
     return 0
+
+
+def _report_out(args, shaped: bool) -> Path | None:
+    """Where ``report`` writes: ``--out`` (None: the run directory itself). A UsageError when
+    the paper tables are shaped without ``--out`` (they would overwrite the run's full ones),
+    or ``--out`` is a file or the run directory with shaped tables."""
+    if args.out is None or (
+        args.dir.exists() and args.out.exists() and args.out.resolve() == args.dir.resolve()
+    ):
+        if shaped:
+            raise UsageError(
+                "--no-ci, --methods, --metrics and --tex-width shape the paper tables: give "
+                "--out DIR to write them there (the run's own leaderboard.tex keeps every "
+                "method, metric and interval)"
+            )
+        return None
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder: give a folder to write to")
+    return args.out
 
 
 def _check_selection(out: Path, tables: dict) -> None:

@@ -88,6 +88,7 @@ class Section:
     blocks: list = field(default_factory=list)
     collapsed: bool = False
     css_class: str = ""  # e.g. "verdict": styled as the page's answer
+    in_toc: bool = True  # listed in the table of contents
 
 
 # text ---------------------------------------------------------------------------------------
@@ -241,7 +242,8 @@ def _section(section: Section, anchors: _Anchors, level: int) -> tuple[str, str]
         if isinstance(block, Section):
             html_, entry = _section(block, anchors, level + 1)
             body.append(html_)
-            toc.append(entry)
+            if block.in_toc:
+                toc.append(entry)
             continue
         render = _RENDER.get(type(block))
         if render is None:
