@@ -36,7 +36,20 @@ METADATA = [
     ("attribution_auroc",        True,  "localisation",  False, False, True,  False, None,           False),
     ("completeness",             False, "axiomatic",     True,  False, False, False, None,           False),
     ("runtime",                  False, "cost",          True,  True,  False, False, None,           False),
+    ("preservation_check",       True,  "ground_truth",  True,  False, False, False, None,           False),
+    ("deletion_check",           True,  "ground_truth",  True,  False, False, False, None,           False),
+    ("distractibility",          True,  "ground_truth",  True,  False, False, False, None,           False),
+    ("single_deletion",          True,  "ground_truth",  True,  False, False, False, None,           False),
+    ("background_independence",  True,  "model_property", True, False, False, False, None,           False),
 ]
+# The metrics that render the samples without their parts (``needs_parts``: parts=).
+NEEDS_PARTS = {
+    "preservation_check",
+    "deletion_check",
+    "distractibility",
+    "single_deletion",
+    "background_independence",
+}
 # fmt: on
 
 
@@ -65,6 +78,12 @@ def test_metadata(
     assert issubclass(cls, xb.metrics.CurveMetric) is curve
     assert q.category in CATEGORIES
     assert xb.metrics.get(name, **q.params).params == q.params
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_needs_parts(name):
+    assert xb.metrics.cls(name).needs_parts is (name in NEEDS_PARTS)
+    assert xb.metrics.get(name).needs_parts is (name in NEEDS_PARTS)
 
 
 def test_metadata_table_covers_every_builtin_metric():

@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +115,9 @@ class Pair:
     run's ``[params]`` settings, which the run builds, trains and loads (None for a model file).
 
     ``planned`` is how many of its cells the progress bar counts so far; ``stored`` holds the
-    keys of its cells and artifacts when the store has them all (nothing needs the model)."""
+    keys of its cells and artifacts when the store has them all (nothing needs the model).
+    ``parts``: the samples' ``Parts`` (``Dataset.interventions``), made on first call and shared
+    by the pairs of one dataset; None where the dataset has none."""
 
     data: object
     spec: str
@@ -132,6 +134,7 @@ class Pair:
     error: str | None = None
     planned: int = 0
     stored: tuple[list[str], list[str]] | None = None
+    parts: object = None  # () -> datasets.base.Parts, or None
 
     @property
     def model(self):
@@ -271,6 +274,7 @@ class _Grid:
             idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
             x, y = data.x_test[idx], data.y_test[idx]
             masks = data.masks[idx] if data.masks is not None else None
+            parts = cache(partial(data.interventions, idx)) if data.interventions else None
             data_settings = {
                 "dataset": data.name,
                 **data.settings,
@@ -293,6 +297,7 @@ class _Grid:
                         data_settings,
                         file,
                         architecture=zoo.get(model_spec),
+                        parts=parts,
                     )
                 )
         return pairs
@@ -409,8 +414,8 @@ class _Grid:
 
     def scores(self, pair: Pair, metric) -> bool:
         """Whether ``metric`` is computed on ``pair``'s attributions (not when it needs masks
-        the dataset lacks)."""
-        return components.not_applicable(metric, pair.masks) is None
+        or parts the dataset lacks)."""
+        return components.not_applicable(metric, pair.masks, pair.parts) is None
 
     # the cost, estimated before anything is computed ---------------------------------------------
 
@@ -629,6 +634,8 @@ class _Grid:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
         work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
+        if pair.parts is not None and any(c.metric.needs_parts for c in pending):
+            work.parts = pair.parts()
         work.reason, work.error = pair.reason, pair.error
         task = _Task(method, pending, pair, gallery)
         done = partial(self.finish_method, task)
