@@ -30,6 +30,8 @@ METADATA = [
     ("complexity",               False, "complexity",    False, False, False, False, "simplicity",   False),
     ("model_randomisation",      False, "randomisation", True,  True,  False, True,  None,           False),
     ("random_logit",             False, "randomisation", True,  True,  False, True,  None,           False),
+    ("smooth_mprt",              False, "randomisation", True,  True,  False, True,  None,           False),
+    ("efficient_mprt",           True,  "randomisation", True,  True,  False, True,  None,           False),
     ("pointing_game",            True,  "localisation",  False, False, True,  False, None,           False),
     ("relevance_mass",           True,  "localisation",  False, False, True,  False, None,           False),
     ("relevance_rank",           True,  "localisation",  False, False, True,  False, None,           False),

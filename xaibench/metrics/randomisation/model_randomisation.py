@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 
 from xaibench._checks import (
@@ -51,6 +53,31 @@ def _random_values(layer, variable, seed: int) -> np.ndarray:
 
 def _float_weights(layer) -> list:
     return [v for v in layer.weights if keras.backend.is_float_dtype(v.dtype)]
+
+
+def layer_seeds(n: int, seed: int) -> np.ndarray:
+    """The seeds of ``n`` layers listed top (output) layer first: one draw per layer from
+    ``np.random.default_rng(seed)`` (a layer's j-th weight uses its seed + j)."""
+    return np.random.default_rng(seed).integers(0, 2**31 - 1 - 1000, size=n)
+
+
+def randomised(layers: list, seeds, *, mode: str = "cascading"):
+    """Randomise ``layers`` one at a time in their order, ``layers[k]`` re-initialised with seed
+    ``seeds[k]`` (``_random_values``), yielding k after each: "cascading" keeps the layers before
+    it randomised, "independent" restores them first. Every weight is restored when the
+    generator finishes or is closed (use ``contextlib.closing`` when the loop may stop early).
+    The one rule by which the randomisation metrics randomise a model."""
+    weights = [_float_weights(layer) for layer in layers]
+    saved = [[v.numpy().copy() for v in vs] for vs in weights]
+    try:
+        for k, (layer, vs) in enumerate(zip(layers, weights, strict=True)):
+            if mode == "independent" and k > 0:
+                _assign(weights[k - 1], saved[k - 1])
+            _assign(vs, [_random_values(layer, v, int(seeds[k]) + j) for j, v in enumerate(vs)])
+            yield k
+    finally:
+        for vs, values in zip(weights, saved, strict=True):
+            _assign(vs, values)
 
 
 @register("model_randomisation")
@@ -144,22 +171,12 @@ class ModelRandomisation(Metric):
 
     def _correlations(self, model, x, y, a, explain) -> np.ndarray:
         steps = self._steps(model)
-        weights = [_float_weights(layer) for layer in steps]
-        saved = [[v.numpy().copy() for v in vs] for vs in weights]
-        rng = np.random.default_rng(self.seed)
-        seeds = rng.integers(0, 2**31 - 1 - 1000, size=len(steps))
         reference = average_ranks(np.abs(a))  # ranked once, for every step
         out = np.empty((len(x), len(steps)))
-        try:
-            for k, (layer, vs) in enumerate(zip(steps, weights, strict=True)):
-                if self.mode == "independent" and k > 0:
-                    _assign(weights[k - 1], saved[k - 1])
-                _assign(vs, [_random_values(layer, v, int(seeds[k]) + j) for j, v in enumerate(vs)])
+        with closing(randomised(steps, layer_seeds(len(steps), self.seed), mode=self.mode)) as run:
+            for k in run:
                 a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
                 out[:, k] = pearson_rows(reference, average_ranks(np.abs(a_random)))
-        finally:
-            for vs, values in zip(weights, saved, strict=True):
-                _assign(vs, values)
         return out
 
 
