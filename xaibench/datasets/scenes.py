@@ -22,6 +22,10 @@ Design, all seeded by ``SEED``:
 - labels: exactly balanced (n/4 per class), shuffled; a distractor in each image with
   probability 1/2, a ring or a bar (each 50%).
 
+Ground truth by intervention: ``load().interventions(indices)`` gives the test samples'
+:class:`~xaibench.datasets.base.Parts` (the class shape, the distractor slot, the background), as
+in :mod:`xaibench.datasets.shapes`.
+
 >>> from xaibench.datasets import scenes
 >>> d = scenes.load()
 >>> d.x_test.shape, d.masks.shape

@@ -26,6 +26,11 @@ Design, all seeded by ``SEED``:
 - labels: exactly balanced (n/4 per class), shuffled; one or two distractors (each 50%), each a ring
   or a bar (each 50%).
 
+Ground truth by intervention: ``load().interventions(indices)`` gives the test samples'
+:class:`~xaibench.datasets.base.Parts` (the class shape, distractor slots 1 and 2, the
+background), regenerated from the same draws (``generate(..., parts=True)``), to render each
+sample with any of them removed.
+
 >>> from xaibench.datasets import shapes
 >>> d = shapes.load()
 >>> d.x_test.shape, d.masks.shape

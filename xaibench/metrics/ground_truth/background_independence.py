@@ -14,8 +14,9 @@ from xaibench.metrics.ground_truth._parts import (
 
 @register("background_independence")
 class BackgroundIndependence(InterventionMetric):
-    """1 when removing the sample's background does not lower the model's target score by 5% or
-    more, else 0: a property of the model, the same for every method; higher is better.
+    """1 when removing the background does not lower the target logit by 5%: a model property.
+
+    Else 0; the same for every method; higher is better.
 
     FunnyBirds's background independence (Hesse et al. 2023): the share of background parts
     irrelevant to the model, the rule of ``distractibility`` (|f_y(x) - f_y(x without p)| <

@@ -9,8 +9,9 @@ from xaibench.metrics.ground_truth._parts import ThresholdMetric
 
 @register("deletion_check")
 class DeletionCheck(ThresholdMetric):
-    """1 when the prediction changes once the parts the explanation marks important are
-    removed, else 0; higher is better.
+    """1 when the prediction changes once the parts the explanation marks important are gone.
+
+    Else 0; higher is better.
 
     FunnyBirds's deletion check (Hesse et al. 2023): the parts an explanation marks important
     should be ones the model's decision needs. Per sample, with the parts of

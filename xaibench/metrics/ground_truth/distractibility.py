@@ -9,8 +9,9 @@ from xaibench.metrics.ground_truth._parts import ThresholdMetric
 
 @register("distractibility")
 class Distractibility(ThresholdMetric):
-    """Share of the parts irrelevant to the model that the explanation does not mark important;
-    higher is better.
+    """Share of the parts irrelevant to the model that the explanation leaves unmarked.
+
+    Higher is better.
 
     FunnyBirds's distractibility (Hesse et al. 2023): an explanation should not point at what
     the model ignores. Per sample, a part (class object, distractor or background:

@@ -9,8 +9,9 @@ from xaibench.metrics.ground_truth._parts import ThresholdMetric
 
 @register("preservation_check")
 class PreservationCheck(ThresholdMetric):
-    """1 when the prediction survives removing every part the explanation does not mark
-    important, else 0; higher is better.
+    """1 when the prediction survives keeping only the parts the explanation marks important.
+
+    Else 0; higher is better.
 
     FunnyBirds's preservation check (Hesse et al. 2023): an explanation is complete when the
     parts it marks important are enough for the model's decision. Per sample, with the parts

@@ -17,8 +17,9 @@ from xaibench.metrics.ground_truth._parts import (
 
 @register("single_deletion")
 class SingleDeletion(InterventionMetric):
-    """Spearman correlation of each part's attribution mass with the drop of the target score
-    when that part alone is removed, mapped to [0, 1]; higher is better.
+    """Spearman of the parts' attribution mass with their removal's logit drop, in [0, 1].
+
+    Each part's drop is the target score's when that part alone is removed; higher is better.
 
     FunnyBirds's single deletion (Hesse et al. 2023): the more a part matters to the model, the
     more attribution it should get. Per sample, for every part p it has (class object,

@@ -60,8 +60,9 @@ def histogram_entropy(v: np.ndarray, bins: int) -> np.ndarray:
 
 @register("efficient_mprt")
 class EfficientMPRT(Metric):
-    """Relative rise of the explanation's histogram entropy when every layer is randomised:
-    (H(a_random) - H(a)) / H(a); higher is better (> 0 passes).
+    """Relative rise of the attribution histogram's entropy under full randomisation; > 0 passes.
+
+    (H(a_random) - H(a)) / H(a); higher is better.
 
     Hedström et al. (2024), eMPRT, as in Quantus 0.6 (``EfficientMPRT``). Instead of comparing
     explanations layer by layer, eMPRT compares their complexity between two model states only:

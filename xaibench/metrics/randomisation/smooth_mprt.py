@@ -30,8 +30,9 @@ from xaibench.metrics.randomisation.model_randomisation import (
 
 @register("smooth_mprt")
 class SmoothMPRT(Metric):
-    """Spearman of the denoised |a| with the denoised |a| of the model randomised bottom-up,
-    averaged over the randomisation steps; lower is better.
+    """Spearman of denoised |a| before and after randomising the layers bottom-up; lower is better.
+
+    Averaged over the randomisation steps.
 
     Hedström et al. (2024), sMPRT, as in Quantus 0.6 (``SmoothMPRT``). MPRT's similarity is
     dominated by the explanations' noise; sMPRT averages each explanation over ``samples`` noisy
