@@ -174,8 +174,8 @@ class InterventionMetric(Metric):
 
     category = "ground_truth"
     needs_parts = True
-    # every sample rendered with each subset of its parts removed, once per (model, samples):
-    # 2^P forward passes, P <= MAX_PARTS parts in the built-in datasets
+    # every sample rendered with each subset of its P parts removed, once per (model, samples):
+    # 2^P forward passes, declared for P = MAX_PARTS (shapes; twice what scenes' 3 parts need)
     model_calls = {"forward": 2**MAX_PARTS, "backward": 0}
 
     def __init__(self, *, dilation: int = 2, output: str = "logit", batch_size="auto"):
