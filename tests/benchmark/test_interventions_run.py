@@ -58,3 +58,26 @@ def test_parts_reach_the_metrics_and_other_datasets_do_not_apply(tmp_path):
         ["preservation_check"],
     )
     assert skipped.empty  # without parts= the metric does not apply
+
+
+def test_parts_travel_to_dask_workers(tmp_path):
+    """The parts of the drawn samples go to the workers with the task (pickled): the scores of
+    a Dask run are a local run's, bitwise."""
+    pytest.importorskip("distributed")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'samples = 4\nseed = 0\ndatasets = ["shapes"]\nmodels = ["linear"]\n'
+        'methods = ["saliency"]\nmetrics = ["distractibility", "background_independence"]\n'
+    )
+    runs = {}
+    for label, extra in (("local", []), ("dask", ["--executor", "dask", "--workers", "1"])):
+        out = tmp_path / label
+        assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress", *extra]) == 0
+        with sqlite3.connect(out / "results.sqlite") as db:
+            runs[label] = pd.read_sql_query(
+                "SELECT c.metric, c.status, s.sample, s.score FROM scores s "
+                "JOIN cells c ON c.key = s.cell ORDER BY c.metric, s.sample",
+                db,
+            )
+    assert (runs["dask"]["status"] == "ok").all() and len(runs["dask"]) == 8
+    pd.testing.assert_frame_equal(runs["dask"], runs["local"])
