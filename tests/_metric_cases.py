@@ -29,6 +29,7 @@ FAST_SETTINGS = {
     "infidelity": {"samples": 8},
     "max_sensitivity": {"samples": 4},
     "avg_sensitivity": {"samples": 4},
+    "smooth_mprt": {"samples": 3},
 }
 
 

@@ -156,7 +156,7 @@ def test_overrides_replace_the_lists_and_drop_what_no_longer_applies():
             "unknown methods 'saliancy' (did you mean 'saliency'?), 'occlusn' (did you mean "
             "'occlusion'?); valid methods: ",
         ),
-        (["--metrics", "deletoin"], "unknown metric 'deletoin' (did you mean 'deletion'?)"),
+        (["--metrics", "deletoin"], "unknown metric 'deletoin' (did you mean 'deletion', "),
         (["--datasets", "digit"], "unknown dataset 'digit' (did you mean 'digits'"),
         (["--models", "cnn,lineer"], "unknown model 'lineer' (did you mean 'linear'?)"),
         (["--models", "m.keras"], "model file 'm.keras' does not exist"),

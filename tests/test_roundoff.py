@@ -111,7 +111,7 @@ GRID_METHODS = [
     "rise",
     "random",
 ]
-GRID_FAST = {"rise": {"masks": 200}}
+GRID_FAST = {"rise": {"masks": 200}, "smooth_mprt": {"samples": 3, "layers": 2}}
 
 
 def grid_scores(out):

@@ -6,9 +6,14 @@ CATEGORIES = (
     "complexity",
     "randomisation",
     "localisation",
+    "ground_truth",
     "axiomatic",
     "cost",
+    "model_property",
 )
+# ground_truth: explanations scored against interventions (the samples rendered without a part:
+# shapes, scenes). model_property: what the same interventions say of the model (the same score
+# for every method: background_independence), reported beside them and ranking no method.
 
 # The axes of the tradeoff tables and plots a metric can feed (``Metric.tradeoff``):
 # how faithful and how simple a method's explanations are.

@@ -85,6 +85,9 @@ def test_declared_metric_calls_are_the_calls_made(cases, name, kind, explainer, 
     metric = xb.metrics.get(name, **FAST_SETTINGS.get(name, {}))
     declared = model_calls(metric, x, model_calls(method, x), model)
     a = method(model, x, y)
+    if metric.needs_parts:
+        check_intervention_calls(metric, model, x, y, a, kind, declared)
+        return
     imputed = []
     real = xb._baselines.noisy_linear
 
@@ -105,6 +108,29 @@ def test_declared_metric_calls_are_the_calls_made(cases, name, kind, explainer, 
     made["imputations"] = sum(imputed)
     expected = {k: declared.get(k, 0.0) * N for k in ("forward", "backward", "imputations")}
     assert made == expected
+
+
+def check_intervention_calls(metric, model, x, y, a, kind, declared):
+    """The ground-truth metrics render every sample with each subset of its P parts removed,
+    2^P forward passes, once per model and samples: they declare 2^4, the most the built-in
+    datasets need (shapes; scenes has 3 parts: 8). Images only (parts= of the samples)."""
+    if kind == "tabular":
+        return  # no dataset of rows has parts: the runner never scores them there
+    from _parts_cases import parts_of
+
+    from xaibench.metrics.ground_truth import _parts
+
+    _parts._LAST.clear()
+    counter = model.layers[-1]
+    counter.counts()
+    metric(model, x, y, a, parts=parts_of(x))  # 3 parts
+    assert dict(zip(("forward", "backward"), counter.counts(), strict=True)) == {
+        "forward": 2**3 * N,
+        "backward": 0,
+    }
+    assert declared == {"forward": 2**4, "backward": 0}
+    metric(model, x, y, a, parts=parts_of(x))  # the same table: read once
+    assert counter.counts() == (0, 0)
 
 
 def test_metrics_with_the_same_shared_work_compute_it_once(cases):

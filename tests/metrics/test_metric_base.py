@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from _method_cases import auto_budget, watched
 from _metric_cases import FAST_SETTINGS, builtin_metrics, linear_scores, removal_curves, trapezoid
+from _parts_cases import parts_of
 from _tolerance import assert_scores_close
 
 import xaibench as xb
@@ -82,7 +83,7 @@ IMG_SHAPE = (4, 4, 2)
 NEEDS = sorted(
     (name, need)
     for name in builtin_metrics()
-    for need in ("explain", "masks")
+    for need in ("explain", "masks", "parts")
     if getattr(xb.metrics.cls(name), f"needs_{need}")
 )
 
@@ -105,6 +106,8 @@ def extras(q, x, masks):
         kw["explain"] = xb.methods.get("saliency")
     if q.needs_masks:
         kw["masks"] = masks
+    if q.needs_parts:
+        kw["parts"] = parts_of(x)
     return kw
 
 

@@ -32,13 +32,28 @@ METADATA = [
     ("complexity",               False, "complexity",    False, False, False, False, "simplicity",   False, False),
     ("model_randomisation",      False, "randomisation", True,  True,  False, True,  None,           False, False),
     ("random_logit",             False, "randomisation", True,  True,  False, True,  None,           False, False),
+    ("smooth_mprt",              False, "randomisation", True,  True,  False, True,  None,           False, False),
+    ("efficient_mprt",           True,  "randomisation", True,  True,  False, True,  None,           False, False),
     ("pointing_game",            True,  "localisation",  False, False, True,  False, None,           False, False),
     ("relevance_mass",           True,  "localisation",  False, False, True,  False, None,           False, False),
     ("relevance_rank",           True,  "localisation",  False, False, True,  False, None,           False, False),
     ("attribution_auroc",        True,  "localisation",  False, False, True,  False, None,           False, False),
     ("completeness",             False, "axiomatic",     True,  False, False, False, None,           False, True),
     ("runtime",                  False, "cost",          True,  True,  False, False, None,           False, True),
+    ("preservation_check",       True,  "ground_truth",  True,  False, False, False, None,           False, False),
+    ("deletion_check",           True,  "ground_truth",  True,  False, False, False, None,           False, False),
+    ("distractibility",          True,  "ground_truth",  True,  False, False, False, None,           False, False),
+    ("single_deletion",          True,  "ground_truth",  True,  False, False, False, None,           False, False),
+    ("background_independence",  True,  "model_property", True, False, False, False, None,           False, True),
 ]
+# The metrics that render the samples without their parts (``needs_parts``: parts=).
+NEEDS_PARTS = {
+    "preservation_check",
+    "deletion_check",
+    "distractibility",
+    "single_deletion",
+    "background_independence",
+}
 # fmt: on
 
 
@@ -69,6 +84,12 @@ def test_metadata(
     assert issubclass(cls, xb.metrics.CurveMetric) is curve
     assert q.category in CATEGORIES
     assert xb.metrics.get(name, **q.params).params == q.params
+
+
+@pytest.mark.parametrize("name", builtin_metrics())
+def test_needs_parts(name):
+    assert xb.metrics.cls(name).needs_parts is (name in NEEDS_PARTS)
+    assert xb.metrics.get(name).needs_parts is (name in NEEDS_PARTS)
 
 
 def test_metadata_table_covers_every_builtin_metric():

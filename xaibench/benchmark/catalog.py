@@ -92,7 +92,8 @@ def _method_row(name: str) -> list[str]:
 
 def _metric_row(name: str) -> list[str]:
     c = _registry("metrics").cls(name)
-    needs = [w for w, f in (("explain", c.needs_explain), ("masks", c.needs_masks)) if f]
+    flags = (("explain", c.needs_explain), ("masks", c.needs_masks), ("parts", c.needs_parts))
+    needs = [w for w, f in flags if f]
     if not c.needs_model:
         needs.append("no model")
     return [

@@ -55,17 +55,21 @@ def metrics(specs, seed=None, params=None) -> list[Metric]:
     return build_all(_metrics._registry, specs, seed, params)
 
 
-def not_applicable(metric: Metric, masks) -> str | None:
-    """Why ``metric`` does not apply here, or None."""
+def not_applicable(metric: Metric, masks, parts=None) -> str | None:
+    """Why ``metric`` does not apply here, or None (``masks``, ``parts``: None where the data
+    has none; only whether they are None is read)."""
     if metric.needs_masks and masks is None:
         return "the dataset has no ground-truth masks"
+    if metric.needs_parts and parts is None:
+        return "the dataset cannot render its samples without a part (shapes and scenes can)"
     return None
 
 
-def score_cell(metric: Metric, model, x, y, a, *, method: Method, masks=None):
+def score_cell(metric: Metric, model, x, y, a, *, method: Method, masks=None, parts=None):
     """Per-sample scores (N,) of ``metric`` for ``method``'s attributions ``a``, and the curves
-    (N, steps + 1) for curve metrics (else None)."""
-    reason = not_applicable(metric, masks)
+    (N, steps + 1) for curve metrics (else None). ``parts``: the samples' ``Parts`` where the
+    dataset has them (``Dataset.interventions``), for metrics that declare ``needs_parts``."""
+    reason = not_applicable(metric, masks, parts)
     if reason:
         raise NotApplicable(reason)
     return metric.scores_and_curves(
@@ -75,4 +79,5 @@ def score_cell(metric: Metric, model, x, y, a, *, method: Method, masks=None):
         a,
         explain=method if metric.needs_explain else None,
         masks=masks if metric.needs_masks else None,
+        parts=parts if metric.needs_parts else None,
     )

@@ -22,6 +22,7 @@ def evaluate(
     *,
     seed: int = 0,
     masks=None,
+    parts=None,
     params: dict | None = None,
 ) -> pd.DataFrame:
     """Score every method with every metric on ``(x, y)``.
@@ -33,13 +34,15 @@ def evaluate(
     methods, metrics : names, instances or ``(name, params)`` pairs.
     seed : seed for every stochastic component not given one explicitly.
     masks : ground-truth relevant features for localisation metrics (optional).
+    parts : the samples' parts for the ground-truth metrics (optional; shapes and scenes have
+        them: ``dataset.interventions(indices)``).
     params : ``{name: {setting: value}}`` overriding defaults by name.
 
     Returns
     -------
     A long DataFrame, one row per (method, metric, sample): ``method, metric, category,
     higher_is_better, sample, score, method_params, metric_params`` (params as JSON). Metrics that
-    do not apply (localisation without masks) are skipped, and so are methods that do not apply
+    do not apply (localisation without masks, ground truth without parts) are skipped, and so are methods that do not apply
     to the model or input (with a warning). A method or metric that raises is left out with a
     warning and the others are still scored; ``df.attrs["failed"]`` maps ``"method/metric"``
     (``"method"`` alone when the method itself failed) to the error. Bad inputs (shapes, targets
@@ -58,7 +61,7 @@ def evaluate(
     metric_list = [
         q
         for q in components.metrics(metrics, seed, params)
-        if not components.not_applicable(q, masks)
+        if not components.not_applicable(q, masks, parts)
     ]
     frames, failed = [], {}
 
@@ -82,7 +85,7 @@ def evaluate(
         for metric in metric_list:
             try:
                 scores, _ = components.score_cell(
-                    metric, model, x, y, a, method=method, masks=masks
+                    metric, model, x, y, a, method=method, masks=masks, parts=parts
                 )
             except NotApplicable as err:
                 warnings.warn(f"skipping {method.name}/{metric.name}: {err}", stacklevel=2)

@@ -108,8 +108,9 @@ class Staged(list):
 
 @dataclass
 class Work:
-    """One task: explain ``x`` (targets ``y``, ground-truth ``masks`` or None) with ``method``
-    once and score it with every metric of ``metrics``. ``reason`` (not applicable) or ``error``
+    """One task: explain ``x`` (targets ``y``, ground-truth ``masks`` or None, the samples'
+    ``parts`` or None: ``Dataset.interventions``) with ``method`` once and score it with every
+    metric of ``metrics``. ``reason`` (not applicable) or ``error``
     (the model could not be had), given by the caller, mark every cell so without running
     anything."""
 
@@ -120,6 +121,7 @@ class Work:
     masks: np.ndarray | None = None
     reason: str | None = None
     error: str | None = None
+    parts: object = None  # datasets.base.Parts
 
 
 def compute_method(model, work: Work) -> MethodResult:
@@ -154,7 +156,7 @@ def compute_method(model, work: Work) -> MethodResult:
         try:
             start = time.perf_counter()
             scores, curves = components.score_cell(
-                metric, model, x, y, out.a, method=method, masks=masks
+                metric, model, x, y, out.a, method=method, masks=masks, parts=work.parts
             )
             seconds = time.perf_counter() - start
         except NotApplicable as err:

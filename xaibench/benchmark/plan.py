@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cache, partial
 
 import numpy as np
 
@@ -53,7 +54,9 @@ class Pair:
     run's ``[params]`` settings, which the run builds, trains and loads (None for a model file).
 
     ``planned`` is how many of its cells the progress bar counts so far; ``stored`` holds the
-    keys of its cells and artifacts when the store has them all (nothing needs the model)."""
+    keys of its cells and artifacts when the store has them all (nothing needs the model).
+    ``parts``: the samples' ``Parts`` (``Dataset.interventions``), made on first call and shared
+    by the pairs of one dataset; None where the dataset has none."""
 
     data: object
     spec: str
@@ -70,6 +73,7 @@ class Pair:
     error: str | None = None
     planned: int = 0
     stored: tuple[list[str], list[str]] | None = None
+    parts: object = None  # () -> datasets.base.Parts, or None
 
     @property
     def model(self):
@@ -137,6 +141,7 @@ class Plan:
             idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
             x, y = read_only(data.x_test[idx]), read_only(data.y_test[idx])  # see own_copies
             masks = read_only(data.masks[idx]) if data.masks is not None else None
+            parts = cache(partial(data.interventions, idx)) if data.interventions else None
             data_settings = {
                 "dataset": data.name,
                 **data.settings,
@@ -148,7 +153,7 @@ class Plan:
                 file = self.inputs.model_files.get((model_spec, spec))
                 arch = display_name(model_spec)
                 pair = Pair(data, model_spec, arch, idx, x, y, masks, data_settings, file)
-                pair.architecture = zoo.get(model_spec)
+                pair.architecture, pair.parts = zoo.get(model_spec), parts
                 pairs.append(pair)
         return pairs
 
@@ -267,5 +272,5 @@ class Plan:
 
     def scores(self, pair: Pair, metric) -> bool:
         """Whether ``metric`` is computed on ``pair``'s attributions (not when it needs masks
-        the dataset lacks)."""
-        return components.not_applicable(metric, pair.masks) is None
+        or parts the dataset lacks)."""
+        return components.not_applicable(metric, pair.masks, pair.parts) is None

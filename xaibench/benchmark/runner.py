@@ -233,6 +233,8 @@ class _Grid:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
         work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
+        if pair.parts is not None and any(c.metric.needs_parts for c in pending):
+            work.parts = pair.parts()
         work.reason, work.error = pair.reason, pair.error
         task = _Task(method, pending, pair, gallery)
         done = partial(self.finish_method, task)

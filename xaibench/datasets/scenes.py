@@ -22,6 +22,10 @@ Design, all seeded by ``SEED``:
 - labels: exactly balanced (n/4 per class), shuffled; a distractor in each image with
   probability 1/2, a ring or a bar (each 50%).
 
+Ground truth by intervention: ``load().interventions(indices)`` gives the test samples'
+:class:`~xaibench.datasets.base.Parts` (the class shape, the distractor slot, the background), as
+in :mod:`xaibench.datasets.shapes`.
+
 >>> from xaibench.datasets import scenes
 >>> d = scenes.load()
 >>> d.x_test.shape, d.masks.shape
@@ -36,7 +40,14 @@ import numpy as np
 
 from xaibench.datasets._split import stratified_split
 from xaibench.datasets.base import Dataset, registry
-from xaibench.datasets.shapes import CLASSES, DISTRACTORS, place, rasterise
+from xaibench.datasets.shapes import (
+    CLASSES,
+    DISTRACTORS,
+    image_parts,
+    parts_of_test_samples,
+    place,
+    rasterise,
+)
 
 SIZE = 96
 N_SAMPLES = 1600
@@ -51,6 +62,7 @@ BACKGROUND_RANGE = (0.05, 0.45)
 SHAPE_RANGE = (0.6, 1.0)
 DISTRACTOR_PROBABILITY = 0.5
 PHOTOS = ("china.jpg", "flower.jpg")
+PART_NAMES = ("object", "distractor", "background")  # Parts slots
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,10 +115,12 @@ def _backgrounds(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(out, lo, hi, out=out)  # float32 round-off could step over the range
 
 
-def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
+def generate(n: int = N_SAMPLES, seed: int = SEED, *, parts: bool = False) -> dict:
     """``n`` scenes (seeded): ``x`` float32 (n, 96, 96, 3) in [0, 1], ``y`` int64 (n,), ``masks``
     (n, 96, 96) bool (the class shape), ``distractor_masks`` (n, 96, 96) bool and ``boxes`` int64
-    (n, 2, 3): top, left, side of the class shape and of the distractor (zeros where none)."""
+    (n, 2, 3): top, left, side of the class shape and of the distractor (zeros where none). With
+    ``parts``, also ``parts``: the :class:`~xaibench.datasets.base.Parts` of every scene (the
+    same draws: ``x`` is unchanged)."""
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
     sizes = np.stack(
@@ -121,6 +135,7 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
     angle = np.deg2rad(rng.uniform(30, 60, n) * rng.choice([-1, 1], n))
     corners = place(rng, sizes, active, canvas=SIZE)
     x = _backgrounds(rng, n)
+    background = x.copy() if parts else None
     colours = rng.uniform(*SHAPE_RANGE, (n, 2, 3)).astype(np.float32)
     masks = rasterise(
         CLASSES, y, corners[:, 0, 0], corners[:, 0, 1], sizes[:, 0], np.zeros(n), canvas=SIZE
@@ -138,13 +153,17 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
     distractor_masks &= active[:, 1, None, None]
     np.copyto(x, colours[:, None, None, 1], where=distractor_masks[..., None])
     boxes = np.concatenate([corners, sizes[..., None]], axis=2) * active[..., None]
-    return {
+    out = {
         "x": x,
         "y": y,
         "masks": masks,
         "distractor_masks": distractor_masks,
         "boxes": boxes,
     }
+    if parts:
+        shapes = [masks, distractor_masks]
+        out["parts"] = image_parts(PART_NAMES, shapes, background, colours)
+    return out
 
 
 @registry.register("scenes", large=True)
@@ -181,4 +200,7 @@ def load() -> Dataset:
             "photos": list(PHOTOS),
             "version": VERSION,
         },
+        interventions=functools.partial(
+            parts_of_test_samples, generate, (N_SAMPLES, SEED, TEST_FRACTION, SPLIT_SEED)
+        ),
     )

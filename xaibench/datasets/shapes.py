@@ -26,6 +26,11 @@ Design, all seeded by ``SEED``:
 - labels: exactly balanced (n/4 per class), shuffled; one or two distractors (each 50%), each a ring
   or a bar (each 50%).
 
+Ground truth by intervention: ``load().interventions(indices)`` gives the test samples'
+:class:`~xaibench.datasets.base.Parts` (the class shape, distractor slots 1 and 2, the
+background), regenerated from the same draws (``generate(..., parts=True)``), to render each
+sample with any of them removed.
+
 >>> from xaibench.datasets import shapes
 >>> d = shapes.load()
 >>> d.x_test.shape, d.masks.shape
@@ -34,11 +39,13 @@ Design, all seeded by ``SEED``:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from xaibench.datasets._split import stratified_split
-from xaibench.datasets.base import Dataset, registry
+from xaibench.datasets.base import Dataset, Parts, registry
 
 SIZE = 32
 N_SAMPLES = 4000
@@ -51,6 +58,7 @@ DISTRACTORS = ("ring", "bar")
 CLASS_SIZES = (7, 14)  # bounding-box side in pixels, inclusive
 DISTRACTOR_SIZES = (7, 12)
 GAP = 1  # free pixels at least between two bounding boxes
+PART_NAMES = ("object", "distractor 1", "distractor 2", "background")  # Parts slots
 _CANDIDATES = 32  # joint placements tried per image and round of rejection sampling
 
 
@@ -148,11 +156,12 @@ def _background(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
     return base, noise + base[:, None, None, :]
 
 
-def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
+def generate(n: int = N_SAMPLES, seed: int = SEED, *, parts: bool = False) -> dict:
     """``n`` shape images (seeded): ``x`` float32 (n, 32, 32, 3) in [0, 1], ``y`` int64 (n,),
     ``masks`` (n, 32, 32) bool (class shape), ``distractor_masks`` (n, 32, 32) bool (all
     distractors), ``boxes`` int64 (n, 3, 3): top, left, side of the class shape and the two
-    distractor slots, and ``n_distractors`` (n,)."""
+    distractor slots, and ``n_distractors`` (n,). With ``parts``, also ``parts``: the
+    :class:`~xaibench.datasets.base.Parts` of every image (the same draws: ``x`` is unchanged)."""
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
     sizes = np.stack(
@@ -166,10 +175,12 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
     angle = np.deg2rad(rng.uniform(30, 60, (n, 2)) * rng.choice([-1, 1], (n, 2)))
     corners = place(rng, sizes, active)
     base, x = _background(rng, n)
+    background = x.copy() if parts else None
     colours = _colours(rng, base, 3)
     masks = rasterise(CLASSES, y, corners[:, 0, 0], corners[:, 0, 1], sizes[:, 0], np.zeros(n))
     np.copyto(x, colours[:, None, None, 0], where=masks[..., None])
     distractor_masks = np.zeros_like(masks)
+    slots = [masks]
     for slot in (0, 1):
         m = (
             rasterise(
@@ -184,8 +195,9 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
         )
         np.copyto(x, colours[:, None, None, slot + 1], where=m[..., None])
         distractor_masks |= m
+        slots.append(m)
     boxes = np.concatenate([corners, sizes[..., None]], axis=2) * active[..., None]
-    return {
+    out = {
         "x": np.clip(x, 0.0, 1.0, out=x),
         "y": y,
         "masks": masks,
@@ -193,6 +205,28 @@ def generate(n: int = N_SAMPLES, seed: int = SEED) -> dict[str, np.ndarray]:
         "boxes": boxes,
         "n_distractors": n_distractors,
     }
+    if parts:
+        out["parts"] = image_parts(PART_NAMES, slots, background, colours)
+    return out
+
+
+def image_parts(names, shapes: list[np.ndarray], background: np.ndarray, colours) -> Parts:
+    """The :class:`Parts` ``names`` of images made of ``background`` (n, H, W, C) and the
+    non-overlapping ``shapes`` (masks (n, H, W), the class shape first, then each distractor
+    slot) of flat ``colours`` (n, shapes, C); the background is the last part."""
+    masks = np.stack([*shapes, ~np.logical_or.reduce(shapes)], axis=1)
+    colours = np.concatenate([colours, np.zeros_like(colours[:, :1])], axis=1)
+    return Parts(tuple(names), masks, background, colours.astype(np.float32))
+
+
+def parts_of_test_samples(generate, settings: tuple, idx) -> Parts:
+    """The :class:`Parts` of test samples ``idx`` of the dataset ``generate(n, seed,
+    parts=True)``, ``settings = (n, seed, test_fraction, split_seed)``, split as its loader
+    splits it (``stratified_split``); regenerated, so the loaded dataset holds nothing more."""
+    n, seed, test_fraction, split_seed = settings
+    data = generate(n, seed, parts=True)
+    test = stratified_split(data["y"], test_fraction, split_seed)[1]
+    return data["parts"].take(test[np.asarray(idx)])
 
 
 @registry.register("shapes")
@@ -222,4 +256,7 @@ def load() -> Dataset:
             "distractors": list(DISTRACTORS),
             "version": VERSION,
         },
+        interventions=functools.partial(
+            parts_of_test_samples, generate, (N_SAMPLES, SEED, TEST_FRACTION, SPLIT_SEED)
+        ),
     )

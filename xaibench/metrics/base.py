@@ -12,6 +12,7 @@ from xaibench._baselines import needs_removed
 from xaibench._categories import CATEGORIES  # noqa: F401  (re-exported)
 from xaibench._checks import as_attributions, as_inputs, as_real, as_targets, own_copies
 from xaibench._registry import Component, make_function_class
+from xaibench.datasets.base import Parts
 from xaibench.metrics._perturb import IMAGE_ONLY
 from xaibench.metrics._ranking import tie_levels
 from xaibench.models.outputs import check_targets
@@ -21,12 +22,15 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz
 
 
 class Metric(Component, abc.ABC):
-    """A metric: ``Metric(**settings)(model, x, y, a, explain=None, masks=None) -> (N,) scores``.
+    """A metric: ``Metric(**settings)(model, x, y, a, explain=None, masks=None, parts=None) -> (N,)
+    scores``.
 
     Subclasses implement ``score`` on validated arrays: ``x`` float32 (N, ...), ``y`` int64 (N,),
     ``a`` float64 (N, n_features) with channels summed, every row finite. Class metadata:
     ``higher_is_better``, ``category`` (one of CATEGORIES), ``needs_model``, ``needs_explain``
     (re-runs the method being scored), ``needs_masks`` (ground-truth relevant features),
+    ``needs_parts`` (the samples' parts, rendered with some removed: ``parts=``, a
+    ``datasets.base.Parts`` from ``Dataset.interventions``),
     ``stochastic`` (takes a ``seed``; the same seed gives the same scores), ``tradeoff`` (the
     axis of the tradeoff tables it feeds, one of TRADEOFF_AXES, or None).
 
@@ -63,20 +67,23 @@ class Metric(Component, abc.ABC):
     needs_model: bool = True
     needs_explain: bool = False
     needs_masks: bool = False
+    needs_parts: bool = False
     stochastic: bool = False
     tradeoff: str | None = None
     model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
     shared_work: Hashable | None = None
     scores_constant_maps: bool = False
 
-    def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
-        x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks)
+    def __call__(self, model, x, y, a, *, explain=None, masks=None, parts=None) -> np.ndarray:
+        x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks, parts=parts)
         masks = np.asarray(masks) if self.needs_masks else None
         with own_copies(f"metric {self.name!r}", x=x, y=y, a=a, masks=masks) as given:
             x_own, y_own, a_own, masks_own = given
             extra = {"explain": explain} if self.needs_explain else {}
             if self.needs_masks:
                 extra["masks"] = masks_own
+            if self.needs_parts:
+                extra["parts"] = parts  # read-only arrays (``datasets.base.Parts``)
             scores = self.score(model, x_own, y_own, a_own, **extra)
         scores = as_real(scores, np.float64, f"the scores of metric {self.name!r}")
         if scores.shape != (len(x),):
@@ -86,7 +93,7 @@ class Metric(Component, abc.ABC):
             )
         return np.where(ok, scores, np.nan)
 
-    def _validate(self, model, x, y, a, *, explain=None, masks=None):
+    def _validate(self, model, x, y, a, *, explain=None, masks=None, parts=None):
         """``(x, y, a, ok)`` validated; ``ok`` marks the samples whose scores count: finite
         attributions and, unless the metric ``scores_constant_maps``, not constant
         (``informative``). The rows of non-finite ones are zeros. Every sample is scored (the
@@ -104,6 +111,8 @@ class Metric(Component, abc.ABC):
             raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
         if self.needs_masks and masks is None:
             raise ValueError(f"metric {self.name!r} needs ground truth: pass masks=")
+        if self.needs_parts:
+            _check_parts(self.name, parts, x)
         finite = np.isfinite(a).all(axis=1)
         a = np.where(finite[:, None], a, 0.0)
         ok = finite if self.scores_constant_maps else finite & informative(a)
@@ -113,9 +122,9 @@ class Metric(Component, abc.ABC):
     def score(self, model, x: np.ndarray, y: np.ndarray, a: np.ndarray, **extra) -> np.ndarray:
         """One score per sample, float (N,), for validated inputs with finite attributions."""
 
-    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
+    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None, parts=None):
         """``(scores, curves)``; curves is None for metrics without a curve."""
-        return self(model, x, y, a, explain=explain, masks=masks), None
+        return self(model, x, y, a, explain=explain, masks=masks, parts=parts), None
 
 
 class CurveMetric(Metric):
@@ -154,7 +163,7 @@ class CurveMetric(Metric):
     def score(self, model, x, y, a, **extra):
         return self.summarise(self.compute_curves(model, x, y, a))
 
-    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None):
+    def scores_and_curves(self, model, x, y, a, *, explain=None, masks=None, parts=None):
         """Both from one computation of the curves (NaN rows score NaN)."""
         curves = self.curves(model, x, y, a)
         return self.summarise(curves), curves
@@ -171,6 +180,23 @@ def informative(a: np.ndarray) -> np.ndarray:
     """
     levels = tie_levels(a)
     return levels.max(axis=1) > levels.min(axis=1)
+
+
+def _check_parts(name: str, parts, x: np.ndarray) -> None:
+    """ValueError unless ``parts`` are the Parts of the samples ``x`` (one per sample, of their
+    size; that they render ``x`` is checked where they are rendered)."""
+    if parts is None:
+        raise ValueError(
+            f"metric {name!r} renders the samples without their parts: pass parts= "
+            "(Dataset.interventions(indices) of shapes or scenes)"
+        )
+    if not isinstance(parts, Parts):
+        raise ValueError(f"parts= must be a Parts (Dataset.interventions), got {type(parts)}")
+    if parts.background.shape != x.shape:
+        raise ValueError(
+            f"parts= describe {len(parts)} samples of shape {parts.background.shape[1:]}; "
+            f"x has {len(x)} of shape {x.shape[1:]}"
+        )
 
 
 def rerun_calls(method_calls: dict | None, times: float, forward: float = 0) -> dict | None:
@@ -206,8 +232,8 @@ def area_under(curves: np.ndarray) -> np.ndarray:
 class FunctionMetric(Metric):
     """A metric registered as a function ``fn(model, x, y, a, **settings)``.
 
-    It receives ``explain=`` / ``masks=`` keywords when it declares ``needs_explain`` /
-    ``needs_masks`` at registration.
+    It receives ``explain=`` / ``masks=`` / ``parts=`` keywords when it declares
+    ``needs_explain`` / ``needs_masks`` / ``needs_parts`` at registration.
     """
 
     def score(self, model, x, y, a, **extra):
@@ -215,4 +241,6 @@ class FunctionMetric(Metric):
 
 
 def wrap_function(fn) -> type[Metric]:
-    return make_function_class(fn, FunctionMetric, 4, "_fn_call", exclude=("explain", "masks"))
+    return make_function_class(
+        fn, FunctionMetric, 4, "_fn_call", exclude=("explain", "masks", "parts")
+    )

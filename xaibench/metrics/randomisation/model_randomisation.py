@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 
 from xaibench._checks import (
@@ -19,6 +21,38 @@ from xaibench.metrics.base import Metric, rerun_calls
 from xaibench.models.protocol import adapt
 
 MODES = ("cascading", "independent")
+
+
+def weighted_layers(model) -> list[int]:
+    """The indices of ``model``'s layers holding float weights, input to output
+    (``ModelAdapter.weighted_layers``)."""
+    return list(range(len(adapt(model).weighted_layers())))
+
+
+def layer_seeds(n: int, seed: int) -> np.ndarray:
+    """The seeds of ``n`` layers listed top (output) layer first: one draw per layer from
+    ``np.random.default_rng(seed)``."""
+    return np.random.default_rng(seed).integers(0, 2**31 - 1 - 1000, size=n)
+
+
+def randomised(model, layers: list[int], seeds, *, mode: str = "cascading"):
+    """Randomise ``model``'s weighted layers ``layers`` (indices of ``weighted_layers``) one at
+    a time in their order, ``layers[k]`` re-initialised with seed ``seeds[k]``
+    (``ModelAdapter.randomise_layer``), yielding k after each: "cascading" keeps the layers
+    before it randomised, "independent" restores them first. Every weight is restored when the
+    generator finishes or is closed (use ``contextlib.closing`` when the loop may stop early).
+    The one rule by which the randomisation metrics randomise a model."""
+    adapter = adapt(model)
+    saved = [adapter.get_layer_weights(k) for k in layers]
+    try:
+        for i, k in enumerate(layers):
+            if mode == "independent" and i > 0:
+                adapter.set_layer_weights(layers[i - 1], saved[i - 1])
+            adapter.randomise_layer(k, int(seeds[i]))
+            yield i
+    finally:
+        for k, values in zip(layers, saved, strict=True):
+            adapter.set_layer_weights(k, values)
 
 
 @register("model_randomisation")
@@ -117,20 +151,12 @@ class ModelRandomisation(Metric):
         return layers[: self.layers]
 
     def _correlations(self, model, x, y, a, explain) -> np.ndarray:
-        steps, adapter = self._steps(model), adapt(model)
-        saved = [adapter.get_layer_weights(k) for k in steps]
-        rng = np.random.default_rng(self.seed)
-        seeds = rng.integers(0, 2**31 - 1 - 1000, size=len(steps))
+        steps = self._steps(model)
         reference = average_ranks(np.abs(a))  # ranked once, for every step
         out = np.empty((len(x), len(steps)))
-        try:
-            for i, k in enumerate(steps):
-                if self.mode == "independent" and i > 0:
-                    adapter.set_layer_weights(steps[i - 1], saved[i - 1])
-                adapter.randomise_layer(k, int(seeds[i]))
+        seeds = layer_seeds(len(steps), self.seed)
+        with closing(randomised(model, steps, seeds, mode=self.mode)) as run:
+            for i in run:
                 a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
                 out[:, i] = pearson_rows(reference, average_ranks(np.abs(a_random)))
-        finally:
-            for k, values in zip(steps, saved, strict=True):
-                adapter.set_layer_weights(k, values)
         return out
