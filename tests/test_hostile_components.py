@@ -13,6 +13,7 @@ import _tiny
 import numpy as np
 import pytest
 from _metric_cases import FAST_SETTINGS, builtin_metrics
+from _parts_cases import parts_of
 from _runs import write_config
 
 import xaibench as xb
@@ -283,6 +284,8 @@ def test_a_constant_map_scores_nan_unless_the_metric_reads_values(name):
     kw = {"explain": xb.methods.get("saliency")} if q.needs_explain else {}
     if q.needs_masks:
         kw["masks"] = masks
+    if q.needs_parts:
+        kw["parts"] = parts_of(x)
     got = q(model, x, y, a, **kw)
     assert np.isfinite(got[0])
     if not q.scores_constant_maps:  # which metrics: tests/metrics/test_metric_metadata.py

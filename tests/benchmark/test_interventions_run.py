@@ -12,7 +12,7 @@ import pytest
 from _tolerance import assert_scores_close
 
 import xaibench as xb
-from xaibench.benchmark.runner import sample_indices
+from xaibench.benchmark.plan import sample_indices
 from xaibench.cli import main
 
 pytestmark = pytest.mark.slow

@@ -10,6 +10,7 @@ import _tiny
 import numpy as np
 import pytest
 from _metric_cases import FAST_SETTINGS, builtin_metrics
+from _parts_cases import parts_of
 from _tolerance import assert_scores_close
 
 import xaibench as xb
@@ -49,6 +50,8 @@ def scores(name, case, scale, **settings):
     kw = {"explain": explain} if q.needs_explain else {}
     if q.needs_masks:
         kw["masks"] = masks
+    if q.needs_parts:
+        kw["parts"] = parts_of(x)
     return q(model, x, y, scale * a, **kw)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from _method_cases import FAST_SETTINGS as METHOD_SETTINGS
 from _metric_cases import FAST_SETTINGS as METRIC_SETTINGS
+from _parts_cases import parts_of
 from _tolerance import assert_roundoff_close, assert_scores_close
 from _twins import assert_same_state, relu_cnn, state, tanh_mlp
 
@@ -18,14 +19,15 @@ import xaibench as xb
 # Methods that wrap optional packages are checked apart (shap: not applicable; lime: its own
 # sampling); every other built-in method is compared.
 METHODS = [m for m in _tiny.builtin(xb.methods) if xb.methods.cls(m).cost != "adapter"]
-# model_randomisation re-initialises layers with each framework's own initialisers (Keras's
-# Glorot, torch's reset_parameters), so its scores differ by design (test_torch_adapter.py);
-# runtime measures wall-clock time.
+# model_randomisation, smooth_mprt and efficient_mprt re-initialise layers with each framework's
+# own initialisers (Keras's Glorot, torch's reset_parameters), so their scores differ by design
+# (test_torch_adapter.py); runtime measures wall-clock time.
 # Kernel SHAP with fewer coalitions than the 8 x 8 image has pixels is underdetermined: its
 # regression then amplifies round-off a millionfold (|a| ~ 58, 52 apart between the twins, at
 # 64 samples); at 400 the twins agree to 1.3e-6 of 3.7.
 SETTINGS = {**METHOD_SETTINGS, "kernel_shap": {"samples": 400}}
-METRICS = [q for q in _tiny.builtin(xb.metrics) if q not in ("model_randomisation", "runtime")]
+RANDOMISED = ("model_randomisation", "smooth_mprt", "efficient_mprt")
+METRICS = [q for q in _tiny.builtin(xb.metrics) if q not in (*RANDOMISED, "runtime")]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,8 @@ def test_a_metric_scores_the_torch_twin_as_the_keras_model(name, image_twins):
     kwargs = {"explain": xb.methods.get("saliency")} if cls.needs_explain else {}
     if cls.needs_masks:
         kwargs["masks"] = np.random.default_rng(3).uniform(size=x.shape[:3]) < 0.3
+    if cls.needs_parts:
+        kwargs["parts"] = parts_of(x)
     metric = xb.metrics.get(name, **METRIC_SETTINGS.get(name, {}))
     expected = metric(keras_model, x, y, a, **kwargs)
     assert_scores_close(metric(torch_model, x, y, a, **kwargs), expected)
