@@ -396,3 +396,32 @@ def test_the_terminal_text_wraps_every_caution_and_cuts_none(tmp_path):
         flat = " ".join(out.split())
         for caution in cautions(v[v.dataset == "d"]):
             assert " ".join(caution.split()) in flat
+
+
+def test_a_method_without_scores_on_a_metric_ranks_last_there_and_beats_no_control():
+    """A method whose maps are all constant scores NaN on every metric of what a map says
+    (README, Conventions) but a value on the few that read its values (infidelity): it used to
+    be ranked by those alone (vargrad on digits/linear: 3rd of 7, beating random). It ranks
+    last where it has no score, and cannot beat a control on a metric where it has none."""
+    means = {
+        "good": good(0.2, 0.8, 0.6),
+        "flat": good(0.5, 0.5, 0.5),  # its deletion, insertion and sparseness are NaN below
+        "random": good(0.5, 0.5, 0.5),
+    }
+    df = scores(means, noise=0.05)
+    METRICS_WITH_INFIDELITY = df.query("metric == 'deletion'").assign(
+        metric="infidelity", score=lambda d: np.where(d.method == "flat", 0.01, 0.5)
+    )
+    flat = (df.method == "flat") & df.metric.isin(["deletion", "insertion", "sparseness"])
+    df.loc[flat, "score"] = np.nan
+    df = pd.concat([df, METRICS_WITH_INFIDELITY.assign(higher_is_better=False)])
+    pair = verdict(df, n_boot=50).query("dataset == 'd'").set_index("method")
+    # deletion, insertion: flat last (3rd); infidelity: flat 1st -> faithfulness 7/3; complexity 3
+    assert pair.loc["flat", "overall_rank"] > pair.loc["random", "overall_rank"]
+    assert pair.loc["flat", "beats_random"] is False
+    assert "no score (constant maps) on deletion" in pair.loc["flat", "beats_random_why"]
+    assert pair.loc["good", "recommended"] and not pair.loc["flat", "recommended"]
+    ranks = aggregate_ranks(leaderboard(df)).set_index("method")  # ranks.csv: the same rule
+    np.testing.assert_allclose(
+        ranks.loc[pair.index, "rank_overall"], pair["overall_rank"], rtol=1e-12
+    )

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xaibench._categories import CATEGORIES
+from xaibench._categories import CATEGORIES, UNRANKED
 from xaibench.results.leaderboard import GROUP_KEYS, _group_seed, discriminates, roundoff
 
 #: Categories left out of ``rank_overall``: they measure what a method costs, not how good it is.
-EXCLUDED_FROM_OVERALL = ("cost",)
+EXCLUDED_FROM_OVERALL = UNRANKED  # cost, model_property (xaibench._categories)
 #: Fewer paired samples than this and two methods are reported as not distinguishable (p = 1).
 MIN_PAIRS = 2
 _SIG_COLUMNS = [
@@ -158,8 +158,10 @@ def aggregate_ranks(board: pd.DataFrame) -> pd.DataFrame:
     every method shares rank 1, ``leaderboard.discriminates``). ``rank_overall`` is the mean of the category ranks, so that every category weighs
     the same whatever its number of metrics (a suite with five faithfulness metrics and one
     complexity metric would otherwise be a faithfulness ranking). Categories in
-    ``EXCLUDED_FROM_OVERALL`` (``cost``: runtime) keep their own column but are left out of
-    ``rank_overall``: they measure what a method costs, not the quality of its explanations.
+    ``EXCLUDED_FROM_OVERALL`` (``cost``: runtime; ``model_property``: the same for every
+    method) keep their own column but are left out of ``rank_overall``: they do not measure the
+    quality of a method's explanations. A method with no finite score on a metric (``n`` = 0:
+    its maps all constant) ranks last on it, as in the verdict.
     ``overall`` is the position by ``rank_overall`` within (dataset, model): 1 = best, ties share
     the best position, NA when the method has no quality rank. Ranks already follow
     ``higher_is_better`` (they come from the leaderboard).
@@ -172,6 +174,9 @@ def aggregate_ranks(board: pd.DataFrame) -> pd.DataFrame:
     _require(board, {"method", "metric", "category", "rank"}, "board")
     keys = _keys(board)
     ranks = board.assign(rank=board["rank"].astype(float))
+    # a method with no finite score on a metric (its maps all constant) ranks last there
+    last = ranks.groupby(keys + ["metric"])["rank"].transform(lambda r: r.notna().sum() + 1)
+    ranks["rank"] = ranks["rank"].fillna(last)
     ordering = ranks.groupby(keys + ["metric"])["rank"].transform(discriminates).astype(bool)
     ranks = ranks.assign(rank=ranks["rank"].where(ordering))
     per_category = ranks.groupby(keys + ["method", "category"])["rank"].mean().unstack("category")

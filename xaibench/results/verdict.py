@@ -4,10 +4,11 @@ The rule, applied to the per-sample scores of a run (``verdict(scores)``):
 
 1. **Overall rank.** A method's rank on each metric (1 = best; ties within round-off share the
    best rank, ``leaderboard.ROUNDOFF``), averaged per category, then over the quality categories
-   (``stats.aggregate_ranks``: every category weighs the same; ``cost`` is left out). Lower is
-   better. A metric on which every method of the (dataset, model) scores the same within
-   round-off cannot tell them apart: it is left out (``not_ranked``,
-   ``leaderboard.discriminates``).
+   (``stats.aggregate_ranks``: every category weighs the same; ``cost`` and ``model_property``
+   are left out: ``_categories.UNRANKED``). Lower is better. A metric on which every method of
+   the (dataset, model) scores the same within round-off cannot tell them apart: it is left
+   out (``not_ranked``, ``leaderboard.discriminates``). A method that ran on a metric but has
+   no finite score there (every map constant: NaN by rule) ranks last on it.
 2. **Its interval.** The test samples are resampled with replacement ``n_boot`` times, jointly for
    all methods and metrics (a sample keeps its scores), and the overall rank recomputed each time:
    ``rank_ci_low``/``rank_ci_high`` are the 2.5 and 97.5 percentiles.
@@ -17,7 +18,8 @@ The rule, applied to the per-sample scores of a run (``verdict(scores)``):
 4. **Beats a control.** On every faithfulness metric of the run, a paired two-sided Wilcoxon
    signed-rank test of the method against the control on the same samples (round-off
    differences count as zero), Holm-corrected over those metrics: the method beats the control
-   when it is significantly better on at least one and significantly worse on none. Empty where
+   when it is significantly better on at least one, significantly worse on none, and has
+   scores on every one where the control has (constant maps score NaN). Empty where
    the control or faithfulness metrics are missing. ``beats_<control>_why`` says on which
    metrics it was better or worse, with both means.
 5. **Ties** (``separated_by``, ``samples_needed``, for a recommended method tied with the best
@@ -181,7 +183,7 @@ def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
         with _quiet():
             means = (weights @ np.where(finite, matrix, 0.0)) / (weights @ finite)
         higher = bool(m["higher_is_better"].iloc[0])
-        ranks = tolerant_ranks(means, higher, roundoff(matrix))
+        ranks = _last_if_unscored(tolerant_ranks(means, higher, roundoff(matrix)), m, methods)
         metric = _Metric(name, m["category"].iloc[0], higher, matrix, ranks[0])
         metrics.append(metric)
         everything.setdefault(metric.category, []).append(ranks)
@@ -212,6 +214,19 @@ def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     rows["not_ranked"] = ", ".join(m.name for m in metrics if not m.ranked)
     rows["note"] = _notes(ranked, index, rows)
     return rows, boot
+
+
+def _last_if_unscored(ranks: np.ndarray, m: pd.DataFrame, methods: list[str]) -> np.ndarray:
+    """``ranks`` (replicates x methods) with the methods that ran on the metric but have no
+    finite score (their maps said nothing: constant maps score NaN) ranked last, behind every
+    scored method, instead of being left out of its average (a method whose every map is
+    constant would otherwise be ranked by the few metrics that score constant maps)."""
+    ran = np.isin(methods, m["method"].unique())
+    unscored = np.isnan(ranks) & ran
+    if not unscored.any():
+        return ranks
+    last = np.isfinite(ranks).sum(axis=1, keepdims=True) + 1.0
+    return np.where(unscored, last, ranks)
 
 
 def _percentile(boot: np.ndarray, q: float) -> np.ndarray:
@@ -251,23 +266,31 @@ def _versus(faithfulness: list[_Metric], index: dict, method: str, control: str)
     if method == control or control not in index:
         return None, ""
     i, j = index[method], index[control]
-    tests = []
+    tests, unscored = [], []
     for m in faithfulness:
         a, b = m.oriented(i), m.oriented(j)
+        if not np.isfinite(a).any() and np.isfinite(b).any():
+            unscored.append(m.label())  # no score where the control has: it cannot beat it
+            continue
         if not np.isfinite(a - b).any():
             continue
         p = _wilcoxon(a, b, roundoff(m.scores))["p_value"]
         tests.append((m, p, float(np.nanmedian(a - b))))
-    if not tests:
+    if not tests and not unscored:
         return None, ""
-    found: dict[str, list[str]] = {"worse": [], "better": [], "same": []}
+    found: dict[str, list[str]] = {"worse": [], "better": [], "same": [], "unscored": unscored}
     for (m, _, median), p in zip(tests, holm([t[1] for t in tests]), strict=True):
         side = "same" if p >= ALPHA or median == 0 else "better" if median > 0 else "worse"
         means = f" ({_digits(_mean(m.scores[:, i]))} vs {_digits(_mean(m.scores[:, j]))})"
         found[side].append(m.label() + ("" if side == "same" else means))
-    words = {"worse": "worse on ", "better": "better on ", "same": "no significant difference on "}
+    words = {
+        "worse": "worse on ",
+        "better": "better on ",
+        "same": "no significant difference on ",
+        "unscored": "no score (constant maps) on ",
+    }
     why = "; ".join(words[k] + ", ".join(v) for k, v in found.items() if v)
-    return bool(found["better"] and not found["worse"]), why
+    return bool(found["better"] and not found["worse"] and not unscored), why
 
 
 def _digits(x: float) -> str:
