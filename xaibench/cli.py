@@ -350,7 +350,7 @@ def _stamp(out: Path, run_id: int | None) -> dict:
     from xaibench.store import Store
 
     with Store(out / "results.sqlite", readonly=True) as store:
-        keys = sorted(store.cells(run_id)["key"])
+        keys = sorted(store.cells(run_id, variants=True)["key"])
     cells = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
     return {"cells": cells, "xaibench": __version__, "results_code": _results_code()}
 
