@@ -83,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
             help=f"these {kind} instead of the suite's or config's",
         )
     _add_imports(run)
+    run.add_argument(
+        "--meta",
+        action="store_true",
+        help="also meta-evaluate the metrics (how far to trust each: meta.csv; the config's "
+        "[meta] settings, else the suite's budget)",
+    )
+    run.add_argument(
+        "--sweep",
+        choices=("default",),
+        help="default: also score the faithfulness metrics with their documented alternative "
+        "settings (sweep.csv), besides the config's [sweep.<metric>] tables",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--max-minutes",
@@ -220,6 +232,8 @@ def _run_config(args):
         methods=args.methods,
         metrics=args.metrics,
         imports=tuple(imported),
+        meta=args.meta,
+        sweep_default=args.sweep == "default",
     )
     return config.validate()
 

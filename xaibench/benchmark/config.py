@@ -16,7 +16,8 @@ from xaibench import datasets as _datasets
 from xaibench import methods as _methods
 from xaibench import metrics as _metrics
 from xaibench import models as _models
-from xaibench.benchmark import components
+from xaibench.benchmark import components, meta, sweep
+from xaibench.benchmark.meta import MetaSettings
 
 KEYS = (
     "samples",
@@ -29,6 +30,8 @@ KEYS = (
     "metrics",
     "params",
     "imports",
+    "meta",
+    "sweep",
 )
 # The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
 LISTS = ("datasets", "models", "methods", "metrics")
@@ -64,6 +67,11 @@ class RunConfig:
     "mobilenet_v2": {"weights": "imagenet"}}``). ``imports`` names the plugin modules the command
     line imports before the run (they register components); a run stores the modules it imported
     there.
+
+    ``meta``: the meta-evaluation's settings (a ``[meta]`` table, ``benchmark.meta.MetaSettings``;
+    ``{}``: its defaults) or None (no meta-evaluation); ``meta_budget``: the settings
+    ``xaibench run --meta`` gives a config that has none (the built-in suites' smaller budget).
+    ``sweep``: ``{metric: {setting: [values], "product": bool}}`` (``benchmark.sweep``).
     """
 
     datasets: tuple[str, ...]
@@ -76,9 +84,28 @@ class RunConfig:
     models_per_dataset: dict = field(default_factory=dict)
     name: str = "custom"
     imports: tuple[str, ...] = ()
+    meta: dict | None = None
+    meta_budget: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as the store records it: without the meta-evaluation and the sweeps when
+        the run has none (a run's record is then what it was before they existed)."""
+        out = asdict(self)
+        out.pop("meta_budget")
+        if out["meta"] is None:
+            out.pop("meta")
+        if not out["sweep"]:
+            out.pop("sweep")
+        return out
+
+    def meta_settings(self):
+        """The run's ``meta.MetaSettings``, or None without a meta-evaluation."""
+        return None if self.meta is None else MetaSettings.from_config(self.meta)
+
+    def sweep_variants(self, metrics: list) -> dict:
+        """``{metric name: [sweep.Variant]}`` of the run's ``metrics`` (instances)."""
+        return sweep.build(metrics, self.sweep)
 
     def with_overrides(
         self,
@@ -90,8 +117,14 @@ class RunConfig:
         methods: tuple[str, ...] | None = None,
         metrics: tuple[str, ...] | None = None,
         imports: tuple[str, ...] | None = None,
+        meta: bool = False,
+        sweep_default: bool = False,
     ) -> RunConfig:
         """This config with the given values instead of its own (None keeps its own).
+
+        ``meta``: with a meta-evaluation (its own ``[meta]`` settings, else ``meta_budget``);
+        ``sweep_default``: the metrics' built-in sweeps (``sweep.defaults``) for those the
+        config does not sweep itself. The sweeps of metrics no longer in the run are dropped.
 
         ``models`` applies to every dataset (``models_per_dataset`` is dropped); ``datasets``
         keeps the ``models_per_dataset`` entries of the datasets it keeps. The ``[params.NAME]``
@@ -110,6 +143,12 @@ class RunConfig:
         dropped = self._components() - out._components()
         if dropped:
             out = replace(out, params={k: v for k, v in self.params.items() if k not in dropped})
+        sweeps = {k: v for k, v in out.sweep.items() if k not in dropped}
+        if sweep_default:
+            sweeps = {**sweep.defaults(out.metrics), **sweeps}
+        out = replace(out, sweep=sweeps)
+        if meta and out.meta is None:
+            out = replace(out, meta=dict(self.meta_budget))
         return out
 
     def _components(self) -> set[str]:
@@ -130,8 +169,18 @@ class RunConfig:
         return _models.registry.get(spec, **self.params.get(spec, {}))
 
     def n_cells(self) -> int:
+        """The cells of the grid: per (dataset, model, method), a cell per metric, per sweep
+        variant and per meta-evaluation cell (``meta.cells_per_metric`` of each evaluated
+        metric)."""
         pairs = sum(len(self.models_for(d)) for d in self.datasets)
-        return pairs * len(self.methods) * len(self.metrics)
+        per_method = len(self.metrics)
+        if self.sweep or self.meta is not None:
+            metrics = components.metrics(list(self.metrics), self.seed, self.params)
+            per_method += sum(len(v) for v in self.sweep_variants(metrics).values())
+            settings = self.meta_settings()
+            if settings is not None:
+                per_method += settings.cells_per_metric() * sum(map(meta.evaluated, metrics))
+        return pairs * len(self.methods) * per_method
 
     def validate(self) -> RunConfig:
         """Check every name and parameter now, before any work (ValueError naming the problem)."""
@@ -160,7 +209,9 @@ class RunConfig:
         _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
         self._check_params()
         components.methods(list(self.methods), self.seed, self.params)
-        components.metrics(list(self.metrics), self.seed, self.params)
+        metrics = components.metrics(list(self.metrics), self.seed, self.params)
+        self.meta_settings()  # ValueError naming a bad [meta] setting
+        self.sweep_variants(metrics)  # ValueError naming a bad [sweep.<metric>] entry
         for spec in self.model_specs():
             if not is_model_file(spec):
                 self.architecture(spec)  # ValueError naming a bad setting
@@ -302,6 +353,12 @@ DEFAULT_BUDGETS = {
 }
 
 
+# The meta-evaluation budget of the built-in suites with ``xaibench run --meta`` (README,
+# Which metrics to trust): 2 iterations of 1 perturbation per test and strength on 8 of the
+# run's samples, instead of MetaQuantus's 3 x 5 on all of them (~60x the quick suite).
+META_BUDGET = {"iterations": 2, "perturbations": 1, "samples": 8}
+
+
 def _all_metrics() -> tuple[str, ...]:
     return tuple(n for n in _metrics.names() if _metrics.cls(n).__module__.startswith("xaibench."))
 
@@ -316,6 +373,7 @@ def _quick() -> RunConfig:
         metrics=_all_metrics(),
         samples=32,
         params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")},
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -330,6 +388,7 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
         metrics=_all_metrics(),
         samples=samples,
         params=dict(DEFAULT_BUDGETS if budgets is None else budgets),
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -362,6 +421,7 @@ def _realistic() -> RunConfig:
         metrics=_all_metrics(),
         samples=32,
         params=dict(REALISTIC_BUDGETS),
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -402,7 +462,7 @@ def load_config(path: str | Path) -> RunConfig:
             f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; valid keys: {', '.join(KEYS)}"
         )
-    base = replace(SUITES["quick"], name=path.stem, params={})
+    base = replace(SUITES["quick"], name=path.stem, params={}, meta_budget={})
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
     values = {}
@@ -434,4 +494,13 @@ def load_config(path: str | Path) -> RunConfig:
         values["imports"] = check_imports(v, f"config {path}: imports")
     if "params" in raw:
         values["params"] = raw["params"]
+    if "meta" in raw:
+        table = raw["meta"]
+        if not isinstance(table, bool | dict):
+            raise ValueError(f"config {path}: meta must be true, false or a [meta] table")
+        values["meta"] = ({} if table else None) if isinstance(table, bool) else table
+    if "sweep" in raw:
+        if not isinstance(raw["sweep"], dict):
+            raise ValueError(f"config {path}: sweep must hold [sweep.<metric>] tables")
+        values["sweep"] = raw["sweep"]
     return replace(base, **values)
