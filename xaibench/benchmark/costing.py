@@ -49,7 +49,9 @@ class Share:
 
 def shares(cells: list[Cell]) -> list[Share]:
     """``cells`` (one method's) by what they share: the metric cells, then each perturbation's."""
-    out = [Share([c for c in cells if c.meta is None])] if any(c.meta is None for c in cells) else []
+    out = (
+        [Share([c for c in cells if c.meta is None])] if any(c.meta is None for c in cells) else []
+    )
     extra = [(c.meta, c) for c in cells if c.meta is not None]
     for p, indices in meta.by_perturbation(extra):
         out.append(Share([extra[i][1] for i in indices], p))

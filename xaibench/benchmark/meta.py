@@ -284,4 +284,3 @@ def by_perturbation(items: list) -> list[tuple[Perturbation, list[int]]]:
     for i, (p, _) in enumerate(items):
         groups.setdefault(p, []).append(i)
     return list(groups.items())
-

@@ -88,7 +88,9 @@ def variants(metric, table: dict) -> list[Variant]:
     settings, product = _settings(metric.name, table, metric)
     if product:
         keys = list(settings)
-        changes = [dict(zip(keys, values, strict=True)) for values in itertools.product(*settings.values())]
+        changes = [
+            dict(zip(keys, values, strict=True)) for values in itertools.product(*settings.values())
+        ]
     else:
         changes = [{k: v} for k, values in settings.items() for v in values]
     out, seen = [], {json.dumps(metric.get_config(), sort_keys=True, default=str)}
