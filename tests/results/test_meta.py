@@ -20,10 +20,10 @@ NAN = np.nan
 
 def test_iac_pvalues_by_hand():
     """Method a: d = q - q' = (1, 2, 3), no ties nor zeros: R+ = 6, the largest of the 8 sign
-    patterns, p = 2 * 1/8. Method b: every difference zero (or within tol): p = 1. Method c: no
-    sample with both scores: NaN."""
+    patterns, p = 2 * 1/8. Method b: every difference zero (or within tol): p = 1. Method c: one
+    sample with both scores, nothing to test: NaN."""
     q = np.array([[2.0, 5.0, 1.0], [4.0, 5.0, NAN], [6.0, 5.0, 1.0]])
-    perturbed = np.array([[1.0, 5.0, NAN], [2.0, 5.0 + 1e-9, 1.0], [3.0, 5.0, NAN]])
+    perturbed = np.array([[1.0, 5.0, NAN], [2.0, 5.0 + 1e-9, 1.0], [3.0, 5.0, 0.5]])
     np.testing.assert_array_equal(iac_pvalues(q, perturbed, tol=1e-6), [0.25, 1.0, NAN])
 
 
@@ -37,11 +37,12 @@ def test_iac_pvalues_split_zeros():
 
 def test_iec_nr_by_hand():
     """Three methods, higher is better. Sample 1: order (0, 1, 2) before, (0, 2, 1) after: one
-    of three positions holds. Sample 2: the same order: three of three. Sample 3: a NaN, left
-    out. Share = 4/6."""
-    q = np.array([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, NAN, 2.0]])
-    perturbed = np.array([[3.0, 1.0, 2.0], [1.1, 2.1, 3.1], [1.0, 2.0, 3.0]])
-    assert iec_nr(q, perturbed, True) == pytest.approx(4 / 6)
+    of three positions holds. Sample 2: the same order: three of three. Sample 3: method 1 has
+    no score before, so methods 0 and 2 are ranked: (2, 0) both times, two of two. Sample 4:
+    one method left, nothing to rank. Share = (1 + 3 + 2) / (3 + 3 + 2)."""
+    q = np.array([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, NAN, 2.0], [1.0, NAN, NAN]])
+    perturbed = np.array([[3.0, 1.0, 2.0], [1.1, 2.1, 3.1], [1.0, 2.0, 3.0], [5.0, 1.0, 1.0]])
+    assert iec_nr(q, perturbed, True) == pytest.approx(6 / 8)
     assert np.isnan(iec_nr(q[:, :1], perturbed[:, :1], True))  # one method: no ranking
 
 

@@ -10,15 +10,17 @@ Per (dataset, model, metric, test), every function pure and deterministic:
 - **IAC_NR** (intra-consistency, noise resilience): the mean, over the methods and the NR
   perturbations, of the p-value of a two-sided Wilcoxon signed-rank test of q against q' on the
   kept samples (zero differences split between the signs, ``zero_method="zsplit"``; differences
-  within round-off, ``leaderboard.ROUNDOFF`` of the metric's scale, are zeros). 1 = the scores
-  do not move when the prediction does not.
+  within round-off, ``leaderboard.ROUNDOFF`` of the metric's scale, are zeros; a method with
+  fewer than two such samples has nothing to test and is left out). 1 = the scores do not move
+  when the prediction does not.
 - **IAC_AR** (adversary reactivity): the mean of 1 - p over the AR perturbations. 1 = they move
   when it changes. With n kept samples a two-sided p is at least 2^(1-n) (no ties): 0.0078 for
   n = 8, so IAC_AR is at most ~0.99 on the built-in suites' 8-sample budget.
 - **IEC_NR** (inter-consistency): the share of (sample, rank position) where the method at that
   position of the ranking of the methods by the metric is the same before and after an NR
-  perturbation (methods within round-off tied, ties in the order of the methods' names), over
-  the samples every method scored both times. Chance is about 1 / (number of methods).
+  perturbation (methods within round-off tied, ties in the order of the methods' names); on
+  each sample the methods ranked are those it has both scores of (two or more). Chance is
+  about 1 / (number of methods).
 - **IEC_AR**: the share of (method, sample) whose perturbed score is worse than the
   unperturbed one in the metric's own direction (lower for higher-is-better metrics, higher
   for lower-is-better ones; by more than round-off), as the paper defines it (MetaQuantus's code
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.results.leaderboard import roundoff, tolerant_ranks
-from xaibench.results.stats import signed_rank_test
+from xaibench.results.stats import MIN_PAIRS, signed_rank_test
 
 COLUMNS = [
     "dataset",
@@ -66,12 +68,13 @@ BOTH = "both"
 def iac_pvalues(q: np.ndarray, perturbed: np.ndarray, tol: float = 0.0) -> np.ndarray:
     """Per method (column of the samples x methods ``q`` and ``perturbed``): the two-sided
     Wilcoxon signed-rank p-value of q - q' (zsplit) on the samples where both are finite,
-    differences within ``tol`` counted as zero; NaN for a method without such a sample."""
+    differences within ``tol`` counted as zero; NaN for a method with fewer than ``MIN_PAIRS``
+    such samples (nothing to test)."""
     out = np.full(q.shape[1], np.nan)
     for j in range(q.shape[1]):
         both = np.isfinite(q[:, j]) & np.isfinite(perturbed[:, j])
         d = q[both, j] - perturbed[both, j]
-        if len(d):
+        if len(d) >= MIN_PAIRS:
             d[np.abs(d) <= tol] = 0.0
             out[j] = signed_rank_test(d, "two-sided", "zsplit")[1]
     return out
@@ -79,16 +82,23 @@ def iac_pvalues(q: np.ndarray, perturbed: np.ndarray, tol: float = 0.0) -> np.nd
 
 def iec_nr(q: np.ndarray, perturbed: np.ndarray, higher_is_better: bool, tol: float = 0.0) -> float:
     """The share of (sample, rank position) holding the same method in the ranking of the
-    methods (columns) by ``q`` and by ``perturbed``, over the samples (rows) where every method
-    has both scores; NaN without such a sample or with fewer than two methods."""
-    rows = np.isfinite(q).all(axis=1) & np.isfinite(perturbed).all(axis=1)
-    if q.shape[1] < 2 or not rows.any():
+    methods (columns) by ``q`` and by ``perturbed``. On each sample (row) the methods ranked are
+    those with both scores finite (a method that scores NaN there, e.g. for constant
+    attributions, is left out of both rankings), and only samples with two or more of them
+    count; NaN without such a sample."""
+    both = np.isfinite(q) & np.isfinite(perturbed)
+    counts = both.sum(axis=1)
+    rows = counts >= 2
+    if not rows.any():
         return np.nan
-    before = np.argsort(tolerant_ranks(q[rows], higher_is_better, tol), axis=1, kind="stable")
-    after = np.argsort(
-        tolerant_ranks(perturbed[rows], higher_is_better, tol), axis=1, kind="stable"
-    )
-    return float(np.mean(before == after))
+
+    def order(values: np.ndarray) -> np.ndarray:
+        ranks = tolerant_ranks(np.where(both[rows], values[rows], np.nan), higher_is_better, tol)
+        return np.argsort(np.where(np.isnan(ranks), np.inf, ranks), axis=1, kind="stable")
+
+    ranked = np.arange(q.shape[1])[None, :] < counts[rows][:, None]  # the finite positions
+    same = (order(q) == order(perturbed)) & ranked
+    return float(same.sum() / ranked.sum())
 
 
 def iec_ar(q: np.ndarray, perturbed: np.ndarray, higher_is_better: bool, tol: float = 0.0) -> float:
