@@ -3,6 +3,8 @@
 weights (the zoo's ``cnn``, untrained), four digits ``x`` with their labels ``y``, saliency maps
 ``a`` and ground-truth ``masks`` (the centre 4x4 of each image)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -29,7 +31,10 @@ def _doctest_names(request, doctest_namespace):
 
 def pytest_ignore_collect(collection_path, config):
     """The conftest files of tests/ folders hold fixtures, not docstring examples: collecting them
-    as doctest modules would import several modules named ``conftest``."""
+    as doctest modules would import several modules named ``conftest``. Without torch, the
+    PyTorch adapter's module is not collected (it imports torch)."""
     if collection_path.name == "conftest.py" and "tests" in collection_path.parts:
         return True
+    if collection_path.name == "_torch.py" and importlib.util.find_spec("torch") is None:
+        return True  # the PyTorch adapter imports torch (the torch extra); tests/torch skip too
     return None

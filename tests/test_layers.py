@@ -132,3 +132,60 @@ def test_no_function_takes_more_than_six_positional_parameters():
                 if len(names) > 6:
                     offenders.append(f"{path.name}:{node.lineno} {node.name}({len(names)})")
     assert not offenders
+
+
+# What a framework is: its packages, xaibench's modules that import them quietly, and the
+# adapters and Keras inspection in models/ (``models.protocol`` says which).
+FRAMEWORKS = ("tensorflow", "keras", "torch")
+FRAMEWORK_MODULES = (
+    "xaibench._tf",
+    "xaibench._torch",
+    "xaibench.models._keras",
+    "xaibench.models._torch",
+    "xaibench.models.inspect",
+)
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The first names of every package ``path`` imports anywhere in its code."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("layer", ["xaibench.methods", "xaibench.metrics"])
+def test_methods_and_metrics_import_no_framework(layer):
+    """Methods and metrics reach a model only through ``models.protocol`` (numpy in, numpy
+    out), so one code path serves Keras and PyTorch: neither they nor the modules of models/
+    they import (``models.outputs``, ``models.batching``) import a framework or an adapter;
+    ``models.protocol`` picks the adapter (``test_only_the_protocol_picks_an_adapter``)."""
+    paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    names = [n for n in MODULES if n == layer or n.startswith(layer + ".")]
+    names += [
+        i
+        for n in names
+        for i in MODULES[n]
+        if i.startswith("xaibench.models.") and i != "xaibench.models.protocol"
+    ]
+    offenders = {}
+    for name in sorted(set(names)):
+        bad = sorted(top_level_imports(paths[name]) & set(FRAMEWORKS))
+        bad += sorted(MODULES[name] & set(FRAMEWORK_MODULES))
+        if bad:
+            offenders[name] = bad
+    assert not offenders
+
+
+def test_only_the_protocol_picks_an_adapter():
+    """``models.protocol`` imports no framework, and imports an adapter only in
+    ``_adapter_class``, when a model of that framework is adapted."""
+    tree = ast.parse((PACKAGE / "models" / "protocol.py").read_text())
+    assert not top_level_imports(PACKAGE / "models" / "protocol.py") & set(FRAMEWORKS)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name != "_adapter_class":
+            inner = {n.module for n in ast.walk(node) if isinstance(n, ast.ImportFrom) and n.module}
+            assert not inner & set(FRAMEWORK_MODULES), node.name

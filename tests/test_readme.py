@@ -1,5 +1,6 @@
 """The README's examples really run."""
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
         store.finish_run(run, "ok", peak_memory_mb=1369.0)
     namespace = {}
     for code in blocks("python"):
+        if "import torch" in code and importlib.util.find_spec("torch") is None:
+            continue  # "Your PyTorch model" needs the torch extra (CI has it)
         exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["scores"].shape == (16,) and namespace["curves"].shape == (16, 21)
     assert "rank" in capsys.readouterr().out
@@ -53,7 +56,10 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 
 def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
-    toml, more, model_params, at_224 = [b for b in blocks("toml") if b != entry_point]
+    (torch_run,) = [b for b in blocks("toml") if "torch:" in b]
+    toml, more, model_params, at_224 = [
+        b for b in blocks("toml") if b not in (entry_point, torch_run)
+    ]
     plugin = tomllib.loads(entry_point)["project"]["entry-points"]["xaibench.plugins"]
     assert plugin == {"my_plugin": "my_package.xaibench_plugin"}
     path = tmp_path / "my_run.toml"
@@ -85,6 +91,11 @@ def test_config_examples_are_valid(tmp_path):
         at_224 = at_224.replace(f'"{name}', f'"{tmp_path}/{name}')
     (tmp_path / "mnv2.toml").write_text(at_224)
     config = load_config(tmp_path / "mnv2.toml").validate()
+    # a PyTorch model beside a zoo model: the spec's form and its state_dict file are checked
+    (tmp_path / "net.pt").write_bytes(b"")
+    (tmp_path / "torch.toml").write_text(torch_run.replace("@net.pt", f"@{tmp_path}/net.pt"))
+    mixed = load_config(tmp_path / "torch.toml").validate()
+    assert mixed.models[-1] == f"torch:my_pkg.nets:build@{tmp_path}/net.pt"
     realistic = SUITES["realistic"]
     assert set(config.methods) == set(realistic.methods)
     assert set(config.metrics) == set(realistic.metrics)

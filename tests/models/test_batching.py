@@ -19,7 +19,7 @@ import pytest
 
 from xaibench._checks import check_batch_size
 from xaibench._tf import keras
-from xaibench.models import batching
+from xaibench.models import _keras, batching
 from xaibench.models.batching import MAX_BATCH, activation_values, model_batch
 
 layers = keras.layers
@@ -203,8 +203,8 @@ def test_the_budget_follows_the_environment(monkeypatch):
 def test_the_estimate_is_cached_weakly(monkeypatch):
     """One walk over the layers per (model, input shape); the entry goes with its model."""
     walks = []
-    walk = batching._layer_values
-    monkeypatch.setattr(batching, "_layer_values", lambda m, s: walks.append(s) or walk(m, s))
+    walk = _keras._layer_values
+    monkeypatch.setattr(_keras, "_layer_values", lambda m, s: walks.append(s) or walk(m, s))
     model = mlp()
     for _ in range(3):
         model_batch("auto", model, (5,), gradient=True)

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import xaibench as xb
-from xaibench.methods import _gradients
-from xaibench.models import outputs
+from xaibench.models import protocol
 
 
 @pytest.mark.parametrize(
@@ -25,12 +24,12 @@ def test_a_model_is_left_untouched_and_freed_with_its_cached_functions(method):
     model = _tiny.small_cnn((6, 6, 1), 3, seed=2)
     before = set(vars(model))
     first = xb.methods.get(method)(model, x, y)
-    assert model in _gradients._FUNCTIONS or model in outputs._GRADIENT_FNS  # it was cached
+    assert model in protocol._ADAPTERS and protocol.adapt(model)._functions  # it was cached
     np.testing.assert_array_equal(xb.methods.get(method)(model, x, y), first)  # and reused
     assert set(vars(model)) == before
-    entries = len(_gradients._FUNCTIONS) + len(outputs._GRADIENT_FNS)
+    entries = len(protocol._ADAPTERS)
     alive = weakref.ref(model)
     del model
     gc.collect()
     assert alive() is None  # nothing of xaibench holds it
-    assert len(_gradients._FUNCTIONS) + len(outputs._GRADIENT_FNS) < entries
+    assert len(protocol._ADAPTERS) < entries

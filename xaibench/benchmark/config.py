@@ -18,6 +18,7 @@ from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench.benchmark import components, meta, sweep
 from xaibench.benchmark.meta import MetaSettings
+from xaibench.models import torch_spec
 
 KEYS = (
     "samples",
@@ -38,8 +39,9 @@ LISTS = ("datasets", "models", "methods", "metrics")
 
 
 def is_model_file(spec: str) -> bool:
-    """A model given as a saved Keras file rather than a zoo architecture."""
-    return spec.endswith(".keras")
+    """A model given as a saved Keras file or a PyTorch factory (``"torch:<module>:<factory>
+    [@<state_dict file>]"``) rather than a zoo architecture."""
+    return spec.endswith(".keras") or torch_spec.is_torch_spec(spec)
 
 
 def is_dataset_path(spec: str) -> bool:
@@ -49,7 +51,10 @@ def is_dataset_path(spec: str) -> bool:
 
 def display_name(spec: str) -> str:
     """How a dataset or model spec is named in results: built-in names as they are, files by
-    their stem (``models/my_cnn.keras`` -> ``my_cnn``)."""
+    their stem (``models/my_cnn.keras`` -> ``my_cnn``), PyTorch models by their state_dict
+    file's stem, else their factory's name (``torch:nets:build@r18.pt`` -> ``r18``)."""
+    if torch_spec.is_torch_spec(spec):
+        return torch_spec.TorchSpec.parse(spec).name
     if is_model_file(spec) or is_dataset_path(spec):
         return Path(spec.rstrip("/")).stem
     return spec
@@ -299,13 +304,15 @@ def _check_datasets(specs) -> None:
 
 def _check_models(specs) -> None:
     for spec in specs:
-        if is_model_file(spec) and not Path(spec).is_file():
+        if torch_spec.is_torch_spec(spec):
+            torch_spec.TorchSpec.parse(spec)  # the form and the file
+        elif is_model_file(spec) and not Path(spec).is_file():
             raise ValueError(f"model file {spec!r} does not exist")
     _check_names(
         "model",
         [s for s in specs if not is_model_file(s)],
         _models.names(),
-        alternative=" or a path to a .keras file",
+        alternative=" or a path to a .keras file or 'torch:<module>:<factory>[@<state_dict>]'",
     )
 
 

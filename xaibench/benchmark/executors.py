@@ -39,6 +39,8 @@ import numpy as np
 from xaibench._system import allocator_environment, usable_cpus
 from xaibench.benchmark import components, cost, meta
 from xaibench.methods.base import NotApplicable
+from xaibench.models import torch_spec
+from xaibench.models.protocol import framework
 
 EXECUTORS = ("local", "dask")
 
@@ -137,7 +139,7 @@ class Work:
         return cls(method, metrics, x, y, masks, meta=extra, samples=samples)
 
 
-def score_outcome(metric, model, x, y, a, method, masks) -> tuple[str, dict]:
+def score_outcome(metric, model, x, y, a, *, method, masks) -> tuple[str, dict]:
     """``(status, fields)`` of one cell: ``metric`` scoring ``a`` (``components.score_cell``)."""
     try:
         start = time.perf_counter()
@@ -177,7 +179,7 @@ def compute_method(model, work: Work) -> MethodResult:
         elif error is not None:
             out.outcomes.append(("error", {"error": error}))
         else:
-            status, fields = score_outcome(metric, model, x, y, out.a, method, masks)
+            status, fields = score_outcome(metric, model, x, y, out.a, method=method, masks=masks)
             if status == "ok" and work.samples is not None:
                 fields["samples"] = work.samples
             out.outcomes.append((status, fields))
@@ -198,7 +200,16 @@ def _meta_outcomes(model, work: Work, a, reason: str | None, error: str | None) 
     if error is not None:
         return [("error", {"error": error})] * len(work.meta)
     positions = work.meta[0][0].positions
-    task = meta.MetaTask(model, work.method, work.x, work.y, work.masks, work.samples, a, positions)
+    task = meta.MetaTask(
+        model,
+        work.method,
+        work.x,
+        work.y,
+        masks=work.masks,
+        samples=work.samples,
+        a=a,
+        positions=positions,
+    )
     out: list = [None] * len(work.meta)
     for perturbation, indices in meta.by_perturbation(work.meta):
         metrics = [work.meta[i][1] for i in indices]
@@ -230,7 +241,10 @@ class LocalExecutor:
 
 
 def model_bytes(model) -> bytes:
-    """``model`` saved as a ``.keras`` file, as bytes."""
+    """``model`` saved as a ``.keras`` file, as bytes; a PyTorch model as its factory reference
+    and state_dict (``models.torch_spec.to_bytes``), never pickled."""
+    if framework(model) == "torch":
+        return torch_spec.to_bytes(model)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
@@ -242,6 +256,8 @@ _WORKER_MODELS: dict = {}
 
 
 def _worker_model(key: str, blob: bytes):
+    if key not in _WORKER_MODELS and blob.startswith(torch_spec.MAGIC):
+        _WORKER_MODELS[key] = torch_spec.from_bytes(blob)
     if key not in _WORKER_MODELS:
         from xaibench._tf import keras
 

@@ -221,7 +221,7 @@ class MetaTask:
     ``x`` (reused as the reference's when the subset is all of ``x``). The reference explanation
     and the model's predictions on the subset are computed once, on first use."""
 
-    def __init__(self, model, method, x, y, masks, samples, a, positions):
+    def __init__(self, model, method, x, y, *, masks, samples, a, positions):
         p = np.asarray(positions, dtype=int)
         self.model, self.method, self.everything = model, method, len(p) == len(x)
         self.x, self.y = x[p], y[p]
@@ -247,7 +247,7 @@ class MetaTask:
 
     def run(self, p: Perturbation, metrics: list, score) -> list[tuple[str, dict]]:
         """The outcomes ``(status, fields)`` of ``metrics`` under ``p``, each scored by
-        ``score(metric, model, x, y, a, method, masks)`` (which returns an outcome). Raises what
+        ``score(metric, model, x, y, a, method=, masks=)`` (which returns an outcome). Raises what
         the explanations raise (every cell of ``p`` then shares it)."""
         a, seconds = self.reference()
         before = self.predicted() if p.test != "reference" else None
@@ -266,7 +266,9 @@ class MetaTask:
                 seconds = None  # the reference's explanation, of the clean inputs
             out = []
             for metric in metrics:
-                status, fields = score(metric, self.model, x, self.y, a, self.method, self.masks)
+                status, fields = score(
+                    metric, self.model, x, self.y, a, method=self.method, masks=self.masks
+                )
                 if status == "ok":
                     scores = np.array(fields["scores"], dtype=float)
                     if keep is not None:

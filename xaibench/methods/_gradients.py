@@ -1,4 +1,4 @@
-"""Helpers shared by the gradient-family methods: compiled functions cached per model, the base
+"""Helpers shared by the gradient-family methods: functions cached per model, the base
 classes of the one-gradient methods (saliency, gradient x input, guided backpropagation) and of
 the noisy-gradient methods (SmoothGrad, VarGrad), and gradients over noisy copies of the inputs."""
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xaibench._tf import tf
 from xaibench.methods.base import (
     Method,
     check_batch_size,
@@ -44,17 +43,12 @@ def cached_function(model, key, build: Callable[[Callable], Callable]) -> Callab
 def batched(
     fn: Callable, x: np.ndarray, y: np.ndarray, batch_size: int | str, *, model
 ) -> np.ndarray:
-    """A compiled ``fn(x, y) -> tensor`` applied in batches of ``batch_size`` inputs, as one array;
-    ``fn`` takes a gradient of ``model`` (what ``batch_size="auto"`` sizes the batches for)."""
+    """``fn(x, y) -> array`` (a ``ModelAdapter`` function on numpy) applied in batches of
+    ``batch_size`` inputs, as one array; ``fn`` takes a gradient of ``model`` (what
+    ``batch_size="auto"`` sizes the batches for)."""
     batch_size = model_batch(batch_size, model, x.shape[1:], gradient=True)
     return np.concatenate(
-        [
-            fn(
-                tf.convert_to_tensor(x[i : i + batch_size]),
-                tf.convert_to_tensor(y[i : i + batch_size]),
-            ).numpy()
-            for i in range(0, len(x), batch_size)
-        ]
+        [fn(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     )
 
 

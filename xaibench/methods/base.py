@@ -24,8 +24,8 @@ from xaibench._checks import (  # noqa: F401 - the validators are re-exported fr
     samples_per_chunk,
 )
 from xaibench._registry import Component, make_function_class
-from xaibench.models.inspect import last_conv_layer
 from xaibench.models.outputs import check_targets
+from xaibench.models.protocol import adapt
 
 
 class Method(Component, abc.ABC):
@@ -35,7 +35,7 @@ class Method(Component, abc.ABC):
     and return an array of ``x``'s shape (images may return (N, H, W)). Class metadata, read by
     the runner and ``xaibench list``:
 
-    - ``needs_gradients``: the model must be differentiable (TensorFlow gradients are taken);
+    - ``needs_gradients``: the model must be differentiable (its gradients are taken);
     - ``needs_conv``: the model must have a convolutional layer;
     - ``inputs``: the kinds of input it explains, ``("image", "tabular")`` by default;
     - ``stochastic``: it takes a ``seed``;
@@ -90,7 +90,7 @@ class Method(Component, abc.ABC):
         kind = input_kind(x)
         if kind not in self.inputs:
             return f"it explains {' or '.join(self.inputs)} inputs, not {kind} inputs"
-        if self.needs_conv and model is not None and last_conv_layer(model) is None:
+        if self.needs_conv and model is not None and adapt(model).conv_layer(None, x) is None:
             return "the model has no convolutional layer"
         return None
 

@@ -3,7 +3,6 @@ Gradient-Based Visual Explanations for Deep Convolutional Networks")."""
 
 from __future__ import annotations
 
-from xaibench._tf import tf
 from xaibench.methods import register
 from xaibench.methods._cam import CAMMethod
 
@@ -40,9 +39,9 @@ class GradCAMPlusPlus(CAMMethod):
     """
 
     @staticmethod
-    def channel_weights(a, g):
+    def channel_weights(a, g, ops):
         """w_k = sum_ij alpha_ij^k ReLU(g_ij^k): (n, h, w, K) -> (n, K)."""
-        g2 = tf.square(g)
-        denom = 2.0 * g2 + tf.reduce_sum(a, axis=(1, 2), keepdims=True) * g2 * g
-        alpha = tf.math.divide_no_nan(g2, denom)  # 0 where the denominator is 0
-        return tf.reduce_sum(alpha * tf.nn.relu(g), axis=(1, 2))
+        g2 = ops.square(g)
+        denom = 2.0 * g2 + ops.sum(a, axis=(1, 2), keepdims=True) * g2 * g
+        alpha = ops.divide_no_nan(g2, denom)  # 0 where the denominator is 0
+        return ops.sum(alpha * ops.relu(g), axis=(1, 2))

@@ -3,50 +3,9 @@ Simplicity: The All Convolutional Net")."""
 
 from __future__ import annotations
 
-from xaibench._tf import tf
 from xaibench.methods import register
-from xaibench.methods._gradients import GradientMethod, batched, cached_function
-from xaibench.models.outputs import score_fn
-
-_GUIDED = {"Relu": "XaibenchGuidedRelu", "Relu6": "XaibenchGuidedRelu6"}
-
-
-def _guided_relu_grad(op, grad):
-    """Backward pass of a guided ReLU: the incoming gradient where both the ReLU's input and the
-    gradient are positive, 0 elsewhere."""
-    return tf.where((op.inputs[0] > 0) & (grad > 0), grad, tf.zeros_like(grad))
-
-
-def _guided_relu6_grad(op, grad):
-    z = op.inputs[0]
-    return tf.where((z > 0) & (z < 6) & (grad > 0), grad, tf.zeros_like(grad))
-
-
-for _name, _fn in [(_GUIDED["Relu"], _guided_relu_grad), (_GUIDED["Relu6"], _guided_relu6_grad)]:
-    try:
-        tf.RegisterGradient(_name)(_fn)
-    except KeyError:  # already registered (the module was reloaded)
-        pass
-
-
-def _guided_gradient_fn(model):
-    """A compiled ``(x, y) -> guided d f_y / d x``, cached per model.
-
-    The model runs unchanged inside a traced graph in which the gradients of TensorFlow's Relu
-    and Relu6 ops are overridden (``gradient_override_map``, read by ``tf.gradients``): the user's
-    model, its layers and its other compiled functions are not touched."""
-
-    def build(get_model):
-        def guided(x, y):
-            fn = score_fn(get_model(), "raw")
-            with tf.compat.v1.get_default_graph().gradient_override_map(_GUIDED):
-                s = tf.gather(fn(x), y, axis=1, batch_dims=1)
-            (g,) = tf.gradients(s, x)
-            return tf.zeros_like(x) if g is None else g
-
-        return tf.function(guided, reduce_retracing=True)
-
-    return cached_function(model, "guided_backprop", build)
+from xaibench.methods._gradients import GradientMethod, batched
+from xaibench.models.protocol import adapt
 
 
 @register("guided_backprop")
@@ -81,4 +40,5 @@ class GuidedBackprop(GradientMethod):
     """
 
     def explain(self, model, x, y):
-        return batched(_guided_gradient_fn(model), x, y, self.batch_size, model=model)
+        fn = adapt(model).gradient_fn("raw", guided=True)
+        return batched(fn, x, y, self.batch_size, model=model)

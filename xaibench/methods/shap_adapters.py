@@ -36,6 +36,7 @@ from xaibench.methods.base import (
     sample_seeds,
 )
 from xaibench.models.batching import model_batch
+from xaibench.models.protocol import adapt, framework
 
 HINT = "install the shap extra: pip install 'xaibench[shap]'"
 
@@ -77,16 +78,6 @@ def numpy_global_seed(seed: int):
         yield
     finally:
         np.random.set_state(state)
-
-
-def _inference(model):
-    """``model`` called with ``training=False`` (shap calls it plainly, and Keras layers such as
-    ``Resizing`` default to training mode: a BatchNorm after them would then use batch statistics
-    and update the user's moving ones)."""
-    from xaibench._tf import keras
-
-    inputs = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
-    return keras.Model(inputs, model(inputs, training=False))
 
 
 class ShapGradient(Method):
@@ -143,10 +134,16 @@ class ShapGradient(Method):
         """Per sample: ``nsamples`` gradients (forward + backward) and one forward pass of x."""
         return {"forward": self.nsamples + 1, "backward": self.nsamples}
 
+    def applicable(self, model, x):
+        reason = super().applicable(model, x)
+        if reason is None and model is not None and framework(model) != "keras":
+            reason = f"xaibench hands shap Keras models only, not {framework(model)} models"
+        return reason
+
     def explain(self, model, x, y):
         data = background_inputs(x, self.background, self.background_size, self.seed)
         batch = model_batch(self.batch_size, model, x.shape[1:], gradient=True)
-        explainer = shap.GradientExplainer(_inference(model), data, batch_size=batch)
+        explainer = shap.GradientExplainer(adapt(model).inference_model(), data, batch_size=batch)
         with numpy_global_seed(self.seed), warnings.catch_warnings():
             # shap calls the model on a list of one tensor; Keras warns about the structure
             warnings.filterwarnings("ignore", message="The structure of `inputs`")

@@ -63,8 +63,7 @@ import os
 import weakref
 
 from xaibench._checks import check_batch_size
-from xaibench._tf import keras, tf
-from xaibench.models.inspect import all_layers
+from xaibench.models.protocol import adapt
 
 # The memory one call of the model may take beyond the model's own footprint (its weights and
 # TensorFlow), in GiB: 2 GiB leaves room on an 8 GiB laptop for the model, the data, the copies
@@ -117,7 +116,8 @@ def model_batch(batch_size, model, input_shape, *, gradient: bool) -> int:
 
 def activation_values(model, input_shape) -> int:
     """The estimated values one input of ``input_shape`` occupies in a call of ``model``: the
-    input plus every layer's outputs (``_layer_values``), else a probe's count (``_traced_values``),
+    input plus what the model's adapter counts (``ModelAdapter.activation_values``; Keras: every
+    layer's outputs, else a probe's count; PyTorch: the tensors of one sample's forward pass),
     else ``FALLBACK_VALUES`` per input value. Cached per (model, input shape)."""
     shape = tuple(int(d) for d in input_shape)
     size = math.prod(shape)
@@ -128,60 +128,6 @@ def activation_values(model, input_shape) -> int:
     except TypeError:  # a model that cannot be a weak key: estimate for this call only
         cache = {}
     if shape not in cache:
-        found = _layer_values(model, shape)
-        if found is None:
-            found = _traced_values(model, shape)
+        found = adapt(model).activation_values(shape)
         cache[shape] = size + (FALLBACK_VALUES * size if found is None else found)
     return cache[shape]
-
-
-def _layer_values(model, shape: tuple) -> int | None:
-    """The sum of the output sizes of ``model``'s layers (nested models: their layers), a layer
-    with a non-linear activation counted twice; None when a layer's output shape is unknown or
-    depends on the input size, or the model takes inputs of another shape."""
-    declared = [tuple(t.shape)[1:] for t in getattr(model, "inputs", None) or []]
-    if len(declared) != 1 or declared[0] != shape:
-        return None
-    total = 0
-    for layer in all_layers(model):
-        if getattr(layer, "layers", None) or isinstance(layer, keras.layers.InputLayer):
-            continue  # a nested model is counted by its layers; the input is counted once
-        try:
-            outputs = keras.tree.flatten(layer.output)
-        except (AttributeError, ValueError):  # never called symbolically
-            return None
-        for out in outputs:
-            dims = tuple(out.shape)[1:]
-            if None in dims:
-                return None
-            total += math.prod(dims) * (2 if _activates(layer) else 1)
-    return total
-
-
-def _activates(layer) -> bool:
-    """Whether ``layer`` applies a non-linear activation of its own after its main operation."""
-    activation = getattr(layer, "activation", None)
-    if activation is None or isinstance(layer, keras.layers.Activation):
-        return False
-    return getattr(activation, "__name__", "") != "linear"
-
-
-def _traced_values(model, shape: tuple) -> int | None:
-    """The values of every tensor with a batch axis in ``model``'s forward pass traced for
-    inputs of ``shape``, per input; None when the model cannot be traced."""
-    try:
-        graph = (
-            tf.function(lambda x: model(x, training=False))
-            .get_concrete_function(tf.TensorSpec((None, *shape), tf.float32))
-            .graph
-        )
-    except (TypeError, ValueError, AttributeError, NotImplementedError, tf.errors.OpError):
-        # what tracing raises on a model it cannot run symbolically (NotImplementedError: a
-        # keras.Model subclass without call); the caller then sizes from the input alone
-        return None
-    total = 0
-    for op in graph.get_operations():
-        for t in op.outputs:
-            if t.shape.rank and t.shape[0] is None and t.shape[1:].is_fully_defined():
-                total += math.prod(t.shape[1:])
-    return total

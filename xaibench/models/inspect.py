@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from xaibench._tf import keras
+from xaibench.models.protocol import framework
 
 CONV_TYPES = (
     keras.layers.Conv1D,
@@ -147,8 +148,11 @@ def first_layer_view(model, x1) -> dict | None:
     ``layer`` is the layer's path name (``path_name``), ``filters`` its kernel ((kh, kw, cin,
     cout) for a 2-D convolution, (F, units) for a dense layer) and ``activations`` its output for
     the single sample ``x1`` (shape (1, ...)), without the batch axis. None when the model has no
-    such layer or its graph cannot be cut there (subclassed models).
+    such layer or its graph cannot be cut there (subclassed models), and for a model that is not
+    a Keras model (a PyTorch module: not inspected).
     """
+    if framework(model) != "keras":
+        return None
     path = next(
         (
             path

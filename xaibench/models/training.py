@@ -19,7 +19,9 @@ from xaibench._checks import file_stem
 from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
+from xaibench.models import torch_spec
 from xaibench.models.outputs import n_classes
+from xaibench.models.protocol import adapt
 from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
 BATCH_SIZE = 32
@@ -52,11 +54,9 @@ def training_data_hash(data: Dataset) -> str:
     return h.hexdigest()[:10]
 
 
-def weights_hash(model: keras.Model) -> str:
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()[:16]
+def weights_hash(model) -> str:
+    """A short hash of ``model``'s weights (``ModelAdapter.weights_hash``)."""
+    return adapt(model).weights_hash()
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
@@ -285,7 +285,10 @@ def _save(model: keras.Model, meta: dict, path: Path, meta_path: Path) -> None:
 
 def load_file(path: str | Path, data: Dataset) -> TrainedModel:
     """A user's saved Keras model (``.keras``, loaded in Keras safe mode), with its accuracy on
-    ``data``'s test split and its parameter count."""
+    ``data``'s test split and its parameter count; or a PyTorch model named
+    ``"torch:<module>:<factory>[@<state_dict file>]"`` (``models.torch_spec``)."""
+    if torch_spec.is_torch_spec(str(path)):
+        return torch_spec.load(str(path), data)
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
         raise ValueError(f"model file {str(path)!r} must be an existing .keras file")

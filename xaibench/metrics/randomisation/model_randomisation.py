@@ -12,45 +12,13 @@ from xaibench._checks import (
     check_positive_int,
     check_seed,
 )
-from xaibench._tf import keras
 from xaibench.metrics import register
 from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric, rerun_calls
-from xaibench.models.inspect import all_layers
+from xaibench.models.protocol import adapt
 
 MODES = ("cascading", "independent")
-
-
-def weighted_layers(model) -> list:
-    """The layers of ``model`` holding float weights, input to output; nested models are
-    descended into and each layer is listed once."""
-    out, seen = [], set()
-    for layer in all_layers(model):
-        if getattr(layer, "layers", None) or id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if any(keras.backend.is_float_dtype(v.dtype) for v in layer.weights):
-            out.append(layer)
-    return out
-
-
-def _random_values(layer, variable, seed: int) -> np.ndarray:
-    """New values for one weight of ``layer``: drawn from the layer's own initializer for it
-    (``<name>_initializer``, reseeded with ``seed``), else from N(0, sd of the current values)."""
-    init = getattr(layer, f"{variable.name}_initializer", None)
-    shape = tuple(variable.shape)
-    if isinstance(init, keras.initializers.Initializer):
-        config = init.get_config()
-        if "seed" in config:
-            init = type(init).from_config({**config, "seed": seed})
-        return np.asarray(init(shape, dtype=variable.dtype))
-    current = variable.numpy()
-    return np.random.default_rng(seed).normal(0.0, current.std(), shape).astype(current.dtype)
-
-
-def _float_weights(layer) -> list:
-    return [v for v in layer.weights if keras.backend.is_float_dtype(v.dtype)]
 
 
 @register("model_randomisation")
@@ -70,7 +38,10 @@ class ModelRandomisation(Metric):
     the layer's own Keras initializer for it (e.g. Glorot-uniform kernels, zero biases, unit
     batch-norm variance), reseeded from ``np.random.default_rng(seed)`` (one draw per layer, top
     layer first, so a layer gets the same random weights in both modes); a weight without a known
-    initializer is drawn from N(0, sd of its trained values). The model's own weights are restored
+    initializer is drawn from N(0, sd of its trained values). A PyTorch module's layers are its
+    modules holding parameters, in the order a forward pass runs them, re-initialised by their
+    own ``reset_parameters()`` under a torch generator seeded the same way (buffers such as
+    batch-norm statistics included), else drawn from N(0, sd) alike. The model's own weights are restored
     afterwards, also when the method raises. A sample whose |a| or some |a_random| is constant
     scores NaN (the rank correlation is undefined). ``layer_correlations`` gives the per-step
     values and ``randomised_layers`` the layer of each step.
@@ -113,7 +84,8 @@ class ModelRandomisation(Metric):
 
     def randomised_layers(self, model) -> list[str]:
         """Names of the layers randomised at each step, top (output) layer first."""
-        return [layer.name for layer in self._steps(model)]
+        names = adapt(model).weighted_layers()
+        return [names[k] for k in self._steps(model)]
 
     def layer_correlations(self, model, x, y, a, *, explain) -> np.ndarray:
         """Per-step Spearman correlations, float (N, steps): column k after randomising the k-th
@@ -136,33 +108,29 @@ class ModelRandomisation(Metric):
     def score(self, model, x, y, a, *, explain):
         return self._correlations(model, x, y, a, explain).mean(axis=1)
 
-    def _steps(self, model) -> list:
-        layers = weighted_layers(model)[::-1]
+    def _steps(self, model) -> list[int]:
+        """The indices (in ``ModelAdapter.weighted_layers``) of the layers randomised at each
+        step, top first."""
+        layers = list(range(len(adapt(model).weighted_layers())))[::-1]
         if not layers:
             raise NotApplicable("model_randomisation needs a model with weights; it has none")
         return layers[: self.layers]
 
     def _correlations(self, model, x, y, a, explain) -> np.ndarray:
-        steps = self._steps(model)
-        weights = [_float_weights(layer) for layer in steps]
-        saved = [[v.numpy().copy() for v in vs] for vs in weights]
+        steps, adapter = self._steps(model), adapt(model)
+        saved = [adapter.get_layer_weights(k) for k in steps]
         rng = np.random.default_rng(self.seed)
         seeds = rng.integers(0, 2**31 - 1 - 1000, size=len(steps))
         reference = average_ranks(np.abs(a))  # ranked once, for every step
         out = np.empty((len(x), len(steps)))
         try:
-            for k, (layer, vs) in enumerate(zip(steps, weights, strict=True)):
-                if self.mode == "independent" and k > 0:
-                    _assign(weights[k - 1], saved[k - 1])
-                _assign(vs, [_random_values(layer, v, int(seeds[k]) + j) for j, v in enumerate(vs)])
+            for i, k in enumerate(steps):
+                if self.mode == "independent" and i > 0:
+                    adapter.set_layer_weights(steps[i - 1], saved[i - 1])
+                adapter.randomise_layer(k, int(seeds[i]))
                 a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
-                out[:, k] = pearson_rows(reference, average_ranks(np.abs(a_random)))
+                out[:, i] = pearson_rows(reference, average_ranks(np.abs(a_random)))
         finally:
-            for vs, values in zip(weights, saved, strict=True):
-                _assign(vs, values)
+            for k, values in zip(steps, saved, strict=True):
+                adapter.set_layer_weights(k, values)
         return out
-
-
-def _assign(variables, values) -> None:
-    for v, value in zip(variables, values, strict=True):
-        v.assign(value)
