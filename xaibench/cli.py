@@ -311,9 +311,10 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
     if result.leaderboard is not None and not result.leaderboard.empty:
         _print_verdict(out)
     kept = "" if rebuilt else " (unchanged: nothing new was computed)"
+    trust = "".join(f"{name}, " for name in ("meta.csv", "sweep.csv") if (out / name).is_file())
     print(
         f"\nresults in {out}/{kept}: report.html (everything in one page), "
-        "leaderboard.csv/.md/.tex, tradeoffs.csv, ranks.csv, plots/, results.sqlite"
+        f"leaderboard.csv/.md/.tex, {trust}tradeoffs.csv, ranks.csv, plots/, results.sqlite"
     )
     if result.failures:
         print(

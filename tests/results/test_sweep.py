@@ -87,3 +87,34 @@ def test_without_random_or_a_verdict_those_columns_are_empty():
     assert table["control_last"].isna().all() and table["recommended_holds"].isna().all()
     assert table["settings"].tolist() == ["{}", "{}"]
     assert sweep_table(configured, variants.iloc[:0], {}).empty
+
+
+def test_verdict_recommended_is_the_verdicts_recommendation():
+    """verdict.recommended (what recommended_holds asks) gives the verdict's recommended methods
+    of one (dataset, model), best first, without computing the rest of the verdict."""
+    from xaibench.results import verdict
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for metric, higher in (("deletion", False), ("sparseness", True), ("runtime", False)):
+        for shift, method in enumerate(("a", "b", "c", "random")):
+            for sample in range(20):
+                rows.append(
+                    dict(
+                        dataset="d",
+                        model="m",
+                        method=method,
+                        metric=metric,
+                        category={"runtime": "cost", "sparseness": "complexity"}.get(
+                            metric, "faithfulness"
+                        ),
+                        higher_is_better=higher,
+                        control=method == "random",
+                        sample=sample,
+                        score=rng.normal(shift * (1 if higher else -1) * 0.3, 1.0),
+                    )
+                )
+    scores = pd.DataFrame(rows)
+    v = verdict.verdict(scores)
+    expected = v[(v.dataset == "d") & v.recommended].sort_values(["overall_rank", "method"])
+    assert verdict.recommended(scores) == expected["method"].tolist() != []

@@ -125,10 +125,12 @@ def test_annotate_names_the_deciding_metrics_and_their_reliability():
     assert VERDICT["note"].tolist() == ["low on road 3/3", "", ""]  # not changed in place
 
 
-def test_without_meta_or_sweeps_the_verdict_is_unchanged():
-    empty = trust.Trust(pd.DataFrame(columns=META_COLUMNS), pd.DataFrame(columns=SWEEP_COLUMNS))
+def test_without_meta_or_sweeps_the_verdict_is_unchanged(tmp_path):
+    empty = trust.Trust.none()
     assert trust.annotate(VERDICT, BOARD, empty) is VERDICT
-    assert trust.markdown(empty) == "" and trust.section(empty, "unused") == (None, [])
+    (tmp_path / "trust.png").write_bytes(b"an earlier run's")
+    assert trust.markdown(empty) == "" and trust.section(empty, tmp_path) == (None, [])
+    assert not (tmp_path / "trust.png").exists()
 
 
 def test_sweeps_only_give_no_mc():

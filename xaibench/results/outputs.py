@@ -17,7 +17,7 @@ import pandas as pd
 
 from xaibench._categories import CATEGORIES
 from xaibench._checks import file_stem
-from xaibench.results import html, plots, stats, tradeoffs, verdict
+from xaibench.results import html, plots, stats, tradeoffs, trust, verdict
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.leaderboard import leaderboard
 from xaibench.results.tables import leaderboard_markdown, markdown_table, md_escape, select, wide
@@ -43,7 +43,8 @@ def _tradeoffs_text(board: pd.DataFrame) -> str:
 @dataclass
 class RunData:
     """What the outputs are made from: the run's record, per-sample scores, cells, models, and
-    accessors for its curves and artifacts (both empty for an ``xb.evaluate`` table)."""
+    accessors for its curves and artifacts (both empty for an ``xb.evaluate`` table) and for its
+    meta-evaluation and sweeps (``trust_data(recommended)``, a ``trust.Trust``; empty without)."""
 
     run: dict
     scores: pd.DataFrame
@@ -52,6 +53,7 @@ class RunData:
     curve_metrics: list[str] = field(default_factory=list)
     curves: Callable[[str], dict] = lambda metric: {}
     artifacts: Callable[[str], list[dict]] = lambda kind: []
+    trust_data: Callable[[Callable], trust.Trust] = lambda recommended: trust.Trust.none()
 
     @classmethod
     def from_store(cls, store: Store, run_id: int | None = None) -> RunData:
@@ -63,14 +65,16 @@ class RunData:
                 else f"{store.path} holds no run {run_id}"
             )
         rid = run["id"]
+        scores = store.scores(rid)
         return cls(
             run=run,
-            scores=store.scores(rid),
+            scores=scores,
             cells=store.cells(rid),
             models=store.models(rid),
             curve_metrics=store.curve_metrics(rid),
             curves=lambda metric: store.metric_curves(metric, rid),
             artifacts=lambda kind: store.artifacts(kind, rid),
+            trust_data=lambda recommended: trust.from_store(store, rid, scores, recommended),
         )
 
     @classmethod
@@ -145,8 +149,9 @@ def verdict_markdown(v: pd.DataFrame) -> str:
 
 
 def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
-    board, models = tables["leaderboard"], tables["models"]
-    markdown = verdict_markdown(tables["verdict"]) + leaderboard_markdown(board, models)
+    board, models, trusted = tables["leaderboard"], tables["models"], tables["trust"]
+    markdown = verdict_markdown(tables["verdict"]) + trust.markdown(trusted)
+    markdown += leaderboard_markdown(board, models)
     files = [
         _write_text(out / "verdict.csv", tables["verdict"].to_csv(index=False)),
         _write_text(out / "leaderboard.csv", board.to_csv(index=False)),
@@ -157,6 +162,11 @@ def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
     for name in ("ranks", "significance", "rank_stability", "tradeoff_summary"):
         files.append(_write_text(out / f"{name}.csv", tables[name].to_csv(index=False)))
     files.append(_write_text(out / "metric_agreement.csv", tables["metric_agreement"].to_csv()))
+    for name, table in (("meta", trusted.meta), ("sweep", trusted.sweep)):
+        if not table.empty:
+            files.append(_write_text(out / f"{name}.csv", table.to_csv(index=False)))
+        else:  # an earlier run's into this directory would be taken for this one's
+            (out / f"{name}.csv").unlink(missing_ok=True)
     return files
 
 
@@ -252,13 +262,16 @@ def build_from(
         )
         return Outputs(board, {"leaderboard": board}, [out / "leaderboard.csv", path])
     tables = _statistics(data.scores, board)
+    tables["trust"] = data.trust_data(verdict.recommended)  # meta-evaluation, sweeps: if any
+    tables["verdict"] = trust.annotate(tables["verdict"], board, tables["trust"])
     tables["models"] = data.models
     tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, data.models)
     tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, data.models)
     files = _tables(out, tables, latex)
     made = _plots(data, out, tables)
+    trusted, made["trust"] = trust.section(tables["trust"], out / "plots")
     files += [p for group in made.values() for p in group]
-    files.append(_report(data, out, tables, made))
+    files.append(_report(data, out, tables, made, trusted))
     return Outputs(tables["leaderboard"], tables, files)
 
 
@@ -331,7 +344,7 @@ def _by_category(g: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(c, g[g["category"] == c]) for c in cats]
 
 
-def _report(data: RunData, out: Path, tables: dict, made: dict) -> Path:
+def _report(data: RunData, out: Path, tables: dict, made: dict, trusted=None) -> Path:
     board, v = tables["leaderboard"], tables["verdict"]
     Image, Section, Table, Text = html.Image, html.Section, html.Table, html.Text
     images = lambda group, caption: [Image(p, caption(p)) for p in made.get(group, [])]  # noqa: E731
@@ -436,7 +449,7 @@ def _report(data: RunData, out: Path, tables: dict, made: dict) -> Path:
         title=f"xaibench report: {out.name}",
         run=data.run,
         lead=_verdict_section(v),
-        sections=[*pairs, across, details],
+        sections=[*([trusted] if trusted is not None else []), *pairs, across, details],
     )
 
 

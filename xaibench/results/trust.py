@@ -23,8 +23,10 @@ import pandas as pd
 
 from xaibench.results import html
 from xaibench.results._figures import NORMAL, _axes, _figure, _save, _text_inches, plain_text
+from xaibench.results.meta import COLUMNS as META_COLUMNS
 from xaibench.results.meta import meta_table, reliability
 from xaibench.results.stats import EXCLUDED_FROM_OVERALL
+from xaibench.results.sweep import COLUMNS as SWEEP_COLUMNS
 from xaibench.results.sweep import CONFIGURED, sweep_table
 from xaibench.results.tables import fmt, markdown_table, md_escape
 
@@ -43,6 +45,11 @@ class Trust:
     @property
     def empty(self) -> bool:
         return self.meta.empty and self.sweep.empty
+
+    @classmethod
+    def none(cls) -> Trust:
+        """No meta-evaluation nor sweep."""
+        return cls(pd.DataFrame(columns=META_COLUMNS), pd.DataFrame(columns=SWEEP_COLUMNS))
 
 
 def swept_settings(cells: pd.DataFrame) -> dict:
@@ -262,8 +269,10 @@ def markdown(trust: Trust) -> str:
 
 def section(trust: Trust, plots_dir) -> tuple[html.Section | None, list[Path]]:
     """The "Which metrics to trust" section of report.html and the figure it shows (written
-    into ``plots_dir``); ``(None, [])`` without meta or sweeps."""
+    into ``plots_dir``); ``(None, [])`` without meta or sweeps (an earlier run's figure there is
+    removed)."""
     if trust.empty:
+        (Path(plots_dir) / "trust.png").unlink(missing_ok=True)
         return None, []
     summary = metric_summary(trust)
     figure = trust_plot(summary, Path(plots_dir) / "trust.png")

@@ -104,6 +104,33 @@ class _Metric:
 def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     """The verdict rows of one (dataset, model) and its bootstrap replicates of the overall rank
     (a DataFrame n_boot x methods)."""
+    rows, boot, metrics, methods = _ranked(g, n_boot, rng)
+    index = {m: i for i, m in enumerate(methods)}
+    faithfulness = [m for m in metrics if m.category == "faithfulness"]
+    for column, name in CONTROLS.items():
+        rows[column] = [_beats(faithfulness, index, method, name) for method in rows["method"]]
+    rows["note"] = _notes(metrics, index, rows)
+    return rows, boot
+
+
+def recommended(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[str]:
+    """The methods ``verdict`` recommends on the scores of one (dataset, model), the best
+    first (rules 1-3 alone: for what-if questions, such as a sweep variant of a metric in place
+    of the metric, ``results/sweep.py``)."""
+    scores = scores[~scores["category"].isin(EXCLUDED_FROM_OVERALL)]
+    if scores.empty:
+        return []
+    key = tuple(scores[c].iloc[0] if c in scores else "" for c in ("dataset", "model"))
+    control = scores["control"].astype(bool) if "control" in scores else False
+    rng = np.random.default_rng(_group_seed(seed, key))
+    rows = _ranked(scores.assign(control=control), n_boot, rng)[0]
+    chosen = rows[rows["recommended"]].sort_values(["overall_rank", "method"])
+    return chosen["method"].tolist()
+
+
+def _ranked(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
+    """Rules 1-3 on one (dataset, model): ``(rows, boot, metrics, methods)``, the rows with
+    their overall rank, interval, position and ``recommended``."""
     methods = sorted(g["method"].unique())
     samples = np.sort(g["sample"].unique())
     control = g.groupby("method")["control"].first().reindex(methods).fillna(False).astype(bool)
@@ -132,12 +159,7 @@ def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     boot = pd.DataFrame(boot[:, keep], columns=rows["method"])
     rows["position"] = tolerant_ranks(rows["overall_rank"], False, 0.0).astype(int)
     rows["recommended"] = _recommended(rows, boot)
-    index = {m: i for i, m in enumerate(methods)}
-    faithfulness = [m for m in metrics if m.category == "faithfulness"]
-    for column, name in CONTROLS.items():
-        rows[column] = [_beats(faithfulness, index, method, name) for method in rows["method"]]
-    rows["note"] = _notes(metrics, index, rows)
-    return rows, boot
+    return rows, boot, metrics, methods
 
 
 def _percentile(boot: np.ndarray, q: float) -> np.ndarray:
@@ -290,7 +312,8 @@ def summary(v: pd.DataFrame) -> pd.DataFrame:
     ``recommended`` method(s) (the best first; "(tied)" when several), the best one's ``overall
     rank [95% CI]``, whether they beat the controls ("yes"/"no"; for tied methods "all", "none"
     or "k of n"; "–" without the control), where the ``controls`` stand (e.g. "random 11th,
-    sobel 10th of 11") and the best one's ``caution``."""
+    sobel 10th of 11") and the best one's ``caution``; with a meta-evaluation or sweeps, the
+    metrics that decided the best one with their MC (``decided by``, ``results/trust.py``)."""
     columns = [
         "where",
         "recommended",
@@ -321,9 +344,12 @@ def summary(v: pd.DataFrame) -> pd.DataFrame:
                 _share([_yes_no(b) for b in best["beats_sobel"]]),
                 controls,
                 top.note,
+                getattr(top, "decided_by", ""),
             ]
         )
-    return pd.DataFrame(rows, columns=columns)
+    columns.append("decided by")
+    table = pd.DataFrame([r + [""] * (len(columns) - len(r)) for r in rows], columns=columns)
+    return table if "decided_by" in v else table.drop(columns="decided by")
 
 
 RULE = (
