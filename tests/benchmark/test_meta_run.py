@@ -77,7 +77,7 @@ def test_meta_and_sweep_end_to_end(tmp_path, capsys):
     both = meta[meta.test == "both"].set_index("metric")["mc"].to_dict()
     weak = unreliable(both)
     assert weak  # two metrics: the lower one is in the bottom half
-    for row in pd.read_csv(out / "verdict.csv").fillna("").itertuples():
+    for row in v.itertuples():
         if not row.recommended:
             assert row.decided_by == ""
             continue
