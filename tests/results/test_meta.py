@@ -151,3 +151,17 @@ def test_no_meta_scores_give_an_empty_table():
     assert meta_table(empty).empty and list(meta_table(empty).columns) == COLUMNS
     with pytest.raises(ValueError, match="variant"):
         meta_table(empty.drop(columns="variant"))
+
+
+def test_reliability_falls_back_to_the_test_that_has_an_mc():
+    """A model test whose AR perturbations changed no prediction has no MC, nor has "both": the
+    metric's reliability is then the input test's."""
+    table = pd.DataFrame(
+        [
+            dict(dataset="d", model="m", metric="q", test=test, mc=mc, mc_std=0.0)
+            for test, mc in (("model", NAN), ("input", 0.6), ("both", NAN))
+        ]
+    )
+    row = reliability(table).iloc[0]
+    assert (row.test, row.mc) == ("input", 0.6)
+    assert np.isnan(reliability(table.assign(mc=NAN)).iloc[0].mc)

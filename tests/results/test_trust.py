@@ -170,3 +170,15 @@ def test_summary_markdown_and_figure(tmp_path):
     section, figures = trust.section(data, tmp_path)
     assert section.title == "Which metrics to trust" and figures == [tmp_path / "trust.png"]
     assert figures[0].stat().st_size > 0
+
+
+def test_a_caution_names_the_three_least_reliable_deciding_metrics():
+    """Five deciding metrics below 0.5: the three lowest named, the rest counted."""
+    board = _board(
+        [("d1", f"q{i}", "faithfulness", m, r) for i in range(5) for m, r in (("x", 1), ("y", 2))]
+    )
+    data = trust.Trust(_meta([(f"q{i}", 0.3 + 0.01 * i) for i in range(5)]), _sweep([]))
+    out = trust.annotate(VERDICT.iloc[:1].assign(note=""), board, data)
+    assert out["note"].iloc[0] == (
+        "decided by unreliable metrics: q0 MC 0.30, q1 MC 0.31, q2 MC 0.32 +2 more"
+    )

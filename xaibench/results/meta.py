@@ -243,15 +243,13 @@ def _metric_rows(g: pd.DataFrame) -> dict[str, dict]:
 
 
 def reliability(meta: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, metric): ``mc`` and ``mc_std`` of the overall test ("both", else the
-    one the run made)."""
+    """Per (dataset, model, metric): ``mc``, ``mc_std`` and the ``test`` they are of: "both"
+    where its MC is known, else the one test whose MC is (a model test without two samples
+    whose prediction its AR perturbations changed leaves "input"); NaN when none is."""
+    columns = ["dataset", "model", "metric", "test", "mc", "mc_std"]
     if meta.empty:
-        return pd.DataFrame(columns=["dataset", "model", "metric", "mc", "mc_std"])
+        return pd.DataFrame(columns=columns)
     order = {BOTH: 0, "model": 1, "input": 2}
-    ranked = meta.assign(order=meta["test"].map(order)).sort_values("order")
-    best = ranked.drop_duplicates(["dataset", "model", "metric"])
-    return (
-        best[["dataset", "model", "metric", "mc", "mc_std"]]
-        .sort_values(["dataset", "model", "metric"])
-        .reset_index(drop=True)
-    )
+    ranked = meta.assign(order=meta["test"].map(order), unknown=meta["mc"].isna())
+    best = ranked.sort_values(["unknown", "order"]).drop_duplicates(["dataset", "model", "metric"])
+    return best[columns].sort_values(["dataset", "model", "metric"]).reset_index(drop=True)

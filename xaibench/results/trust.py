@@ -6,7 +6,8 @@ The verdict (``annotate``): for every recommended method, ``decided_by`` lists t
 metrics that put it where it is, those on which it ranks in the top half, each with its MC
 ("deletion (MC 0.62)"); the note gains a caution when one of them is unreliable: its MC is
 below ``UNRELIABLE`` (0.5) or in the bottom half of the run's metrics of that (dataset, model)
-by MC; and when the recommendation does not hold under some settings of a swept metric
+by MC (the ``MOST`` least reliable named); and when the recommendation does not hold under
+some settings of a swept metric
 ("holds under 7 of 9 settings of deletion"). Across the run (``dataset = model = "*"``) the MC
 of a metric is its mean over the pairs and the deciding metrics are those on which the method's
 mean rank is in the top half; sweeps are judged per (dataset, model) only.
@@ -32,6 +33,7 @@ from xaibench.results.tables import fmt, markdown_table, md_escape
 
 UNRELIABLE = 0.5
 ALL = "*"
+MOST = 3  # unreliable deciding metrics named in a caution (the least reliable first)
 
 
 @dataclass
@@ -170,10 +172,11 @@ def annotate(v: pd.DataFrame, board: pd.DataFrame, trust: Trust) -> pd.DataFrame
         metrics = deciding(board, row.dataset, row.model, row.method)
         decided.append(", ".join(f"{m} ({_mc_text(here.get(m))})" for m in metrics))
         parts = [row.note] if row.note else []
-        weak = [m for m in metrics if m in unreliable(here)]
+        weak = sorted((here[m], m) for m in metrics if m in unreliable(here))
         if weak:
-            shown = ", ".join(f"{m} {_mc_text(here[m])}" for m in weak)
-            parts.append(f"decided by unreliable metrics: {shown}")
+            shown = ", ".join(f"{m} {_mc_text(mc)}" for mc, m in weak[:MOST])
+            more = f" +{len(weak) - MOST} more" if len(weak) > MOST else ""
+            parts.append(f"decided by unreliable metrics: {shown}{more}")
         parts += _sweep_cautions(trust.sweep, row.dataset, row.model)
         notes.append("; ".join(parts))
     out["decided_by"] = decided

@@ -344,7 +344,7 @@ def summary(v: pd.DataFrame) -> pd.DataFrame:
                 _share([_yes_no(b) for b in best["beats_sobel"]]),
                 controls,
                 top.note,
-                getattr(top, "decided_by", ""),
+                _first(getattr(top, "decided_by", ""), 4),
             ]
         )
     columns.append("decided by")
@@ -386,6 +386,13 @@ def text(v: pd.DataFrame, width: int = 100) -> str:
         if r.caution:
             lines.append(_clip(" " * pad + r.caution, width))
     return "\n".join(lines)
+
+
+def _first(listed: str, most: int) -> str:
+    """The first ``most`` items of a ", "-separated list, "+k more" for the rest."""
+    items = [item for item in listed.split(", ") if item]
+    more = f" +{len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def _share(answers: list[str]) -> str:
