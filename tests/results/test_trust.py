@@ -182,3 +182,37 @@ def test_a_caution_names_the_three_least_reliable_deciding_metrics():
     assert out["note"].iloc[0] == (
         "decided by unreliable metrics: q0 MC 0.30, q1 MC 0.31, q2 MC 0.32 +2 more"
     )
+
+
+def test_failed_variant_cells_are_listed_in_the_report(tmp_path):
+    """A failed meta-evaluation cell is among the report's failures (named with its variant);
+    variants that are fine or do not apply are not listed one by one."""
+    from xaibench.results.html import cells_summary
+    from xaibench.results.outputs import _with_failed_variants
+    from xaibench.store import Store
+
+    metric = type("M", (), {"category": "faithfulness", "higher_is_better": False})()
+    with Store(tmp_path / "results.sqlite") as store:
+        run = store.start_run({}, {}, "")
+        for key, variant, status in [
+            ("a", None, "ok"),
+            ("b", "meta:model:ar:0:0", "error"),
+            ("c", "meta:reference", "ok"),
+            ("d", "sweep:baseline=blur", "not_applicable"),
+        ]:
+            ids = dict(dataset="d", model="m", method="x", metric="deletion", model_key=None)
+            store.put_cell(
+                key,
+                ids={**ids, "variant": variant},
+                metric=metric,
+                status=status,
+                settings={},
+                version="v",
+                run_id=run,
+                error="boom" if status != "ok" else None,
+            )
+            store.link(run, [key])
+        cells = _with_failed_variants(store, run)
+    failed, not_applicable = cells_summary(cells)
+    assert failed["metric"].tolist() == ["deletion [meta:model:ar:0:0]"]
+    assert not_applicable.empty and len(cells) == 2

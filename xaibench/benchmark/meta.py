@@ -249,7 +249,8 @@ class MetaTask:
         """The outcomes ``(status, fields)`` of ``metrics`` under ``p``, each scored by
         ``score(metric, model, x, y, a, method=, masks=)`` (which returns an outcome). Raises what
         the explanations raise (every cell of ``p`` then shares it)."""
-        a, seconds = self.reference()
+        # on the model as it is, before any perturbation
+        a, seconds = self.reference() if p.test != "model" else (None, None)
         before = self.predicted() if p.test != "reference" else None
         x = perturb_input(self.x, p.size, p.seed) if p.test == "input" else self.x
         perturbed = scaled_weights(self.model, p.size, p.seed) if p.test == "model" else None
@@ -257,7 +258,8 @@ class MetaTask:
             keep = None if before is None else kept(p.strength, before, predicted(self.model, x))
             if keep is not None and not keep.any():  # nothing to score: every sample NaN
                 nan = {"scores": np.full(len(x), np.nan), "curves": None, "metric_seconds": 0.0}
-                return [("ok", {**nan, "samples": self.samples})] * len(metrics)
+                nan |= {"samples": self.samples, "explain_seconds": None}
+                return [("ok", nan)] * len(metrics)
             if p.test == "model":
                 start = time.perf_counter()
                 a = self.method(self.model, x, self.y)

@@ -69,7 +69,7 @@ class RunData:
         return cls(
             run=run,
             scores=scores,
-            cells=store.cells(rid),
+            cells=_with_failed_variants(store, rid),
             models=store.models(rid),
             curve_metrics=store.curve_metrics(rid),
             curves=lambda metric: store.metric_curves(metric, rid),
@@ -109,6 +109,17 @@ class RunData:
         models = pd.DataFrame(columns=["dataset", "model", "accuracy", "params"])
         run = {"id": 1, "status": "from xb.evaluate", "config": {}, "versions": {}}
         return cls(run=run, scores=scores, cells=cells, models=models)
+
+
+def _with_failed_variants(store: Store, run_id: int) -> pd.DataFrame:
+    """The run's cells as configured, and its sweep variants and meta-evaluation cells that
+    failed (their metric named with the variant: "deletion [sweep:baseline=mean]"), so that the
+    report lists every failure; variants that do not apply are not listed one by one."""
+    cells = store.cells(run_id, variants=True)
+    variant = cells["variant"].astype(object)
+    failed = variant.notna() & (cells["status"] == "error")
+    cells.loc[failed, "metric"] = cells.loc[failed, "metric"] + " [" + variant[failed] + "]"
+    return cells[variant.isna() | failed].reset_index(drop=True)
 
 
 @dataclass

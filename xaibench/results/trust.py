@@ -216,6 +216,16 @@ TEXT = (
 )
 
 
+HEADERS = {
+    "mc": "MC",
+    "mc_std": "± over iterations",
+    "mc_min": "lowest pair",
+    "mc_max": "highest pair",
+    "sweep_tau": "sweep tau",
+    "holds": "recommendation holds",
+}
+
+
 @plain_text
 def trust_plot(summary: pd.DataFrame, path) -> Path | None:
     """MC per metric (its mean over the pairs, the spread over iterations as an error bar and
@@ -279,9 +289,10 @@ def section(trust: Trust, plots_dir) -> tuple[html.Section | None, list[Path]]:
         return None, []
     summary = metric_summary(trust)
     figure = trust_plot(summary, Path(plots_dir) / "trust.png")
+    shown = summary.rename(columns=HEADERS)
     blocks: list = [
         html.Text(TEXT),
-        html.Table(summary, "Per metric, over the (dataset, model) pairs"),
+        html.Table(shown, "Per metric, over the (dataset, model) pairs"),
     ]
     if figure is not None:
         blocks.append(html.Image(figure, "MC per metric; sweep tau per metric"))
