@@ -237,6 +237,8 @@ def check_removal_curve_tabular(tabular_case, name, output, steps, baseline):
         lambda xk, yk: linear_scores(xk, w, b, yk, output),
         insert=name == "insertion",
     )
+    expected[np.ptp(a, axis=1) == 0] = np.nan  # a constant map ranks nothing: NaN (README)
+    assert np.isnan(expected).any() and not np.isnan(expected).all()  # sample 1 is constant
     q = xb.metrics.get(name, steps=steps, baseline=baseline, output=output)
     curves = q.curves(model, x, y, a)
     assert curves.shape == (len(x), steps + 1)
@@ -374,8 +376,9 @@ HAND_4x4 = {
 
 # Row 0: argmax 2.0 is outside; mass (1 + 0.5) / 4; top 2 = {2.0 (out), 1.0 (in)};
 # AUROC: 1.0 beats 3 of 4, 0.5 beats 2 and ties 1 -> 5.5 / 8.
-# Row 1 (all zero): the first index is the argmax (inside); no positive mass -> NaN;
-# ties by index put features 0, 1 on top; every pair ties -> 0.5.
+# Row 1 (all zero): a constant map ranks no feature above another -> NaN for every metric
+# (README, Conventions; without the rule: the first index would be the argmax, inside; no
+# positive mass; ties by index would put features 0, 1 on top; every pair ties -> 0.5).
 TAB_MASKS = np.array([[1, 0, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], bool)
 TAB_A = np.array([[1.0, 2.0, 0.5, -1.0, 0.0, 0.5], [0.0] * 6])
 

@@ -105,7 +105,8 @@ def test_register_user_function_method_and_metric():
         return (np.abs(a) ** power).sum(axis=1)
 
     q = xb.metrics.get("test_registry_total", power=2)
-    np.testing.assert_allclose(q(None, x, [0, 1], np.full((2, 3), 2.0)), [12.0, 12.0])
+    a = np.array([[2.0, -2.0, 2.0], [1.0, 0.0, 3.0]])  # not constant (those score NaN: README)
+    np.testing.assert_allclose(q(None, x, [0, 1], a), [12.0, 10.0])
 
 
 def test_register_twice_or_without_metadata_fails():

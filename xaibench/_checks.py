@@ -7,22 +7,21 @@ channels.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 
 def as_inputs(x, name: str = "x") -> np.ndarray:
-    """``x`` as a float32 numpy array of images (N, H, W, C) or tabular rows (N, F)."""
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
-    try:
-        x = np.asarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    """``x`` as a float32 numpy array of images (N, H, W, C) or tabular rows (N, F) (``as_real``).
+
+    Not a copy when ``x`` already is one: what reads it must not write into it (methods and
+    metrics hand their code copies: ``own_copies``)."""
+    x = as_real(x, np.float32, name)
     if x.ndim not in (2, 3, 4):
         raise ValueError(
             f"{name} must be images (N, H, W, C) or tabular rows (N, F), got shape {x.shape}"
@@ -32,6 +31,126 @@ def as_inputs(x, name: str = "x") -> np.ndarray:
     if len(x) == 0:
         raise ValueError(f"{name} is empty (shape {x.shape})")
     return x
+
+
+def as_real(values, dtype, name: str) -> np.ndarray:
+    """``values`` (an array, a tensor, nested lists) as a numpy array of the real float
+    ``dtype``, refusing what the conversion would silently change, with errors that start with
+    ``name`` (what holds the values: "x", "the attributions of method 'saliency'"): complex
+    numbers (numpy would drop their imaginary part with a mere warning) are a TypeError, and so
+    is what is not numbers; finite values out of ``dtype``'s range are a ValueError: above its
+    largest number (they would become inf, and their sample NaN) or a sample whose largest
+    |value| is below its smallest normal number (its values would lose their precision or
+    become 0).
+
+    >>> as_real([[1.0, 2.0]], np.float32, "x").dtype
+    dtype('float32')
+    >>> as_real(np.array([[1e39]]), np.float32, "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: x: values beyond the range of float32 (largest |value| 1e+39 > 3.4e+38); rescale them
+    """
+    if hasattr(values, "numpy") and not isinstance(values, np.ndarray):
+        values = values.numpy()
+    not_numbers = f"{name} must be an array of numbers, got {type(values).__name__}"
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as err:
+        raise TypeError(not_numbers) from err
+    if arr.dtype.kind == "c":
+        raise TypeError(
+            f"{name}: complex values (dtype {arr.dtype}) cannot be scored; take their real part, "
+            "magnitude or angle explicitly"
+        )
+    target = np.finfo(dtype)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > target.dtype.itemsize and arr.size:
+        _check_range(arr, target, name)
+    try:
+        return arr.astype(dtype, copy=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(not_numbers) from err
+
+
+def _check_range(arr: np.ndarray, target: np.finfo, name: str) -> None:
+    """ValueError when finite values of ``arr`` fall out of the range of ``target``'s type (see
+    ``as_real``); non-finite values pass (a sample holding them scores NaN)."""
+    flat = arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1)
+    with np.errstate(invalid="ignore"):  # no copy of the array but for rows with NaN or inf
+        largest = np.maximum(np.abs(flat.max(axis=1)), np.abs(flat.min(axis=1)))
+    odd = ~np.isfinite(largest)
+    if odd.any():  # their finite values only
+        rows = flat[odd]
+        largest[odd] = np.where(np.isfinite(rows), np.abs(rows), 0).max(axis=1)
+    if largest.max() > target.max:
+        raise ValueError(
+            f"{name}: values beyond the range of {target.dtype} (largest |value| "
+            f"{largest.max():.3g} > {float(target.max):.2g}); rescale them"
+        )
+    small = (largest > 0) & (largest < target.smallest_normal)
+    if small.any():
+        i = int(np.argmax(small))
+        raise ValueError(
+            f"{name}: values below the range of {target.dtype} (sample {i}'s largest |value| "
+            f"is {largest[i]:.3g} < {float(target.smallest_normal):.2g}, its smallest normal "
+            "number); rescale them"
+        )
+
+
+class ModifiedInput(RuntimeError):
+    """A method or metric changed an array it was given (``own_copies``)."""
+
+
+def read_only(arr: np.ndarray | None) -> np.ndarray | None:
+    """A view of ``arr`` that numpy refuses to write through (None stays None): for arrays held
+    by the runner or ``xb.evaluate`` that code outside a component's call (``applicable``) may
+    read; the components' own calls get copies (``own_copies``)."""
+    if arr is None:
+        return None
+    view = np.asarray(arr).view()
+    view.setflags(write=False)
+    return view
+
+
+@contextlib.contextmanager
+def own_copies(owner: str, **arrays: np.ndarray | None) -> Iterator[tuple]:
+    """Copies of ``arrays`` (in their order; None stays None) for the code of ``owner`` (e.g.
+    "method 'saliency'") to read in the ``with`` block, which then checks that none was changed:
+    ModifiedInput naming ``owner`` and the argument otherwise.
+
+    The one rule for what a method or metric is given (``Method.__call__``, ``Metric.__call__``,
+    ``CurveMetric.curves``): an array the caller holds (the run's samples, a user's ``x``) is
+    never reachable by a component, whatever it does (writes, ``setflags``, native code), and a
+    component that changed its input - which its result may reflect - fails instead of being
+    scored. The cost: a copy and a comparison of each array per call.
+
+    >>> x = np.zeros((1, 2))
+    >>> with own_copies("method 'zeroing'", x=x) as (mine,):
+    ...     mine[0, 0] = 1.0
+    Traceback (most recent call last):
+    ...
+    xaibench._checks.ModifiedInput: method 'zeroing' changed its input x: ...
+    >>> float(x[0, 0])  # the caller's array is untouched
+    0.0
+    """
+    copies = {name: None if arr is None else np.array(arr) for name, arr in arrays.items()}
+    yield tuple(copies.values())
+    for name, copy in copies.items():
+        if copy is not None and not _same_bits(copy, arrays[name]):
+            raise ModifiedInput(
+                f"{owner} changed its input {name}: what a method or metric is given must stay "
+                f"as it was given, so its result could be wrong; work on a copy "
+                f"({name} = {name}.copy())"
+            )
+
+
+def _same_bits(copy: np.ndarray, original: np.ndarray) -> bool:
+    """Whether ``copy`` (made by ``np.array(original)``) still holds ``original``'s bits: compared
+    as unsigned integers of the same size (NaN equals itself, nothing is converted; ~20 times
+    faster than ``np.array_equal(..., equal_nan=True)`` on float32)."""
+    unsigned = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(copy.dtype.itemsize)
+    if unsigned is None or copy.dtype.hasobject:
+        return np.array_equal(copy, original, equal_nan=copy.dtype.kind in "fc")
+    return np.array_equal(copy.view(unsigned), np.asarray(original).view(unsigned))
 
 
 def from_dataset(x, y=None):
@@ -72,7 +191,8 @@ def as_targets(y, n: int, name: str = "y") -> np.ndarray:
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) to match x, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        if not np.issubdtype(y.dtype, np.number) or not np.all(np.mod(y, 1) == 0):
+        real = np.issubdtype(y.dtype, np.number) and y.dtype.kind != "c"
+        if not real or not np.all(np.mod(y, 1) == 0):
             raise ValueError(f"{name} must hold integer class ids, got dtype {y.dtype}")
     y = y.astype(np.int64)
     if n and y.min() < 0:
@@ -85,7 +205,7 @@ def as_attributions(a, x: np.ndarray, name: str = "a") -> np.ndarray:
     """Attributions for ``x`` reduced to one value per feature: float64 (N, n_features)."""
     if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
         a = a.numpy()
-    a = np.asarray(a, dtype=np.float64)
+    a = as_real(a, np.float64, name)
     if a.shape == x.shape:
         if x.ndim == 4:
             a = a.sum(axis=-1)

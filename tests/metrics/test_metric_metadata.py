@@ -11,31 +11,33 @@ from xaibench.metrics import CATEGORIES
 
 COLUMNS = (
     "name, higher_is_better, category, needs_model, needs_explain, needs_masks, stochastic, "
-    "tradeoff, curve"
+    "tradeoff, curve, constant_maps"
 )
 # One row per built-in metric, written from the metrics' definitions (their docstrings). Columns:
 # name, higher_is_better, category, needs_model, needs_explain, needs_masks, stochastic (takes a
 # seed), tradeoff (the axis of the tradeoff tables it feeds, or None), curve (a subclass of
-# xb.metrics.CurveMetric: it has .curves and .scores_and_curves).
+# xb.metrics.CurveMetric: it has .curves and .scores_and_curves), constant_maps
+# (scores_constant_maps: it reads the map's values as numbers, so a constant map is scored, not
+# NaN; README, Conventions).
 # fmt: off
 METADATA = [
-    ("deletion",                 False, "faithfulness",  True,  False, False, True,  "faithfulness", True),
-    ("insertion",                True,  "faithfulness",  True,  False, False, True,  "faithfulness", True),
-    ("faithfulness_correlation", True,  "faithfulness",  True,  False, False, True,  "faithfulness", False),
-    ("road",                     True,  "faithfulness",  True,  False, False, True,  None,           True),
-    ("infidelity",               False, "faithfulness",  True,  False, False, True,  None,           False),
-    ("max_sensitivity",          False, "robustness",    True,  True,  False, True,  None,           False),
-    ("avg_sensitivity",          False, "robustness",    True,  True,  False, True,  None,           False),
-    ("sparseness",               True,  "complexity",    False, False, False, False, "simplicity",   False),
-    ("complexity",               False, "complexity",    False, False, False, False, "simplicity",   False),
-    ("model_randomisation",      False, "randomisation", True,  True,  False, True,  None,           False),
-    ("random_logit",             False, "randomisation", True,  True,  False, True,  None,           False),
-    ("pointing_game",            True,  "localisation",  False, False, True,  False, None,           False),
-    ("relevance_mass",           True,  "localisation",  False, False, True,  False, None,           False),
-    ("relevance_rank",           True,  "localisation",  False, False, True,  False, None,           False),
-    ("attribution_auroc",        True,  "localisation",  False, False, True,  False, None,           False),
-    ("completeness",             False, "axiomatic",     True,  False, False, False, None,           False),
-    ("runtime",                  False, "cost",          True,  True,  False, False, None,           False),
+    ("deletion",                 False, "faithfulness",  True,  False, False, True,  "faithfulness", True,  False),
+    ("insertion",                True,  "faithfulness",  True,  False, False, True,  "faithfulness", True,  False),
+    ("faithfulness_correlation", True,  "faithfulness",  True,  False, False, True,  "faithfulness", False, False),
+    ("road",                     True,  "faithfulness",  True,  False, False, True,  None,           True,  False),
+    ("infidelity",               False, "faithfulness",  True,  False, False, True,  None,           False, True),
+    ("max_sensitivity",          False, "robustness",    True,  True,  False, True,  None,           False, True),
+    ("avg_sensitivity",          False, "robustness",    True,  True,  False, True,  None,           False, True),
+    ("sparseness",               True,  "complexity",    False, False, False, False, "simplicity",   False, False),
+    ("complexity",               False, "complexity",    False, False, False, False, "simplicity",   False, False),
+    ("model_randomisation",      False, "randomisation", True,  True,  False, True,  None,           False, False),
+    ("random_logit",             False, "randomisation", True,  True,  False, True,  None,           False, False),
+    ("pointing_game",            True,  "localisation",  False, False, True,  False, None,           False, False),
+    ("relevance_mass",           True,  "localisation",  False, False, True,  False, None,           False, False),
+    ("relevance_rank",           True,  "localisation",  False, False, True,  False, None,           False, False),
+    ("attribution_auroc",        True,  "localisation",  False, False, True,  False, None,           False, False),
+    ("completeness",             False, "axiomatic",     True,  False, False, False, None,           False, True),
+    ("runtime",                  False, "cost",          True,  True,  False, False, None,           False, True),
 ]
 # fmt: on
 
@@ -51,6 +53,7 @@ def test_metadata(
     stochastic,
     tradeoff,
     curve,
+    constant_maps,
 ):
     cls = xb.metrics.cls(name)
     q = xb.metrics.get(name)
@@ -62,6 +65,7 @@ def test_metadata(
         assert metric.needs_masks is needs_masks
         assert metric.stochastic is stochastic
         assert metric.tradeoff == tradeoff
+        assert metric.scores_constant_maps is constant_maps
     assert issubclass(cls, xb.metrics.CurveMetric) is curve
     assert q.category in CATEGORIES
     assert xb.metrics.get(name, **q.params).params == q.params

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from xaibench._checks import NotApplicable, as_inputs, as_targets
+from xaibench._checks import NotApplicable, as_inputs, as_targets, read_only
 from xaibench.benchmark import components
 from xaibench.models.outputs import check_targets
 
@@ -49,8 +49,9 @@ def evaluate(
     -------
     >>> df = xb.evaluate(model, x, y, ["saliency", "random"], ["deletion"])
     """
-    x = as_inputs(x)
+    x = as_inputs(x)  # the caller's array, if float32: components get copies (own_copies)
     y = as_targets(y, len(x))
+    x, y, masks = read_only(x), read_only(y), read_only(masks)
     if model is not None and len(x):
         check_targets(model, x, y)
     method_list = components.methods(methods, seed, params)

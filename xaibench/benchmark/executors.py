@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaibench._checks import read_only
 from xaibench._system import allocator_environment, usable_cpus
 from xaibench.benchmark import components, cost, meta
 from xaibench.methods.base import NotApplicable
@@ -156,19 +157,20 @@ def compute_method(model, work: Work) -> MethodResult:
     """Do ``work`` on ``model``. Nothing raises but KeyboardInterrupt and the like: a failure is
     recorded in the cells it concerns. When ``work.metrics`` is ``Staged``, each metric cell's
     peak memory is measured (``MethodResult.peaks``; None for the meta-evaluation cells)."""
-    method, metrics, x, y, masks = work.method, work.metrics, work.x, work.y, work.masks
+    method, metrics = work.method, work.metrics
+    x, y, masks = read_only(work.x), read_only(work.y), read_only(work.masks)  # see own_copies
     reason, error = work.reason, work.error
     staged = metrics if isinstance(metrics, Staged) else None
     if staged is not None:
         staged.start()
     out = MethodResult()
     if reason is None and error is None:
-        reason = method.applicable(model, x)
-    if reason is None and error is None:
         try:
-            start = time.perf_counter()
-            out.a = method(model, x, y)
-            out.explain_seconds = time.perf_counter() - start
+            reason = method.applicable(model, x)
+            if reason is None:
+                start = time.perf_counter()
+                out.a = method(model, x, y)
+                out.explain_seconds = time.perf_counter() - start
         except NotApplicable as err:
             reason = str(err)
         except Exception as err:  # noqa: BLE001 - recorded in every cell of this method

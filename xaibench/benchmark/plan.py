@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xaibench._checks import read_only
 from xaibench._fingerprint import component_fingerprint
 from xaibench._version import __version__
 from xaibench.benchmark import artifacts, components, meta
@@ -138,8 +139,8 @@ class Plan:
         for spec in self.config.datasets:
             data = self.inputs.datasets[spec]
             idx = sample_indices(len(data.y_test), self.config.samples, self.config.seed)
-            x, y = data.x_test[idx], data.y_test[idx]
-            masks = data.masks[idx] if data.masks is not None else None
+            x, y = read_only(data.x_test[idx]), read_only(data.y_test[idx])  # see own_copies
+            masks = read_only(data.masks[idx]) if data.masks is not None else None
             data_settings = {
                 "dataset": data.name,
                 **data.settings,

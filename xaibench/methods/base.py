@@ -11,6 +11,7 @@ from xaibench._checks import (  # noqa: F401 - the validators are re-exported fr
     CHUNK_VALUES,
     NotApplicable,
     as_inputs,
+    as_real,
     as_targets,
     check_batch_size,
     check_non_negative,
@@ -20,6 +21,7 @@ from xaibench._checks import (  # noqa: F401 - the validators are re-exported fr
     check_seed,
     from_dataset,
     input_kind,
+    own_copies,
     sample_seeds,
     samples_per_chunk,
 )
@@ -32,7 +34,11 @@ class Method(Component, abc.ABC):
     """An attribution method: ``Method(**settings)(model, x, y) -> attributions``.
 
     Subclasses implement ``explain(model, x, y)`` on validated numpy arrays (x float32, y int64)
-    and return an array of ``x``'s shape (images may return (N, H, W)). Class metadata, read by
+    and return an array of ``x``'s shape (images may return (N, H, W)) of real numbers within
+    float32's range (complex values, or values that float32 would turn into inf or flush towards
+    0, are an error naming the method). ``explain`` and ``applicable`` get their own copies of
+    ``x`` and ``y`` and must not change them: a method that does is an error
+    (``ModifiedInput``, naming it and the argument), never a result. Class metadata, read by
     the runner and ``xaibench list``:
 
     - ``needs_gradients``: the model must be differentiable (its gradients are taken);
@@ -70,10 +76,12 @@ class Method(Component, abc.ABC):
         y = as_targets(y, len(x))
         if model is not None and len(x):
             check_targets(model, x, y)
-        reason = self.applicable(model, x)
-        if reason is not None:
-            raise NotApplicable(f"method {self.name!r} does not apply: {reason}")
-        a = np.asarray(self.explain(model, x, y), dtype=np.float32)
+        with own_copies(f"method {self.name!r}", x=x, y=y) as (x_own, y_own):
+            reason = self.applicable(model, x_own)
+            if reason is not None:
+                raise NotApplicable(f"method {self.name!r} does not apply: {reason}")
+            a = self.explain(model, x_own, y_own)
+        a = as_real(a, np.float32, f"the attributions of method {self.name!r}")
         if a.shape != x.shape and a.shape != x.shape[:-1]:
             raise ValueError(
                 f"method {self.name!r} returned attributions of shape {a.shape} for inputs of "

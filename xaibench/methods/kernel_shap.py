@@ -43,6 +43,7 @@ class CoalitionPlan:
         count = [math.comb(m, int(k)) * (2 if p else 1) for k, p in zip(small, paired, strict=True)]
         everything = m <= 30 and 2**m - 2 <= samples
         left, full = samples, 0
+        # 1e-8: round-off of a count of coalitions (dimensionless), not a scale of anything
         while full < len(small) and (
             everything or left * mass[full] / mass[full:].sum() >= count[full] - 1e-8
         ):

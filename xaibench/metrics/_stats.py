@@ -16,6 +16,7 @@ def pearson_rows(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """
     u = u - u.mean(axis=1, keepdims=True)
     v = v - v.mean(axis=1, keepdims=True)
+    # No epsilon: the correlation is scale-free, and 0/0 (a constant row) is NaN, not a number.
     den = np.sqrt((u * u).sum(axis=1) * (v * v).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (u * v).sum(axis=1) / den, np.nan)

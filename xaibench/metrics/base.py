@@ -10,9 +10,10 @@ import numpy as np
 
 from xaibench._baselines import needs_removed
 from xaibench._categories import CATEGORIES  # noqa: F401  (re-exported)
-from xaibench._checks import as_attributions, as_inputs, as_targets
+from xaibench._checks import as_attributions, as_inputs, as_real, as_targets, own_copies
 from xaibench._registry import Component, make_function_class
 from xaibench.metrics._perturb import IMAGE_ONLY
+from xaibench.metrics._ranking import tie_levels
 from xaibench.models.outputs import check_targets
 
 # np.trapezoid from numpy 2.0; np.trapz before (numpy >= 1.26 is supported).
@@ -42,6 +43,22 @@ class Metric(Component, abc.ABC):
     documented alternatives, e.g. a removal metric's baselines), or None.
 
     A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
+
+    A constant map (every feature's attribution equal up to round-off, ``informative``; an
+    all-zero map included) ranks no feature above another: it says nothing about which features
+    matter, so a metric of what a map says about features has nothing to score and gives NaN -
+    the default, and the rule of every built-in metric but those that read the map's values as
+    numbers, whose ``scores_constant_maps`` is True: completeness and infidelity (they compare
+    the map's sum or its response to perturbations with the model's; a constant map is a
+    definite answer there), max/avg sensitivity (how far the map moves; an all-zero map is NaN
+    there for its own reason, a division by its norm) and runtime (does not read it). Without
+    the rule, ranking metrics would score the feature order that breaks the ties (deletion of
+    the pixels in row-major order), not the map.
+
+    ``score`` (and ``compute_curves``) get their own copies of ``x``, ``y``, ``a`` and
+    ``masks`` and must not change them: a metric that does is an error (``ModifiedInput``,
+    naming it and the argument), never a score; the ``explain`` it is given copies its inputs
+    the same way (``Method.__call__``). Scores must be real (complex ones are an error).
     """
 
     higher_is_better: bool = True
@@ -54,28 +71,32 @@ class Metric(Component, abc.ABC):
     model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
     shared_work: Hashable | None = None
     sweep: Mapping[str, tuple] | None = None
+    scores_constant_maps: bool = False
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None) -> np.ndarray:
         x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks)
-        scores = np.full(len(x), np.nan)
-        if ok.any():
+        masks = np.asarray(masks) if self.needs_masks else None
+        with own_copies(f"metric {self.name!r}", x=x, y=y, a=a, masks=masks) as given:
+            x_own, y_own, a_own, masks_own = given
             extra = {"explain": explain} if self.needs_explain else {}
             if self.needs_masks:
-                extra["masks"] = np.asarray(masks)
-            scores = np.array(self.score(model, x, y, a, **extra), float)
-            if scores.shape != (len(x),):
-                raise ValueError(
-                    f"metric {self.name!r} returned scores of shape {scores.shape} for "
-                    f"{len(x)} samples; expected shape ({len(x)},)"
-                )
-            scores[~ok] = np.nan
-        return scores
+                extra["masks"] = masks_own
+            scores = self.score(model, x_own, y_own, a_own, **extra)
+        scores = as_real(scores, np.float64, f"the scores of metric {self.name!r}")
+        if scores.shape != (len(x),):
+            raise ValueError(
+                f"metric {self.name!r} returned scores of shape {scores.shape} for "
+                f"{len(x)} samples; expected shape ({len(x)},)"
+            )
+        return np.where(ok, scores, np.nan)
 
     def _validate(self, model, x, y, a, *, explain=None, masks=None):
-        """``(x, y, a, ok)`` validated; ``ok`` marks the samples with finite attributions, and
-        the others' rows of ``a`` are zeros. Every sample is scored (non-finite rows as zeros,
-        discarded after), so a seeded metric's per-sample randomness does not shift when another
-        sample is non-finite."""
+        """``(x, y, a, ok)`` validated; ``ok`` marks the samples whose scores count: finite
+        attributions and, unless the metric ``scores_constant_maps``, not constant
+        (``informative``). The rows of non-finite ones are zeros. Every sample is scored (the
+        others discarded after), so that a seeded metric's per-sample randomness does not shift
+        when another sample is not, and that a metric that does not apply or a bad ``masks`` is
+        an error whatever the attributions."""
         x = as_inputs(x)
         y = as_targets(y, len(x))
         a = as_attributions(a, x)
@@ -87,8 +108,10 @@ class Metric(Component, abc.ABC):
             raise ValueError(f"metric {self.name!r} re-runs the method: pass explain=<method>")
         if self.needs_masks and masks is None:
             raise ValueError(f"metric {self.name!r} needs ground truth: pass masks=")
-        ok = np.isfinite(a).all(axis=1)
-        return x, y, np.where(ok[:, None], a, 0.0), ok
+        finite = np.isfinite(a).all(axis=1)
+        a = np.where(finite[:, None], a, 0.0)
+        ok = finite if self.scores_constant_maps else finite & informative(a)
+        return x, y, a, ok
 
     @abc.abstractmethod
     def score(self, model, x: np.ndarray, y: np.ndarray, a: np.ndarray, **extra) -> np.ndarray:
@@ -109,21 +132,19 @@ class CurveMetric(Metric):
     steps: int
 
     def curves(self, model, x, y, a) -> np.ndarray:
-        """The curve of every sample, float64 (N, steps + 1); NaN rows for non-finite attributions.
-
-        Every sample is computed (non-finite rows as zeros, set to NaN after), as in ``__call__``.
-        """
+        """The curve of every sample, float64 (N, steps + 1); NaN rows where the score is NaN by
+        the class's rules (non-finite or constant attributions). Every sample is computed (the
+        others set to NaN after), as in ``__call__``."""
         x, y, a, ok = self._validate(model, x, y, a)
-        out = np.full((len(x), self.steps + 1), np.nan)
-        if ok.any():
-            out = np.array(self.compute_curves(model, x, y, a), float, order="C")
-            if out.shape != (len(x), self.steps + 1):
-                raise ValueError(
-                    f"metric {self.name!r} returned curves of shape {out.shape} for {len(x)} "
-                    f"samples; expected shape ({len(x)}, {self.steps + 1})"
-                )
-            out[~ok] = np.nan
-        return out
+        with own_copies(f"metric {self.name!r}", x=x, y=y, a=a) as (x_own, y_own, a_own):
+            out = self.compute_curves(model, x_own, y_own, a_own)
+        out = as_real(out, np.float64, f"the curves of metric {self.name!r}")
+        if out.shape != (len(x), self.steps + 1):
+            raise ValueError(
+                f"metric {self.name!r} returned curves of shape {out.shape} for {len(x)} "
+                f"samples; expected shape ({len(x)}, {self.steps + 1})"
+            )
+        return np.where(ok[:, None], out, np.nan)
 
     @abc.abstractmethod
     def compute_curves(self, model, x, y, a) -> np.ndarray:
@@ -141,6 +162,19 @@ class CurveMetric(Metric):
         """Both from one computation of the curves (NaN rows score NaN)."""
         curves = self.curves(model, x, y, a)
         return self.summarise(curves), curves
+
+
+def informative(a: np.ndarray) -> np.ndarray:
+    """Which rows of attributions ``a`` (N, n), finite, are not constant: bool (N,). Values equal
+    up to round-off (the same tie level: ``_ranking.tie_levels``, 2**-14 of the row's largest
+    |value|) count as equal, as they do for every metric that orders features, so the rule does
+    not depend on the scale of the map.
+
+    >>> informative(np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [1.0, 1.0 + 1e-9, 1.0], [0.0, 1e-30, 0.0]]))
+    array([False, False, False,  True])
+    """
+    levels = tie_levels(a)
+    return levels.max(axis=1) > levels.min(axis=1)
 
 
 def rerun_calls(method_calls: dict | None, times: float, forward: float = 0) -> dict | None:
@@ -181,7 +215,7 @@ class FunctionMetric(Metric):
     """
 
     def score(self, model, x, y, a, **extra):
-        return np.asarray(self._fn_call(model, x, y, a, **extra), dtype=np.float64)
+        return self._fn_call(model, x, y, a, **extra)  # made float64 by __call__ (as_real)
 
 
 def wrap_function(fn) -> type[Metric]:

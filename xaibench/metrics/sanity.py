@@ -33,6 +33,7 @@ class ConstantScores(Metric):
     higher_is_better = True
     category = "faithfulness"
     needs_model = False
+    scores_constant_maps = True  # it reads no map
     model_calls = NO_MODEL_CALLS
 
     def __init__(self, *, value: float = 0.5, batch_size: int | str = "auto"):
@@ -56,6 +57,7 @@ class RandomScores(Metric):
     higher_is_better = True
     category = "faithfulness"
     stochastic = True
+    scores_constant_maps = True  # it reads no feature order
     model_calls = {"forward": 1, "backward": 0}  # noqa: RUF012 - read-only metadata
 
     def __init__(self, *, seed: int = 0, batch_size: int | str = "auto"):

@@ -33,6 +33,7 @@ class Completeness(Metric):
 
     higher_is_better = False
     category = "axiomatic"
+    scores_constant_maps = True  # compares sum(a) with the output change: defined for any map
 
     def __init__(
         self, *, baseline: Baseline = 0.0, output: str = "logit", batch_size: int | str = "auto"

@@ -97,6 +97,7 @@ class Runtime(Metric):
 
     higher_is_better = False
     category = "cost"
+    scores_constant_maps = True  # does not read the map
     needs_explain = True
     calls = staticmethod(model_calls)
 

@@ -25,6 +25,6 @@ class RelevanceMass(LocalisationMetric):
 
     def localise(self, a, masks):
         positive = np.maximum(a, 0.0)
-        total = positive.sum(axis=1)
+        total = positive.sum(axis=1)  # no epsilon: a share is scale-free; 0/0 is NaN
         inside = np.where(masks, positive, 0.0).sum(axis=1)
         return np.where(total > 0, inside / np.where(total > 0, total, 1.0), np.nan)

@@ -107,6 +107,7 @@ def _sensitivities(model, x, y, a, explain, *, samples, radius, seed, batch_size
         diffs.append(
             np.linalg.norm(e.reshape(len(xs), samples, -1) - a[s : s + chunk, None], axis=-1)
         )
+    # No epsilon in the ratio: scale-free; a map of norm 0 is NaN (0/0), not a number.
     norm = np.linalg.norm(a, axis=1)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, np.concatenate(diffs) / norm, np.nan)
@@ -118,6 +119,7 @@ class Sensitivity(Metric):
 
     higher_is_better = False
     category = "robustness"
+    scores_constant_maps = True  # how far the map moves (an all-zero one: NaN, 0/0)
     stochastic = True
     needs_explain = True
 
