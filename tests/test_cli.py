@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 from _runs import write_config
@@ -288,3 +289,94 @@ def test_report_shapes_the_paper_tables_and_refuses_unknown_names(tmp_path, caps
     err = capsys.readouterr().err
     assert "deletoin" in err and len(err.strip().splitlines()) == 1
     assert (out / "leaderboard.tex").read_text() == tex  # nothing was touched
+
+
+# your own image folder at its size (issue 26) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A folder of 16 64x64 PNGs in two classes, a 64x64 .keras model and a 32x32 one."""
+    from PIL import Image
+
+    from xaibench._tf import keras
+
+    root = tmp_path_factory.mktemp("own")
+    rng = np.random.default_rng(0)
+    for c, label in enumerate(["cat", "dog"]):
+        (root / "photos" / label).mkdir(parents=True)
+        for i in range(8):
+            pixels = (rng.uniform(size=(64, 64, 3)) * 100 + 120 * c).astype("uint8")
+            Image.fromarray(pixels).save(root / "photos" / label / f"{i}.png")
+    for side in (64, 32):
+        net = [keras.Input((side, side, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()]
+        keras.Sequential([*net, keras.layers.Dense(2)]).save(root / f"net{side}.keras")
+    return root
+
+
+def stored_data_settings(out) -> set:
+    """(image_size, color_mode) of every cell the store holds, of every run."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(out / "results.sqlite")) as db:
+        settings = [json.loads(row[0])["data"] for row in db.execute("SELECT settings FROM cells")]
+    return {(tuple(d["image_size"]), d["color_mode"]) for d in settings}
+
+
+@pytest.mark.slow
+def test_an_image_folder_loads_at_the_size_of_its_model_file(photos, tmp_path, capsys):
+    """The team's 64x64 model on its own folder, from the command line alone: it used to be
+    refused ("takes inputs of shape (64, 64, 3), but dataset 'photos' has ... (32, 32, 3)")."""
+    out = tmp_path / "run"
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=4)
+    cfg.write_text(cfg.read_text().replace('["linear"]', f'["{photos / "net64.keras"}"]'))
+    argv = ["run", "--config", str(cfg), "--datasets", f"{photos}/photos/", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert stored_data_settings(out) == {((64, 64), "rgb")}
+    both = f"{photos / 'net64.keras'},{photos / 'net32.keras'}"
+    assert main([*argv, "--models", both, "--out", str(tmp_path / "o")]) == 2
+    assert 'set image_size in [params."' in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_an_image_folder_s_size_from_the_config_keys_its_cells(photos, tmp_path, capsys):
+    """``[params."photos/"]`` sizes the folder for a zoo model; another size is other data:
+    its cells are computed, never reused."""
+    folder = f"{photos}/photos/"
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=4)
+    cfg.write_text(
+        cfg.read_text().replace('["digits"]', f'["{folder}"]')
+        + f'[params."{folder}"]\nimage_size = [16, 12]\ncolor_mode = "grayscale"\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert stored_data_settings(out) == {((16, 12), "grayscale")}
+    capsys.readouterr()
+    argv = ["run", "--datasets", folder, "--models", "linear", "--methods", "saliency"]
+    argv += ["--metrics", "sparseness", "--samples", "4", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0  # without the config: the default 32x32 RGB
+    assert "1 cells: 1 computed, 0 reused" in capsys.readouterr().out
+    assert stored_data_settings(out) == {((16, 12), "grayscale"), ((32, 32), "rgb")}
+
+
+@pytest.mark.slow
+def test_took_is_the_wall_time_of_the_whole_command(tmp_path, monkeypatch, capsys):
+    """``took`` counts from main's start to the end, writing the outputs included: a clock
+    that jumps 10 minutes while the outputs are written shows in it (it used to stop before
+    the outputs, and start after TensorFlow's import)."""
+    from types import SimpleNamespace
+
+    now = [0.0]
+    monkeypatch.setattr(cli, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    write = cli._outputs
+
+    def slow_outputs(*args):
+        now[0] += 600.0
+        return write(*args)
+
+    monkeypatch.setattr(cli, "_outputs", slow_outputs)
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=2)
+    assert main(["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert "took 10.0 min" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
     (torch_run,) = [b for b in blocks("toml") if "torch:" in b]
     (trust,) = [b for b in blocks("toml") if "[sweep." in b]
-    toml, more, model_params, at_224 = [
+    toml, more, model_params, photos, at_224 = [
         b for b in blocks("toml") if b not in (entry_point, torch_run, trust)
     ]
     (tmp_path / "trust.toml").write_text('metrics = ["deletion", "sparseness"]\n' + trust)
@@ -91,6 +91,19 @@ def test_config_examples_are_valid(tmp_path):
     config = load_config(tmp_path / "m.toml").validate()
     arch = config.architecture("mobilenet_v2")
     assert arch.params == {"weights": str(weights), "alpha": 0.35, "epochs": None}
+    # your own image folder at your model's size
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+    (tmp_path / "models" / "team_cnn.keras").write_bytes(b"")
+    photos = photos.replace('"photos/', f'"{tmp_path}/photos/').replace(
+        "models/", f"{tmp_path}/models/"
+    )
+    (tmp_path / "photos.toml").write_text(photos)
+    config = load_config(tmp_path / "photos.toml").validate()
+    assert config.image_settings(f"{tmp_path}/photos/", {}) == {
+        "image_size": [64, 64],
+        "color_mode": "rgb",
+    }
     # your own model at 224x224: every image method and metric, the realistic suite's budgets
     for name in ("scenes224.npz", "mobilenet_v2_224.keras"):
         (tmp_path / name).write_bytes(b"")  # only their existence is checked before the run

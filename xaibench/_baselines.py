@@ -10,13 +10,14 @@ is seeded, so perturbation code builds its inputs with ``fill_removed``, which h
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
 
-from xaibench._checks import feature_view, n_features
+from xaibench._checks import feature_view, n_features, shown
 from xaibench._imputation import NOISE, noisy_linear
 
 Baseline = float | str | Callable[[np.ndarray], np.ndarray]
@@ -44,12 +45,11 @@ def check_baseline(baseline: Baseline, name: str = "baseline", *, masked: bool =
             f"faithfulness_correlation, road); use a number, {', '.join(map(repr, NAMED))} or a "
             "callable x -> x_baseline"
         )
-    if isinstance(baseline, bool) or not (
-        isinstance(baseline, numbers.Real) or baseline in named or callable(baseline)
-    ):
+    number = isinstance(baseline, numbers.Real) and math.isfinite(baseline)
+    if isinstance(baseline, bool) or not (number or baseline in named or callable(baseline)):
         raise ValueError(
-            f"{name} must be a number, one of {', '.join(map(repr, named))} or a callable "
-            f"x -> x_baseline; got {baseline!r}"
+            f"{name} must be a finite number, one of {', '.join(map(repr, named))} or a "
+            f"callable x -> x_baseline; got {shown(baseline)}"
         )
     return float(baseline) if isinstance(baseline, numbers.Real) else baseline
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import numbers
 import re
+import reprlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -273,9 +274,39 @@ class NotApplicable(ValueError):
     The runner records such a cell as "not applicable", not as a failure."""
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 8
+_SHOWN.maxlevel = 3
+
+
+def shown(value) -> str:
+    """``repr(value)`` cut to a bounded length (long strings and lists end in ``...``, deep ones
+    at three levels), for the values a user error message quotes: one short line however large
+    the value given.
+
+    >>> shown(list(range(1000)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, ...]'
+    """
+    return _SHOWN.repr(value)
+
+
+def listing(names, limit: int = 20) -> str:
+    """``names`` joined by commas, the first ``limit`` of them and ``... and N more`` (an error
+    message that lists what a user gave stays one short line).
+
+    >>> listing(["a", "b", "c"], limit=2)
+    'a, b, ... and 1 more'
+    """
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f", ... and {len(names) - limit:,} more"
+
+
 def _check_int(value, name: str, minimum: int, expected: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {shown(value)}")
     return int(value)
 
 
@@ -294,13 +325,21 @@ def check_batch_size(value, name: str = "batch_size") -> int | str:
     if isinstance(value, str) and value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be 'auto' or a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be 'auto' or a positive integer, got {shown(value)}")
     return int(value)
 
 
+# Seeds are below 2**32: NumPy's legacy generator (which shap and lime seed) takes no larger one.
+SEED_LIMIT = 2**32
+
+
 def check_seed(seed, name: str = "seed") -> int:
-    """A seed for ``np.random.default_rng``: a non-negative integer."""
-    return _check_int(seed, name, 0, "a non-negative integer")
+    """A seed for ``np.random.default_rng`` and the packages the adapters call: a non-negative
+    integer below ``SEED_LIMIT`` (2**32)."""
+    seed = _check_int(seed, name, 0, "a non-negative integer")
+    if seed >= SEED_LIMIT:
+        raise ValueError(f"{name} must be a non-negative integer below 2**32, got {seed}")
+    return seed
 
 
 def sample_seeds(seed: int, n: int) -> np.ndarray:
@@ -311,7 +350,7 @@ def sample_seeds(seed: int, n: int) -> np.ndarray:
 
 def _check_real(value, name: str, valid: Callable[[float], bool], expected: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not valid(float(value)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {shown(value)}")
     return float(value)
 
 

@@ -22,10 +22,25 @@ _ALLOCATOR = {
 }
 
 
+MALLOC_ENV = "XAIBENCH_MALLOC"
+
+
+def allocator_left_alone() -> bool:
+    """Whether ``$XAIBENCH_MALLOC`` is ``default`` (leave the allocator alone); False when it is
+    unset or empty. ValueError naming the variable for any other value."""
+    text = os.environ.get(MALLOC_ENV, "").strip()
+    if text.lower() not in ("", "default"):
+        raise ValueError(
+            f"{MALLOC_ENV} must be 'default' (leave the allocator alone) or unset (tune it), "
+            f"got {text[:40]!r}"
+        )
+    return text.lower() == "default"
+
+
 def allocator_environment() -> dict[str, str]:
     """The same settings as environment variables, which glibc reads when a process starts (for
     the worker processes xaibench starts); empty with ``XAIBENCH_MALLOC=default``."""
-    if os.environ.get("XAIBENCH_MALLOC", "").strip().lower() == "default":
+    if allocator_left_alone():
         return {}
     return {
         "MALLOC_ARENA_MAX": str(_ALLOCATOR[_M_ARENA_MAX]),
@@ -44,8 +59,9 @@ def tune_allocator() -> bool:
     time at 224x224 on 2 cores, in the kernel. One arena, blocks up to 1 GiB from the heap and up
     to 2 GiB of free heap kept made the forward pass ~1.6x and the gradient ~1.45x faster at the
     same peak memory (README, Memory). Linux with glibc only; ``XAIBENCH_MALLOC=default`` leaves
-    the allocator alone. Returns whether the settings were applied."""
-    if os.environ.get("XAIBENCH_MALLOC", "").strip().lower() == "default":
+    the allocator alone (another value: ValueError). Returns whether the settings were
+    applied."""
+    if allocator_left_alone():
         return False
     libc = _glibc()
     if libc is None:

@@ -250,7 +250,6 @@ def _run(args) -> int:
     if args.executor == "dask":
         where = f" on the Dask scheduler at {args.scheduler}" if args.scheduler else " on Dask"
     print(f"xaibench run: {config.name} -> {out}{where}", file=sys.stderr)
-    start = time.perf_counter()
     try:
         result = run(
             config,
@@ -269,10 +268,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
-    seconds = time.perf_counter() - start  # the cells, not the outputs
     result.leaderboard, rebuilt = _outputs(out, result)
     _print_summary(result, out, rebuilt)
-    _print_cost(result, seconds)
+    _print_cost(result, time.perf_counter() - args.started)  # the command's wall time so far
     return result.exit_code
 
 
@@ -332,13 +330,15 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
 
 
 def _print_cost(result, seconds: float) -> None:
-    """The run's time against its estimate, and its peak memory (on stderr)."""
+    """The command's wall time (``seconds``: from ``main``'s start, so TensorFlow's import,
+    loading, the run and writing the outputs) against the run's estimate, and the run's peak
+    memory (on stderr)."""
     from xaibench.benchmark.cost import duration
 
     parts = [f"took {duration(seconds)}"]
     estimate = result.estimate
     if estimate is not None and (estimate.cells or estimate.training):
-        parts[0] += f" (estimated {duration(estimate.seconds)})"
+        parts[0] += f" ({estimate.brief()})"
     if result.peak_memory_mb is not None:
         parts.append(f"peak memory {result.peak_memory_mb:,.0f} MB")
     print("; ".join(parts), file=sys.stderr)
@@ -474,7 +474,9 @@ def _check(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()  # what `took` counts from: all of the command but Python's start
     args = _parser().parse_args(argv)
+    args.started = started
     try:
         if args.command == "list":
             return _list(args)
@@ -484,8 +486,24 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         return _report(args)
     except (UsageError, ValueError) as err:
-        print(f"xaibench: error: {err}", file=sys.stderr)
+        print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
         return 2
+
+
+# The longest error line printed: a message quoting a user's value is cut where it would pass it.
+MAX_ERROR = 2000
+
+
+def one_line(text: str, limit: int = MAX_ERROR) -> str:
+    """``text`` as one line (its line breaks as ``; ``) of at most about ``limit`` characters.
+
+    >>> one_line("a\\nb" + "c" * 3000, 10)
+    'a; bcccccc ... (2,994 more characters)'
+    """
+    flat = "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]} ... ({len(flat) - limit:,} more characters)"
 
 
 if __name__ == "__main__":

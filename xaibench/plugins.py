@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 GROUP = "xaibench.plugins"
 
@@ -61,7 +62,8 @@ def load(plugins: Iterable[Plugin]) -> list[str]:
     """Import every plugin's module once, in order, and return the modules imported.
 
     Raises PluginError at the first one that cannot be imported (any exception its import
-    raises: a missing module, a syntax error, a name registered twice)."""
+    raises, or ``sys.exit``: a missing module, a syntax error, a name registered twice) or that
+    is a standard library module."""
     modules = list(dict.fromkeys(p.module for p in plugins))
     origins = {}
     for p in plugins:
@@ -73,16 +75,109 @@ def load(plugins: Iterable[Plugin]) -> list[str]:
 
 def import_plugin(module: str, origin: str) -> None:
     """Import ``module`` (named by ``origin``) with the current directory importable, TensorFlow
-    imported quietly before it; PluginError if that fails."""
+    imported quietly before it; PluginError if that fails (an exception or ``sys.exit`` at
+    import) or if it is a module of Python's standard library. A note on stderr says where a
+    module that hides an installed one of its name was imported from (``./lime.py``), and
+    names a module that registered nothing."""
     import xaibench._tf  # noqa: F401 - a plugin that imports TensorFlow itself stays quiet
 
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names:
+        raise PluginError(
+            f"plugin module {module!r} ({origin}) is Python's standard library module {top!r}, "
+            "not a plugin: give your module another name"
+        )
+    before = _registered()  # xaibench's own components first, with the modules they import
     _current_directory_importable()
+    _note_hidden()
+    fresh = module not in sys.modules
     try:
         importlib.import_module(module)
-    except Exception as err:  # noqa: BLE001 - whatever the user's module raises, said in one line
-        text = str(err).strip().splitlines()
-        detail = f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-        raise PluginError(f"cannot import plugin module {module!r} ({origin}): {detail}") from err
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - whatever it raises, in one line
+        raise PluginError(
+            f"cannot import plugin module {module!r} ({origin}): {_why(err)}"
+        ) from err
+    named = f"plugin module {module!r} ({origin})"
+    local, imported = _local_spec(top), sys.modules[top]
+    if local is not None and _file(local.origin) != _file(getattr(imported, "__file__", None)):
+        _note(
+            f"{named}: imported the installed {top!r} ({_where(imported)}), which was imported "
+            f"before, not {_where(local)} in the current directory; rename your file to import it"
+        )
+    if fresh and _registered() == before:
+        where = _where(sys.modules[module])
+        _note(f"{named}, imported from {where}, registered no method, metric, dataset or model")
+
+
+def _why(err: BaseException) -> str:
+    """What went wrong importing a plugin, in one line."""
+    if isinstance(err, SystemExit):
+        return f"it called sys.exit({err.code!r}) while being imported"
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _note(text: str) -> None:
+    print(f"xaibench: note: {text}", file=sys.stderr)
+
+
+def _registered() -> set[tuple[str, str, type]]:
+    """Every registered component as (kind, name, class)."""
+    from xaibench import methods, metrics
+    from xaibench.datasets.base import registry as datasets
+    from xaibench.models.zoo import registry as models
+
+    registries = (methods._registry, metrics._registry, datasets, models)
+    return {(r.kind, name, r.cls(name)) for r in registries for name in r.names()}
+
+
+# Modules of the current directory already said to hide an installed module of their name.
+_HIDING: set[str] = set()
+
+
+def _note_hidden() -> None:
+    """A note (once each) for every module or package in the current directory that hides an
+    installed one of its name not imported yet: what imports that name in this command gets the
+    current directory's (``./shap.py`` for xaibench's shap adapters)."""
+    from importlib.machinery import PathFinder
+
+    cwd = Path.cwd().resolve()
+    files = [p.stem for p in cwd.glob("*.py")]
+    packages = [p.name for p in cwd.iterdir() if (p / "__init__.py").is_file()]
+    elsewhere = [p for p in sys.path if p and Path(p).resolve() != cwd]
+    for name in sorted(set(files + packages) - set(sys.modules) - _HIDING):
+        if not name.isidentifier():
+            continue
+        installed = PathFinder.find_spec(name, elsewhere)
+        if installed is not None:
+            _HIDING.add(name)
+            _note(
+                f"{_where(_local_spec(name))} in the current directory hides the installed "
+                f"{name!r} ({installed.origin}): plugins are imported with the current directory "
+                f"first on the import path, so what imports {name!r} in this command gets yours; "
+                "rename your file to use the installed one"
+            )
+
+
+def _local_spec(top: str):
+    """The module spec of ``top`` in the current directory, or None."""
+    from importlib.machinery import PathFinder
+
+    return PathFinder.find_spec(top, [str(Path.cwd().resolve())])
+
+
+def _file(name: str | None) -> Path | None:
+    return Path(name).resolve() if name else None
+
+
+def _where(found) -> str:
+    """The file a module (or module spec) was imported from, as ``./name.py`` when it is in the
+    current directory."""
+    file = getattr(found, "__file__", None) or getattr(found, "origin", None)
+    if not file or not Path(file).exists():
+        return "no file (a namespace or built-in module)"
+    path, cwd = Path(file).resolve(), Path.cwd().resolve()
+    return f"./{path.relative_to(cwd)}" if path.is_relative_to(cwd) else str(path)
 
 
 def _current_directory_importable() -> None:

@@ -159,13 +159,21 @@ _CELL_COLUMNS = (
 )
 
 
+def store_files(path: str | Path) -> list[Path]:
+    """Every file a store at ``path`` consists of while it is open: the database, SQLite's
+    write-ahead log and shared memory, and the lock file of its run directory (``_lock``)."""
+    path = Path(path)
+    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+    return [path, wal, shm, path.parent / f".{path.name}.lock"]
+
+
 def _lock(path: Path):
     """An exclusive lock on ``path``'s run directory for one writing process (the open lock file,
     released when closed or when the process dies); ValueError when another process holds it."""
     import fcntl
 
     try:
-        handle = open(path.parent / f".{path.name}.lock", "a+")  # noqa: SIM115 - held open
+        handle = open(store_files(path)[-1], "a+")  # noqa: SIM115 - held open
     except OSError as err:
         raise ValueError(f"cannot write to {path.parent}: {err.strerror or err}") from err
     try:

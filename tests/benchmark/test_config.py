@@ -113,11 +113,14 @@ def test_the_weights_source_is_part_of_the_settings(images, weights_file):
         ),
         ({"mobilenet_v2": {"alpha": -1}}, "alpha must be a positive number, got -1"),
         ({"mobilenet_v2": 3}, "[params.mobilenet_v2] must be a table of settings"),
-        ({"shapes": {"size": 64}}, "[params.shapes] names a dataset; datasets take no settings"),
+        (
+            {"shapes": {"size": 64}},
+            "[params.shapes] names a dataset; only image folders take settings",
+        ),
         (
             {"vgg16": {"weights": "imagenet"}},
-            "[params.vgg16] names no method, metric or model of this run (methods: saliency; "
-            "metrics: sparseness; models: cnn, mobilenet_v2)",
+            "[params.vgg16] names no method, metric, model or image folder of this run (methods: "
+            "saliency; metrics: sparseness; models: cnn, mobilenet_v2; image folders: none)",
         ),
     ],
 )
@@ -169,7 +172,9 @@ def test_overrides_drop_the_params_of_the_models_they_drop(weights_file):
     digits = config.with_overrides(datasets=("digits",))  # mobilenet_v2 ran on shapes only
     assert digits.model_specs() == ("linear",) and "mobilenet_v2" not in digits.params
     # a [params] entry that named nothing of the config stays, for validate to report
-    with pytest.raises(ValueError, match=r"\[params.typo\] names no method, metric or model"):
+    with pytest.raises(
+        ValueError, match=r"\[params.typo\] names no method, metric, model or image folder"
+    ):
         cnn_only.validate()
     fine = kept.with_overrides(methods=("gradient_x_input",))  # saliency's params go too
     assert fine.params == {"mobilenet_v2": mobile, "typo": {"x": 1}}
@@ -208,3 +213,76 @@ def test_cli_exits_2_with_one_line_on_bad_model_params(tmp_path, capsys, table, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()  # nothing started
+
+
+# image folders: [params."photos/"] (issue 26) ---------------------------------------------------
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A folder of class subfolders (nothing is read by validate and image_settings)."""
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+    return str(tmp_path / "photos") + "/"
+
+
+def folder_grid(folder, **params) -> RunConfig:
+    return RunConfig((folder,), ("linear",), ("saliency",), ("sparseness",), params=params)
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"image_size": [0, 5]}, "image_size must be [height, width] in pixels"),
+        ({"image_size": 64}, "image_size must be [height, width] in pixels (positive integers)"),
+        ({"image_size": [64, 64, 3]}, "got [64, 64, 3]"),
+        ({"color_mode": "cmyk"}, "color_mode must be one of 'grayscale', 'rgb', 'rgba'"),
+        ({"size": 64}, "unknown setting 'size' of an image folder; valid settings: image_size"),
+    ],
+)
+def test_bad_image_folder_settings_are_named(photos, settings, message):
+    with pytest.raises(ValueError) as err:
+        folder_grid(photos, **{photos: settings}).validate()
+    assert f'[params."{photos}"]' in str(err.value) and message in str(err.value)
+
+
+def test_an_image_folder_takes_the_size_given_else_its_model_files_else_32(photos):
+    """Given settings win; else the model files' input size and channels when they agree; a
+    zoo model takes any size (the default 32x32 RGB); files that disagree are an error naming
+    the setting."""
+    given = folder_grid(photos, **{photos.rstrip("/"): {"image_size": [16, 24]}}).validate()
+    assert given.image_settings(photos, {"m.keras": (64, 64, 1)}) == {
+        "image_size": [16, 24],
+        "color_mode": "grayscale",  # from the file: not given
+    }
+    plain = folder_grid(photos).validate()
+    assert plain.image_settings(photos, {}) == {"image_size": [32, 32], "color_mode": "rgb"}
+    free = {"a.keras": (64, 64, 3), "b.keras": (None, None, 3)}  # b takes any size
+    assert plain.image_settings(photos, free) == {"image_size": [64, 64], "color_mode": "rgb"}
+    with pytest.raises(ValueError) as err:
+        plain.image_settings(photos, {"a.keras": (64, 64, 3), "b.keras": (32, 32, 3)})
+    assert "a.keras: (64, 64, 3); b.keras: (32, 32, 3)" in str(err.value)
+    assert f'set image_size in [params."{photos}"]' in str(err.value)
+
+
+def test_overrides_keep_the_settings_of_the_image_folders_they_keep(photos, tmp_path):
+    """``--datasets photos`` (another spelling of the folder) keeps ``[params."photos/"]``;
+    ``--datasets digits`` drops it."""
+    config = folder_grid(photos, **{photos: {"image_size": [8, 8]}})
+    same = config.with_overrides(datasets=(str(tmp_path / "photos"),))
+    assert same.validate().folder_params(str(tmp_path / "photos")) == {"image_size": [8, 8]}
+    assert config.with_overrides(datasets=("digits",)).params == {}
+
+
+def test_a_config_without_models_notes_the_quick_suite_s(tmp_path):
+    """Said with the estimate before the run (issue 26): they are trained on the user's data."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('datasets = ["digits"]\nmodel = "m.keras"\n')
+    config = load_config(cfg)
+    assert config.notes() == [
+        "models linear, cnn, m.keras (linear, cnn: the quick suite's, trained on this data as "
+        "the config lists no models; set models = [...] or --models to choose)"
+    ]
+    assert config.with_overrides(models=("linear",)).notes() == []
+    cfg.write_text('datasets = ["digits"]\nmodels = ["cnn"]\n')
+    assert load_config(cfg).notes() == []

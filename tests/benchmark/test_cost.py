@@ -271,6 +271,29 @@ def test_estimate_total_largest_budget_and_warning():
     assert "20.5 min for 4 cells on 2 workers" in summary and "d/m up to 5.0 min" in summary
 
 
+def test_unknown_cost_is_said_as_unknown_never_as_zero():
+    """A method that declares no model_calls used to make the estimate print "0.0 s for 7
+    cells" and the run "took 2.1 s (estimated 0.0 s)"."""
+    unknown = estimate_of([None, None])
+    assert unknown.summary().splitlines() == [
+        "estimated time: unknown for 2 cells",
+        "  2 cells of unknown cost (why)",
+    ]
+    assert unknown.brief() == "its cost was unknown"
+    part = estimate_of([10.0, None])
+    assert part.summary().startswith("estimated time: 10 s for 2 cells (1 of unknown cost, not")
+    assert part.brief() == "estimated 10 s of what had a known cost"
+    assert estimate_of([10.0]).brief() == "estimated 10 s"
+    trained = estimate_of([None], {"d/m": 60.0})  # the training is known: a time, said partial
+    assert trained.summary().startswith("estimated time: 1.0 min for 1 cells (1 of unknown cost")
+
+
+def test_the_notes_of_the_config_come_with_the_estimate():
+    est = estimate_of([10.0])
+    est.notes.append("models linear, cnn (the quick suite's, ...)")
+    assert est.summary().splitlines()[1] == "  models linear, cnn (the quick suite's, ...)"
+
+
 def test_remaining_rescales_by_measured_over_estimated():
     now = [0.0]
     est = estimate_of([10.0, 30.0, None], {"d/m": 20.0})
@@ -372,6 +395,41 @@ def test_max_minutes_refuses_before_computing_and_loses_nothing(tmp_path, capsys
     assert "estimated time:" in err and "for 2 cells" in err  # only occlusion's are computed
     assert main([*args[:2], str(more), *args[3:]]) == 0
     assert "estimated time" not in capsys.readouterr().err  # everything stored: nothing to say
+
+
+@pytest.mark.slow
+def test_a_config_without_models_says_it_runs_the_quick_suite_s(tmp_path, capsys):
+    """Your own data, no ``models``: the quick suite's linear and cnn are trained on it; the
+    estimate says so before the run, and how to choose."""
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"], samples=2)
+    cfg.write_text(cfg.read_text().replace('models = ["linear"]\n', ""))
+    args = ["run", "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "  models linear, cnn (the quick suite's, trained on this data as the config lists no "
+        "models; set models = [...] or --models to choose)"
+    ) in err.splitlines()
+
+
+@pytest.mark.slow
+def test_max_minutes_refusing_leaves_no_file_where_none_was(tmp_path, capsys):
+    """It used to leave an empty results.sqlite and a lock file (the store is opened before
+    the estimate): what the run created is removed, folders too; what was there stays."""
+    from xaibench.cli import main
+
+    cfg = write_config(tmp_path / "c.toml", ["saliency"], ["sparseness"])
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    for out in (tmp_path / "new" / "deeper" / "run", kept):
+        argv = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+        assert main([*argv, "--max-minutes", "1e-9"]) == 2
+        assert "over --max-minutes" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
 
 
 def test_max_minutes_must_be_positive(tmp_path, capsys):

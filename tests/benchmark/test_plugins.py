@@ -193,6 +193,7 @@ def test_report_reimports_the_run_s_plugins_or_works_from_the_store_alone(folder
         (None, "ModuleNotFoundError: No module named 'absent_plugin'"),
         ("def broken(:\n", "SyntaxError: "),
         ("raise RuntimeError('no licence')\n", "RuntimeError: no licence"),
+        ("import sys\nsys.exit(3)\n", "it called sys.exit(3) while being imported"),
     ],
 )
 def test_a_plugin_that_cannot_be_imported_exits_2_naming_it(folder, capsys, source, message):
@@ -206,6 +207,72 @@ def test_a_plugin_that_cannot_be_imported_exits_2_naming_it(folder, capsys, sour
         )
         assert message in lines[0]
     assert not (folder / "o").exists()
+
+
+def test_a_standard_library_module_is_not_a_plugin(folder, capsys):
+    """``--import json`` used to import the standard library silently."""
+    assert main(["list", "--import", "json"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "xaibench: error: plugin module 'json' (--import) is Python's standard library module "
+        "'json', not a plugin: give your module another name"
+    ]
+
+
+@pytest.fixture
+def installed(folder, monkeypatch, tmp_path_factory):
+    """The file of an installed module ``xb_shadowed`` (a folder of the import path outside the
+    current directory), with a plugin of the same name in the current directory."""
+    from xaibench import plugins
+
+    monkeypatch.setattr(plugins, "_HIDING", set())
+    site = tmp_path_factory.mktemp("site")
+    (site / "xb_shadowed").mkdir()
+    (site / "xb_shadowed" / "__init__.py").write_text("INSTALLED = True\n")
+    sys.path.append(str(site))
+    write_plugin(folder, "xb_shadowed")
+    importlib.invalidate_caches()
+    yield site / "xb_shadowed" / "__init__.py"
+    sys.modules.pop("xb_shadowed", None)
+
+
+def test_a_plugin_hiding_an_installed_module_is_said(installed, capsys):
+    """``./xb_shadowed.py`` comes first on the import path: imported, and said to hide the
+    installed one."""
+    assert main(["list", "methods", "--import", "xb_shadowed"]) == 0
+    out, err = capsys.readouterr()
+    assert "plugin_abs" in out  # the current directory's module was imported
+    assert err.strip().splitlines() == [
+        "xaibench: note: ./xb_shadowed.py in the current directory hides the installed "
+        f"'xb_shadowed' ({installed}): plugins are "
+        "imported with the current directory first on the import path, so what imports "
+        "'xb_shadowed' in this command gets yours; rename your file to use the installed one"
+    ]
+
+
+def test_an_installed_module_imported_before_its_namesake_plugin_is_said(installed, capsys):
+    """The installed module was imported first (as xaibench imports lime): ``--import`` gets
+    it, not the current directory's file, and says so."""
+    import xb_shadowed
+
+    assert xb_shadowed.INSTALLED
+    assert main(["list", "methods", "--import", "xb_shadowed"]) == 0
+    out, err = capsys.readouterr()
+    assert "plugin_abs" not in out
+    assert err.strip().splitlines() == [
+        "xaibench: note: plugin module 'xb_shadowed' (--import): imported the installed "
+        f"'xb_shadowed' ({installed}), which was "
+        "imported before, not ./xb_shadowed.py in the current directory; rename your file to "
+        "import it"
+    ]
+
+
+def test_a_plugin_that_registers_nothing_is_said(folder, capsys):
+    (folder / "empty_plugin.py").write_text("VALUE = 1\n")
+    assert main(["list", "methods", "--import", "empty_plugin"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "xaibench: note: plugin module 'empty_plugin' (--import), imported from "
+        "./empty_plugin.py, registered no method, metric, dataset or model"
+    ]
 
 
 def test_config_imports_are_validated(folder, capsys):

@@ -367,7 +367,10 @@ def test_report_rebuilds_every_output_from_the_store_and_opens_in_a_browser(
         ('datasets = ["imagenet"]', "unknown dataset 'imagenet'"),
         ('models = ["resnet"]', "unknown model 'resnet'"),
         ("[params.deletion]\nstpes = 3", "unknown parameter 'stpes' for metric 'deletion'"),
-        ("[params.rise]\nmasks = 3", "[params.rise] names no method, metric or model"),
+        (
+            "[params.rise]\nmasks = 3",
+            "[params.rise] names no method, metric, model or image folder",
+        ),
         ("[params.linear]\nunits = 3", "unknown parameter 'units' for model 'linear'"),
         ("[params.digits]\nsize = 3", "[params.digits] names a dataset"),
         ("methods = [", "not valid TOML"),
@@ -616,5 +619,5 @@ def test_progress_bar_counts_the_cells_to_compute_and_names_the_stage(
     assert "loading linear on digits" in capsys.readouterr().err
     assert (bars[-1].total, bars[-1].n) == (2, 2)  # only test_counting's cells
     assert main(["run", "--config", str(cfg), "--out", str(out)]) == 0
-    assert "nothing to compute" in capsys.readouterr().err
-    assert (bars[-1].total, bars[-1].n) == (0, 0)
+    assert "|" not in capsys.readouterr().err  # nothing to compute: no (empty) bar shown
+    assert bars[-1].disable and (bars[-1].total, bars[-1].n) == (0, 0)

@@ -194,9 +194,8 @@ def test_the_budget_follows_the_environment(monkeypatch):
     assert batching.memory_budget() == 2 * 2**30
     for bad in ["abc", "0", "-1", "inf", "nan"]:
         monkeypatch.setenv("XAIBENCH_MEMORY_GIB", bad)
-        with pytest.raises(
-            ValueError, match=f"XAIBENCH_MEMORY_GIB must be a positive number of GiB, got '{bad}'"
-        ):
+        expected = r"XAIBENCH_MEMORY_GIB must be a positive number of GiB \(e\.g\. 0\.5 or 8; "
+        with pytest.raises(ValueError, match=expected + rf"unset: 2\), got '{bad}'"):
             model_batch("auto", model, (5,), gradient=False)
 
 

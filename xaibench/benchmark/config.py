@@ -16,9 +16,23 @@ from xaibench import datasets as _datasets
 from xaibench import methods as _methods
 from xaibench import metrics as _metrics
 from xaibench import models as _models
+from xaibench._checks import check_positive_int, check_seed, listing, shown
 from xaibench.benchmark import components, meta, sweep
 from xaibench.benchmark.meta import MetaSettings
-from xaibench.models import torch_spec
+from xaibench.benchmark.specs import (
+    check_alike,
+    check_datasets,
+    check_folder_params,
+    check_imports,
+    check_list,
+    check_models,
+    check_names,
+    is_image_folder,
+    is_model_file,
+    same_path,
+)
+from xaibench.benchmark.specs import display_name as display_name  # runner's import
+from xaibench.datasets.user import COLOR_MODES, folder_settings
 
 KEYS = (
     "samples",
@@ -36,28 +50,6 @@ KEYS = (
 )
 # The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
 LISTS = ("datasets", "models", "methods", "metrics")
-
-
-def is_model_file(spec: str) -> bool:
-    """A model given as a saved Keras file or a PyTorch factory (``"torch:<module>:<factory>
-    [@<state_dict file>]"``) rather than a zoo architecture."""
-    return spec.endswith(".keras") or torch_spec.is_torch_spec(spec)
-
-
-def is_dataset_path(spec: str) -> bool:
-    """A dataset given as an ``.npz`` file or a folder of class subfolders of images."""
-    return spec.endswith(".npz") or "/" in spec or Path(spec).is_dir()
-
-
-def display_name(spec: str) -> str:
-    """How a dataset or model spec is named in results: built-in names as they are, files by
-    their stem (``models/my_cnn.keras`` -> ``my_cnn``), PyTorch models by their state_dict
-    file's stem, else their factory's name (``torch:nets:build@r18.pt`` -> ``r18``)."""
-    if torch_spec.is_torch_spec(spec):
-        return torch_spec.TorchSpec.parse(spec).name
-    if is_model_file(spec) or is_dataset_path(spec):
-        return Path(spec.rstrip("/")).stem
-    return spec
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,7 @@ class RunConfig:
     models_per_dataset: dict = field(default_factory=dict)
     name: str = "custom"
     imports: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # lists a config file did not give (the quick suite's ran)
     meta: dict | None = None
     meta_budget: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)
@@ -140,18 +133,22 @@ class RunConfig:
         new = {key: value for key, value in new.items() if value is not None}
         if models is not None:
             new["models_per_dataset"] = {}
+            new["left_out"] = tuple(k for k in self.left_out if k != "models")
         elif datasets is not None:
             new["models_per_dataset"] = {
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
             }
         out = replace(self, **new)
-        dropped = self._components() - out._components()
-        if dropped:
-            out = replace(out, params={k: v for k, v in self.params.items() if k not in dropped})
-        sweeps = {k: v for k, v in out.sweep.items() if k not in dropped}
-        if sweep_default:
-            sweeps = {**sweep.defaults(out.metrics), **sweeps}
-        out = replace(out, sweep=sweeps)
+        if isinstance(self.params, dict):  # else for validate to report
+            kept = {k: v for k, v in self.params.items() if out._takes(k) or not self._takes(k)}
+            out = replace(out, params=kept)
+        if isinstance(self.sweep, dict):  # else for validate to report
+            sweeps = {
+                k: v for k, v in self.sweep.items() if k in out.metrics or k not in self.metrics
+            }
+            if sweep_default:
+                sweeps = {**sweep.defaults(out.metrics), **sweeps}
+            out = replace(out, sweep=sweeps)
         if meta and out.meta is None:
             out = replace(out, meta=dict(self.meta_budget))
         return out
@@ -159,6 +156,62 @@ class RunConfig:
     def _components(self) -> set[str]:
         """The names a ``[params.NAME]`` may give settings to: methods, metrics, models."""
         return set(self.methods) | set(self.metrics) | set(self.model_specs())
+
+    def _takes(self, name: str) -> bool:
+        """Whether ``[params.NAME]`` names a method, metric, model or image folder of the run."""
+        return name in self._components() or self._folder(name) is not None
+
+    def _folder(self, name: str) -> str | None:
+        """The image folder of the run's datasets that ``name`` names (``photos/``, or another
+        path of the same folder), or None."""
+        if not isinstance(name, str) or not is_image_folder(name):
+            return None
+        same = (d for d in self.datasets if is_image_folder(d) and same_path(d, name))
+        return next(same, None)
+
+    def folder_params(self, spec: str) -> dict:
+        """The settings ``[params."<folder>/"]`` gives the image folder ``spec`` (``{}``)."""
+        return next((p for k, p in self.params.items() if self._folder(k) == spec), {})
+
+    def image_settings(self, spec: str, shapes: dict) -> dict:
+        """The settings the image folder ``spec`` loads with (``datasets.from_folder``): those of
+        its ``[params]``, else the input size and channels of its model files (``shapes``: file
+        -> input shape, ``None`` where free) when they agree; a zoo model takes any size, so
+        without either it is ``DEFAULT_IMAGE_SIZE`` in RGB. ValueError naming the setting when
+        the files disagree."""
+        given = self.folder_params(spec)
+        settings = {}
+        modes = {c: mode for mode, c in COLOR_MODES.items()}
+        for key, part in (("image_size", slice(0, 2)), ("color_mode", slice(2, 3))):
+            if key in given:
+                continue
+            seen = {m: s[part] for m, s in shapes.items() if s and len(s) == 3}
+            seen = {m: v for m, v in seen.items() if None not in v}
+            if len(set(seen.values())) > 1:
+                files = "; ".join(f"{Path(m).name}: {shapes[m]}" for m in seen)
+                raise ValueError(
+                    f"image folder {spec!r}: its model files take different inputs ({files}), "
+                    f'but a folder loads at one size per run: set {key} in [params."{spec}"] '
+                    "and run the models that take it"
+                )
+            if seen and key == "image_size":
+                settings[key] = list(next(iter(seen.values())))
+            elif seen and next(iter(seen.values()))[0] in modes:
+                settings[key] = modes[next(iter(seen.values()))[0]]
+        return folder_settings(**{**settings, **given})
+
+    def notes(self) -> list[str]:
+        """What the run does that its config did not ask for (printed with the estimate): the
+        quick suite's models, trained on the config's data when it lists no ``models``."""
+        if "models" not in self.left_out:
+            return []
+        specs = self.model_specs()
+        quick = [m for m in specs if m in SUITES["quick"].model_specs()]
+        which = "" if quick == list(specs) else f"{', '.join(quick)}: "
+        return [
+            f"models {listing(specs)} ({which}the quick suite's, trained on this data as the "
+            "config lists no models; set models = [...] or --models to choose)"
+        ]
 
     def models_for(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.models_per_dataset.get(dataset, self.models))
@@ -188,30 +241,19 @@ class RunConfig:
         return pairs * len(self.methods) * per_method
 
     def validate(self) -> RunConfig:
-        """Check every name and parameter now, before any work (ValueError naming the problem)."""
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
-            raise ValueError(f"samples must be a positive integer, got {self.samples!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        """Check every name, setting and value now, before any work (ValueError naming the key or
+        the names): nothing a run reads from its config may fail later, after its store exists."""
+        check_positive_int(self.samples, "samples")
+        check_seed(self.seed, "seed")
         check_imports(self.imports)
         for key in LISTS:
-            value = getattr(self, key)
-            if not value:
-                raise ValueError(f"{key} is empty: list at least one")
-            if len(set(value)) != len(value):
-                raise ValueError(f"{key} lists a name twice: {list(value)}")
-        _check_datasets(self.datasets)
-        for dataset, models in self.models_per_dataset.items():
-            if dataset not in self.datasets:
-                raise ValueError(
-                    f"[models_per_dataset] names {dataset!r}, which is not in datasets "
-                    f"({', '.join(self.datasets)})"
-                )
-            if not models or len(set(models)) != len(models):
-                raise ValueError(f"[models_per_dataset] {dataset} must list distinct models")
-        _check_models(self.model_specs())
-        _check_names("method", self.methods, _methods.names(), _methods.missing())
-        _check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
+            check_list(key, getattr(self, key))
+        check_datasets(self.datasets)
+        self._check_models_per_dataset()
+        check_models(self.model_specs())
+        check_names("method", self.methods, _methods.names(), _methods.missing())
+        check_names("metric", self.metrics, _metrics.names(), _metrics.missing())
+        self._check_result_names()
         self._check_params()
         components.methods(list(self.methods), self.seed, self.params)
         metrics = components.metrics(list(self.metrics), self.seed, self.params)
@@ -222,18 +264,54 @@ class RunConfig:
                 self.architecture(spec)  # ValueError naming a bad setting
         return self
 
+    def _check_models_per_dataset(self) -> None:
+        if not isinstance(self.models_per_dataset, dict):
+            raise ValueError(
+                "[models_per_dataset] must map dataset names to lists of models, got "
+                f"{shown(self.models_per_dataset)}"
+            )
+        for dataset, models in self.models_per_dataset.items():
+            if dataset not in self.datasets:
+                raise ValueError(
+                    f"[models_per_dataset] names {shown(dataset)}, which is not in datasets "
+                    f"({listing(self.datasets)})"
+                )
+            check_list(f"[models_per_dataset] {dataset}", models)
+
+    def _check_result_names(self) -> None:
+        """Two datasets, or two models of one dataset, that the results would name alike
+        (``digits`` and ``data/digits.npz``): their rows would be one."""
+        check_alike("datasets", self.datasets, "", "rename one of the files or folders")
+        for dataset in self.datasets:
+            where = f" (of dataset {dataset!r})" if self.models_per_dataset else ""
+            check_alike("models", self.models_for(dataset), where, "rename the .keras file")
+
     def _check_params(self) -> None:
         """Each ``[params.NAME]`` is a table naming one method, metric or zoo model of the run."""
+        if not isinstance(self.params, dict):
+            raise ValueError(
+                f"params must be tables of settings by name ([params.NAME]), got {shown(self.params)}"
+            )
         zoo = [m for m in self.model_specs() if not is_model_file(m)]
         known = self._components()
+        folders = [d for d in self.datasets if is_image_folder(d)]
         for name, p in self.params.items():
+            if self._folder(name) is not None:
+                check_folder_params(name, p)
+                continue
             if name not in known:
                 if name in self.datasets:
-                    raise ValueError(f"[params.{name}] names a dataset; datasets take no settings")
+                    raise ValueError(
+                        f"[params.{name}] names a dataset; only image folders take settings "
+                        '([params."photos/"] image_size, color_mode)'
+                    )
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ValueError(
-                    f"[params.{name}] names no method, metric or model of this run "
-                    f"(methods: {', '.join(self.methods)}; metrics: {', '.join(self.metrics)}; "
-                    f"models: {', '.join(zoo) or 'none but model files'})"
+                    f"[params.{name}] names no method, metric, model or image folder of this "
+                    f"run{hint} (methods: {listing(self.methods)}; metrics: {listing(self.metrics)}; "
+                    f"models: {listing(zoo) or 'none but model files'}; "
+                    f"image folders: {listing(folders) or 'none'})"
                 )
             if is_model_file(name):
                 raise ValueError(
@@ -247,81 +325,16 @@ class RunConfig:
                     "this run; register one of them under another name"
                 )
             if not isinstance(p, dict):
-                raise ValueError(f"[params.{name}] must be a table of settings, got {p!r}")
+                raise ValueError(f"[params.{name}] must be a table of settings, got {shown(p)}")
 
 
-def check_imports(modules, where: str = "imports") -> tuple[str, ...]:
-    """``modules`` as a tuple of distinct module names (``my_package.methods``); ValueError naming
-    the first that is not one (``where``: how the message names the list)."""
-    if isinstance(modules, str) or not isinstance(modules, list | tuple):
-        raise ValueError(f"{where} must be a list of module names, got {modules!r}")
-    for name in modules:
-        if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
-            raise ValueError(
-                f"{where}: {name!r} is not a module name (dotted Python identifiers, "
-                "like my_package.methods)"
-            )
-    if len(set(modules)) != len(modules):
-        raise ValueError(f"{where} lists a module twice: {list(modules)}")
-    return tuple(modules)
-
-
-def _check_names(
-    kind: str, names, valid: list[str], missing: dict | None = None, alternative: str = ""
-) -> None:
-    """One ValueError naming every name of ``names`` not in ``valid``, each with its close
-    matches, then the valid names (and ``alternative``: what else a name may be). A name in
-    ``missing`` (known but not installed here) is reported with how to get it."""
-    for name in names:
-        if missing and name in missing:
-            raise ValueError(f"{kind} {name!r} is not available here: {missing[name]}")
-    unknown = [name for name in names if name not in valid]
-    if not unknown:
-        return
-    parts = []
-    for name in unknown:
-        close = difflib.get_close_matches(name, valid, n=3)
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        parts.append(f"{name!r}{hint}")
-    plural = "s" if len(unknown) > 1 else ""
-    raise ValueError(
-        f"unknown {kind}{plural} {', '.join(parts)}; valid {kind}s: {', '.join(valid)}{alternative}"
-    )
-
-
-def _check_datasets(specs) -> None:
-    for spec in specs:
-        if is_dataset_path(spec) and not Path(spec).exists():
-            raise ValueError(f"dataset {spec!r}: no such file or folder")
-    extras = _datasets.extras()
-    _check_names(
-        "dataset",
-        [s for s in specs if not is_dataset_path(s)],
-        _datasets.names() + extras,
-        alternative=" or an .npz file or a folder of class subfolders",
-    )
-
-
-def _check_models(specs) -> None:
-    for spec in specs:
-        if torch_spec.is_torch_spec(spec):
-            torch_spec.TorchSpec.parse(spec)  # the form and the file
-        elif is_model_file(spec) and not Path(spec).is_file():
-            raise ValueError(f"model file {spec!r} does not exist")
-    _check_names(
-        "model",
-        [s for s in specs if not is_model_file(s)],
-        _models.names(),
-        alternative=" or a path to a .keras file or 'torch:<module>:<factory>[@<state_dict>]'",
-    )
-
-
-def load_dataset(spec: str):
-    """The dataset of a spec: a built-in name, an ``.npz`` file or a folder of images."""
+def load_dataset(spec: str, settings: dict | None = None):
+    """The dataset of a spec: a built-in name, an ``.npz`` file or a folder of images (loaded
+    with ``settings``: ``RunConfig.image_settings``)."""
     if spec.endswith(".npz"):
         return _datasets.from_npz(spec)
-    if is_dataset_path(spec):
-        return _datasets.from_folder(spec)
+    if is_image_folder(spec):
+        return _datasets.from_folder(spec, **(settings or {}))
     return _datasets.load(spec)
 
 
@@ -447,60 +460,38 @@ def suite(name: str) -> RunConfig:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read a TOML run configuration; unknown keys and bad values raise ValueError naming them."""
+    """Read a TOML run configuration; unknown keys and values of the wrong type raise ValueError
+    naming them (``RunConfig.validate`` checks the rest)."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"config file {path} does not exist")
-    if not path.is_file():
-        raise ValueError(f"config file {path} is not a file")
+    raw = _read_toml(path)
     try:
-        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as err:
-        raise ValueError(f"config file {path} cannot be read: {err.strerror or err}") from err
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
-        ) from err
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {path} is not valid TOML: {err}") from err
-    unknown = sorted(set(raw) - set(KEYS))
-    if unknown:
-        raise ValueError(
-            f"config {path}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))}; valid keys: {', '.join(KEYS)}"
-        )
-    base = replace(SUITES["quick"], name=path.stem, params={}, meta_budget={})
+        check_names("key", sorted(set(raw) - set(KEYS)), list(KEYS))  # with "did you mean"
+    except ValueError as err:
+        raise ValueError(f"config {path}: {err}") from None
+    left_out = ("models",) if "models" not in raw else ()
+    base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out, meta_budget={})
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
-    values = {}
-    for key in LISTS:
-        if key in raw:
-            v = raw[key]
-            if isinstance(v, str):
-                v = [v]
-            if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-                raise ValueError(f"config {path}: {key} must be a list of names, got {v!r}")
-            values[key] = tuple(v)
+    values = {key: _names(path, key, raw[key]) for key in LISTS if key in raw}
     if "model" in raw:
-        extra = raw["model"] if isinstance(raw["model"], list) else [raw["model"]]
-        values["models"] = tuple(values.get("models", SUITES["quick"].models)) + tuple(extra)
+        extra = _names(path, "model", raw["model"])
+        values["models"] = tuple(values.get("models", SUITES["quick"].models)) + extra
     if "models_per_dataset" in raw:
         table = raw["models_per_dataset"]
-        if not isinstance(table, dict) or not all(
-            isinstance(v, list) and all(isinstance(m, str) for m in v) for v in table.values()
-        ):
+        if not isinstance(table, dict):
             raise ValueError(
-                f"config {path}: [models_per_dataset] must map dataset names to lists of models"
+                f"config {path}: [models_per_dataset] must map dataset names to lists of "
+                f"models, got {shown(table)}"
             )
-        values["models_per_dataset"] = {k: tuple(v) for k, v in table.items()}
-    for key in ("samples", "seed"):
+        values["models_per_dataset"] = {
+            k: _names(path, f"[models_per_dataset] {k}", v) for k, v in table.items()
+        }
+    for key in ("samples", "seed", "params"):
         if key in raw:
             values[key] = raw[key]
     if "imports" in raw:
         v = [raw["imports"]] if isinstance(raw["imports"], str) else raw["imports"]
         values["imports"] = check_imports(v, f"config {path}: imports")
-    if "params" in raw:
-        values["params"] = raw["params"]
     if "meta" in raw:
         table = raw["meta"]
         if not isinstance(table, bool | dict):
@@ -511,3 +502,60 @@ def load_config(path: str | Path) -> RunConfig:
             raise ValueError(f"config {path}: sweep must hold [sweep.<metric>] tables")
         values["sweep"] = raw["sweep"]
     return replace(base, **values)
+
+
+# Tables and arrays nested deeper than this in a config are refused: no setting needs more, and
+# deeper ones would exhaust Python's recursion wherever a value is read, printed or hashed.
+MAX_DEPTH = 16
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML table of the config file ``path`` (a UTF-8 byte order mark is skipped);
+    ValueError saying why it cannot be read."""
+    if not path.exists():
+        raise ValueError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"config file {path} is not a file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        raw = tomllib.loads(text.removeprefix("\ufeff"))
+    except OSError as err:
+        raise ValueError(f"config file {path} cannot be read: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
+        ) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config file {path} is not valid TOML: {err}") from err
+    except RecursionError:
+        raise ValueError(
+            f"config file {path} nests arrays or tables too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
+    if _depth(raw) > MAX_DEPTH:
+        raise ValueError(
+            f"config file {path} nests arrays or tables too deeply (at most {MAX_DEPTH} levels)"
+        )
+    return raw
+
+
+def _depth(value) -> int:
+    """How deeply ``value`` nests lists and dicts (0 for a number or a string), without
+    recursion."""
+    deepest, level = 0, [value]
+    while level:
+        children = []
+        for v in level:
+            children += v.values() if isinstance(v, dict) else v if isinstance(v, list) else []
+        if children:
+            deepest += 1
+        level = children
+    return deepest
+
+
+def _names(path: Path, key: str, value) -> tuple[str, ...]:
+    """The value of ``key`` in config ``path`` as a tuple of names (a string is one name)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"config {path}: {key} must be a list of names, got {shown(value)}")
+    return tuple(value)

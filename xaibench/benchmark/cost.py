@@ -298,6 +298,7 @@ class Estimate:
     cells: list[CellEstimate] = field(default_factory=list)
     training: dict[str, float | None] = field(default_factory=dict)
     parallel: int = 1
+    notes: list[str] = field(default_factory=list)  # what the run does unasked (shown first)
 
     @property
     def known(self) -> list[CellEstimate]:
@@ -328,12 +329,29 @@ class Estimate:
         more = f" and {len(why) - 2} more" if len(why) > 2 else ""
         return f"; {len(unknown)} cells of unknown cost ({'; '.join(why[:2])}{more})"
 
+    @property
+    def timed(self) -> bool:
+        """Whether any part has a known cost (cells or training)."""
+        return bool(self.known) or any(s is not None for s in self.training.values())
+
+    def brief(self) -> str:
+        """The estimate in a few words, for the line of what the run took."""
+        if not self.timed:
+            return "its cost was unknown"
+        part = " of what had a known cost" if self.unknown else ""
+        return f"estimated {duration(self.seconds)}{part}"
+
     def summary(self) -> str:
-        """What the terminal shows before the run: the total, the training, the largest cells
-        and the cells of unknown cost."""
-        lines = [f"estimated time: {duration(self.seconds)} for {len(self.cells)} cells"]
+        """What the terminal shows before the run: the total (unknown when no part has a known
+        cost; never 0 s for cells whose cost nobody declared), the training, the largest cells,
+        the cells of unknown cost, and the ``notes``."""
+        total = duration(self.seconds) if self.timed else "unknown"
+        lines = [f"estimated time: {total} for {len(self.cells)} cells"]
         if self.parallel > 1:
             lines[0] += f" on {self.parallel} workers"
+        if self.timed and self.unknown:
+            lines[0] += f" ({len(self.unknown)} of unknown cost, not counted)"
+        lines += [f"  {note}" for note in self.notes]
         if self.training:
             train = ", ".join(
                 f"{name} up to {duration(s) if s is not None else 'an unknown time'}"

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from xaibench._system import allocator_left_alone
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
 from xaibench.benchmark import artifacts, cost
-from xaibench.benchmark.config import RunConfig, is_model_file, load_dataset
+from xaibench.benchmark.config import RunConfig, is_image_folder, is_model_file, load_dataset
 from xaibench.benchmark.costing import Costing
 from xaibench.benchmark.executors import (
     MethodResult,
@@ -39,7 +40,8 @@ from xaibench.benchmark.plan import Cell, Pair, Plan, recorded_models
 from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models import training
-from xaibench.store import DONE, Store, settings_key
+from xaibench.models.batching import memory_budget
+from xaibench.store import DONE, Store, settings_key, store_files
 
 
 @dataclass
@@ -282,14 +284,15 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
 
 
 def progress_bar(total: int, *, enabled: bool = True) -> tqdm:
-    """The run's progress bar over the ``total`` cells to compute (on stderr). Its rate is the
-    mean since the start (``smoothing=0``); its ETA is the cost model's (``cost.Remaining``): the
-    estimate of the cells left, rescaled by the measured over the estimated time of those done."""
+    """The run's progress bar over the ``total`` cells to compute (on stderr); none when there is
+    nothing to compute (a rerun shows no empty bar). Its rate is the mean since the start
+    (``smoothing=0``); its ETA is the cost model's (``cost.Remaining``): the estimate of the
+    cells left, rescaled by the measured over the estimated time of those done."""
     bar = tqdm(
         total=total,
-        desc="xaibench" if total else "nothing to compute",
+        desc="xaibench",
         unit="cell",
-        disable=not enabled,
+        disable=not (enabled and total),
         file=sys.stderr,
         dynamic_ncols=True,
         smoothing=0,
@@ -303,19 +306,32 @@ def preflight(config: RunConfig) -> Inputs:
     and the problem, before the store is opened and before any cell is computed."""
     inputs = Inputs()
     for spec in config.datasets:
+        files, settings = {}, None
+        if is_image_folder(spec):  # loaded at the size its model files take, unless given
+            files = {
+                m: training.open_file(m) for m in config.models_for(spec) if m.endswith(".keras")
+            }
+            shapes = {m: training.input_shape(f) for m, f in files.items()}
+            settings = config.image_settings(spec, shapes)
         try:
-            data = load_dataset(spec)
-        except ValueError:
-            raise
+            data = load_dataset(spec, settings)
+        except ValueError as err:  # the data's problem, said with the dataset it is in
+            raise ValueError(f"dataset {spec!r} cannot be loaded: {err}") from err
         except Exception as err:  # noqa: BLE001 - a user's loader or file: say which one
             raise ValueError(
                 f"dataset {spec!r} cannot be loaded: {type(err).__name__}: {err}"
             ) from err
         check_dataset(data, spec)
+        same = [s for s, d in inputs.datasets.items() if d.name == data.name]
+        if same:
+            raise ValueError(
+                f"datasets {same[0]!r} and {spec!r} both load as dataset {data.name!r}: their "
+                "results would be one; leave one out (or give one another name)"
+            )
         inputs.datasets[spec] = data
         for model_spec in config.models_for(spec):
             if is_model_file(model_spec):
-                trained = training.load_file(model_spec, data)  # checks shape and classes
+                trained = training.load_file(model_spec, data, files.get(model_spec))
                 inputs.model_files[(model_spec, spec)] = trained
     return inputs
 
@@ -347,10 +363,13 @@ def run(
     computed it, this one or a Dask worker; see ``executors.Staged``) and, with Dask, the
     workers' largest is stored (``Store.run``, ``Store.cells``).
 
-    Raises ValueError for a bad config or executor (before any work). KeyboardInterrupt propagates
-    after the finished cells are safe in the store.
+    Raises ValueError for a bad config, environment variable (``$XAIBENCH_MEMORY_GIB``,
+    ``$XAIBENCH_MALLOC``) or executor (before any work). KeyboardInterrupt propagates after the
+    finished cells are safe in the store.
     """
     config.validate()
+    memory_budget()  # ValueError naming $XAIBENCH_MEMORY_GIB when it is no budget: before any work
+    allocator_left_alone()  # the same for $XAIBENCH_MALLOC
     if max_minutes is not None and (
         isinstance(max_minutes, bool)
         or not isinstance(max_minutes, int | float)
@@ -360,20 +379,23 @@ def run(
     out = Path(out)
     inputs = preflight(config)
     ex = executor(executor_name, scheduler=scheduler, workers=workers)
+    new = _absent(out)  # removed again when the run ends before it is recorded
+    grid, run_id = None, None
     try:
         store = Store(out / "results.sqlite")
     except BaseException:
         ex.close()
+        _remove(new)
         raise
     try:
         plan = Plan(config, store, inputs, recorded_models(store))
         result = RunResult(out=out, run_id=0, total=config.n_cells())
-        grid, run_id = None, None
         try:
             grid = _Grid(plan, bar=None, result=result, ex=ex)
             pairs = plan.pairs()
             grid.bar = progress_bar(sum(plan.plan(pair) for pair in pairs), enabled=progress)
             result.estimate = grid.estimate(pairs, _parallel(ex))
+            result.estimate.notes += config.notes()  # what it runs unasked
             _announce(grid.bar, result.estimate, max_minutes)  # ValueError over max_minutes
             run_id = result.run_id = store.start_run(config.to_dict(), versions(), command)
             grid.start(run_id)
@@ -403,6 +425,24 @@ def run(
     finally:
         ex.close()
         store.close()
+        if run_id is None:  # refused (--max-minutes, a model it cannot train) or interrupted
+            _remove(new)
+
+
+def _absent(out: Path) -> list[Path]:
+    """What a run into ``out`` would create that does not exist yet: its folders (the topmost
+    first) and its store's files."""
+    folders = [p for p in (out, *out.parents) if not p.exists()][::-1]
+    return folders + [f for f in store_files(out / "results.sqlite") if not f.exists()]
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove ``paths`` (from ``_absent``), the last first; a folder only when it is empty."""
+    for path in reversed(paths):
+        try:
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        except OSError:  # a folder something else wrote into: kept
+            pass
 
 
 def _announce(bar, estimate: cost.Estimate, max_minutes: float | None) -> None:

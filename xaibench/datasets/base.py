@@ -44,8 +44,8 @@ class Dataset:
 def check_dataset(data: Dataset, spec: str | None = None) -> None:
     """ValueError naming ``data`` (and ``spec``, where it came from) and the problem when its
     arrays cannot be benchmarked: labels outside 0..n_classes-1, inputs that are not finite,
-    mismatched lengths or shapes, no test samples (masks are checked where they are made,
-    ``from_arrays``)."""
+    mismatched lengths or shapes, no test samples, training samples of one class only (masks
+    are checked where they are made, ``from_arrays``)."""
     where = f"dataset {data.name!r}" + (f" (from {spec!r})" if spec and spec != data.name else "")
     k = data.n_classes
     if k < 1:
@@ -69,6 +69,14 @@ def check_dataset(data: Dataset, spec: str | None = None) -> None:
         )
     if len(data.x_test) == 0:
         raise ValueError(f"{where} has no test samples to explain")
+    classes = np.unique(np.asarray(data.y_train))
+    if len(classes) < 2:
+        only = data.class_names[int(classes[0])] if len(classes) else None
+        raise ValueError(
+            f"{where}: every training sample is of class {only!r}: a model of one class "
+            "predicts it whatever the input, so there is nothing to explain; give samples of "
+            "two classes or more"
+        )
 
 
 class Source(Component, abc.ABC):

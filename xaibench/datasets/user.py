@@ -18,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from xaibench._checks import shown
 from xaibench.datasets._split import stratified_split
 from xaibench.datasets.base import Dataset
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# The settings of an image folder (``from_folder``, a config's ``[params."photos/"]``): the size
+# its images are resized to and their channels by colour mode.
+DEFAULT_IMAGE_SIZE = (32, 32)
+COLOR_MODES = {"grayscale": 1, "rgb": 3, "rgba": 4}
+FOLDER_SETTINGS = ("image_size", "color_mode")
 NPZ_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 NPZ_OPTIONAL = ("class_names", "feature_names", "masks")
 
@@ -256,10 +262,34 @@ def _class_folders(path: Path) -> list[Path]:
     return folders
 
 
+def folder_settings(image_size=DEFAULT_IMAGE_SIZE, color_mode: str = "rgb") -> dict:
+    """The settings of :func:`from_folder`, checked: ``image_size`` as ``[height, width]``
+    (positive integers) and ``color_mode`` one of ``COLOR_MODES``; ValueError naming the bad
+    one.
+
+    >>> folder_settings((64, 48), "grayscale")
+    {'image_size': [64, 48], 'color_mode': 'grayscale'}
+    """
+    if isinstance(image_size, str) or not isinstance(image_size, list | tuple):
+        image_size = [image_size]
+    if len(image_size) != 2 or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0 for v in image_size
+    ):
+        raise ValueError(
+            f"image_size must be [height, width] in pixels (positive integers), got "
+            f"{shown(list(image_size))}"
+        )
+    if not isinstance(color_mode, str) or color_mode not in COLOR_MODES:
+        raise ValueError(
+            f"color_mode must be one of {', '.join(map(repr, COLOR_MODES))}, got {shown(color_mode)}"
+        )
+    return {"image_size": [int(v) for v in image_size], "color_mode": color_mode}
+
+
 def from_folder(
     path: str | os.PathLike,
     *,
-    image_size: tuple[int, int] = (32, 32),
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     color_mode: str = "rgb",
     name: str | None = None,
     test_fraction: float = 0.25,
@@ -268,14 +298,17 @@ def from_folder(
     """A dataset from a folder of class subfolders of images (``path/<class>/<image>``).
 
     Images are read with ``keras.utils.image_dataset_from_directory`` in file-name order (no
-    shuffling), resized to ``image_size`` (bilinear), scaled to [0, 1] and split like
-    :func:`from_arrays` (stratified ``test_fraction``, seeded). Class names are the subfolder
-    names in sorted order. ``color_mode`` is ``"rgb"``, ``"grayscale"`` or ``"rgba"``.
+    shuffling), resized to ``image_size`` ``(height, width)`` (bilinear), scaled to [0, 1] and
+    split like :func:`from_arrays` (stratified ``test_fraction``, seeded). Class names are the
+    subfolder names in sorted order. ``color_mode`` is ``"rgb"``, ``"grayscale"`` or
+    ``"rgba"``. Both are recorded in the dataset's ``settings`` (a run keys its cells by them).
 
     >>> d = from_folder("photos/", image_size=(64, 64))  # doctest: +SKIP
     """
     from xaibench._tf import keras
 
+    checked = folder_settings(image_size, color_mode)
+    image_size, color_mode = checked["image_size"], checked["color_mode"]
     path = Path(path)
     folders = _class_folders(path)
     ds = keras.utils.image_dataset_from_directory(
@@ -303,5 +336,5 @@ def from_folder(
         seed=seed,
         class_names=[p.name for p in folders],
     )
-    settings = {**d.settings, "image_size": list(image_size), "color_mode": color_mode}
+    settings = {**d.settings, **checked}
     return dataclasses.replace(d, source=f"image folder {path}", settings=settings)

@@ -97,7 +97,10 @@ def memory_budget() -> float:
     except ValueError:
         gib = math.nan
     if not 0 < gib < math.inf:
-        raise ValueError(f"{MEMORY_ENV} must be a positive number of GiB, got {text!r}")
+        raise ValueError(
+            f"{MEMORY_ENV} must be a positive number of GiB (e.g. 0.5 or 8; unset: "
+            f"{MEMORY_GIB:g}), got {text[:40]!r}"
+        )
     return gib * 2**30
 
 

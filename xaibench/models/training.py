@@ -283,12 +283,9 @@ def _save(model: keras.Model, meta: dict, path: Path, meta_path: Path) -> None:
                 os.remove(leftover)
 
 
-def load_file(path: str | Path, data: Dataset) -> TrainedModel:
-    """A user's saved Keras model (``.keras``, loaded in Keras safe mode), with its accuracy on
-    ``data``'s test split and its parameter count; or a PyTorch model named
-    ``"torch:<module>:<factory>[@<state_dict file>]"`` (``models.torch_spec``)."""
-    if torch_spec.is_torch_spec(str(path)):
-        return torch_spec.load(str(path), data)
+def open_file(path: str | Path):
+    """The Keras model saved in ``path`` (``.keras``, loaded in Keras safe mode); ValueError
+    naming the file when it is none."""
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
         raise ValueError(f"model file {str(path)!r} must be an existing .keras file")
@@ -298,11 +295,32 @@ def load_file(path: str | Path, data: Dataset) -> TrainedModel:
             "written by model.save)"
         )
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
     except (OSError, ValueError, TypeError) as err:
         raise ValueError(f"cannot load model {str(path)!r}: {err}") from err
-    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
-    if expected is not None and expected != tuple(data.input_shape):
+
+
+def input_shape(model) -> tuple | None:
+    """The shape of one input of ``model`` (``None`` where a dimension is free), or None when
+    the model declares no input."""
+    return tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+
+
+def load_file(path: str | Path, data: Dataset, model=None) -> TrainedModel:
+    """A user's saved Keras model (``.keras``, loaded in Keras safe mode; ``model``: the one
+    ``open_file(path)`` returned, when it was opened already), checked against ``data``, with its
+    accuracy on ``data``'s test split and its parameter count; or a PyTorch model named
+    ``"torch:<module>:<factory>[@<state_dict file>]"`` (``models.torch_spec``)."""
+    if torch_spec.is_torch_spec(str(path)):
+        return torch_spec.load(str(path), data)
+    path = Path(path)
+    model = open_file(path) if model is None else model
+    expected = input_shape(model)
+    given = tuple(data.input_shape)
+    fits = len(expected or ()) == len(given) and all(
+        e is None or e == g for e, g in zip(expected or (), given, strict=False)
+    )
+    if expected is not None and not fits:
         raise ValueError(
             f"model {str(path)!r} takes inputs of shape {expected}, but dataset {data.name!r} "
             f"has inputs of shape {tuple(data.input_shape)}"
