@@ -255,3 +255,26 @@ def check_in_browser(
         Path(screenshot_path).parent.mkdir(parents=True, exist_ok=True)
         Path(screenshot_path).write_bytes(shot)
     return problems
+
+
+def evaluate_in_browser(html_path: str | Path, expression: str, *, timeout: float = TIMEOUT):
+    """The value of the JavaScript ``expression`` on the loaded page ``html_path`` (headless
+    Chromium, 1280 px wide), e.g. ``"document.documentElement.scrollHeight"`` for the height
+    it renders to. Raises RuntimeError when the browser cannot load the page or answer."""
+    executable = chromium()
+    if executable is None:
+        raise RuntimeError("chromium is not installed (apt-get install chromium)")
+    browser = _Browser(executable, time.monotonic() + timeout)
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})
+        browser.session = attached["sessionId"]
+        browser.send("Page.enable")
+        browser.send("Page.navigate", {"url": Path(html_path).resolve().as_uri()})
+        browser.wait_for("Page.loadEventFired")
+        result = browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        return result.get("result", {}).get("value")
+    except _Timeout as err:
+        raise RuntimeError(f"timed out after {timeout:g} s on {html_path}") from err
+    finally:
+        browser.close()

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -266,8 +267,20 @@ def test_the_settings_a_rerun_predicts_are_those_of_the_loaded_model():
     assert plan.expected_model_settings("linear", data) == without_weights
 
 
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder``: its bytes and modification time (but SQLite's shared-memory
+    index, which any reader of the store updates, read-only ones too)."""
+    return {
+        p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith("-shm")
+    }
+
+
 @pytest.mark.slow
-def test_report_shapes_the_paper_tables_and_refuses_unknown_names(tmp_path, capsys):
+def test_report_shapes_the_paper_tables_in_another_folder_and_refuses_unknown_names(
+    tmp_path, capsys
+):
     from _runs import write_config
 
     from xaibench.cli import main
@@ -277,18 +290,40 @@ def test_report_shapes_the_paper_tables_and_refuses_unknown_names(tmp_path, caps
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     full = (out / "leaderboard.tex").read_text()
     assert "sparseness" in full and "[" in full.split(r"\midrule", 1)[1]  # intervals
-    assert (
-        main(["report", str(out), "--no-ci", "--metrics", "deletion", "--methods", "saliency"]) == 0
-    )
-    tex = (out / "leaderboard.tex").read_text()
+    before = snapshot(out)
+    paper = tmp_path / "paper"
+    shape = ["--no-ci", "--metrics", "deletion", "--methods", "saliency", "--tex-width", "6.5in"]
+    assert main(["report", str(out), *shape, "--out", str(paper)]) == 0
+    assert snapshot(out) == before  # the run directory is untouched
+    tex = (paper / "leaderboard.tex").read_text()
     body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule", 1)[0]
     assert "sparseness" not in tex and "saliency" in body and "random" not in body
     assert "[" not in body  # means only
+    assert "Sets wider than 469.755 pt" in tex  # 6.5 in
+    assert (paper / "report.html").is_file() and (paper / "verdict.csv").is_file()
+    assert not (paper / ".outputs.json").exists()  # no run directory: nothing to keep current
     capsys.readouterr()
-    assert main(["report", str(out), "--metrics", "deletoin"]) == 2
-    err = capsys.readouterr().err
-    assert "deletoin" in err and len(err.strip().splitlines()) == 1
-    assert (out / "leaderboard.tex").read_text() == tex  # nothing was touched
+    for bad, words in [
+        (["--metrics", "deletoin", "--out", str(tmp_path / "p2")], "deletoin"),
+        (["--no-ci"], "give --out DIR"),  # shaped tables never overwrite the full ones
+        (["--tex-width", "6.5 inches", "--out", str(tmp_path / "p2")], "6.5 inches"),
+        (["--no-ci", "--out", str(out)], "give --out DIR"),
+        (["--out", str(cfg)], "is a file"),
+    ]:
+        assert main(["report", str(out), *bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(out) == before and not (tmp_path / "p2").exists()  # nothing was touched
+
+
+def test_printed_leaderboards_are_cut_into_column_groups_that_fit_the_terminal():
+    from xaibench.cli import _column_parts
+
+    header = ["method", "deletion ↓", "insertion ↑", "sparseness ↑"]
+    rows = [["integrated_gradients", "0.1 [0.05, 0.2]", "0.9 [0.8, 0.95]", "0.5 [0.4, 0.6]"]]
+    assert _column_parts(header, rows, 200) == [[0, 1, 2, 3]]
+    parts = _column_parts(header, rows, 60)
+    assert parts == [[0, 1, 2], [0, 3]]  # 22 + 17 + 17 = 56 columns, then the method again
 
 
 # your own image folder at its size (issue 26) ---------------------------------------------------

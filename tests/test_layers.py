@@ -24,6 +24,8 @@ CORE = (
     "xaibench._categories",
     "xaibench._tf",
     "xaibench._version",
+    "xaibench._storefile",
+    "xaibench._text",
 )
 
 
@@ -71,7 +73,7 @@ def test_methods_and_metrics_are_siblings(layer, forbidden):
 def test_benchmark_and_results_meet_only_in_the_store(layer, forbidden):
     """The store sits below benchmark/ (which writes it) and results/ (which reads it); the CLI
     runs one, then the other (the runner used to import results.outputs lazily)."""
-    assert MODULES["xaibench.store"] == set()
+    assert MODULES["xaibench.store"] <= set(CORE)  # it stands on the core only
     offenders = {
         name: sorted(i for i in imports if i.startswith(forbidden))
         for name, imports in MODULES.items()

@@ -243,24 +243,31 @@ def sample_range(x: np.ndarray) -> np.ndarray:
     return np.where(spread > 0, spread, 1.0)
 
 
+# The longest part of a file name made by `file_stem`: a model-cache name holds two of them
+# and ~70 more characters, far under the 255 bytes of a file name on common file systems.
+STEM_CHARS = 48
+
+
 def file_stem(*parts) -> str:
     """``parts`` joined by "_" as a safe file name, the one rule for every file named after a
     user-supplied name (a dataset, a model): characters other than letters, digits, ".", "_" and
     "-" become "-" and a leading "." becomes "_" (no path separators, no "..", no hidden files);
-    a part that had to change gets 6 hex digits of its original's hash, so that two names never
-    share a file.
+    a part longer than `STEM_CHARS` is cut to fit; a part that had to change gets 6 hex digits of
+    its original's hash, so that two names never share a file.
 
     >>> file_stem("digits", "cnn")
     'digits_cnn'
     >>> file_stem("../../etc", "m")
     '_.-..-etc-74ccf3_m'
+    >>> file_stem("d" * 240)
+    'ddddddddddddddddddddddddddddddddddddddddd-0e42cb'
     """
     stems = []
     for part in map(str, parts):
         stem = re.sub(r"[^A-Za-z0-9._-]+", "-", part)
         stem = "_" + stem[1:] if stem.startswith(".") else stem
-        if stem != part or not stem:
-            stem += "-" + hashlib.sha256(part.encode()).hexdigest()[:6]
+        if stem != part or not stem or len(stem) > STEM_CHARS:
+            stem = stem[: STEM_CHARS - 7] + "-" + hashlib.sha256(part.encode()).hexdigest()[:6]
         stems.append(stem)
     return "_".join(stems)
 

@@ -101,17 +101,8 @@ def report(
         outputs.build_from(data, out_dir)
         return Path(out_dir) / "report.html"
     run_dir = Path(scores_or_run_dir)
-    if out_dir is None or Path(out_dir).resolve() == run_dir.resolve():
-        outputs.rebuild(run_dir)
-        return run_dir / "report.html"
-    from xaibench.store import Store
-
-    path = run_dir / "results.sqlite"
-    if not path.exists():
-        raise ValueError(f"{run_dir} has no results.sqlite: not a run directory")
-    with Store(path, readonly=True) as store:
-        outputs.build(store, out_dir)
-    return Path(out_dir) / "report.html"
+    made = outputs.rebuild(run_dir, to=out_dir)
+    return next(p for p in made.files if p.name == "report.html")
 
 
 def meta_evaluate(

@@ -1,7 +1,9 @@
 """The ``xaibench`` command line (see ``xaibench --help``).
 
-Exit codes: 0 ok; 1 the run finished with failed cells, or ``check`` found regressions; 2 bad usage
-or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the same command again to resume).
+Exit codes: 0 ok; 1 the run finished with failed cells, or stopped because its store could not be
+written (the disk is full: finished cells are kept), or ``check`` found regressions; 2 bad usage
+or input (a one-line message, no traceback); 130 interrupted (finished cells are kept; run the
+same command again to resume).
 
 Plugins (``xaibench.plugins``): the entry points of installed packages in the group
 ``xaibench.plugins``, a config's ``imports`` and ``--import MODULE`` are imported before ``run``,
@@ -12,15 +14,18 @@ Without plugins, ``xaibench list`` and ``xaibench --version`` do not import Tens
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
 import shlex
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from xaibench._suites import SUITE_NAMES
+from xaibench._text import visible
 from xaibench._version import __version__
 
 KINDS = ("methods", "metrics", "datasets", "models")
@@ -121,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild tables and plots of a run directory from its store"
     )
     rep.add_argument("dir", type=Path)
+    rep.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the outputs to DIR and leave the run directory untouched (needed with the "
+        "paper options below: shaped tables never overwrite the run's full ones)",
+    )
     _add_imports(rep)
     paper = "leaderboard.tex for a paper"
     rep.add_argument(
@@ -129,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--methods", type=_names, help=f"{paper}: only these methods (A,B)")
     rep.add_argument(
         "--metrics", type=_names, help=f"{paper}: one table of these metrics, in this order"
+    )
+    rep.add_argument(
+        "--tex-width",
+        metavar="LENGTH",
+        help=f"{paper}: the line its tables fit, e.g. 6.5in, 469pt, 16.5cm (default: 345pt, "
+        "a 10 pt one-column article)",
     )
     chk = sub.add_parser(
         "check",
@@ -198,17 +216,58 @@ def _list(args) -> int:
     return 0
 
 
-def _print_verdict(out: Path) -> None:
-    """The verdict of the run (from its verdict.csv), sized to the terminal."""
+#: A (dataset, model) of at most this many metrics gets its leaderboard printed after a run.
+PRINTED_METRICS = 6
+
+
+def _width() -> int:
     import shutil
 
-    from xaibench.results import verdict
+    return max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _print_verdict(out: Path, board) -> None:
+    """The verdict of the run (from its verdict.csv) and the leaderboard of every (dataset,
+    model) of at most ``PRINTED_METRICS`` metrics, sized to the terminal."""
+    from xaibench.results import verdict, verdict_text
 
     path = out / "verdict.csv"
     if path.exists():
-        width = max(60, min(110, shutil.get_terminal_size((100, 24)).columns))
-        print("\n" + verdict.text(verdict.read(path), width=width))
+        print("\n" + verdict_text.text(verdict.read(path), width=_width()))
+    _print_leaderboards(board, _width())
     print("\nthe full tables with confidence intervals: report.html, leaderboard.md")
+
+
+def _print_leaderboards(board, width: int) -> None:
+    """Per (dataset, model) of at most ``PRINTED_METRICS`` metrics: every method's mean and 95%
+    CI per metric (the best method starred, tie letters), in column groups that fit ``width``."""
+    from xaibench.results.tables import wide
+
+    for (dataset, model), g in board.groupby(["dataset", "model"], sort=True):
+        if g["metric"].nunique() > PRINTED_METRICS:
+            continue
+        header, rows = wide(g, tie=" ({})", bold="*{}")
+        title = (
+            f"{dataset} / {model}: mean [95% CI]; * = the best method (controls aside); "
+            "methods that share a letter (a) are not significantly different from their "
+            "rank neighbours"
+        )
+        print("\n" + textwrap.fill(title, width))
+        for part in _column_parts(header, rows, width):
+            print("\n" + _table([header[i] for i in part], [[r[i] for i in part] for r in rows]))
+
+
+def _column_parts(header: list[str], rows: list[list[str]], width: int) -> list[list[int]]:
+    """The column indices of ``header`` in parts whose tables fit ``width`` characters, each
+    part led by the method column (0)."""
+    size = [max(len(str(c)) for c in col) + 2 for col in zip(header, *rows, strict=True)]
+    parts: list[list[int]] = []
+    for i in range(1, len(header)):
+        if parts and sum(size[j] for j in parts[-1]) + size[i] <= width:
+            parts[-1].append(i)
+        else:
+            parts.append([0, i])
+    return parts or [[0]]
 
 
 def _run_config(args):
@@ -243,6 +302,7 @@ def _run(args) -> int:
 
     tune_allocator()  # before TensorFlow starts its threads (README, Memory)
     from xaibench.benchmark.runner import run
+    from xaibench.store import StoreWriteError
 
     config = _run_config(args)
     out = args.out or Path("results") / config.name
@@ -268,6 +328,9 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 130
+    except StoreWriteError as err:  # the disk is full: not the config's fault, so not exit 2
+        print(f"xaibench: error: {err}", file=sys.stderr)
+        return 1
     result.leaderboard, rebuilt = _outputs(out, result)
     _print_summary(result, out, rebuilt)
     _print_cost(result, time.perf_counter() - args.started)  # the command's wall time so far
@@ -307,7 +370,7 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
         f"{result.not_applicable} not applicable, {len(result.failures)} failed"
     )
     if result.leaderboard is not None and not result.leaderboard.empty:
-        _print_verdict(out)
+        _print_verdict(out, result.leaderboard)
     kept = "" if rebuilt else " (unchanged: nothing new was computed)"
     trust = "".join(f"{name}, " for name in ("meta.csv", "sweep.csv") if (out / name).is_file())
     print(
@@ -400,10 +463,25 @@ def _write_stamp(out: Path, stamp: dict, files) -> None:
 def _report(args) -> int:
     """Rebuild a run directory's outputs (always), with its plugins imported: ``--import``
     ones must import; those the run recorded are imported where they can be, else the report is
-    built from the store alone, which holds every score with its metric's metadata."""
+    built from the store alone, which holds every score with its metric's metadata. With
+    ``--out`` the outputs go there and the run directory is left untouched."""
     from xaibench import plugins
+    from xaibench.results.latex_cells import parse_width
     from xaibench.results.outputs import rebuild
 
+    tables = {
+        "ci": args.ci,
+        "methods": list(args.methods) if args.methods else None,
+        "metrics": list(args.metrics) if args.metrics else None,
+    }
+    if args.tex_width is not None:
+        tables["width"] = parse_width(args.tex_width)
+    out = _report_out(
+        args,
+        shaped=not args.ci
+        or args.tex_width is not None
+        or any(tables[k] for k in ("methods", "metrics")),
+    )
     _plugins(plugins.requested(args.imports, "--import"))
     for module in _recorded_imports(args.dir):
         try:
@@ -414,19 +492,35 @@ def _report(args) -> int:
                 "(it holds every score with its metric's metadata)",
                 file=sys.stderr,
             )
-    tables = {
-        "ci": args.ci,
-        "methods": list(args.methods) if args.methods else None,
-        "metrics": list(args.metrics) if args.metrics else None,
-    }
     _check_selection(args.dir, tables)  # exit 2 before anything is touched
-    _forget_stamp(args.dir)
-    made = rebuild(args.dir, **tables)
-    _write_stamp(args.dir, _stamp(args.dir, None), made.files)
-    print(f"rebuilt {len(made.files)} files in {args.dir}/ from its results.sqlite:")
+    if out is None:
+        _forget_stamp(args.dir)
+    made = rebuild(args.dir, to=out, **tables)
+    if out is None:
+        _write_stamp(args.dir, _stamp(args.dir, None), made.files)
+    print(f"rebuilt {len(made.files)} files in {out or args.dir}/ from {args.dir}/results.sqlite:")
     for path in made.files:
         print(f"  {path}")
     return 0
+
+
+def _report_out(args, shaped: bool) -> Path | None:
+    """Where ``report`` writes: ``--out`` (None: the run directory itself). A UsageError when
+    the paper tables are shaped without ``--out`` (they would overwrite the run's full ones),
+    or ``--out`` is a file or the run directory with shaped tables."""
+    if args.out is None or (
+        args.dir.exists() and args.out.exists() and args.out.resolve() == args.dir.resolve()
+    ):
+        if shaped:
+            raise UsageError(
+                "--no-ci, --methods, --metrics and --tex-width shape the paper tables: give "
+                "--out DIR to write them there (the run's own leaderboard.tex keeps every "
+                "method, metric and interval)"
+            )
+        return None
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder: give a folder to write to")
+    return args.out
 
 
 def _check_selection(out: Path, tables: dict) -> None:
@@ -473,21 +567,52 @@ def _check(args) -> int:
     return 1 if len(failures(result)) else 0
 
 
+class _Visible:
+    """The text stream ``inner``, written to with control characters visible
+    (``_text.visible``; carriage returns kept: the progress bar redraws its line with them), so
+    that names and error messages reach the terminal as text, never as escape sequences."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        return self._inner.write(visible(text, keep="\r"))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@contextlib.contextmanager
+def _visible_output():
+    """``sys.stdout`` and ``sys.stderr`` through `_Visible` while the command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Visible(sys.stdout), _Visible(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # what `took` counts from: all of the command but Python's start
-    args = _parser().parse_args(argv)
-    args.started = started
-    try:
-        if args.command == "list":
-            return _list(args)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
-        return _report(args)
-    except (UsageError, ValueError) as err:
-        print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
-        return 2
+    with _visible_output():
+        args = _parser().parse_args(argv)
+        args.started = started
+        try:
+            if args.command == "list":
+                return _list(args)
+            if args.command == "run":
+                return _run(args)
+            if args.command == "check":
+                return _check(args)
+            return _report(args)
+        except (UsageError, ValueError) as err:
+            print(f"xaibench: error: {one_line(str(err))}", file=sys.stderr)
+            return 2
 
 
 # The longest error line printed: a message quoting a user's value is cut where it would pass it.

@@ -8,15 +8,19 @@ match and never mixes in the others; every run records which cells it is made of
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from xaibench._storefile import reading_uri, writer_lock
 
 # No quote marks nor commas in the SQL comments: SQLite's ALTER TABLE ... DROP COLUMN (the tests
 # rebuild stores of earlier schemas with it) fails on a table whose definition has one in a comment.
@@ -159,32 +163,39 @@ _CELL_COLUMNS = (
 )
 
 
-def store_files(path: str | Path) -> list[Path]:
-    """Every file a store at ``path`` consists of while it is open: the database, SQLite's
-    write-ahead log and shared memory, and the lock file of its run directory (``_lock``)."""
-    path = Path(path)
-    wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
-    return [path, wal, shm, path.parent / f".{path.name}.lock"]
+class StoreWriteError(RuntimeError):
+    """The store could not be written (the disk is full, an I/O error): not a user error, and
+    not one cell's failure; the cells committed before are kept."""
 
 
-def _lock(path: Path):
-    """An exclusive lock on ``path``'s run directory for one writing process (the open lock file,
-    released when closed or when the process dies); ValueError when another process holds it."""
-    import fcntl
+def _reader(read):
+    """``read`` (a method of ``Store``) with SQLite's errors (a table or column missing, a
+    malformed file) as a ValueError naming the store."""
 
-    try:
-        handle = open(store_files(path)[-1], "a+")  # noqa: SIM115 - held open
-    except OSError as err:
-        raise ValueError(f"cannot write to {path.parent}: {err.strerror or err}") from err
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ValueError(
-            f"another xaibench run is writing to {path.parent}: wait for it to finish, or use "
-            "another --out"
-        ) from None
-    return handle
+    @functools.wraps(read)
+    def reading(self, *args, **kwargs):
+        try:
+            return read(self, *args, **kwargs)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            raise ValueError(f"cannot read the store {self.path}: {err}") from err
+
+    return reading
+
+
+def _expected_columns(version: int) -> dict[str, set[str]]:
+    """The tables of a store of schema ``version`` and their columns: ``SCHEMA``'s, less those
+    the migrations after ``version`` add."""
+    with sqlite3.connect(":memory:") as db:
+        db.executescript(SCHEMA)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in tables}
+    db.close()
+    columns.pop("sqlite_sequence", None)
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for words in (statement.split() for statement in _MIGRATIONS.get(step, [])):
+            if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                columns[words[2]].discard(words[5])
+    return columns
 
 
 class Store:
@@ -206,14 +217,21 @@ class Store:
         self._lock = None
         try:
             if readonly:
-                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                uri, self._lock = reading_uri(self.path)  # a lock is released by close
+                self.db = sqlite3.connect(uri, uri=True)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path)
         except (OSError, sqlite3.Error) as err:
+            self._unlock()
             raise ValueError(f"cannot open {self.path}: {err}") from err
         try:
             self._open()
+        except sqlite3.OperationalError as err:  # the disk is full, an I/O error
+            self.close()
+            if readonly:
+                raise ValueError(f"cannot read the store {self.path}: {err}") from err
+            raise self._write_error(err) from err
         except sqlite3.DatabaseError as err:
             self.close()
             raise ValueError(f"{self.path} is not a readable xaibench store: {err}") from err
@@ -239,23 +257,25 @@ class Store:
                 f"{self.path} was written by a newer xaibench (store schema {version}; this "
                 f"version knows up to {SCHEMA_VERSION}): left untouched; upgrade xaibench"
             )
+        if self.readonly and not tables:
+            raise ValueError(f"{self.path} is empty: no run was stored in it")
+        if app_id == APPLICATION_ID:
+            self._check_complete(version, tables)
         if self.readonly:
-            if not tables:
-                raise ValueError(f"{self.path} is empty: no run was stored in it")
             return
-        self._lock = _lock(self.path)  # it is ours: one writer at a time from here on
+        self._lock = writer_lock(self.path)  # it is ours: one writer at a time from here on
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
         if not tables:
             version = SCHEMA_VERSION  # a new store: SCHEMA is the current schema
         elif legacy:
             version = 2 if "forward_calls" in columns else 1
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA journal_mode=WAL")  # DELETE again when closed (``close``)
         self.db.executescript(SCHEMA)
         self._migrate(version)
 
     def _migrate(self, version: int) -> None:
         """Apply the migrations after schema ``version``, and mark the file as this schema's."""
-        with self.db:
+        with self._writing():
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(step, []):
                     words = statement.split()
@@ -266,6 +286,22 @@ class Store:
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _check_complete(self, version: int, tables: set[str]) -> None:
+        """ValueError naming what a store of schema ``version`` lacks (a table, a column): a
+        damaged store, which a writer would otherwise fill with empty tables."""
+        missing = []
+        for table, columns in _expected_columns(version).items():
+            if table not in tables:
+                missing.append(f"table {table}")
+            else:
+                missing += [f"column {table}.{c}" for c in sorted(columns - self._columns(table))]
+        if missing:
+            raise ValueError(
+                f"{self.path} is a damaged xaibench store ({', '.join(missing)} missing): left "
+                "untouched; run into a new --out"
+            )
+
+    @_reader
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
@@ -275,7 +311,33 @@ class Store:
         marks = ", ".join("?" * len(row))
         self.db.execute(f"{verb} INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
 
+    @contextmanager
+    def _writing(self):
+        """One transaction (``with self.db``); a failure to write it (the disk is full, an I/O
+        error) is a StoreWriteError naming the store and the cause."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as err:
+            raise self._write_error(err) from err
+
+    def _write_error(self, err: sqlite3.Error) -> StoreWriteError:
+        return StoreWriteError(
+            f"cannot write to the store {self.path}: {err}; the cells finished before are kept "
+            "in it: free space (or fix the cause), then run the same command again to resume"
+        )
+
     def close(self) -> None:
+        """Close the store. A writer first folds the write-ahead log into the file and leaves
+        WAL mode, so that the store is one file that readers open without creating any (not
+        while a reader holds the log open: the files then stay, and readers use them)."""
+        if self._lock is not None and not self.readonly:
+            try:
+                self.db.execute("PRAGMA busy_timeout = 100")
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self.db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.Error:
+                pass  # the disk is full, a reader is at work: the log stays, and is read
         self.db.close()
         self._unlock()
 
@@ -294,7 +356,7 @@ class Store:
     def start_run(self, config: dict, versions: dict, command: str) -> int:
         """Record a new run as "running". Runs still "running" were killed (this store is locked
         by one writer at a time): they are marked "killed" now."""
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE runs SET status='killed', finished=? WHERE status='running'", (now(),)
             )
@@ -313,7 +375,7 @@ class Store:
         worker_peak_memory_mb: float | None = None,
     ) -> None:
         """Mark run ``run_id`` finished with ``status``, with the peak memory measured (MB)."""
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "UPDATE runs SET finished=?, status=?, peak_memory_mb=?, worker_peak_memory_mb=? "
                 "WHERE id=?",
@@ -322,13 +384,14 @@ class Store:
 
     def set_estimate(self, run_id: int, seconds: float | None) -> None:
         """Record the cost estimate (seconds) of the cells run ``run_id`` computes."""
-        with self.db:
+        with self._writing():
             self.db.execute("UPDATE runs SET estimated_seconds=? WHERE id=?", (seconds, run_id))
 
     def latest_run(self) -> dict | None:
         """The latest run: id, started, finished, status, config, versions, command."""
         return self.run()
 
+    @_reader
     def run(self, run_id: int | None = None) -> dict | None:
         """Run ``run_id`` (default: the latest): id, started, finished, status, config, versions,
         command, estimated_seconds (the cost estimate of the cells it computed), peak_memory_mb
@@ -350,13 +413,14 @@ class Store:
         return run
 
     def link(self, run_id: int, cell_keys: list[str]) -> None:
-        with self.db:
+        with self._writing():
             self.db.executemany(
                 "INSERT OR IGNORE INTO run_cells (run_id, cell) VALUES (?, ?)",
                 [(run_id, k) for k in cell_keys],
             )
 
     # artifacts ------------------------------------------------------------------------------
+    @_reader
     def has_artifact(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM artifacts WHERE key=?", (key,)).fetchone() is not None
 
@@ -372,7 +436,7 @@ class Store:
         method: str | None = None,
     ) -> None:
         """Store named arrays (e.g. a gallery's attributions) and link them to run ``run_id``."""
-        with self.db:
+        with self._writing():
             self._insert(
                 "INSERT OR REPLACE",
                 "artifacts",
@@ -391,10 +455,11 @@ class Store:
         """Link the stored artifact ``key`` to run ``run_id``; False when there is none."""
         if not self.has_artifact(key):
             return False
-        with self.db:
+        with self._writing():
             self._insert("INSERT OR IGNORE", "run_artifacts", dict(run_id=run_id, artifact=key))
         return True
 
+    @_reader
     def artifacts(self, kind: str, run_id: int | None = None) -> list[dict]:
         """The artifacts of ``kind`` of run ``run_id`` (default: the latest), each a dict with
         dataset, model, method and its arrays, in (dataset, model, method) order."""
@@ -412,7 +477,7 @@ class Store:
 
     # models ---------------------------------------------------------------------------------
     def put_model(self, key: str, dataset: str, model: str, accuracy, params, settings: dict):
-        with self.db:
+        with self._writing():
             self._insert(
                 "INSERT OR REPLACE",
                 "models",
@@ -427,6 +492,7 @@ class Store:
             )
 
     # cells ----------------------------------------------------------------------------------
+    @_reader
     def status(self, key: str) -> str | None:
         row = self.db.execute("SELECT status FROM cells WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
@@ -454,7 +520,7 @@ class Store:
         """Write one finished cell and everything it computed, in one transaction: its cost
         estimate (seconds) and the peak resident memory (MB) while it was computed too, where
         known."""
-        with self.db:
+        with self._writing():
             self.db.execute("DELETE FROM scores WHERE cell=?", (key,))
             self.db.execute("DELETE FROM curves WHERE cell=?", (key,))
             self._insert(
@@ -504,6 +570,7 @@ class Store:
         opened read-only."""
         return "c.variant IS NULL" if "variant" in self._columns("cells") else "1"
 
+    @_reader
     def cells(self, run_id: int | None = None, *, variants: bool = False) -> pd.DataFrame:
         """Cells of run ``run_id`` (default: the latest run): every column of the cells table,
         ``peak_memory_mb`` and ``estimated_seconds`` included (NaN where not measured). Only the
@@ -526,12 +593,14 @@ class Store:
             cells["control"] = cells["method"].isin(_CONTROLS_BEFORE_3).astype(int)
         return cells
 
+    @_reader
     def scores(self, run_id: int | None = None) -> pd.DataFrame:
         """Per-sample scores of the run's finished cells as configured (no sweep variant nor
         meta-evaluation cell): dataset, model, method, metric, category, higher_is_better,
         tradeoff, control, sample, score."""
         return self._scores(run_id, self._configured())
 
+    @_reader
     def variant_scores(self, prefix: str, run_id: int | None = None) -> pd.DataFrame:
         """Per-sample scores of the run's finished cells whose ``variant`` starts with
         ``prefix`` ("sweep:", "meta:"): the columns of ``scores`` and ``variant``. Empty in a
@@ -564,10 +633,12 @@ class Store:
         df["control"] = df["control"].fillna(0).astype(bool)
         return df
 
+    @_reader
     def curves(self, key: str) -> np.ndarray | None:
         row = self.db.execute("SELECT data FROM curves WHERE cell=?", (key,)).fetchone()
         return _from_blob(row[0]) if row else None
 
+    @_reader
     def curve_metrics(self, run_id: int | None = None) -> list[str]:
         """The metrics of run ``run_id`` (default: the latest) that stored curves, sorted."""
         run_id = self._run_id(run_id)
@@ -579,6 +650,7 @@ class Store:
         ).fetchall()
         return [metric for (metric,) in rows]
 
+    @_reader
     def metric_curves(
         self, metric: str, run_id: int | None = None
     ) -> dict[tuple[str, str], dict[str, np.ndarray]]:
@@ -597,6 +669,7 @@ class Store:
             out.setdefault((dataset, model), {})[method] = _from_blob(blob)
         return out
 
+    @_reader
     def models(self, run_id: int | None = None) -> pd.DataFrame:
         """The models of run ``run_id`` (default: the latest): dataset, model, accuracy, params."""
         run_id = self._run_id(run_id)

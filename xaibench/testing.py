@@ -224,16 +224,20 @@ def update_baseline(
     Returns the written baseline."""
     import pandas as pd
 
+    from xaibench._text import visible
     from xaibench.results import check
+    from xaibench.results.tables import csv_text
 
     board = _as_board(scores_or_board, dataset, model)
     keys = [k for k in check.KEYS if k in board.columns]
+    for key in keys:  # as the baseline's names read back (``check.read_baseline``)
+        board[key] = board[key].map(lambda v: visible(v) if isinstance(v, str) else v)
     path = Path(path)
     if path.exists():
         board = pd.concat([check.read_baseline(path), board]).drop_duplicates(keys, keep="last")
     board = check.validate_board(board.sort_values(keys), f"baseline {path}", keys=keys)
     path.parent.mkdir(parents=True, exist_ok=True)
-    board.to_csv(path, index=False)
+    path.write_text(csv_text(board), encoding="utf-8")
     return board
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -213,7 +214,22 @@ def test_failing_cells_are_stored_and_the_run_goes_on(tmp_path, capsys):
     assert set(board["method"]) == {"saliency"}
     # failed cells are tried again by the next run; the others are reused
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 1
-    assert "6 cells: 2 computed, 4 reused" in capsys.readouterr().out
+    assert "6 cells: 2 computed, 4 reused from the store, 2 not applicable, 2 failed" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_rerun_counts_the_reused_not_applicable_cells_as_the_first_run_did(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", ["saliency", "test_never_applicable"], ["deletion"])
+    out = tmp_path / "run"
+    for counts in ("2 computed, 0 reused", "0 computed, 2 reused"):
+        assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+        printed = capsys.readouterr().out
+        assert f"2 cells: {counts} from the store, 1 not applicable, 0 failed" in printed
+        # a run of few metrics prints its leaderboard too (README, Quick start)
+        assert "digits / linear: mean [95% CI]; * = the best method" in printed
+        row = next(line for line in printed.splitlines() if line.startswith("saliency"))
+        assert re.fullmatch(r"saliency +\*[-\d.e]+ \[[-\d.e]+, [-\d.e]+\]", row), row
 
 
 def test_changed_settings_reuse_only_matching_cells(tmp_path, capsys):

@@ -68,6 +68,7 @@ def test_a_model_without_a_static_output_shape_is_read_once(monkeypatch):
     forward pass, the first time only."""
     from xaibench._tf import keras
     from xaibench.models import outputs
+    from xaibench.models._keras import KerasAdapter
 
     class Sub(keras.Model):
         def __init__(self):
@@ -79,6 +80,8 @@ def test_a_model_without_a_static_output_shape_is_read_once(monkeypatch):
 
     model, x = Sub(), np.ones((2, 4), np.float32)
     reads = []
-    forward = outputs.forward_fn
-    monkeypatch.setattr(outputs, "forward_fn", lambda m, o: reads.append(o) or forward(m, o))
+    forward = KerasAdapter.forward_fn  # the adapter reads the width (models.protocol)
+    monkeypatch.setattr(
+        KerasAdapter, "forward_fn", lambda self, o: reads.append(o) or forward(self, o)
+    )
     assert [outputs.n_classes(model, x) for _ in range(3)] == [3, 3, 3] and len(reads) == 1

@@ -18,6 +18,7 @@ from PIL import Image
 from xaibench._categories import CATEGORIES
 from xaibench._checks import file_stem
 from xaibench.results import _figures, plots
+from xaibench.results.stats import aggregate_ranks
 
 RNG = np.random.default_rng(0)
 GREY = to_rgba(_figures.CONTROL_COLOR)
@@ -189,6 +190,13 @@ FIGURES = {  # every figure function, on inputs as big as a quick run's or bigge
     "curves": lambda d: plots.curves_plot(
         quick_curves(), "deletion", d / "c.png", controls={"random", "sobel"}
     ),
+    "curves_best_and_others": lambda d: plots.curves_plot(
+        quick_curves(),
+        "deletion",
+        d / "c.png",
+        controls={"random", "sobel"},
+        order={g: QUICK_METHODS[::-1] for g in QUICK_GROUPS},
+    ),
     "curves_one_panel": lambda d: plots.curves_plot(
         quick_curves(groups=[("d", "m")]), "insertion", d / "c.png", controls={"random"}
     ),
@@ -225,6 +233,8 @@ def test_every_figure_fits_the_page(name, drawn, tmp_path):
     for fig, path in zip(drawn, paths, strict=True):
         assert _figures.page_problems(fig) == [], path.name
         assert mpimg.imread(path).shape[1] <= _figures.MAX_WIDTH_PX
+        pdf = _figures.pdf_of(path).read_bytes()  # the same figure for print: vector
+        assert pdf.startswith(b"%PDF") and b"/Font" in pdf, path.name
 
 
 def test_page_problems_finds_small_text_overlaps_and_wide_figures():
@@ -380,6 +390,26 @@ def test_rank_matrices_order_methods_best_first_and_metrics_as_given(board):
     assert list(no_groups) == ["all"]
 
 
+def test_rank_heatmaps_order_methods_as_the_verdict_does(drawn, tmp_path):
+    """B is fastest (rank 1 on runtime), so its mean rank over all metrics is the best (1.67);
+    the verdict leaves cost out and ranks A first (overall 1.5): the heatmap follows it."""
+    ranks = {"A": (1, 2, 3), "B": (2, 2, 1), "C": (3, 1, 2)}
+    metrics = [("deletion", "faithfulness"), ("sparseness", "complexity"), ("runtime", "cost")]
+    board = pd.DataFrame(
+        [
+            {"dataset": "d", "model": m, "method": method, "metric": metric, "category": c}
+            | {"higher_is_better": False, "mean": 0.5, "rank": r[k]}
+            for method, r in ranks.items()
+            for k, (metric, c) in enumerate(metrics)
+            for m in ("m1", "m2")
+        ]
+    )
+    overall = aggregate_ranks(board).query("model == 'm1'").set_index("method")["rank_overall"]
+    assert overall.to_dict() == {"A": 1.5, "B": 2.0, "C": 2.0}
+    plots.rank_heatmaps(board, tmp_path)
+    assert [heatmap_rows(fig) for fig in drawn] == [["A", "B", "C"]] * 3  # all, m1, m2
+
+
 def test_rank_heatmaps_one_per_dataset_and_model_and_the_mean(board, tmp_path):
     paths = plots.rank_heatmaps(board, tmp_path)
     names = ["ranks_all.png", "ranks_d1_m1.png", "ranks_d1_m2.png", "ranks_d2_m1.png"]
@@ -497,6 +527,29 @@ def test_curves_plot_names_methods_outside_the_panels_and_greys_the_controls(dra
         ]
         assert len(set(looks)) == len(looks) == 11  # each method its own look
         assert len({c for c, _, _ in looks}) == 10  # 10 hues, one twice (dashed, other marker)
+
+
+def test_curves_of_many_methods_split_into_the_best_and_the_others(drawn, tmp_path):
+    """11 methods in a panel are a tangle: with their order on the metric, each (dataset,
+    model) gets the best 4 in one panel and the other 7 in a second, both with the controls and
+    on one y scale; a (dataset, model) of few methods keeps one panel."""
+    curves = quick_curves() | {("wine", "mlp"): {m: curves_of() for m in ["a", "b", "random"]}}
+    best = QUICK_METHODS[::-1]  # vargrad best, feature_correlation last
+    order = {g: best for g in QUICK_GROUPS} | {("wine", "mlp"): ["b", "a"]}
+    plots.curves_plot(
+        curves, "deletion", tmp_path / "c.png", controls={"random", "sobel"}, order=order
+    )
+    (fig,) = drawn
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["breast_cancer / linear: best 4", "breast_cancer / linear: other 7"]
+    assert titles[-1] == "wine / mlp" and len(titles) == 2 * len(QUICK_GROUPS) + 1
+    legend_names = [t.get_text() for t in fig.findobj(Legend)[0].get_texts()]
+    top, rest = fig.axes[:2]
+    assert len(top.get_lines()) == 4 + 2 and len(rest.get_lines()) == 7 + 2  # + the controls
+    assert top.get_ylim() == rest.get_ylim()
+    assert len(legend_names) == 11 + 2 + 2  # every method once, the controls last
+    assert legend_names[-2:] == ["random (control)", "sobel (control)"]
+    assert len(fig.axes[-1].get_lines()) == 3
 
 
 def test_curves_plot_ignores_nan_rows(tmp_path):

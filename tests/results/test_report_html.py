@@ -327,3 +327,56 @@ def test_browser_sees_what_the_page_policy_blocks(tmp_path, browser):
     problems = browser(path, tmp_path / "shot.png")
     assert any("did not decode" in p for p in problems), problems
     assert sum("Content Security Policy" in p for p in problems) == 2, problems
+
+
+# the report of a run --------------------------------------------------------------------------
+def run_scores(pairs=3, methods=10, categories=("faithfulness", "robustness", "complexity")):
+    """Per-sample scores of a quick-suite-sized run: ``pairs`` (dataset, model), ``methods``
+    methods and the random and sobel controls, three metrics per category, 8 samples."""
+    rng = np.random.default_rng(0)
+    names = [f"method_{i}" for i in range(methods)] + ["random", "sobel"]
+    rows = []
+    for p in range(pairs):
+        for c, category in enumerate(categories):
+            for k in range(3):
+                for i, method in enumerate(names):
+                    center = 0.1 * ((i * (k + 1) + c + p) % len(names))
+                    for s in range(8):
+                        rows.append(
+                            (f"data_{p}", "model", method, f"{category}_{k}", category)
+                            + (k % 2 == 0, s, center + 0.05 * rng.normal(), method in names[-2:])
+                        )
+    columns = "dataset model method metric category higher_is_better sample score control"
+    scores = pd.DataFrame(rows, columns=columns.split())
+    axis = {"faithfulness": "faithfulness", "complexity": "simplicity"}
+    return scores.assign(tradeoff=scores["category"].map(axis))
+
+
+def test_the_report_shows_the_answer_and_keeps_the_tables_few_read_collapsed(tmp_path, browser):
+    """The verdict first; per (dataset, model) its methods by overall rank and rank heatmap,
+    the mean scores per metric collapsed, as are the leaderboard plots per category and the
+    tradeoff tables: the page renders at under half the height it has with them open (0.38;
+    0.81 with the tables and plots per category shown)."""
+    from browser import evaluate_in_browser
+
+    from xaibench.results.outputs import RunData, build_from
+
+    out = tmp_path / "run"
+    build_from(RunData.from_scores(run_scores()), out)
+    page = out / "report.html"
+    assert browser(page, tmp_path / "shot.png", first_screen="section.verdict") == []
+    height = evaluate_in_browser(page, "document.documentElement.scrollHeight")
+    closed = evaluate_in_browser(
+        page,
+        "Array.from(document.querySelectorAll('details:not([open]) > summary'))"
+        ".map(s => s.textContent.trim())",
+    )
+    for title in ("Mean scores per metric", "Means and intervals per metric category"):
+        assert title in closed, closed
+    assert closed.count("Mean scores per metric") == 3  # one per (dataset, model)
+    opened = evaluate_in_browser(
+        page,
+        "(() => { document.querySelectorAll('details').forEach(d => d.open = true); "
+        "return document.documentElement.scrollHeight; })()",
+    )
+    assert height < opened / 2, (height, opened)

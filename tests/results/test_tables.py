@@ -95,6 +95,26 @@ def test_runtime_cells_have_a_unit_and_no_interval():
     assert deletion["saliency"] == "**0.1 [0.09, 0.11]**"  # other metrics are as before
 
 
+def test_controls_are_last_marked_and_never_bold():
+    """random is the fastest (rank 1 on runtime) and sobel the best on deletion: neither is
+    bold; the best of the other methods is, and the controls are the last rows, marked."""
+    b = board({"sobel": 2e-5, "saliency": 2.26e-4, "occlusion": 4.4351e-2, "random": 1.1e-5})
+    b = b.assign(control=b["method"].isin(["random", "sobel"]))
+    header, rows = wide(b)
+    assert [r[0] for r in rows] == ["occlusion", "saliency", "random (control)", "sobel (control)"]
+    runtime = {r[0]: r[header.index(f"{RUNTIME_METRIC} ↓")] for r in rows}
+    assert runtime == {
+        "occlusion": "44351 µs",
+        "saliency": "**226 µs**",
+        "random (control)": "11.0 µs",
+        "sobel (control)": "20.0 µs",
+    }
+    deletion = {r[0]: r[header.index("deletion ↓")] for r in rows}
+    assert deletion["sobel (control)"] == "0.1 [0.09, 0.11]"  # rank 1, a control: not bold
+    assert deletion["saliency"] == "**0.2 [0.19, 0.21]**"  # the best of the others
+    assert "random (control)" in leaderboard_markdown(b)
+
+
 def test_runtime_unit_is_chosen_per_table():
     b = pd.concat(
         [

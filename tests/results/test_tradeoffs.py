@@ -246,6 +246,26 @@ def test_accuracy_vs_simplicity_fronts():
     assert table["pareto_runtime"].to_dict() == {"a": True, "b": True, "c": False, "random": False}
 
 
+def test_round_off_is_no_step_on_a_front():
+    """digits/linear: three methods score 1.0 on faithfulness_correlation and occlusion
+    0.9999999999999424; equal on the other axes, all four share the front (not three)."""
+    means = {}
+    for method, corr in {"g": 1.0, "ig": 1.0, "s": 1.0, "occlusion": 0.9999999999999424}.items():
+        means |= {("d", "m", method, "faithfulness_correlation"): corr}
+        means |= {("d", "m", method, "deletion"): 0.05, ("d", "m", method, "sparseness"): 0.6}
+        means[("d", "m", method, "runtime")] = 1e-3
+    means |= {("d", "m", "w", "faithfulness_correlation"): 0.2, ("d", "m", "w", "deletion"): 0.3}
+    means |= {("d", "m", "w", "sparseness"): 0.6, ("d", "m", "w", "runtime"): 1e-3}
+    table = accuracy_vs_simplicity(make_board(means)).set_index("method")
+    assert table.loc["occlusion", "faithfulness"] == 1.0
+    expected = {"g": True, "ig": True, "occlusion": True, "s": True, "w": False}
+    assert table["pareto"].to_dict() == expected
+    assert table["pareto_runtime"].to_dict() == expected
+    # and a step of round-off between two points is no step in pareto_front itself
+    points = np.array([[0.5, 1.0], [0.5 + 1e-12, 1.0 - 1e-12]])
+    assert pareto_front(points, [True, True], tol=2.0**-15).tolist() == [True, True]
+
+
 def controls_case() -> pd.DataFrame:
     values = {  # method: (insertion, runtime); random is faster and more faithful than c
         "a": (0.9, 1.0),
@@ -466,3 +486,19 @@ def test_every_tradeoff_figure_fits_the_page(drawn, tmp_path):
     assert len(drawn) == len(paths) == 3
     for fig in drawn.values():
         assert _figures.page_problems(fig) == [], fig.get_suptitle()
+
+
+@pytest.mark.parametrize("what", ["simplicity", "runtime"])
+def test_one_panel_cuts_neither_its_legend_nor_the_line_above_it(what, drawn, tmp_path):
+    board, models = crowded_board()
+    tradeoff_plots(board[board.model == "cnn"], models, tmp_path)
+    fig = drawn[f"Faithfulness vs {what}"]
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    (legend,) = fig.legends
+    texts = [legend.get_title(), *legend.get_texts(), fig._suptitle]
+    assert "Spearman" in legend.get_title().get_text()
+    for t in texts:
+        box = t.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1, t.get_text()
+    assert _figures.page_problems(fig) == []

@@ -1,6 +1,7 @@
 """The verdict on hand-made per-sample scores whose answer is known: the overall rank and its
 bootstrap interval, the recommended methods and the ones tied to them, beating the controls on
-faithfulness, the cautions, and the run-wide rows."""
+faithfulness (and why not), what would separate tied methods, metrics that cannot rank, models
+near chance, the cautions, and the run-wide rows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 
 from xaibench.results.leaderboard import leaderboard
-from xaibench.results.stats import aggregate_ranks
-from xaibench.results.verdict import ALL, COLUMNS, summary, text, verdict
+from xaibench.results.stats import aggregate_ranks, samples_needed
+from xaibench.results.verdict import ALL, COLUMNS, NEAR_CHANCE, read, verdict
+from xaibench.results.verdict_text import MEANING, cautions, summary, text
 
 N = 40
 METRICS = {  # name: (category, higher_is_better)
@@ -135,7 +137,9 @@ def test_a_caution_names_the_metrics_where_the_recommended_method_is_in_the_bott
     )
     pair = verdict(df, n_boot=100).query("dataset == 'd'").set_index("method")
     assert pair["recommended"].to_dict() == {"a": True, "b": False, "c": False, "random": False}
-    assert pair.loc["a", "note"].startswith("low on sparseness 3/4")  # 3rd of 4
+    assert pair.loc["a", "note"].startswith(
+        "ranks in the bottom half on sparseness (3rd of 4 methods)"
+    )
     assert pair.loc["b", "note"] == ""  # notes are for the recommended methods
 
 
@@ -156,6 +160,8 @@ def test_run_wide_rows_average_the_pairs_and_need_every_pair_to_beat_a_control()
     mean = pairs.groupby("method")["overall_rank"].mean()
     np.testing.assert_allclose(run["overall_rank"], mean[run.index])
     assert run.loc["a", "beats_random"] is False  # not better on faithfulness in m2
+    assert run.loc["a", "beats_random_why"].startswith("in d / m2: no significant difference on")
+    assert run.loc["a", "beats_random_why"].endswith("(1 of 2 pairs where both ran)")
     assert run.loc["b", "beats_random"] is True  # better wherever random ran
     assert run.loc["random", "note"] == "ran on 2 of 3 (dataset, model) pairs"
 
@@ -204,3 +210,189 @@ def test_only_controls_means_no_recommendation():
     v = verdict(scores({"random": good(0.5, 0.5, 0.2)}), n_boot=20)
     assert not v["recommended"].any()
     assert summary(v).iloc[0]["recommended"] == "(none: only controls ranked)"
+
+
+def exact(means: dict, metrics=METRICS, n=N, dataset="d", model="m", controls=("random",)):
+    """Per-sample scores without noise: ``means[method][metric]`` is a number (every sample
+    scores it) or an array of ``n`` scores."""
+    rows = [
+        dict(
+            dataset=dataset,
+            model=model,
+            method=method,
+            metric=metric,
+            category=metrics[metric][0],
+            higher_is_better=metrics[metric][1],
+            control=method in controls,
+            sample=i,
+            score=float(value),
+        )
+        for method, by_metric in means.items()
+        for metric, values in by_metric.items()
+        for i, value in enumerate(np.broadcast_to(values, n))
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_no_on_a_control_says_on_which_metrics_and_by_how_much():
+    df = exact(
+        {
+            "m": {"deletion": 0.4, "insertion": 0.5, "sparseness": 0.5},
+            "random": {"deletion": 0.3, "insertion": 0.5, "sparseness": 0.5},
+        }
+    )
+    pair = verdict(df, n_boot=20).query("dataset == 'd'").set_index("method")
+    assert pair.loc["m", "beats_random"] is False
+    assert pair.loc["m", "beats_random_why"] == (
+        "worse on deletion ↓ (0.400 vs 0.300); no significant difference on insertion ↑"
+    )
+    better = exact(
+        {"m": {"deletion": 0.2, "insertion": 0.5}, "random": {"deletion": 0.3, "insertion": 0.5}}
+    )
+    row = verdict(better, n_boot=20).query("method == 'm' and dataset == 'd'").iloc[0]
+    assert row["beats_random"] is True
+    assert row["beats_random_why"] == (
+        "better on deletion ↓ (0.200 vs 0.300); no significant difference on insertion ↑"
+    )
+    caution = " ".join(cautions(verdict(df, n_boot=20).query("dataset == 'd'")))
+    assert "m does not beat random: worse on deletion ↓ (0.400 vs 0.300)" in caution
+
+
+def test_what_failing_to_beat_sobel_means_is_said_once():
+    df = exact(
+        {
+            "m": {"deletion": 0.4, "insertion": 0.5},
+            "sobel": {"deletion": 0.3, "insertion": 0.5},
+        },
+        controls=("sobel",),
+    )
+    out = text(verdict(df, n_boot=20), width=100)
+    assert out.count(MEANING["sobel"].split(":")[0]) == 1
+    assert "edge detector that never looks at the model" in MEANING["sobel"]
+
+
+def test_methods_with_the_same_scores_need_no_more_samples():
+    df = exact(
+        {
+            "a": {"deletion": 0.2, "insertion": 0.8},
+            "twin": {"deletion": 0.2, "insertion": 0.8},
+            "random": {"deletion": 0.5, "insertion": 0.5},
+        }
+    )
+    v = verdict(df, n_boot=50).query("dataset == 'd'").set_index("method")
+    assert v["recommended"].to_dict() == {"a": True, "random": False, "twin": True}
+    assert v.loc["twin", "samples_needed"] == np.inf and v.loc["twin", "separated_by"] == ""
+    assert pd.isna(v.loc["a", "samples_needed"])  # the best one itself
+    assert (
+        "a and twin score the same on every ranked metric (within round-off): no number of "
+        "samples separates them." in cautions(v.reset_index())
+    )
+
+
+def test_ties_name_the_metric_that_separates_best_and_the_samples_it_needs():
+    """b trails a by a small, noisy margin on insertion and exactly ties it on deletion: the
+    verdict names insertion and the Wilcoxon sample size of those paired differences."""
+    rng = np.random.default_rng(0)
+    n = 12
+    d = 0.01 + 0.05 * rng.standard_normal(n)  # a - b on insertion: d_z about 0.2
+    a_ins = 0.7 + 0.1 * rng.standard_normal(n)
+    df = exact(
+        {
+            "a": {"deletion": 0.2, "insertion": a_ins},
+            "b": {"deletion": 0.2, "insertion": a_ins - d},
+            "random": {"deletion": 0.6, "insertion": 0.3},
+        },
+        n=n,
+    )
+    v = verdict(df, n_boot=300).query("dataset == 'd'").set_index("method")
+    assert v.loc["b", "recommended"] and v.loc["b", "separated_by"] == "insertion"
+    expected = samples_needed(
+        d, alpha=0.05, tol=2.0**-15 * np.abs(df.score[df.metric == "insertion"]).max()
+    )
+    assert v.loc["b", "samples_needed"] == pytest.approx(expected)
+    assert expected > n  # more samples would tell them apart
+    words = " ".join(cautions(v.reset_index()))
+    assert f"about {int(np.ceil(expected))} samples on insertion for b" in words
+    assert f"(this run: {n}; Wilcoxon test, α = 0.05, power 0.8)" in words
+
+
+def test_samples_needed_by_hand():
+    # mean 0.5, sd(ddof=1) = sqrt(20/19): ((1.959964 + 0.841621) * 1.025978 / 0.5)^2 * pi/3
+    d = np.tile([1.5, -0.5], 10)
+    z = 1.959964 + 0.841621
+    assert samples_needed(d) == pytest.approx((z * np.sqrt(20 / 19) / 0.5) ** 2 * np.pi / 3)
+    assert samples_needed(np.zeros(10)) == np.inf
+    assert samples_needed(np.full(10, 1e-9), tol=1e-6) == np.inf  # round-off is no difference
+    assert samples_needed(np.full(10, 0.3)) == 6  # 2 / 2**6 < 0.05: the exact test's floor
+    assert np.isnan(samples_needed([0.1]))
+
+
+def test_a_metric_on_which_every_method_ties_is_not_ranked():
+    """sparseness gives both methods the same score: ranking on it would pull b's overall rank
+    from 2 to 1.5; it is named and left out (and aggregate_ranks agrees)."""
+    df = exact(
+        {
+            "a": {"deletion": 0.1, "sparseness": 0.5},
+            "b": {"deletion": 0.3, "sparseness": 0.5 * (1 + 1e-9)},
+        }
+    )
+    v = verdict(df, n_boot=20).query("dataset == 'd'").set_index("method")
+    assert v["overall_rank"].to_dict() == {"a": 1.0, "b": 2.0}
+    assert (v["not_ranked"] == "sparseness").all()
+    ranks = aggregate_ranks(leaderboard(df)).set_index("method")
+    assert ranks["rank_overall"].to_dict() == {"a": 1.0, "b": 2.0}
+    assert ranks["rank_complexity"].isna().all()
+    assert any(
+        c.startswith("Not ranked: sparseness (every method scores the same")
+        for c in cautions(v.reset_index())
+    )
+
+
+@pytest.mark.parametrize(
+    "accuracy, classes, near",
+    [
+        (0.289, 4, True),  # the issue's shapes/linear
+        (0.25 + NEAR_CHANCE * 0.75 - 0.001, 4, True),
+        (0.25 + NEAR_CHANCE * 0.75 + 0.001, 4, False),
+        (0.6, 2, True),
+        (0.9, 2, False),
+        (0.3, 10, True),
+        (0.5, 10, False),
+        (0.289, np.nan, False),  # without the number of classes: no claim
+    ],
+)
+def test_a_model_near_chance_is_a_caution(accuracy, classes, near):
+    df = exact({"a": {"deletion": 0.1}, "b": {"deletion": 0.3}})
+    models = pd.DataFrame(
+        {"dataset": ["d"], "model": ["m"], "accuracy": [accuracy], "classes": [classes]}
+    )
+    v = verdict(df, models, n_boot=20)
+    caution = v.loc[v.dataset == "d", "model_caution"].iloc[0]
+    assert bool(caution) is near
+    if near:
+        assert caution.startswith(f"The model is near chance (test accuracy {accuracy:.3f}; chance")
+        assert caution in summary(v).set_index("where").loc["d / m", "caution"]
+        run = v[v.dataset == ALL].iloc[0]["model_caution"]
+        assert run == "Models near chance, their explanations say little: d / m"
+
+
+def test_the_terminal_text_wraps_every_caution_and_cuts_none(tmp_path):
+    df = scores(
+        {
+            "a_method_with_a_long_name": good(0.1, 0.9, 0.1),
+            "b": good(0.3, 0.7, 0.6),
+            "c": good(0.4, 0.6, 0.7),
+            "random": good(0.6, 0.4, 0.9),
+        }
+    )
+    models = pd.DataFrame({"dataset": ["d"], "model": ["m"], "accuracy": [0.3], "classes": [4]})
+    path = tmp_path / "verdict.csv"
+    verdict(df, models, n_boot=50).to_csv(path, index=False)
+    v = read(path)  # as xaibench run prints it: from verdict.csv
+    for width in (60, 80):
+        out = text(v, width=width)
+        assert all(len(line) <= width for line in out.splitlines()), width
+        assert "…" not in out
+        flat = " ".join(out.split())
+        for caution in cautions(v[v.dataset == "d"]):
+            assert " ".join(caution.split()) in flat

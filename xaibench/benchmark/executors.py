@@ -353,6 +353,54 @@ def _refuses(address: str) -> None:
         return
 
 
+# How long a scheduler address has to answer Dask's handshake (and then the client's
+# registration) before ``--scheduler`` is refused: Dask itself would wait without limit for the
+# handshake of a server that accepts connections and never answers.
+HANDSHAKE_SECONDS = 10
+
+
+def _answers_as_dask(address: str) -> None:
+    """Raise ValueError naming ``address`` and the cause unless a Dask server there completes
+    Dask's handshake within ``HANDSHAKE_SECONDS``: nothing listens (refused at once), the server
+    stays silent (a timeout, where Dask would wait forever) or answers something else (an HTTP
+    server: Dask would read its first bytes as a frame length and try to allocate exabytes).
+    The handshake runs in a thread of its own, so a caller's running event loop (Jupyter) is
+    no obstacle."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+
+    async def hello():
+        comm = await connect(address, timeout=HANDSHAKE_SECONDS)
+        await comm.close()
+
+    where = f"the Dask scheduler at {address!r}"
+    try:
+        _refuses(address)
+    except OSError as err:
+        raise ValueError(f"cannot reach {where}: {_one_line(err)}") from err
+    try:
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, asyncio.wait_for(hello(), HANDSHAKE_SECONDS)).result()
+    except (asyncio.TimeoutError, TimeoutError) as err:  # one class since Python 3.11
+        raise ValueError(
+            f"{where} accepted the connection but did not answer Dask's handshake within "
+            f"{HANDSHAKE_SECONDS} s: is it a Dask scheduler?"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - whatever a foreign server's bytes make Dask raise
+        raise ValueError(
+            f"{where} did not answer as a Dask scheduler ({type(err).__name__}: "
+            f"{_one_line(err)}): give the address of a running `dask scheduler`"
+        ) from err
+
+
+def _one_line(err: BaseException) -> str:
+    """``err``'s text on one line, at most 200 characters."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def _generous_timeouts() -> dict[str, str]:
     """``TIMEOUTS`` for every key the Dask config leaves at Dask's own default."""
     import dask.config
@@ -402,9 +450,9 @@ class DaskExecutor:
         self._config = dask.config.set(_generous_timeouts())
         try:
             if scheduler:
+                _answers_as_dask(scheduler)
                 try:
-                    _refuses(scheduler)
-                    self.client = Client(scheduler, timeout="10s")
+                    self.client = Client(scheduler, timeout=f"{HANDSHAKE_SECONDS}s")
                 except (OSError, TimeoutError) as err:
                     raise ValueError(
                         f"cannot reach the Dask scheduler at {scheduler!r}: {err}"

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from xaibench._storefile import store_files
 from xaibench._system import allocator_left_alone
 from xaibench._tf import keras, tf
 from xaibench._version import __version__
@@ -41,7 +42,7 @@ from xaibench.datasets.base import check_dataset
 from xaibench.metrics.cost.runtime import model_calls
 from xaibench.models import training
 from xaibench.models.batching import memory_budget
-from xaibench.store import DONE, Store, settings_key, store_files
+from xaibench.store import DONE, Store, settings_key
 
 
 @dataclass
@@ -168,7 +169,7 @@ class _Grid:
             self.store.link(self.run_id, keys)
             for key in stored:
                 self.store.reuse_artifact(self.run_id, key)
-            self.result.reused += len(keys)
+            self.count_reused(keys)
             return
         if pair.reason is None and pair.trained is None:
             self.load(pair)
@@ -199,12 +200,18 @@ class _Grid:
         for method, cells in groups:
             self.store.link(self.run_id, [c.key for c in cells])
             pending = [c for c in cells if self.store.status(c.key) not in DONE]
-            self.result.reused += len(cells) - len(pending)
+            self.count_reused([c.key for c in cells if c not in pending])
             gallery = keys.gallery(method)
             if pending:
                 self.run_method(method, pending, pair, gallery)
             elif pair.computable:
                 self.keeper.gallery(gallery, trained, method, pair.x, pair.y, None)
+
+    def count_reused(self, keys: list[str]) -> None:
+        """Count cells reused from the store, the not-applicable ones among them as such too
+        (as a run that computes them counts them)."""
+        self.result.reused += len(keys)
+        self.result.not_applicable += sum(self.store.status(k) == "not_applicable" for k in keys)
 
     def load(self, pair: Pair) -> None:
         """Load ``pair``'s model from the cache, or train it (the bar says so while it trains);

@@ -181,7 +181,18 @@ class KerasAdapter(ModelAdapter):
 
     def gradient_fn(self, output="raw", *, guided=False):
         fn = self._guided() if guided else self._gradients(output)
-        return lambda x, y: fn(tf.convert_to_tensor(x), tf.convert_to_tensor(y)).numpy()
+
+        def gradients(x, y):
+            g = fn(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+            if g is None:
+                raise ValueError(
+                    "the model's class score has no gradient with respect to its input (the "
+                    "model casts it to integers, or stops the gradient): gradient-based methods "
+                    "cannot explain it"
+                )
+            return g.numpy()
+
+        return gradients
 
     def _gradients(self, output: str):
         """A compiled ``(x, y) -> d f_y / d x``, traced once per kind of output."""

@@ -190,7 +190,9 @@ class TorchAdapter(ModelAdapter):
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         p = self._param()
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        # a writable float32 array (copied only when ``x`` is read-only or another dtype: torch
+        # shares the memory of what it is given and refuses read-only arrays with a warning)
+        t = torch.from_numpy(np.require(x, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
         if t.ndim == 4 and self.channels_first:
             t = t.permute(0, 3, 1, 2).contiguous()
         return t if p is None else t.to(device=p.device, dtype=p.dtype)

@@ -60,9 +60,39 @@ def target_gradients(
     return np.concatenate(out).astype(np.float32)
 
 
+def structure_problem(model) -> str | None:
+    """What keeps xaibench from using ``model``, as the end of a sentence naming it ("the
+    model ..."), or None: it must take one input, of a float dtype (the data are float32, and
+    methods explain through the gradient with respect to the input; an integer input would
+    truncate them), and give one output of class scores (samples, classes). Models without a
+    static structure (subclassed) are left to their forward pass."""
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if inputs and len(inputs) != 1:
+        return f"has {len(inputs)} inputs; xaibench needs a model of one input"
+    if outputs and len(outputs) != 1:
+        return (
+            f"has {len(outputs)} outputs; xaibench needs one output of class scores "
+            "(samples, classes)"
+        )
+    dtype = str(getattr(inputs[0], "dtype", "float32")) if inputs else "float32"
+    if "float" not in dtype:
+        return (
+            f"takes {dtype} inputs; xaibench feeds float32 inputs and explains through their "
+            "gradient: save the model with a float Input (cast inside the model if needed)"
+        )
+    shape = tuple(outputs[0].shape) if outputs else None
+    if shape is not None and len(shape) != 2:
+        return f"outputs shape {shape}; xaibench needs class scores of shape (samples, classes)"
+    return None
+
+
 def n_classes(model, x: np.ndarray) -> int:
     """The number of classes ``model`` scores: its static output width, else read from one
-    forward pass of ``x[:1]`` (once per model)."""
+    forward pass of ``x[:1]`` (once per model). ValueError for a model xaibench cannot use
+    (``structure_problem``)."""
+    problem = structure_problem(model)
+    if problem:
+        raise ValueError(f"the model {problem}")
     return adapt(model).n_classes(x)
 
 

@@ -20,7 +20,7 @@ from xaibench._fingerprint import component_fingerprint
 from xaibench._tf import keras
 from xaibench.datasets.base import Dataset
 from xaibench.models import torch_spec
-from xaibench.models.outputs import n_classes
+from xaibench.models.outputs import n_classes, structure_problem
 from xaibench.models.protocol import adapt
 from xaibench.models.zoo import ZOO_VERSION, Architecture, registry
 
@@ -315,6 +315,9 @@ def load_file(path: str | Path, data: Dataset, model=None) -> TrainedModel:
         return torch_spec.load(str(path), data)
     path = Path(path)
     model = open_file(path) if model is None else model
+    problem = structure_problem(model)
+    if problem:
+        raise ValueError(f"model file {str(path)!r} {problem}")
     expected = input_shape(model)
     given = tuple(data.input_shape)
     fits = len(expected or ()) == len(given) and all(

@@ -5,6 +5,7 @@ fixed-margin figures, mosaics of image tiles, colourbars, cell annotations and s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from functools import cache, wraps
 from itertools import product
@@ -22,8 +23,11 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.textpath import TextPath
+from matplotlib.ticker import Formatter
 from matplotlib.transforms import Affine2D, Bbox
 from PIL import Image
+
+from xaibench._text import visible
 
 # The page: report.html shows a PNG at its natural size, at most MAX_WIDTH_PX wide. A figure
 # is at most MAX_WIDTH inches wide at DPI, and no text is smaller than MIN_FONT points, so
@@ -78,6 +82,102 @@ def plain_text(draw):
     return drawn
 
 
+# Long names: a name (a run of characters without a space) wider than NAME_INCHES, and a
+# label (a tick label, legend entry, axes title or annotation: a name, or a few) wider than
+# LABEL_INCHES, are drawn shortened in the middle (head…tail, so that the "_end" of a name or
+# the "↑" after a metric stays) and measured as drawn (`_text_inches`): a 300-character method
+# name leaves a sane layout. The tables and report.html give names in full.
+NAME_INCHES, LABEL_INCHES = 2.5, 4.0
+MIN_AXES = 0.1  # inches
+_NAME = re.compile(r"\S{9,}")  # shorter names always fit
+
+
+def _inches(text: str, fontsize: float) -> float:
+    prop = FontProperties(size=fontsize)
+    return _renderer().get_text_width_height_descent(text, prop, ismath=False)[0] / 72
+
+
+def short_label(text: str, fontsize: float = NORMAL, inches: float | None = LABEL_INCHES) -> str:
+    """``text`` as a figure draws it at ``fontsize`` points: its control characters visible
+    (``_text.visible``), each name (a run of characters without a space) wider than
+    `NAME_INCHES`, and each line wider than ``inches`` (None: no limit), shortened in the
+    middle, with an ellipsis, to the longest that fits.
+
+    >>> short_label("integrated_gradients ↑")
+    'integrated_gradients ↑'
+    >>> short_label("m" * 300 + "_end ↑")
+    'mmmmmmmmmmmmmm…mm_end ↑'
+    """
+    lines = []
+    for line in visible(text).split("\n"):
+        line = _NAME.sub(lambda name: _fit(name.group(), fontsize, NAME_INCHES), line)
+        lines.append(line if inches is None else _fit(line, fontsize, inches))
+    return "\n".join(lines)
+
+
+def _fit(text: str, fontsize: float, inches: float) -> str:
+    """``text``, or else the longest `_middle` of it no wider than ``inches``."""
+    if _inches(text, fontsize) <= inches:
+        return text
+    low, high = 1, len(text) - 1  # characters kept: ``low`` fits, ``high`` does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        fits = _inches(_middle(text, mid), fontsize) <= inches
+        low, high = (mid, high) if fits else (low, mid)
+    return _middle(text, low)
+
+
+def _middle(text: str, keep: int) -> str:
+    """``text`` with ``keep`` of its characters: two thirds from its start, one third from its
+    end, an ellipsis between."""
+    head = (keep * 2 + 2) // 3
+    return f"{text[:head]}…{text[len(text) - (keep - head) :]}"
+
+
+def _short_texts(fig: Figure) -> None:
+    """Every text of ``fig`` as `short_label` draws it: labels (tick labels, made by their
+    formatter when drawn, legend entries, axes titles, annotations) within `LABEL_INCHES`,
+    names everywhere (in titles and notes too) within `NAME_INCHES`."""
+    labels = set()
+    for ax in fig.axes:
+        titles = [getattr(ax, f"{side}title", None) for side in ("", "_left_", "_right_")]
+        labels |= {id(t) for t in [*titles, *ax.texts] if t is not None}
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = axis.get_majorticklabels()
+            if ticks and not isinstance(axis.get_major_formatter(), _Short):
+                axis.set_major_formatter(
+                    _Short(axis.get_major_formatter(), ticks[0].get_fontsize())
+                )
+    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+        labels |= {id(t) for t in legend.get_texts()} if legend is not None else set()
+    for text in fig.findobj(Text):
+        inches = LABEL_INCHES if id(text) in labels else None
+        text.set_text(short_label(text.get_text(), text.get_fontsize(), inches))
+
+
+class _Short(Formatter):
+    """The tick labels of ``inner`` (a formatter, which keeps its axis) as `short_label` draws
+    them at ``size`` points."""
+
+    def __init__(self, inner: Formatter, size: float):
+        self.inner, self.size = inner, size
+
+    def __call__(self, x, pos=None):
+        return short_label(self.inner(x, pos), self.size)
+
+    def format_ticks(self, values):
+        return [short_label(label, self.size) for label in self.inner.format_ticks(values)]
+
+    def get_offset(self):
+        return self.inner.get_offset()
+
+    def set_locs(self, locs):
+        self.inner.set_locs(locs)
+
+    def set_axis(self, axis):  # the inner formatter keeps the axis it was given
+        self.axis = axis
+
+
 def _render(fig: Figure, dpi: float) -> np.ndarray:
     """The figure drawn at ``dpi`` as an (h, w, 3) uint8 array (Agg, no pyplot)."""
     canvas = FigureCanvasAgg(fig)
@@ -89,9 +189,12 @@ def _render(fig: Figure, dpi: float) -> np.ndarray:
 def _save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at `DPI` (lower only for a figure wider than `MAX_WIDTH`: a
     layout's bug, shrunk rather than cropped) with a palette of 256 colours (a third of the
-    bytes of true colour; plots have few colours, and text stays sharp); return the path."""
+    bytes of true colour; plots have few colours, and text stays sharp), and beside it the same
+    figure as a vector PDF for print (`pdf_of`); return the PNG's path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _short_texts(fig)
+    fig.savefig(pdf_of(path), format="pdf", metadata={"CreationDate": None})
     rgb = _render(fig, min(DPI, MAX_WIDTH_PX / fig.get_figwidth()))
     image = Image.fromarray(rgb).quantize(
         256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
@@ -103,22 +206,27 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def pdf_of(png: str | Path) -> Path:
+    """The vector PDF `_save` writes beside the PNG ``png``."""
+    return Path(png).with_suffix(".pdf")
+
+
 @cache
 def _renderer() -> RendererAgg:
     return RendererAgg(1, 1, 72)  # at 72 dpi a pixel is a point
 
 
 def _text_inches(labels, fontsize: float) -> float:
-    """Width in inches of the widest line of ``labels`` at ``fontsize`` points (0 without)."""
-    prop = FontProperties(size=fontsize)
-    measure = _renderer().get_text_width_height_descent
-    lines = [line for s in labels for line in str(s).split("\n")]
-    return max((measure(line, prop, ismath=False)[0] for line in lines), default=0.0) / 72
+    """Width in inches of the widest line of ``labels`` at ``fontsize`` points, as
+    `short_label` draws them (0 without)."""
+    lines = [line for s in labels for line in short_label(s, fontsize).split("\n")]
+    return max((_inches(line, fontsize) for line in lines), default=0.0)
 
 
 def _wrap(text: str, width: float, fontsize: float) -> str:
     """``text`` on two lines, broken after the "_" (or before the " ") that balances them best,
-    when it is wider than ``width`` inches."""
+    when it is wider than ``width`` inches (shortened first: `short_label`)."""
+    text = short_label(text, fontsize)
     cuts = [i + 1 for i, ch in enumerate(text) if ch == "_"] + [
         i for i, ch in enumerate(text) if ch == " " and i > 0
     ]
@@ -136,8 +244,11 @@ def _figure(width: float, height: float, title: str, fontsize: float = TITLE) ->
 
 
 def _axes(fig: Figure, left: float, bottom: float, width: float, height: float) -> Axes:
-    """Axes at a position given in inches from the figure's bottom left corner."""
+    """Axes at a position given in inches from the figure's bottom left corner, at least
+    `MIN_AXES` inches wide and high (a layout squeezed by labels of many long words, which
+    `short_label` leaves whole, still draws)."""
     w, h = fig.get_size_inches()
+    width, height = max(width, MIN_AXES), max(height, MIN_AXES)
     return fig.add_axes((left / w, bottom / h, width / w, height / h))
 
 
@@ -367,6 +478,7 @@ def place_labels(
         "leaders": np.zeros((0, 12, 2)),
     }
     labels, each = [], [{}] * len(xy) if each is None else each
+    texts = [short_label(text, style.get("fontsize", NORMAL)) for text in texts]
     for point, centre, text, own in zip(xy, centres[: len(xy)], texts, each, strict=True):
         size = _text_size(ax, renderer, text, style | own)
         offset, ha, va, leader, box = _best_place(centre, size, marker_px, ax.figure.dpi, scene)

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xaibench.results.tables import fmt
+from xaibench._text import visible
+from xaibench.results.tables import csv_name, fmt
 from xaibench.store import Store
 
 KEYS = ("dataset", "model", "method", "metric")
@@ -109,13 +110,19 @@ def validate_board(
 
 
 def _read_csv(path: Path, where: str) -> pd.DataFrame:
+    """The CSV file at ``path``, its names as `tables.csv_name` reads them (a "'" that
+    neutralised a formula taken off, control characters visible), to compare with a board read
+    from a store (`read_run`)."""
     try:
-        return pd.read_csv(path)
+        board = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{where} {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         reason = " ".join(str(err).split())  # pandas' messages end in a newline
         raise ValueError(f"{where} {path} is not a readable CSV file: {reason}") from None
+    for key in (k for k in KEYS if k in board.columns):
+        board[key] = board[key].map(csv_name)
+    return board
 
 
 def read_baseline(path: str | Path) -> pd.DataFrame:
@@ -158,6 +165,8 @@ def read_run(path: str | Path) -> pd.DataFrame:
 
         with Store(path / "results.sqlite", readonly=True) as store:
             board = leaderboard(store.scores())
+        for key in KEYS:  # as a CSV file's names read back (``_read_csv``)
+            board[key] = board[key].map(visible)
         return validate_board(board, f"run {path / 'results.sqlite'}", allow_empty=True)
     if not path.exists():
         raise ValueError(f"run directory {path} does not exist")

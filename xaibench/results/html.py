@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xaibench._text import visible
 from xaibench._version import __version__
 from xaibench.results.tables import fmt
 
@@ -87,11 +88,13 @@ class Section:
     blocks: list = field(default_factory=list)
     collapsed: bool = False
     css_class: str = ""  # e.g. "verdict": styled as the page's answer
+    in_toc: bool = True  # listed in the table of contents
 
 
 # text ---------------------------------------------------------------------------------------
 def _esc(text) -> str:
-    return html.escape(str(text), quote=True)
+    """``text`` HTML-escaped, its control characters visible (``_text.visible``)."""
+    return html.escape(visible(text), quote=True)
 
 
 def _inline(text: str) -> str:
@@ -239,7 +242,8 @@ def _section(section: Section, anchors: _Anchors, level: int) -> tuple[str, str]
         if isinstance(block, Section):
             html_, entry = _section(block, anchors, level + 1)
             body.append(html_)
-            toc.append(entry)
+            if block.in_toc:
+                toc.append(entry)
             continue
         render = _RENDER.get(type(block))
         if render is None:

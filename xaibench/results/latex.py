@@ -1,13 +1,24 @@
 """Report tables as LaTeX (booktabs) for a paper.
 
-One table per (dataset, model, metric category), or per (dataset, model) for chosen metrics. A
-table set in ``\\small`` that would be wider than the line is split into parts, never shrunk: the
-widths are estimated from the Computer Modern glyph widths (:func:`text_width`), so that every
-table of a 10 pt article fits its 345 pt line at 9 pt, the text legible on paper.
+One table set per (dataset, model): its metrics as columns, grouped under their categories in
+report order (or the chosen metrics in the chosen order), the methods as rows, the controls in
+italics below a rule. A set wider than the line is split into parts by columns, never shrunk:
+the widths are estimated from the Computer Modern glyph widths (:func:`text_width`), so that
+every part fits the line it is made for (``width``: 345 pt, the line of a 10 pt one-column
+article, unless told; ``--tex-width 6.5in``) at 9 pt, legible on paper. The first part carries
+the caption that explains the set; the others say which set they continue.
+
+Every number of a column has the same decimals (:data:`DIGITS` significant digits of the
+column's largest mean; a column of very small or large scores is scaled by a power of ten named
+in its header; durations in one unit, with the decimals of the column's median), and its mean
+and interval are aligned on the decimal point and the comma: a metric takes two columns,
+``r@{}l``, split there. Needs only ``\\usepackage{booktabs}``.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -15,15 +26,24 @@ import numpy as np
 import pandas as pd
 
 from xaibench._categories import CATEGORIES
-from xaibench.results.tables import (
-    RUNTIME_METRIC,
-    RUNTIME_NOTE,
-    as_names,
-    fmt,
-    fmt_time,
-    select,
-    time_unit,
+from xaibench._text import visible
+from xaibench.results.latex_cells import (
+    _BOLD,
+    _DOWN,
+    _MARGIN,
+    _PADDING,
+    _UP,
+    DIGITS,
+    FONT_SIZE,
+    LINE_WIDTH,
+    MARK_SIZE,
+    _Format,
+    _Legend,
+    _superscript,
+    parse_width,
+    text_width,
 )
+from xaibench.results.tables import RUNTIME_METRIC, RUNTIME_NOTE, as_names, control_mask, select
 
 _SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -45,75 +65,13 @@ _SPECIALS = {
 }
 _SPECIAL_RE = re.compile("|".join(re.escape(c) for c in _SPECIALS))
 
-_UP, _DOWN = r"$\uparrow$", r"$\downarrow$"
-_UNITS = {"µs": r"$\mu$s"}
-
-#: Width (pt) a table may take: the line of a one-column 10 pt article (``\linewidth``).
-LINE_WIDTH = 345.0
-#: The tables' font size (pt): ``\small`` in a 10 pt document.
-FONT_SIZE = 9.0
-#: The tie letters' size (pt): ``\footnotesize`` in a 10 pt document, not the 6 pt of a
-#: ``\textsuperscript`` in ``\small``: no text of a table is smaller than 8 pt.
-MARK_SIZE = 8.0
-_PADDING = 12.0  # 2 \tabcolsep around every column
-_MARGIN = 0.97  # of the width a table may fill: the estimate is within 3% of TeX's (measured)
-_BOLD = 1.15  # cmbx is this much wider than cmr
-_DESIGN = 1.03  # cmr9 is this much wider per pt than cmr10, whose widths _EM holds
-# Computer Modern Roman glyph widths in em (cmr10); others count as _OTHER (a wide guess)
-_LOWER = (
-    ".5 .556 .444 .556 .444 .306 .5 .556 .278 .306 .528 .278 .833 "
-    ".556 .5 .556 .528 .392 .394 .389 .556 .528 .722 .528 .528 .444"
-)
-_EM = {
-    **dict.fromkeys("0123456789", 0.5),
-    **dict(zip("abcdefghijklmnopqrstuvwxyz", map(float, _LOWER.split()), strict=True)),
-    **dict.fromkeys(" .,:;'!", 0.278),
-    **dict.fromkeys("[]()/", 0.389),
-    "_": 0.5,
-    "-": 0.778,  # a number's minus sign (math)
-    "↑": 0.5,
-    "↓": 0.5,
-    "µ": 0.6,
-}
-_UPPER, _OTHER = 0.75, 0.8
-
 
 def escape(text) -> str:
-    """``text`` with the LaTeX special characters escaped, safe in text mode, and every run of
-    white space (line breaks included: a blank line would end a caption) as one space."""
-    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group()], " ".join(str(text).split()))
-
-
-def text_width(text: str, *, bold: bool = False, size: float = FONT_SIZE) -> float:
-    """Estimated width in pt of the plain ``text`` set in Computer Modern at ``size`` pt: the
-    sum of the glyph widths, generous for characters it does not know. Against TeX's widths of
-    the quick suite's tables it is 0.97-0.99 of them in Computer Modern (OT1), 0.99-1.02 in
-    Latin Modern (T1): ``_MARGIN`` covers both."""
-    em = sum(_EM.get(c, _UPPER if c.isupper() else _OTHER) for c in str(text))
-    return em * size * _DESIGN * (_BOLD if bold else 1.0)
-
-
-def _num(value) -> tuple[str, float]:
-    """A number formatted like :func:`xaibench.results.tables.fmt`, in LaTeX text mode with true
-    minus signs (``2.4e$-$7`` in scientific notation: an exponent as large as the digits), and
-    its estimated width."""
-    text = fmt(value)
-    if text == "–":
-        return "--", text_width("--")
-    mantissa, e, exponent = text.partition("e")
-    plain = mantissa + (f"e{int(exponent)}" if e else "")
-    return plain.replace("-", "$-$"), text_width(plain)
-
-
-def _time(seconds: float, unit: tuple[str, float]) -> str:
-    """A finite duration like :func:`xaibench.results.tables.fmt_time`, in LaTeX text mode."""
-    value, name = fmt_time(seconds, unit).split(" ")
-    return rf"{value}\,{_UNITS.get(name, name)}"
-
-
-def _superscript(tex: str) -> str:
-    r"""``tex`` raised like a superscript but set in ``\footnotesize`` (8 pt in a 10 pt document)."""
-    return rf"\raisebox{{0.6ex}}{{\footnotesize {tex}}}"
+    """``text`` with the LaTeX special characters escaped, safe in text mode, every run of
+    white space (line breaks included: a blank line would end a caption) as one space, and
+    control characters visible (``_text.visible``: pdflatex stops at them)."""
+    text = visible(" ".join(str(text).split()))
+    return _SPECIAL_RE.sub(lambda m: _SPECIALS[m.group()], text)
 
 
 def _slug(text) -> str:
@@ -127,78 +85,99 @@ class _Options:
     ci: bool
     width: float
     subset: bool  # only some methods are shown
+    chosen: bool  # the metrics were chosen: their order, no category spans
     confidence: float
     alpha: float
 
 
 @dataclass
-class _Legend:
-    """What the cells of a table show, so that its caption explains exactly that."""
-
-    n: set = field(default_factory=set)
-    interval: bool = False
-    tie: bool = False
-    runtime: bool = False
-    na: bool = False
-    missing: bool = False
-
-    @classmethod
-    def of(cls, columns: list[_Column]) -> _Legend:
-        """What the ``columns`` of one table show, together."""
-        out = cls()
-        for c in columns:
-            out.n |= c.legend.n
-            for flag in ("interval", "tie", "runtime", "na", "missing"):
-                setattr(out, flag, getattr(out, flag) or getattr(c.legend, flag))
-        return out
-
-
-@dataclass
 class _Column:
-    """One metric's column: header lines (LaTeX), per method the mean line and the interval
-    line (LaTeX), and the estimated width in pt."""
+    """One metric: its header lines (LaTeX), per method the cells of its two columns on the
+    mean's line and on the interval's (LaTeX; None: n/a or not evaluated), and the widths."""
 
     metric: str
+    category: str | None
     header: list[str]
-    cells: dict[str, tuple[str, str]] = field(default_factory=dict)
-    width: float = 0.0
+    cells: dict[str, tuple] = field(default_factory=dict)
+    left: float = 0.0  # the widths of its two columns (pt)
+    right: float = 0.0
     legend: _Legend = field(default_factory=_Legend)
 
+    @property
+    def width(self) -> float:
+        return self.left + self.right
 
-def _mean_cell(row: pd.Series, unit, best, legend: _Legend) -> tuple[str, float]:
-    """The mean line of one cell (LaTeX) and its estimated width."""
-    if pd.isna(row["mean"]):
-        legend.na = True
-        return "n/a", text_width("n/a")
+
+def _mean_cells(row: pd.Series, form: _Format, bold: bool, legend: _Legend):
+    """The mean split at the point, bold for the best method, its tie letter after it."""
     legend.n.add(int(row["n"]))
-    if unit is not None:
-        tex, plain = _time(row["mean"], unit), fmt_time(row["mean"], unit)
-        width = text_width(plain)
-    else:
-        tex, width = _num(row["mean"])
-    bold = best is not None and pd.notna(row["rank"]) and row["rank"] == best
-    width *= _BOLD if bold else 1.0
-    tex = rf"\textbf{{{tex}}}" if bold else tex
+    whole, fraction, w_whole, w_fraction = form.split(row["mean"])
+    if bold:
+        whole, fraction = rf"\textbf{{{whole}}}", rf"\textbf{{{fraction}}}" if fraction else ""
+        w_whole, w_fraction = w_whole * _BOLD, w_fraction * _BOLD
     tie = row.get("tie")
     if isinstance(tie, str) and tie.strip():
         legend.tie = True
-        tex += _superscript(escape(tie.strip()))
-        width += text_width(tie.strip(), size=MARK_SIZE)
-    return tex, width
+        fraction += _superscript(escape(tie.strip()))
+        w_fraction += text_width(tie.strip(), size=MARK_SIZE)
+    return (whole, fraction), (w_whole, w_fraction)
 
 
-def _interval_cell(row: pd.Series, legend: _Legend) -> tuple[str, float]:
-    """The interval line of one cell, ``[low, high]`` (LaTeX), and its estimated width."""
-    if pd.isna(row["mean"]):
-        return "", 0.0
+def _interval_cells(row: pd.Series, form: _Format, legend: _Legend):
+    """``[low, high]`` split after the comma, which sits under the mean's point, in
+    ``\footnotesize`` (8 pt, the smallest text of a table)."""
     legend.interval = True
-    (low, w_low), (high, w_high) = _num(row["ci_low"]), _num(row["ci_high"])
-    return f"[{low}, {high}]", w_low + w_high + text_width("[, ]")
+    (lw, lf, a, b), (hw, hf, c, d) = form.split(row["ci_low"]), form.split(row["ci_high"])
+    small = MARK_SIZE / FONT_SIZE  # in \footnotesize, as the tie letters: 8 pt
+    widths = (small * (text_width("[,") + a + b), small * (text_width(" ]") + c + d))
+    return (rf"{{\footnotesize [{lw}{lf},}}", rf"{{\footnotesize \,{hw}{hf}]}}"), widths
 
 
-def _header(metric: str, higher: bool, data_width: float) -> tuple[list[str], float]:
+def _column(rows: pd.DataFrame, metric: str, methods: list[str], controls: set, ci: bool):
+    """The column of ``metric`` for ``methods`` (rows: the table's leaderboard rows). Bold is
+    the best rank among the methods shown that are not controls; runtime reads in one unit,
+    without an interval."""
+    rows = rows[rows.metric == metric].drop_duplicates("method").set_index("method")
+    runtime = metric == RUNTIME_METRIC
+    form = _Format.of(rows["mean"], runtime)
+    category = rows["category"].iloc[0] if "category" in rows else None
+    column = _Column(metric, category, [])
+    legend = column.legend
+    legend.runtime, legend.scaled = runtime, form.scale != 1.0 and not runtime
+    ranks = pd.to_numeric(
+        rows["rank"].reindex([m for m in methods if m not in controls]), errors="coerce"
+    )
+    best = ranks.min() if ranks.notna().any() else None
+    lefts, rights = [0.0], [0.0]
+    for method in methods:
+        if method not in rows.index or pd.isna(rows.loc[method, "mean"]):
+            legend.missing |= method not in rows.index
+            legend.na |= method in rows.index
+            column.cells[method] = ("--" if method not in rows.index else "n/a", None)
+            lefts.append(text_width("n/a") / 2)
+            rights.append(text_width("n/a") / 2)
+            continue
+        row = rows.loc[method]
+        bold = method not in controls and best is not None and row["rank"] == best
+        mean, (a, b) = _mean_cells(row, form, bold, legend)
+        interval = None
+        if ci and not runtime:
+            interval, (c, d) = _interval_cells(row, form, legend)
+            a, b = max(a, c), max(b, d)
+        column.cells[method] = (mean, interval)
+        lefts.append(a)
+        rights.append(b)
+    higher = bool(rows["higher_is_better"].iloc[0])
+    column.header, w_header = _header(metric, higher, max(lefts) + max(rights), form)
+    column.left, column.right = max(lefts), max(rights)
+    column.left += max(0.0, w_header - column.width)  # a header wider than the numbers
+    return column
+
+
+def _header(metric: str, higher: bool, data_width: float, form: _Format) -> tuple[list[str], float]:
     """The header of a column: the escaped name and its direction arrow, broken after
-    underscores into lines no wider than the data (or than its widest word)."""
+    underscores into lines no wider than the data (or than its widest word), and the unit or
+    power of ten on a line of its own."""
     words = re.findall(r"[^_]+_*|_+", metric) or [metric]
     words[-1] += " ↑" if higher else " ↓"
     target = max(data_width, *(text_width(w) for w in words))
@@ -208,46 +187,21 @@ def _header(metric: str, higher: bool, data_width: float) -> tuple[list[str], fl
             lines[-1] += w
         else:
             lines.append(w)
-    arrow = _UP if higher else _DOWN
+    widths = [text_width(line) for line in lines]
     tex = [escape(line) for line in lines]
-    tex[-1] = tex[-1][:-1] + arrow
-    return tex, max(text_width(line) for line in lines)
-
-
-def _column(rows: pd.DataFrame, metric: str, methods: list[str], ci: bool) -> _Column:
-    """The column of ``metric`` for ``methods`` (rows: the table's leaderboard rows). Bold is
-    the best rank among the methods shown; runtime reads in one unit, without an interval."""
-    rows = rows[rows.metric == metric].drop_duplicates("method").set_index("method")
-    runtime = metric == RUNTIME_METRIC
-    column = _Column(metric, [])
-    legend = column.legend
-    legend.runtime = runtime
-    unit = time_unit(rows["mean"]) if runtime else None
-    ranks = pd.to_numeric(rows["rank"].reindex(methods), errors="coerce").dropna()
-    best = ranks.min() if len(ranks) else None
-    widths = [0.0]
-    for method in methods:
-        if method not in rows.index:
-            legend.missing = True
-            column.cells[method] = ("--", "")
-            continue
-        mean, w_mean = _mean_cell(rows.loc[method], unit, best, legend)
-        low_high, w_ci = (
-            ("", 0.0) if runtime or not ci else _interval_cell(rows.loc[method], legend)
-        )
-        column.cells[method] = (mean, low_high)
-        widths += [w_mean, w_ci]
-    column.header, w_header = _header(metric, bool(rows["higher_is_better"].iloc[0]), max(widths))
-    column.width = max(*widths, w_header)
-    return column
+    tex[-1] = tex[-1][:-1] + (_UP if higher else _DOWN)
+    if form.unit:
+        tex.append(f"({form.unit})")
+        widths.append(text_width(f"({form.unit_plain})"))
+    return tex, max(widths)
 
 
 def column_groups(board: pd.DataFrame, metrics: list[str] | None = None) -> list[tuple]:
-    """The tables of one (dataset, model): ``[(category, [metric, ...]), ...]``.
+    """The metrics of one (dataset, model) in table order: ``[(category, [metric, ...]), ...]``.
 
-    Without ``metrics``, one table per metric category in report order (``CATEGORIES``, then
-    others by name), its metrics by name; with ``metrics``, one table of those that ``board``
-    holds, in that order, category None.
+    Without ``metrics``, every metric category in report order (``CATEGORIES``, then others by
+    name), its metrics by name; with ``metrics``, those that ``board`` holds, in that order,
+    category None.
     """
     if metrics is not None:
         present = [m for m in metrics if m in set(board["metric"])]
@@ -258,33 +212,44 @@ def column_groups(board: pd.DataFrame, metrics: list[str] | None = None) -> list
     return [(c, [m for m, cc in category.items() if cc == c]) for c in order]
 
 
-def _methods(rows: pd.DataFrame, metrics: list[str]) -> tuple[list[str], list[str]]:
-    """The methods with a row for one of ``metrics``, by name: (others, controls), the controls
-    read from the board's ``control`` column."""
-    shown = sorted(rows.loc[rows.metric.isin(metrics), "method"].unique())
-    control = set()
-    if "control" in rows:
-        flags = rows[["method", "control"]].dropna()
-        control = set(flags.loc[flags["control"].astype(bool), "method"])
+def _methods(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The methods of the table by name: (others, controls), the controls read from the
+    board's ``control`` column (``tables.control_mask``)."""
+    shown = sorted(rows["method"].unique())
+    control = set(rows.loc[control_mask(rows), "method"])
     return [m for m in shown if m not in control], [m for m in shown if m in control]
 
 
 def _parts(columns: list[_Column], first: float, width: float) -> list[list[_Column]]:
-    """``columns`` split into the fewest consecutive parts that each fit ``width`` beside the
-    method column (``first`` pt), as even in their number of columns as that allows. A column
-    too wide for any part gets a part of its own."""
+    """``columns`` split into consecutive parts that each fit ``width`` beside the method column
+    (``first`` pt): whole categories side by side while they fit, a category too wide for a
+    part alone split into the fewest parts, as even in their number of columns as that allows.
+    A column too wide for any part gets a part of its own."""
 
     def fits(part):
         return first + _PADDING + sum(c.width + _PADDING for c in part) <= width * _MARGIN
 
+    parts: list[list[_Column]] = []
+    for _, group in itertools.groupby(columns, key=lambda c: c.category):
+        group = list(group)
+        if parts and fits(parts[-1] + group):
+            parts[-1] += group
+        elif fits(group):
+            parts.append(group)
+        else:
+            parts += _split(group, fits)
+    return parts
+
+
+def _split(columns: list[_Column], fits) -> list[list[_Column]]:
+    """The fewest consecutive parts of ``columns`` that ``fits``, as even as that allows."""
     greedy: list[list[_Column]] = []
     for c in columns:
         if greedy and fits(greedy[-1] + [c]):
             greedy[-1].append(c)
         else:
             greedy.append([c])
-    k = len(greedy)
-    bounds = np.linspace(0, len(columns), k + 1).round().astype(int)
+    bounds = np.linspace(0, len(columns), len(greedy) + 1).round().astype(int)
     even = [columns[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return even if all(fits(p) for p in even) else greedy
 
@@ -313,7 +278,7 @@ def _n_text(n: set) -> str:
 
 
 def _legend_text(legend: _Legend, controls: list[str], opts: _Options) -> str:
-    """The caption's key: exactly what the table's cells, marks and rows mean."""
+    """The caption's key: exactly what the set's cells, marks and rows mean."""
     subset = opts.subset
     text = f"Mean over {_n_text(legend.n)}"
     if legend.interval:
@@ -322,8 +287,14 @@ def _legend_text(legend: _Legend, controls: list[str], opts: _Options) -> str:
             "below it"
         )
     text += (
-        r"; $\uparrow$ higher is better, $\downarrow$ lower is better; bold: the best mean of a "
-        "column" + (" among the methods shown" if subset else "") + "."
+        r"; $\uparrow$ higher is better, $\downarrow$ lower is better; bold: the best method of "
+        "a column"
+        + (" among those shown" if subset else "")
+        + (", controls aside" if controls else "")
+        + f". Every number of a column has the same decimals ({DIGITS} significant digits of "
+        "its largest mean"
+        + ("; a power of ten in a header scales its column" if legend.scaled else "")
+        + ")."
     )
     if legend.tie:
         text += (
@@ -339,7 +310,7 @@ def _legend_text(legend: _Legend, controls: list[str], opts: _Options) -> str:
             + "."
         )
     if legend.runtime:
-        text += " " + escape(RUNTIME_NOTE)
+        text += " " + escape(RUNTIME_NOTE) + " Durations have the decimals of the column's median."
     if controls:
         text += (
             " In italics below the rule: the controls ("
@@ -350,30 +321,55 @@ def _legend_text(legend: _Legend, controls: list[str], opts: _Options) -> str:
     return text + (" " + "; ".join(keys) + "." if keys else "")
 
 
+def _cells(column: _Column, method: str, line: int) -> str:
+    """The two cells of ``column`` for ``method`` on its mean's line (0) or interval's (1)."""
+    mean, interval = column.cells[method]
+    if isinstance(mean, str):  # n/a, or not evaluated
+        return rf"\multicolumn{{2}}{{c}}{{{mean}}}" if line == 0 else " & "
+    parts = mean if line == 0 else interval
+    return " & ".join(parts) if parts else " & "
+
+
 def _rows(columns: list[_Column], methods: list[str], italic: bool, ci: bool) -> list[str]:
     lines = []
     for i, method in enumerate(methods):
         name = rf"\textit{{{escape(method)}}}" if italic else escape(method)
-        lines.append(" & ".join([name] + [c.cells[method][0] for c in columns]) + r" \\")
-        if ci and any(c.cells[method][1] for c in columns):
-            lines.append(" & ".join([""] + [c.cells[method][1] for c in columns]) + r" \\")
+        lines.append(" & ".join([name] + [_cells(c, method, 0) for c in columns]) + r" \\")
+        if ci and any(isinstance(c.cells[method][1], tuple) for c in columns):
+            lines.append(" & ".join([""] + [_cells(c, method, 1) for c in columns]) + r" \\")
             if i < len(methods) - 1:
-                lines.append(r"\addlinespace[0.3em]")
+                lines.append(r"\addlinespace[0.2em]")
     return lines
 
 
-def _tabular(columns: list[_Column], methods: list[str], controls: list[str], ci: bool) -> list:
-    header = ["method"] + [
-        r"\shortstack[r]{" + r"\\".join(c.header) + "}" if len(c.header) > 1 else c.header[0]
+def _head(columns: list[_Column]) -> list[str]:
+    """The header rows: the categories over their metrics (when the set has them), then the
+    metrics, each over its two columns."""
+    out = []
+    spans = [(c, len(list(g))) for c, g in itertools.groupby(col.category for col in columns)]
+    if any(c is not None for c, _ in spans):
+        cells, rules, start = [""], [], 2
+        for category, k in spans:
+            cells.append(rf"\multicolumn{{{2 * k}}}{{c}}{{\textit{{{escape(category)}}}}}")
+            rules.append(rf"\cmidrule(lr){{{start}-{start + 2 * k - 1}}}")
+            start += 2 * k
+        out += [" & ".join(cells) + r" \\", " ".join(rules)]
+    names = [
+        r"\shortstack{" + r"\\".join(c.header) + "}" if len(c.header) > 1 else c.header[0]
         for c in columns
     ]
+    out.append(" & ".join(["method"] + [rf"\multicolumn{{2}}{{c}}{{{h}}}" for h in names]) + r" \\")
+    return out
+
+
+def _tabular(columns: list[_Column], methods: list[str], controls: list[str], ci: bool) -> list:
     body = _rows(columns, methods, False, ci)
     if controls:
         body += ([r"\midrule"] if body else []) + _rows(columns, controls, True, ci)
     return [
-        rf"\begin{{tabular}}{{l{'r' * len(columns)}}}",
+        rf"\begin{{tabular}}{{l{'r@{}l' * len(columns)}}}",
         r"\toprule",
-        " & ".join(header) + r" \\",
+        *_head(columns),
         r"\midrule",
         *body,
         r"\bottomrule",
@@ -381,41 +377,95 @@ def _tabular(columns: list[_Column], methods: list[str], controls: list[str], ci
     ]
 
 
-def _tables(
-    rows: pd.DataFrame, key: tuple, group: tuple, opts: _Options, labels: set, models
-) -> list[str]:
-    """The LaTeX tables of one (dataset, model) and one column group: one, or its parts."""
-    (dataset, model), (category, metrics) = key, group
-    methods, controls = _methods(rows, metrics)
-    columns = [_column(rows, m, methods + controls, opts.ci) for m in metrics]
-    first = max(text_width(m) for m in ["method", *methods, *controls])
-    parts = _parts(columns, first, opts.width)
+def _table_set(rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: set, models):
+    """The LaTeX tables of one (dataset, model): its columns in parts that fit the line, as
+    many parts stacked in one table as fit ``FLOAT_HEIGHT``, the first table with the caption
+    that explains the set, the others continuing it."""
+    dataset, model = key
+    methods, controls = _methods(rows[rows.metric.isin(metrics)])
+    shown = methods + controls
+    columns = [_column(rows, m, shown, set(controls), opts.ci) for m in metrics]
+    if opts.chosen:  # the chosen metrics in their order: no category spans
+        for c in columns:
+            c.category = None
+    first = max(text_width(m) for m in ["method", *shown])
+    legend = _Legend()
+    for c in columns:
+        legend.add(c.legend)
     title = f"{escape(dataset)} / {escape(model)}"
-    what = f": {escape(category)} metrics" if category else ""
-    out = []
-    for i, part in enumerate(parts, 1):
-        caption_key = _legend_text(_Legend.of(part), controls, opts)
-        of = f" (part {i} of {len(parts)})" if len(parts) > 1 else ""
-        label = _label(labels, dataset, model, category, i if len(parts) > 1 else None)
+    info, key_text = _models_info(models, dataset, model), _legend_text(legend, controls, opts)
+    caption = _caption_height(f"{title}{info} (part 1 of 2). {key_text}", opts.width)
+    floats = _stack(_parts(columns, first, opts.width), methods, controls, opts.ci, caption)
+    where: dict[str, int] = {}  # the table where each category starts
+    for i, parts in enumerate(floats, 1):
+        for c in (c for part in parts for c in part if c.category):
+            where.setdefault(c.category, i)
+    out, base = [], ""
+    for i, parts in enumerate(floats, 1):
+        names = [_label(labels, dataset, model, None if i == 1 else str(i))]
+        names += [_label(labels, dataset, model, c) for c, at in where.items() if at == i]
+        of = f" (part {i} of {len(floats)})" if len(floats) > 1 else ""
+        if i == 1:
+            head, base = rf"\caption[{title}{of}]{{{title}{info}{of}. {key_text}}}", names[0]
+        else:
+            head = rf"\caption{{{title}{of}, continued from Table~\ref{{{base}}}.}}"
+        tabulars = [_tabular(part, methods, controls, opts.ci) for part in parts]
+        body = [line for k, t in enumerate(tabulars) for line in [r"\par\bigskip"] * bool(k) + t]
         out.append(
             "\n".join(
-                [
-                    r"\begin{table}[htbp]",
-                    r"\centering",
-                    rf"\caption[{title}{what}{of}]"
-                    rf"{{{title}{_models_info(models, dataset, model)}{what}{of}. {caption_key}}}",
-                    rf"\label{{{label}}}",
-                    r"\small",
-                    *_tabular(part, methods, controls, opts.ci),
-                    r"\end{table}",
-                ]
+                [r"\begin{table}[tbp]", r"\centering", head]
+                + ["".join(rf"\label{{{n}}}" for n in names), r"\small", *body, r"\end{table}"]
             )
         )
     return out
 
 
+#: The height (pt) of the parts stacked in one table, caption included: under the 550 pt text
+#: height of a 10 pt article, so that a table never runs off its page.
+FLOAT_HEIGHT = 510.0
+_GAP = 12.0  # \bigskip between stacked parts
+_LINE, _SMALL_LINE, _RULE = 11.0, 9.5, 5.0  # \small and \footnotesize lines, a booktabs rule
+
+
+def _height(part: list[_Column], methods: list[str], controls: list[str], ci: bool) -> float:
+    """Estimated height (pt) of a part's tabular: its header rows and rules, a line per method
+    and one per interval line (with the space between methods)."""
+    lines = max(len(c.header) for c in part)
+    spans = any(c.category for c in part)
+    height = 2 * _RULE + (_LINE + _RULE) * spans + _LINE * lines
+    for group in (methods, controls):
+        if not group:
+            continue
+        with_ci = sum(ci and any(isinstance(c.cells[m][1], tuple) for c in part) for m in group)
+        height += _RULE + _LINE * len(group) + (_SMALL_LINE + 2.0) * with_ci
+    return height
+
+
+def _caption_height(tex: str, width: float) -> float:
+    """Estimated height (pt) of a caption of ``tex`` (10 pt) on a line of ``width`` pt."""
+    plain = re.sub(r"\\[a-zA-Z]+|[{}$]", "", tex)
+    return 12.0 * math.ceil(text_width(plain, size=10.0) / width) + 10.0
+
+
+def _stack(parts: list, methods: list[str], controls: list[str], ci: bool, caption: float):
+    """``parts`` grouped into tables: consecutive parts side by side vertically while their
+    height and a caption's (``caption`` pt for the first table, a line for the others) fit
+    ``FLOAT_HEIGHT``."""
+    floats: list[list] = []
+    used = 0.0
+    for part in parts:
+        height = _height(part, methods, controls, ci)
+        if floats and used + _GAP + height <= FLOAT_HEIGHT:
+            floats[-1].append(part)
+            used += _GAP + height
+        else:
+            floats.append([part])
+            used = height + (caption if len(floats) == 1 else 22.0)
+    return floats
+
+
 def _label(taken: set, *parts) -> str:
-    """``tab:<dataset>-<model>[-<category>][-<part>]``, made unique within the file (names that
+    """``tab:<dataset>-<model>[-<category or part>]``, made unique within the file (names that
     differ only in punctuation would share one)."""
     label = "tab:" + "-".join(_slug(p) for p in parts if p is not None and _slug(p))
     unique, k = label, 2
@@ -432,49 +482,53 @@ def leaderboard_latex(
     ci: bool = True,
     methods=None,
     metrics=None,
-    width: float = LINE_WIDTH,
+    width: float | str = LINE_WIDTH,
     confidence: float = 0.95,
     alpha: float = 0.05,
 ) -> str:
     """The leaderboard as LaTeX tables for a paper (needs ``\\usepackage{booktabs}``).
 
-    One table per (dataset, model, metric category) in report order; with ``metrics`` (a list of
-    names), one table per (dataset, model) of those metrics in that order instead (e.g.
+    One table set per (dataset, model): every metric, grouped under its category in report
+    order; with ``metrics`` (a list of names), those metrics in that order instead (e.g.
     ``["deletion", "insertion", "runtime"]`` puts the cost beside the faithfulness).
     ``methods`` keeps those rows (bold then marks the best of them). Unknown method or metric
     names raise a ValueError naming them (:func:`xaibench.results.tables.select`).
 
     Methods are rows by name, the controls (the board's ``control`` column) in italics below a
-    rule; metrics are columns with their direction arrow. A cell is the mean, bold for the best
-    rank of the column, with the board's ``tie`` letter as a superscript, and with ``ci`` its
-    ``[ci_low, ci_high]`` on the line below; runtime is a duration in one unit per table
-    (``12.3\\,ms``) without an interval; ``n/a`` where a method has no finite score, ``--``
-    where it was not evaluated. Each caption states what its table shows: the samples ``n``,
-    the ``confidence`` level of the intervals and the test behind the letters (Wilcoxon,
-    Holm, ``alpha``): pass the values the board was computed with. ``models`` (dataset, model,
-    accuracy, params) adds the test accuracy and parameter count.
+    rule and never bold; metrics are columns with their direction arrow. A cell is the mean,
+    bold for the best rank of the column, with the board's ``tie`` letter as a superscript, and
+    with ``ci`` its ``[ci_low, ci_high]`` on the line below, aligned on the point and the comma
+    (module docstring); runtime is a duration in one unit per column, without an interval;
+    ``n/a`` where a method has no finite score, ``--`` where it was not evaluated. The caption
+    of a set's first table states what the set shows: the samples ``n``, the ``confidence``
+    level of the intervals and the test behind the letters (Wilcoxon, Holm, ``alpha``): pass
+    the values the board was computed with. ``models`` (dataset, model, accuracy, params) adds
+    the test accuracy and parameter count.
 
-    Tables are set in ``\\small``; one whose estimated width exceeds ``width`` pt (default: the
-    line of a 10 pt one-column article) is split into parts by columns, never shrunk. Labels
-    are ``tab:<dataset>-<model>-<category>`` (``-1``, ``-2``... for parts; without the category
-    for chosen metrics).
+    Tables are set in ``\\small``; a set whose estimated width exceeds ``width`` (pt, or a
+    length like ``"6.5in"``: :func:`parse_width`; default the line of a 10 pt one-column
+    article) is split into parts by columns, never shrunk. Labels: ``tab:<dataset>-<model>``
+    on the first part (whatever the split), ``tab:<dataset>-<model>-<k>`` on part k > 1, and
+    ``tab:<dataset>-<model>-<category>`` on the part where a category starts.
 
     Example
     -------
     >>> tex = leaderboard_latex(board, models, metrics=["deletion", "runtime"])  # doctest: +SKIP
     >>> Path("leaderboard.tex").write_text(tex)  # doctest: +SKIP
     """
+    width = parse_width(width)
     shown = select(board, methods=methods, metrics=metrics)
     metrics = as_names(metrics)
-    opts = _Options(bool(ci), float(width), methods is not None, confidence, alpha)
+    opts = _Options(bool(ci), width, methods is not None, metrics is not None, confidence, alpha)
     labels: set = set()
     parts = [
-        "% xaibench leaderboard: one table per (dataset, model"
-        + (", metric category)." if metrics is None else ") of the chosen metrics.")
-        + "\n% Needs \\usepackage{booktabs}. Tables wider than "
+        "% xaibench leaderboard: one table set per (dataset, model)"
+        + (", metrics by category." if metrics is None else ", the chosen metrics.")
+        + "\n% Needs \\usepackage{booktabs}. Sets wider than "
         + f"{width:g} pt are split into parts, never shrunk.\n"
     ]
     for key, rows in shown.groupby(["dataset", "model"], sort=True):
-        for group in column_groups(rows, metrics):
-            parts += _tables(rows, key, group, opts, labels, models)
+        chosen = [m for _, group in column_groups(rows, metrics) for m in group]
+        if chosen:
+            parts += _table_set(rows, key, chosen, opts, labels, models)
     return "\n\n".join(parts) + "\n"

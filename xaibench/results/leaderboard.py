@@ -72,6 +72,19 @@ def tolerant_ranks(values, higher_is_better: bool, tol: float) -> np.ndarray:
     return np.where(np.isnan(v), np.nan, ranks)
 
 
+def discriminates(ranks) -> bool:
+    """Whether one metric's ranks of the methods of a (dataset, model) order anything: at least
+    two methods are ranked and not all share rank 1. A metric on which every method scores the
+    same within round-off cannot tell them apart; the overall ranks leave it out (not ranked).
+
+    >>> discriminates([1.0, 1.0, np.nan]), discriminates([1.0, 2.0]), discriminates([1.0])
+    (False, True, False)
+    """
+    r = np.asarray(ranks, dtype=float)
+    r = r[np.isfinite(r)]
+    return len(r) >= 2 and bool((r > 1).any())
+
+
 def _group_seed(seed: int, key: tuple) -> int:
     return zlib.crc32(repr((seed,) + tuple(map(str, key))).encode())
 

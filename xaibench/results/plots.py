@@ -38,7 +38,6 @@ from xaibench.results._figures import (
     _annotate,
     _axes,
     _figure,
-    _grid,
     _grid_axes,
     _label,
     _save,
@@ -49,7 +48,9 @@ from xaibench.results._figures import (
     seconds,
 )
 from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: F401 - re-exported
-from xaibench.results.tradeoffs import RUNTIME_METRIC, _as_bool, control_mask
+from xaibench.results.stats import aggregate_ranks
+from xaibench.results.tables import RUNTIME_METRIC, control_mask
+from xaibench.results.tables import as_bool as _as_bool
 
 GROUP = ["dataset", "model"]
 
@@ -95,23 +96,30 @@ def rank_matrices(board: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Methods × metrics rank matrices of a leaderboard.
 
     Returns ``{"all": mean rank over (dataset, model), "<dataset> / <model>": rank, ...}``; the
-    mean skips NaN ranks. Rows (methods) are ordered by their mean of the "all" row (best first,
-    ties and NaN by name), columns (metrics) by first appearance in ``board``. A board without
-    dataset/model columns gives ``{"all": ...}`` only.
+    mean skips NaN ranks. Rows (methods) are in the verdict's order: by overall rank
+    (``stats.aggregate_ranks``: the mean of the category ranks, cost and the metrics that tie
+    every method left out; for "all" its mean over the (dataset, model) pairs), ties and NaN by
+    name; columns (metrics) by first appearance in ``board``. A board without dataset/model
+    columns gives ``{"all": ...}`` only; without a category column every metric counts as
+    one category.
     """
     keys = [k for k in GROUP if k in board.columns]
     b = board.assign(rank=pd.to_numeric(board["rank"], errors="coerce").astype(float))
     metrics = list(dict.fromkeys(b["metric"]))
+    overall = aggregate_ranks(b if "category" in b else b.assign(category=b["metric"]))
 
-    def matrix(g: pd.DataFrame) -> pd.DataFrame:
-        return g.groupby(["method", "metric"])["rank"].mean().unstack()
+    def matrix(g: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+        """``g``'s ranks, methods by their ``rank_overall`` in ``ranks`` (NaN last), then name."""
+        by = ranks.groupby("method")["rank_overall"].mean().reset_index()
+        order = by.sort_values(["rank_overall", "method"], na_position="last")["method"]
+        ranked = g.groupby(["method", "metric"])["rank"].mean().unstack()
+        return ranked.reindex(index=list(order), columns=metrics)
 
-    overall = matrix(b).reindex(index=sorted(b["method"].unique()), columns=metrics)
-    order = overall.mean(axis=1).sort_values(kind="stable", na_position="last").index
-    mats = {"all": overall.reindex(index=order)}
+    mats = {"all": matrix(b, overall)}
     if keys:
+        pairs = dict(list(overall.groupby(keys, sort=True)))
         for key, g in b.groupby(keys, sort=True):
-            mats[_label(key)] = matrix(g).reindex(index=order, columns=metrics)
+            mats[_label(key)] = matrix(g, pairs[key])
     return mats
 
 
@@ -150,7 +158,8 @@ def rank_heatmap(board: pd.DataFrame, path: str | Path, *, group=None) -> Path |
     (dataset, model) of a board that has a single one).
 
     Metrics are grouped by category (labelled above, ↑/↓ for ``higher_is_better``), methods
-    ordered by their mean rank, best first, the controls last in grey; metrics and methods
+    in the verdict's order (by overall rank, best first: `rank_matrices`), the controls last in
+    grey; metrics and methods
     without a rank are left out, other missing ranks are blank cells. Too many metrics for
     the page width split the heatmap into stacked panels at category boundaries. Returns
     None when no rank is left.
@@ -205,8 +214,7 @@ def _rank_figure(board: pd.DataFrame, mat: pd.DataFrame, title: str, decimals: i
     if mat.empty:
         return None
     controls, up = _controls(board), _directions(board)
-    mean_rank = mat.mean(axis=1).sort_values(kind="stable")
-    methods = _real_first(mean_rank.index, controls)
+    methods = _real_first(mat.index, controls)
     spans = [(c, ms) for c, ms in _rank_columns(board, list(mat.columns)) if ms]
     # a column fits its 8 pt cell text and, alone in its category, the category's name
     widths = {m: 0.46 for _, ms in spans for m in ms}
@@ -381,6 +389,11 @@ def _curve_xlabel(metric: str) -> str:
     return "fraction of features perturbed"
 
 
+#: A (dataset, model) with more real methods than this gets two curve panels: the best
+#: ``CURVES_TOP`` and the others, the controls in both.
+CURVES_CROWDED, CURVES_TOP = 6, 4
+
+
 @plain_text
 def curves_plot(
     curves: dict[tuple[str, str], dict[str, np.ndarray]],
@@ -388,6 +401,7 @@ def curves_plot(
     path: str | Path,
     *,
     controls: Collection[str] = (),
+    order: dict[tuple, list[str]] | None = None,
 ) -> Path | None:
     """Mean perturbation curve per method with a 95% interval of the mean, per (dataset, model).
 
@@ -395,18 +409,27 @@ def curves_plot(
     x axis the fraction of features perturbed (0 to 1). Rows holding NaN are ignored; the band
     is mean ± 1.96·SE (no bootstrap). Each method has its own colour, dashes and markers (the
     same in every panel, named in one legend under the panels); the ``controls`` (method
-    names, e.g. the board's ``control`` rows) are grey dashed lines. Returns None when no
-    finite curve is left.
+    names, e.g. the board's ``control`` rows) are grey dashed lines. With ``order`` ({(dataset,
+    model): methods, best first on ``metric``}), a (dataset, model) of more than
+    ``CURVES_CROWDED`` real methods gets two panels on one scale: the best ``CURVES_TOP`` and
+    the others, each with the controls. Returns None when no finite curve is left.
     """
-    panels = {key: _finite_curves(v) for key, v in curves.items()}
-    panels = {key: panels[key] for key in sorted(panels, key=str) if panels[key]}
-    if not panels:
+    found = {key: _finite_curves(v) for key, v in curves.items()}
+    found = {key: found[key] for key in sorted(found, key=str) if found[key]}
+    if not found:
         return None
     controls = {str(c) for c in controls}
-    methods = _real_first(sorted({m for v in panels.values() for m in v}), controls)
+    methods = _real_first(sorted({m for v in found.values() for m in v}), controls)
     styles = method_styles(methods, controls)
-    rows, cols = _grid(len(panels), 3)
-    (pw, ph), (wgap, hgap) = (3.15, 2.3), (0.75, 0.85)
+    panels = [
+        p
+        for key, by_method in found.items()
+        for p in _curve_panels(key, by_method, controls, order)
+    ]
+    split = len(panels) > len(found)
+    cols = min(len(panels), 4 if split else 3)
+    rows = -(-len(panels) // cols)
+    (pw, ph), (wgap, hgap) = ((2.35, 2.1), (0.55, 0.85)) if split else ((3.15, 2.3), (0.75, 0.85))
     width = 0.65 + cols * pw + (cols - 1) * wgap + 0.2
     entry = _text_inches(methods, SMALL) + 0.75  # handle and padding
     ncol = max(1, min(len(methods), int((width - 0.2) // entry)))
@@ -415,13 +438,14 @@ def curves_plot(
     title = f"{metric} curves: mean and 95% interval of the mean (±1.96·SE)"
     fig = _figure(width, height, title)
     axes = _grid_axes(fig, len(panels), cols, (pw, ph), left=0.65, top=0.6, gap=(wgap, hgap))
-    for ax, (key, by_method) in zip(axes, panels.items(), strict=True):
+    for ax, (_, name, by_method) in zip(axes, panels, strict=True):
         for method in methods:
             if method in by_method:
                 _curve(ax, by_method[method], styles[method])
         ax.set(xlim=(0.0, 1.0), xlabel=_curve_xlabel(metric), ylabel="class score")
-        ax.set_title(_label(key), fontsize=NORMAL, y=1.0)
+        ax.set_title(name, fontsize=NORMAL, y=1.0)
         ax.grid(alpha=0.3)
+    _share_y([ax for ax, p in zip(axes, panels, strict=True) if p[0] == key] for key in found)
     handles = [_handle(styles[m]) for m in methods]
     names = [f"{m} (control)" if m in controls else m for m in methods]
     fig.legend(
@@ -436,6 +460,31 @@ def curves_plot(
         columnspacing=1.2,
     )
     return _save(fig, path)
+
+
+def _curve_panels(key, by_method: dict, controls: set, order) -> list[tuple]:
+    """The panels of one (dataset, model): [(key, title, {method: curves})]; two when it has
+    more than ``CURVES_CROWDED`` real methods and ``order`` says which are best."""
+    real = [m for m in by_method if m not in controls]
+    mine = (order or {}).get(tuple(key) if isinstance(key, tuple) else key)
+    if mine is None or len(real) <= CURVES_CROWDED:
+        return [(key, _label(key), by_method)]
+    ranked = [m for m in mine if m in real] + sorted(m for m in real if m not in mine)
+    reference = {m: a for m, a in by_method.items() if m in controls}
+    best, rest = ranked[:CURVES_TOP], ranked[CURVES_TOP:]
+    return [
+        (key, f"{_label(key)}: best {len(best)}", {m: by_method[m] for m in best} | reference),
+        (key, f"{_label(key)}: other {len(rest)}", {m: by_method[m] for m in rest} | reference),
+    ]
+
+
+def _share_y(groups) -> None:
+    """One y scale for the panels of each group (the two panels of a (dataset, model))."""
+    for axes in groups:
+        if len(axes) > 1:
+            limits = np.array([ax.get_ylim() for ax in axes])
+            for ax in axes:
+                ax.set_ylim(limits[:, 0].min(), limits[:, 1].max())
 
 
 def _curve(ax: Axes, a: np.ndarray, style: dict) -> None:

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from xaibench._categories import CATEGORIES
-from xaibench.results.leaderboard import GROUP_KEYS, _group_seed, roundoff
+from xaibench.results.leaderboard import GROUP_KEYS, _group_seed, discriminates, roundoff
 
 #: Categories left out of ``rank_overall``: they measure what a method costs, not how good it is.
 EXCLUDED_FROM_OVERALL = ("cost",)
@@ -154,7 +154,8 @@ def aggregate_ranks(board: pd.DataFrame) -> pd.DataFrame:
 
     ``rank_<category>`` is the mean of the method's per-metric ranks over the metrics of that
     category (only categories present in ``board``, in ``CATEGORIES`` order; unranked metrics are
-    skipped). ``rank_overall`` is the mean of the category ranks, so that every category weighs
+    skipped, and so are the metrics that cannot tell the methods of a (dataset, model) apart:
+    every method shares rank 1, ``leaderboard.discriminates``). ``rank_overall`` is the mean of the category ranks, so that every category weighs
     the same whatever its number of metrics (a suite with five faithfulness metrics and one
     complexity metric would otherwise be a faithfulness ranking). Categories in
     ``EXCLUDED_FROM_OVERALL`` (``cost``: runtime) keep their own column but are left out of
@@ -171,6 +172,8 @@ def aggregate_ranks(board: pd.DataFrame) -> pd.DataFrame:
     _require(board, {"method", "metric", "category", "rank"}, "board")
     keys = _keys(board)
     ranks = board.assign(rank=board["rank"].astype(float))
+    ordering = ranks.groupby(keys + ["metric"])["rank"].transform(discriminates).astype(bool)
+    ranks = ranks.assign(rank=ranks["rank"].where(ordering))
     per_category = ranks.groupby(keys + ["method", "category"])["rank"].mean().unstack("category")
     categories = _ordered(per_category.columns, CATEGORIES)
     quality = [c for c in categories if c not in EXCLUDED_FROM_OVERALL]
@@ -345,6 +348,42 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray, tol: float = 0.0, alternative="two-s
         "statistic": statistic,
         "p_value": p if np.isfinite(p) else 1.0,
     }
+
+
+#: The power at which :func:`samples_needed` estimates a sample size.
+POWER = 0.8
+
+
+def samples_needed(d, *, alpha: float = 0.05, power: float = POWER, tol: float = 0.0) -> float:
+    """About how many paired samples a two-sided Wilcoxon signed-rank test at ``alpha`` needs to
+    find the difference ``d`` (per-sample paired differences; within ``tol`` count as zero) with
+    probability ``power``; ``inf`` when every difference is zero (no sample size separates the
+    two), NaN with fewer than two finite differences.
+
+    The estimate (Noether 1987; Lehmann 1975): the normal-approximation sample size of a paired
+    t-test at the standardised effect size ``d_z = mean(d) / sd(d)``,
+    ``((z_{1-alpha/2} + z_{power}) / d_z) ** 2``, divided by the signed-rank test's asymptotic
+    relative efficiency against it, 3/pi; and never fewer than the smallest ``n`` at which the
+    exact test can reach ``alpha`` at all (``2 / 2**n < alpha``: 6 at 0.05). Simulated with
+    normal differences, the test at the estimated ``n`` has power 0.80 at ``d_z`` = 0.3 (n = 92)
+    and 0.5 (n = 34), 0.69 at ``d_z`` = 1 (n = 9): small samples need a few more.
+
+    >>> round(samples_needed(np.tile([1.5, -0.5], 10)), 1)  # mean 0.5, sd 1.03
+    34.6
+    """
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) < MIN_PAIRS:
+        return np.nan
+    d = np.where(np.abs(d) <= tol, 0.0, d)
+    if not d.any():
+        return np.inf
+    floor = float(np.ceil(np.log2(2 / alpha)))
+    spread = d.std(ddof=1)
+    if spread == 0:
+        return floor
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return max(floor, float((z * spread / d.mean()) ** 2 * np.pi / 3))
 
 
 EXACT_FLIPS = 13  # scipy enumerates all 2**n sign flips up to n = 13 (under its 9,999 resamples)

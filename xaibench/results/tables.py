@@ -8,6 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from xaibench._text import visible
+
 # Markdown's own characters where they act: backslash, code, emphasis, links, table cells,
 # strikethrough, headings; an underscore only at a word's edge (inside a word it is literal).
 _MARKDOWN = re.compile(r"[\\`*\[\]|~#!]|(?<!\w)_|_(?!\w)")
@@ -15,14 +17,56 @@ _MARKDOWN = re.compile(r"[\\`*\[\]|~#!]|(?<!\w)_|_(?!\w)")
 
 def md_escape(text) -> str:
     r"""``text`` shown as written in Markdown (GitHub's included): HTML characters as entities,
-    Markdown characters backslash-escaped, line breaks as spaces. The one rule for every
-    user-supplied string (dataset, model, method and metric names) in a Markdown file.
+    Markdown characters backslash-escaped, line breaks as spaces, control characters visible
+    (``_text.visible``). The one rule for every user-supplied string (dataset, model, method
+    and metric names) in a Markdown file.
 
     >>> print(md_escape('"><img src=x onerror=alert(2)> | a*b_c'))
     "&gt;&lt;img src=x onerror=alert(2)&gt; \| a\*b_c
     """
-    text = html.escape(" ".join(str(text).split()), quote=False)
+    text = html.escape(visible(" ".join(str(text).split())), quote=False)
     return _MARKDOWN.sub(lambda m: "\\" + m.group(0), text)
+
+
+# A spreadsheet takes a cell that starts with one of these for a formula (CSV injection): such a
+# value is written after a "'", which makes it text, and so is one that starts with "'" itself,
+# so that `csv_name` reads every name back exactly.
+_FORMULA = ("=", "+", "-", "@", "\t", "'")
+
+
+def csv_cell(value):
+    """``value`` as xaibench's CSV files hold it: a string with its control characters visible
+    and, when it starts like a spreadsheet formula, after a "'"; other values as they are.
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("saliency"), csv_cell(0.5)
+    ("'=HYPERLINK(1)", 'saliency', 0.5)
+    """
+    if not isinstance(value, str):
+        return value
+    text = visible(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def csv_name(value):
+    """A name read from a CSV file that `csv_cell` wrote (or a spreadsheet saved again, without
+    the "'"): the name as written, its control characters visible (``_text.visible``), which
+    is how a name read from the store compares with it."""
+    if not isinstance(value, str):
+        return value
+    text = visible(value)
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA) else text
+
+
+def csv_text(frame: pd.DataFrame, *, index: bool = False) -> str:
+    """``frame`` as CSV, every string in it (values, column names, index) through `csv_cell`:
+    the one rule for xaibench's CSV files."""
+    out = frame.copy()
+    for column in out.select_dtypes(exclude=["number", "bool"]).columns:
+        out[column] = out[column].map(csv_cell)
+    out.columns = [csv_cell(c) for c in out.columns]
+    if index:
+        out.index = out.index.map(csv_cell)
+    return out.to_csv(index=index)
 
 
 def fmt(value: float) -> str:
@@ -72,6 +116,20 @@ def fmt_time(seconds: float, unit: tuple[str, float]) -> str:
     value = seconds / unit[1]
     digits = int(np.floor(np.log10(abs(value)))) if value != 0 else 0
     return f"{value:.{max(0, 2 - digits)}f} {unit[0]}"
+
+
+def as_bool(values: pd.Series) -> pd.Series:
+    """``higher_is_better`` (or ``control``) as bools, also when read back from a CSV as text."""
+    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).astype(bool)
+
+
+def control_mask(board: pd.DataFrame) -> pd.Series:
+    """Which rows of ``board`` are control methods (references to beat, like ``random``): its
+    ``control`` column (``Method.control``, carried by scores and leaderboards) as bools; all
+    False without the column. The one rule for telling controls apart: never their names."""
+    if "control" not in board.columns:
+        return pd.Series(False, index=board.index, dtype=bool)
+    return as_bool(board["control"])
 
 
 def as_names(chosen) -> list[str] | None:
@@ -134,14 +192,15 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def wide(
-    board: pd.DataFrame, tie: str = "<sup>{}</sup>", name=str
+    board: pd.DataFrame, tie: str = "<sup>{}</sup>", name=str, bold: str = "**{}**"
 ) -> tuple[list[str], list[list[str]]]:
     """Methods as rows, metrics as columns (with direction arrows) for one (dataset, model).
 
     Each entry is ``mean [ci_low, ci_high]`` (the runtime metric: its mean duration in one unit
-    for the column, e.g. ``12.3 ms``, without an interval), bold for rank 1, followed by the
-    method's tie marker formatted with ``tie`` where the board has a ``tie`` column
-    (``xaibench.results.stats``).
+    for the column, e.g. ``12.3 ms``, without an interval), formatted with ``bold`` for the best
+    rank among the methods that are not controls, followed by the method's tie marker formatted with ``tie``
+    where the board has a ``tie`` column (``xaibench.results.stats``). Methods by name, the
+    controls (``control_mask``) last and marked "(control)", never bold.
     Method and metric names are passed through ``name`` (an output format's escaping).
     """
     metrics = list(dict.fromkeys(board["metric"]))
@@ -150,9 +209,13 @@ def wide(
     }
     header = ["method"] + [f"{name(m)} {arrows[m]}" for m in metrics]
     unit = time_unit(board.loc[board.metric == RUNTIME_METRIC, "mean"])
+    control = control_mask(board)
+    controls = set(board.loc[control, "method"])
+    ranks = pd.to_numeric(board["rank"], errors="coerce")
+    best = ranks[~control].groupby(board.loc[~control, "metric"]).min()
     rows = []
-    for method in sorted(board["method"].unique()):
-        row = [name(method)]
+    for method in sorted(set(board["method"]) - controls) + sorted(controls):
+        row = [name(method) + (" (control)" if method in controls else "")]
         for m in metrics:
             r = board[(board.method == method) & (board.metric == m)]
             if r.empty:
@@ -163,7 +226,8 @@ def wide(
                 text = fmt_time(r["mean"], unit)
             else:
                 text = f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
-            text = f"**{text}**" if pd.notna(r["rank"]) and r["rank"] == 1 else text
+            if method not in controls and pd.notna(r["rank"]) and r["rank"] == best.get(m):
+                text = bold.format(text)
             marker = r.get("tie", "")
             row.append(text + tie.format(marker) if isinstance(marker, str) and marker else text)
         rows.append(row)
@@ -176,7 +240,8 @@ def leaderboard_markdown(board: pd.DataFrame, models: pd.DataFrame | None = None
         "# Leaderboard",
         "",
         "Mean score over the explained samples with its bootstrap 95% confidence interval; "
-        "↑ higher is better, ↓ lower is better; **bold** is rank 1. Methods of a metric that share "
+        "↑ higher is better, ↓ lower is better; **bold** is the best method (the controls, last "
+        "and marked, are never bold). Methods of a metric that share "
         "a letter are not significantly different from their rank neighbours (paired Wilcoxon "
         "signed-rank tests of adjacent ranks, Holm-corrected, α = 0.05)."
         + (f" {RUNTIME_NOTE}" if (board["metric"] == RUNTIME_METRIC).any() else ""),

@@ -31,11 +31,14 @@ from xaibench.results._figures import (
     _figure,
     _grid_axes,
     _save,
+    _text_inches,
     place_labels,
     plain_text,
     seconds,
 )
-from xaibench.results.tables import RUNTIME_METRIC
+from xaibench.results.leaderboard import roundoff
+from xaibench.results.tables import RUNTIME_METRIC, control_mask
+from xaibench.results.tables import as_bool as _as_bool
 
 # Which methods are left out of faithfulness_best, faithfulness_mean and the Spearman rhos:
 # CONTROL, the methods the board marks as controls (its ``control`` column, ``Method.control``);
@@ -74,20 +77,6 @@ def _check_board(board: pd.DataFrame) -> None:
     _check(board, KEYS + ["metric", "higher_is_better", "mean"], "board")
 
 
-def _as_bool(values: pd.Series) -> pd.Series:
-    """``higher_is_better`` (or ``control``) as bools, also when read back from a CSV as text."""
-    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).astype(bool)
-
-
-def control_mask(board: pd.DataFrame) -> pd.Series:
-    """Which rows of ``board`` are control methods (references to beat, like ``random``): its
-    ``control`` column (``Method.control``, carried by scores and leaderboards) as bools; all
-    False without the column. The one rule for telling controls apart: never their names."""
-    if "control" not in board.columns:
-        return pd.Series(False, index=board.index, dtype=bool)
-    return _as_bool(board["control"])
-
-
 def _is_control(rows: pd.DataFrame, board: pd.DataFrame) -> np.ndarray:
     """Per row of ``rows`` (columns dataset, model, method): whether ``board`` marks that
     method a control there."""
@@ -102,9 +91,11 @@ def _normalised(board: pd.DataFrame, metrics: Sequence[str], within: list[str]) 
     rows = board[board["metric"].isin(list(metrics))]
     values = pd.to_numeric(rows["mean"], errors="coerce").astype(float)
     grouped = values.groupby([rows[c] for c in within + ["metric"]])
-    low, high = grouped.transform("min"), grouped.transform("max")
+    low, high, tol = (grouped.transform(f) for f in ("min", "max", roundoff))
+    # within round-off of the best or the worst is the best or the worst (leaderboard.ROUNDOFF)
+    values = values.where(high - values > tol, high).where(values - low > tol, low)
     span = high - low
-    scaled = ((values - low) / span.where(span > 0)).fillna(0.5).where(values.notna())
+    scaled = ((values - low) / span.where(span > tol)).fillna(0.5).where(values.notna())
     oriented = scaled.where(_as_bool(rows["higher_is_better"]), 1 - scaled)
     frame = rows[KEYS].assign(score=oriented)
     out = (
@@ -147,10 +138,12 @@ def faithfulness_score(
     control included, to [0, 1] with 1 = the most faithful method: ``(m - min) / (max - min)`` for
     a metric where higher is better (insertion, faithfulness_correlation) and
     ``(max - m) / (max - min)`` where lower is better (deletion), as read from
-    ``higher_is_better``. If all methods score the same, each gets 0.5. A method without a finite
-    score for a metric is averaged over the metrics it has; with none, its score is NaN. Simplicity
-    is built the same way from the metrics whose ``tradeoff`` is ``"simplicity"`` (built-ins:
-    sparseness, higher = simpler, and complexity, entropy, lower = simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
+    ``higher_is_better``; means within round-off of the best (worst) count as the best (worst)
+    (``leaderboard.ROUNDOFF``), and if all methods score the same within round-off, each gets
+    0.5. A method without a finite score for a metric is averaged over the metrics it has; with
+    none, its score is NaN. Simplicity is built the same way from the metrics whose ``tradeoff``
+    is ``"simplicity"`` (built-ins: sparseness, higher = simpler, and complexity, entropy, lower
+    = simpler). The scores are relative: 1 means the best method of this (dataset, model), not a
     perfect explanation, and they move when methods are added or removed.
 
     Parameters
@@ -184,18 +177,21 @@ def faithfulness_score(
     return out[columns].sort_values(KEYS).reset_index(drop=True)
 
 
-def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
+def pareto_front(points: np.ndarray, maximise: Sequence[bool], tol=0.0) -> np.ndarray:
     """Which rows of ``points`` (n, d) no other row dominates.
 
     Row j dominates row i when it is at least as good in every column (``>=`` where
-    ``maximise[k]``, ``<=`` otherwise) and strictly better in one. Equal rows do not dominate each
-    other, so ties are on the front together. Rows with a NaN are never on the front and dominate
-    nothing.
+    ``maximise[k]``, ``<=`` otherwise) and strictly better in one, where values within ``tol``
+    (one number, or one per column) are equal: round-off is no difference. Equal rows do not
+    dominate each other, so ties are on the front together. Rows with a NaN are never on the
+    front and dominate nothing.
 
     Examples
     --------
     >>> pareto_front(np.array([[1, 1], [2, 0], [0.5, 0.5]]), [True, True])
     array([ True,  True, False])
+    >>> pareto_front(np.array([[1.0, 1.0], [1.0 - 1e-13, 1.0]]), [True, True], tol=1e-9)
+    array([ True,  True])
     """
     p = np.asarray(points, dtype=float)
     sign = np.where(np.asarray(maximise, dtype=bool), 1.0, -1.0)
@@ -205,10 +201,11 @@ def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
             f"of shape {p.shape} and {sign.size} values in maximise"
         )
     q = p * sign
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), sign.shape)
     valid = np.isfinite(q).all(axis=1)
     v = q[valid]
-    at_least = (v[:, None, :] >= v[None, :, :]).all(axis=-1)  # [j, i]: j >= i everywhere
-    better = (v[:, None, :] > v[None, :, :]).any(axis=-1)
+    at_least = (v[:, None, :] >= v[None, :, :] - tol).all(axis=-1)  # [j, i]: j >= i everywhere
+    better = (v[:, None, :] > v[None, :, :] + tol).any(axis=-1)
     front = np.zeros(len(p), dtype=bool)
     front[valid] = ~(at_least & better).any(axis=0)
     return front
@@ -217,12 +214,15 @@ def pareto_front(points: np.ndarray, maximise: Sequence[bool]) -> np.ndarray:
 def _pareto_within(
     df: pd.DataFrame, columns: list[str], maximise: list[bool], by: list[str], exclude=None
 ) -> np.ndarray:
-    """Pareto flags per group of ``by``; rows where ``exclude`` (bools) are left out: never on
-    a front, and they push no other row off it."""
+    """Pareto flags per group of ``by``, values within round-off of each other equal
+    (``leaderboard.roundoff`` of each column in the group); rows where ``exclude`` (bools) are
+    left out: never on a front, and they push no other row off it."""
     flags = pd.Series(False, index=df.index)
     candidates = df if exclude is None else df[~np.asarray(exclude, dtype=bool)]
     for _, g in candidates.groupby(by, sort=False):
-        flags[g.index] = pareto_front(g[columns].astype(float).to_numpy(), maximise)
+        values = g[columns].astype(float).to_numpy()
+        tol = [roundoff(values[:, k]) for k in range(len(columns))]
+        flags[g.index] = pareto_front(values, maximise, tol)
     return flags.to_numpy(dtype=bool)
 
 
@@ -422,11 +422,24 @@ def _front_line(ax, x: np.ndarray, y: np.ndarray, maximise_x: bool, color) -> No
 
 
 def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
-    data = perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
+    data = _performance_data(perf)
     if data.empty:
         return None
     fig = _figure(8.4, 5.4, f"Interpretability vs performance (rings: Pareto front)\n{rho}")
     ax = _axes(fig, 0.75, 0.55, 5.6, 4.1)
+    performance_panel(ax, data)
+    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return _save(fig, path)
+
+
+def _performance_data(perf: pd.DataFrame) -> pd.DataFrame:
+    return perf[np.isfinite(perf["accuracy"]) & np.isfinite(perf["faithfulness_best"])]
+
+
+def performance_panel(ax, data: pd.DataFrame) -> None:
+    """Accuracy vs best faithfulness of the models of ``data`` (rows of
+    :func:`interpretability_vs_performance` with both): a colour per dataset (labelled for a
+    legend), its Pareto front ringed and joined, each point named by its model."""
     datasets = sorted(data["dataset"].unique())
     for i, dataset in enumerate(datasets):
         g, c = data[data["dataset"] == dataset], PALETTE[i % len(PALETTE)]
@@ -444,8 +457,6 @@ def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
     ax.set_xlabel("test accuracy")
     ax.set_ylabel("best faithfulness (normalised per dataset)")
     ax.grid(alpha=0.3)
-    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    return _save(fig, path)
 
 
 def _limits(ax, x: np.ndarray, *, log: bool) -> None:
@@ -469,7 +480,7 @@ def _runtime_axis(ax, x: np.ndarray) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> None:
+def method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> None:
     """Methods of one (dataset, model): the real ones in blue, the Pareto front ringed in red
     and labelled, the controls as grey diamonds with a dashed line at their faithfulness."""
     real, ctrl = g[~g["control"]], g[g["control"]]
@@ -505,7 +516,9 @@ def _method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> N
 def _method_plot(
     methods: pd.DataFrame, x: str, front_col: str, rho: str, path: Path, *, log_x: bool
 ) -> Path | None:
-    """One panel per (dataset, model): ``x`` against faithfulness, Pareto methods labelled."""
+    """One panel per (dataset, model): ``x`` against faithfulness, Pareto methods labelled.
+    The figure is at least as wide as its legend and the line of the Spearman rho above it, the
+    panels centred (one panel alone would cut both at its edges)."""
     ok = np.isfinite(methods[x]) & np.isfinite(methods["faithfulness"])
     data = methods[ok & (methods[x] > 0)] if log_x else methods[ok]
     groups = sorted(data.groupby(GROUP).groups)
@@ -515,18 +528,21 @@ def _method_plot(
     nrows = -(-len(groups) // ncols)
     what = "runtime" if log_x else "simplicity"
     (pw, ph), gap, top = (3.2, 2.6), (0.8, 0.85), 1.15
-    width = 0.65 + ncols * pw + (ncols - 1) * gap[0] + 0.15
+    handles, names = _method_legend_entries(data["control"].any())
+    panels = ncols * pw + (ncols - 1) * gap[0]
+    width = max(0.65 + panels + 0.15, _legend_inches(names), _text_inches([rho], SMALL) + 0.4)
+    left = max(0.65, (width - panels + 0.5) / 2)
     fig = _figure(width, top + nrows * ph + (nrows - 1) * gap[1] + 0.55, f"Faithfulness vs {what}")
-    _method_legend(fig, data["control"].any(), rho, 1 - 0.36 / fig.get_figheight())
-    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=0.65, top=top, gap=gap)
+    _method_legend(fig, handles, names, rho, 1 - 0.36 / fig.get_figheight())
+    axes = _grid_axes(fig, len(groups), ncols, (pw, ph), left=left, top=top, gap=gap)
     for ax, (dataset, model) in zip(axes, groups, strict=True):
         g = data[(data["dataset"] == dataset) & (data["model"] == model)]
-        _method_panel(ax, g, x, front_col, log_x)
+        method_panel(ax, g, x, front_col, log_x)
         ax.set_title(f"{dataset} / {model}", fontsize=NORMAL, y=1.0)  # y: no tick measuring
     return _save(fig, path)
 
 
-def _method_legend(fig, controls: bool, rho: str, y: float) -> None:
+def _method_legend_entries(controls: bool) -> tuple[list, list[str]]:
     handles = [
         Line2D([], [], ls="none", marker="o", color=METHOD_COLOR, alpha=0.7, ms=5),
         Line2D([], [], color=FRONT_COLOR, alpha=0.6, marker="o", ms=8, mfc="none", mec=FRONT_COLOR),
@@ -536,6 +552,15 @@ def _method_legend(fig, controls: bool, rho: str, y: float) -> None:
         marker = {"marker": "D", "ms": 5, "mfc": "white", "mec": CONTROL_COLOR}
         handles.append(Line2D([], [], color=CONTROL_COLOR, ls=(0, (4, 2)), **marker))
         names.append("control (a reference, never on the front)")
+    return handles, names
+
+
+def _legend_inches(names: list[str]) -> float:
+    """The width of a one-row legend of ``names`` at `SMALL` (handles and spacing included)."""
+    return sum(_text_inches([n], SMALL) for n in names) + 0.6 * len(names) + 0.3
+
+
+def _method_legend(fig, handles: list, names: list[str], rho: str, y: float) -> None:
     legend = fig.legend(
         handles,
         names,

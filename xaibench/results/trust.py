@@ -285,7 +285,8 @@ def section(trust: Trust, plots_dir) -> tuple[html.Section | None, list[Path]]:
     into ``plots_dir``); ``(None, [])`` without meta or sweeps (an earlier run's figure there is
     removed)."""
     if trust.empty:
-        (Path(plots_dir) / "trust.png").unlink(missing_ok=True)
+        for suffix in (".png", ".pdf"):
+            (Path(plots_dir) / f"trust{suffix}").unlink(missing_ok=True)
         return None, []
     summary = metric_summary(trust)
     figure = trust_plot(summary, Path(plots_dir) / "trust.png")

@@ -5,7 +5,9 @@ The rule, applied to the per-sample scores of a run (``verdict(scores)``):
 1. **Overall rank.** A method's rank on each metric (1 = best; ties within round-off share the
    best rank, ``leaderboard.ROUNDOFF``), averaged per category, then over the quality categories
    (``stats.aggregate_ranks``: every category weighs the same; ``cost`` is left out). Lower is
-   better.
+   better. A metric on which every method of the (dataset, model) scores the same within
+   round-off cannot tell them apart: it is left out (``not_ranked``,
+   ``leaderboard.discriminates``).
 2. **Its interval.** The test samples are resampled with replacement ``n_boot`` times, jointly for
    all methods and metrics (a sample keeps its scores), and the overall rank recomputed each time:
    ``rank_ci_low``/``rank_ci_high`` are the 2.5 and 97.5 percentiles.
@@ -16,10 +18,18 @@ The rule, applied to the per-sample scores of a run (``verdict(scores)``):
    signed-rank test of the method against the control on the same samples (round-off
    differences count as zero), Holm-corrected over those metrics: the method beats the control
    when it is significantly better on at least one and significantly worse on none. Empty where
-   the control or faithfulness metrics are missing.
-5. **Caution** (``note``, for the recommended methods): the quality metrics on which it ranks in
-   the bottom half ("low on deletion 7/10": 7th of 10), and whether the quality metrics disagree (their method rankings correlate with a mean
-   Spearman rho below 0.3, the "disagreement problem" of Krishna et al. 2022).
+   the control or faithfulness metrics are missing. ``beats_<control>_why`` says on which
+   metrics it was better or worse, with both means.
+5. **Ties** (``separated_by``, ``samples_needed``, for a recommended method tied with the best
+   one): the quality metric whose paired per-sample differences between the two have the
+   largest standardised effect, and about how many samples a Wilcoxon test at ``ALPHA`` needs
+   to find that difference with 80% power (``stats.samples_needed``); ``inf`` when the two score
+   the same on every metric.
+6. **Caution** (``note``, for the recommended methods): the quality metrics on which it ranks in
+   the bottom half ("ranks in the bottom half on deletion (7th of 10 methods)"), and whether the
+   quality metrics disagree (their method rankings correlate with a mean Spearman rho below
+   0.3, the "disagreement problem" of Krishna et al. 2022). ``model_caution``: the model's test
+   accuracy is near chance (``near_chance``), so its explanations say little.
 
 Across the run (``dataset = model = "*"``): the overall rank is the mean over the (dataset,
 model) pairs the method ran on, its interval from the same bootstrap replicates, recommended by
@@ -29,15 +39,21 @@ the same tie rule, and a method beats a control when it does in every pair where
 from __future__ import annotations
 
 import contextlib
-import textwrap
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from xaibench.results.leaderboard import _group_seed, roundoff, tolerant_ranks
-from xaibench.results.stats import EXCLUDED_FROM_OVERALL, _wilcoxon, holm, metric_agreement_long
+from xaibench.results.leaderboard import _group_seed, discriminates, roundoff, tolerant_ranks
+from xaibench.results.stats import (
+    EXCLUDED_FROM_OVERALL,
+    _wilcoxon,
+    holm,
+    metric_agreement_long,
+    samples_needed,
+)
+from xaibench.results.tables import csv_name
 
 COLUMNS = [
     "dataset",
@@ -52,19 +68,34 @@ COLUMNS = [
     "beats_sobel",
     "control",
     "note",
+    "n",
+    "beats_random_why",
+    "beats_sobel_why",
+    "separated_by",
+    "samples_needed",
+    "not_ranked",
+    "model_caution",
 ]
+TEXTS = ["dataset", "model", "method", "note", "beats_random_why", "beats_sobel_why"]
+TEXTS += ["separated_by", "not_ranked", "model_caution"]
 CONTROLS = {"beats_random": "random", "beats_sobel": "sobel"}  # the verdict.csv columns
 ALL = "*"
 DISAGREEMENT = 0.3  # mean Spearman rho of the quality metrics below which they disagree
 ALPHA = 0.05
+#: A model is near chance when its test accuracy covers less than this share of the way from
+#: chance (1 / classes) to perfect: below 0.44 with 4 classes, 0.625 with 2, 0.325 with 10.
+NEAR_CHANCE = 0.25
 
 
-def verdict(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def verdict(
+    scores: pd.DataFrame, models: pd.DataFrame | None = None, *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """One row per (dataset, model, method) and per method across the run (``dataset = model =
     "*"``), columns ``COLUMNS``, by the rule of this module's docstring.
 
     ``scores`` is the long per-sample table of a run or of ``xb.evaluate`` (``method, metric,
-    category, higher_is_better, sample, score``, optional ``dataset, model, control``).
+    category, higher_is_better, sample, score``, optional ``dataset, model, control``);
+    ``models`` (optional: ``dataset, model, accuracy, classes``) adds the near-chance caution.
     """
     needed = {"method", "metric", "category", "higher_is_better", "sample", "score"}
     missing = needed - set(scores.columns)
@@ -82,12 +113,33 @@ def verdict(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.Da
         rows, boot = _pair(g, n_boot, rng)
         if rows.empty:
             continue
-        pairs.append(rows.assign(dataset=dataset, model=model))
+        caution = near_chance(models, dataset, model)
+        pairs.append(rows.assign(dataset=dataset, model=model, model_caution=caution))
         replicates[(dataset, model)] = boot
     if not pairs:
         return pd.DataFrame(columns=COLUMNS)
     per_pair = pd.concat(pairs, ignore_index=True)
     return pd.concat([per_pair, _across(per_pair, replicates)], ignore_index=True)[COLUMNS]
+
+
+def near_chance(models: pd.DataFrame | None, dataset, model) -> str:
+    """The caution for a (dataset, model) whose test accuracy is near chance (``NEAR_CHANCE``;
+    chance = 1 / classes), or "" (also without the accuracy or the number of classes)."""
+    if models is None or not {"accuracy", "classes"} <= set(models.columns):
+        return ""
+    row = models[(models["dataset"] == dataset) & (models["model"] == model)]
+    if row.empty:
+        return ""
+    accuracy, classes = pd.to_numeric(row.iloc[0][["accuracy", "classes"]], errors="coerce")
+    if not (np.isfinite(accuracy) and np.isfinite(classes) and classes >= 2):
+        return ""
+    chance = 1.0 / classes
+    if accuracy >= chance + NEAR_CHANCE * (1.0 - chance):
+        return ""
+    return (
+        f"The model is near chance (test accuracy {accuracy:.3f}; chance {chance:.3g} with "
+        f"{int(classes)} classes): it has learned little, so its explanations say little"
+    )
 
 
 @dataclass
@@ -100,6 +152,18 @@ class _Metric:
     scores: np.ndarray
     ranks: np.ndarray  # the methods' ranks on the samples as they are (NaN: no score)
 
+    @property
+    def ranked(self) -> bool:
+        """Whether the metric tells the methods apart (else it is left out of the ranks)."""
+        return discriminates(self.ranks)
+
+    def oriented(self, i: int) -> np.ndarray:
+        """Method ``i``'s scores, negated where lower is better (higher = better)."""
+        return self.scores[:, i] if self.higher_is_better else -self.scores[:, i]
+
+    def label(self) -> str:
+        return f"{self.name} {'↑' if self.higher_is_better else '↓'}"
+
 
 def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     """The verdict rows of one (dataset, model) and its bootstrap replicates of the overall rank
@@ -108,8 +172,13 @@ def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     index = {m: i for i, m in enumerate(methods)}
     faithfulness = [m for m in metrics if m.category == "faithfulness"]
     for column, name in CONTROLS.items():
-        rows[column] = [_beats(faithfulness, index, method, name) for method in rows["method"]]
-    rows["note"] = _notes(metrics, index, rows)
+        versus = [_versus(faithfulness, index, method, name) for method in rows["method"]]
+        rows[column] = [beats for beats, _ in versus]
+        rows[f"{column}_why"] = [why for _, why in versus]
+    ranked = [m for m in metrics if m.ranked]
+    rows["separated_by"], rows["samples_needed"] = _ties(rows, ranked, index)
+    rows["not_ranked"] = ", ".join(m.name for m in metrics if not m.ranked)
+    rows["note"] = _notes(ranked, index, rows)
     return rows, boot
 
 
@@ -136,7 +205,7 @@ def _ranked(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     control = g.groupby("method")["control"].first().reindex(methods).fillna(False).astype(bool)
     draws = rng.multinomial(len(samples), np.full(len(samples), 1 / len(samples)), size=n_boot)
     weights = np.vstack([np.ones(len(samples)), draws])  # row 0: the samples as they are
-    metrics, by_category = [], {}
+    metrics, by_category, everything = [], {}, {}
     for name, m in g.groupby("metric", sort=True):
         matrix = m.pivot(index="sample", columns="method", values="score")
         matrix = matrix.reindex(index=samples, columns=methods).to_numpy(float)
@@ -145,8 +214,12 @@ def _ranked(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
             means = (weights @ np.where(finite, matrix, 0.0)) / (weights @ finite)
         higher = bool(m["higher_is_better"].iloc[0])
         ranks = tolerant_ranks(means, higher, roundoff(matrix))
-        by_category.setdefault(m["category"].iloc[0], []).append(ranks)
-        metrics.append(_Metric(name, m["category"].iloc[0], higher, matrix, ranks[0]))
+        metric = _Metric(name, m["category"].iloc[0], higher, matrix, ranks[0])
+        metrics.append(metric)
+        everything.setdefault(metric.category, []).append(ranks)
+        if metric.ranked:
+            by_category.setdefault(metric.category, []).append(ranks)
+    by_category = by_category or everything  # no metric orders anything: all share a rank
     with _quiet():
         category_ranks = [np.nanmean(np.stack(r), axis=0) for r in by_category.values()]
         overall = np.nanmean(np.stack(category_ranks), axis=0)  # (1 + n_boot, methods)
@@ -159,6 +232,7 @@ def _ranked(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     boot = pd.DataFrame(boot[:, keep], columns=rows["method"])
     rows["position"] = tolerant_ranks(rows["overall_rank"], False, 0.0).astype(int)
     rows["recommended"] = _recommended(rows, boot)
+    rows["n"] = len(samples)
     return rows, boot, metrics, methods
 
 
@@ -167,16 +241,21 @@ def _percentile(boot: np.ndarray, q: float) -> np.ndarray:
         return np.nanpercentile(boot, q, axis=0) if len(boot) else np.full(boot.shape[1], np.nan)
 
 
+def _best(rows: pd.DataFrame) -> str | None:
+    """The best non-control method by overall rank (ties by name)."""
+    candidates = rows[~rows["control"]]
+    if candidates.empty:
+        return None
+    return candidates.sort_values(["overall_rank", "method"])["method"].iloc[0]
+
+
 def _recommended(rows: pd.DataFrame, boot: pd.DataFrame) -> list[bool]:
     """The best non-control method by overall rank, and the non-controls tied with it (the 95%
     bootstrap interval of the paired difference of overall ranks contains 0)."""
-    candidates = rows[~rows["control"]]
-    if candidates.empty:
-        return [False] * len(rows)
-    best = candidates.sort_values(["overall_rank", "method"])["method"].iloc[0]
+    best = _best(rows)
     out = []
     for method, is_control in zip(rows["method"], rows["control"], strict=True):
-        if is_control:
+        if is_control or best is None:
             out.append(False)
         elif method == best:
             out.append(True)
@@ -186,38 +265,76 @@ def _recommended(rows: pd.DataFrame, boot: pd.DataFrame) -> list[bool]:
     return out
 
 
-def _beats(faithfulness: list[_Metric], index: dict, method: str, control: str):
-    """True / False whether ``method`` beats ``control`` on the faithfulness metrics (module
-    docstring, rule 4); None for the control itself and where the control, faithfulness metrics
-    or paired scores are missing."""
+def _versus(faithfulness: list[_Metric], index: dict, method: str, control: str):
+    """Whether ``method`` beats ``control`` on the faithfulness metrics (module docstring, rule
+    4), and why: the metrics where it is significantly better or worse, with both means, and
+    those without a significant difference. (None, "") for the control itself and where the
+    control, faithfulness metrics or paired scores are missing."""
     if method == control or control not in index:
-        return None
+        return None, ""
+    i, j = index[method], index[control]
     tests = []
     for m in faithfulness:
-        sign = 1.0 if m.higher_is_better else -1.0
-        a, b = sign * m.scores[:, index[method]], sign * m.scores[:, index[control]]
-        d = a - b
-        if not np.isfinite(d).any():
+        a, b = m.oriented(i), m.oriented(j)
+        if not np.isfinite(a - b).any():
             continue
-        result = _wilcoxon(a, b, roundoff(m.scores))
-        tests.append((result["p_value"], float(np.nanmedian(d))))
+        p = _wilcoxon(a, b, roundoff(m.scores))["p_value"]
+        tests.append((m, p, float(np.nanmedian(a - b))))
     if not tests:
-        return None
-    p = holm([t[0] for t in tests])
-    better = any(pi < ALPHA and t[1] > 0 for pi, t in zip(p, tests, strict=True))
-    worse = any(pi < ALPHA and t[1] < 0 for pi, t in zip(p, tests, strict=True))
-    return bool(better and not worse)
+        return None, ""
+    found: dict[str, list[str]] = {"worse": [], "better": [], "same": []}
+    for (m, _, median), p in zip(tests, holm([t[1] for t in tests]), strict=True):
+        side = "same" if p >= ALPHA or median == 0 else "better" if median > 0 else "worse"
+        means = f" ({_digits(_mean(m.scores[:, i]))} vs {_digits(_mean(m.scores[:, j]))})"
+        found[side].append(m.label() + ("" if side == "same" else means))
+    words = {"worse": "worse on ", "better": "better on ", "same": "no significant difference on "}
+    why = "; ".join(words[k] + ", ".join(v) for k, v in found.items() if v)
+    return bool(found["better"] and not found["worse"]), why
 
 
-def _notes(metrics: list[_Metric], index: dict, rows: pd.DataFrame, most: int = 3) -> list[str]:
-    """Cautions for the recommended methods: the quality metrics on which they rank in the bottom
-    half (the ``most`` lowest), and whether the metrics disagree."""
+def _digits(x: float) -> str:
+    """``x`` with 3 significant digits, trailing zeros kept: 0.270, 60.0, 101."""
+    return f"{x:#.3g}".rstrip(".")
+
+
+def _mean(values: np.ndarray) -> float:
+    with _quiet():
+        return float(np.nanmean(values))
+
+
+def _ties(rows: pd.DataFrame, ranked: list[_Metric], index: dict) -> tuple[list, list]:
+    """Per row: for a recommended method tied with the best one, the ranked metric that
+    separates the two best (the fewest samples needed) and that number (module docstring,
+    rule 5); "" and NaN for the others."""
+    best = _best(rows)
+    metric, needed = [], []
+    for method, recommended in zip(rows["method"], rows["recommended"], strict=True):
+        if not recommended or method == best:
+            metric.append("")
+            needed.append(np.nan)
+            continue
+        i, j = index[method], index[best]
+        found = [
+            (samples_needed(m.oriented(i) - m.oriented(j), alpha=ALPHA, tol=roundoff(m.scores)), m)
+            for m in ranked
+        ]
+        found = [(n, m.name) for n, m in found if not np.isnan(n)]
+        n, name = min(found, default=(np.nan, ""))
+        metric.append(name if np.isfinite(n) else "")
+        needed.append(n)
+    return metric, needed
+
+
+def _notes(ranked: list[_Metric], index: dict, rows: pd.DataFrame, most: int = 3) -> list[str]:
+    """Cautions for the recommended methods: the ranked quality metrics on which they rank in
+    the bottom half (the ``most`` lowest), and whether the metrics disagree."""
     board = pd.DataFrame(
         [
             {"metric": m.name, "method": method, "higher_is_better": True, "mean": -m.ranks[i]}
-            for m in metrics
+            for m in ranked
             for method, i in index.items()
-        ]
+        ],
+        columns=["metric", "method", "higher_is_better", "mean"],
     )
     rho = metric_agreement_long(board)["rho"].dropna()
     disagree = len(rho) and rho.mean() < DISAGREEMENT
@@ -225,18 +342,20 @@ def _notes(metrics: list[_Metric], index: dict, rows: pd.DataFrame, most: int = 
     for method, recommended in zip(rows["method"], rows["recommended"], strict=True):
         parts = []
         if recommended:
-            i = index[method]
             low = []
-            for m in metrics:
-                worst = np.nanmax(m.ranks) if np.isfinite(m.ranks).any() else np.nan
-                if np.isfinite(m.ranks[i]) and m.ranks[i] > (worst + 1) / 2:
-                    low.append((m.ranks[i] / worst, f"{m.name} {int(m.ranks[i])}/{int(worst)}"))
+            for m in ranked:
+                rank, n = m.ranks[index[method]], int(np.isfinite(m.ranks).sum())
+                if np.isfinite(rank) and rank > (n + 1) / 2:
+                    low.append((rank / n, f"{m.name} ({_ordinal(int(rank))} of {n} methods)"))
             low = [text for _, text in sorted(low, reverse=True)]
             if low:
-                more = f" +{len(low) - most} more" if len(low) > most else ""
-                parts.append("low on " + ", ".join(low[:most]) + more)
+                more = f" and {len(low) - most} more" if len(low) > most else ""
+                parts.append("ranks in the bottom half on " + ", ".join(low[:most]) + more)
             if disagree:
-                parts.append(f"metrics disagree (mean Spearman rho {rho.mean():.2f})")
+                parts.append(
+                    "the metrics disagree on the order of the methods (mean Spearman rho "
+                    f"{rho.mean():.2f} between their rankings)"
+                )
         notes.append("; ".join(parts))
     return notes
 
@@ -263,16 +382,43 @@ def _across(per_pair: pd.DataFrame, replicates: dict) -> pd.DataFrame:
     rows["position"] = tolerant_ranks(rows["overall_rank"], False, 0.0).astype(int)
     rows["recommended"] = _recommended(rows, boot)
     for column in CONTROLS:
-        known = {
-            m: [v for v in values if v is not None and not pd.isna(v)] for m, values in g[column]
-        }
-        rows[column] = [all(known[m]) if known.get(m) else None for m in methods]
+        answers = [_across_control(m, per_pair[per_pair["method"] == m], column) for m in methods]
+        rows[column] = [beats for beats, _ in answers]
+        rows[f"{column}_why"] = [why for _, why in answers]
     notes = []
     for method in methods:
         ran = int((per_pair["method"] == method).sum())
         notes.append(f"ran on {ran} of {n_pairs} (dataset, model) pairs" if ran < n_pairs else "")
     rows["note"] = notes
-    return rows.assign(dataset=ALL, model=ALL)
+    near = per_pair.drop_duplicates(["dataset", "model"])
+    near = _pairs(near[near["model_caution"] != ""])
+    rows["model_caution"] = (
+        f"Models near chance, their explanations say little: {near}" if near else ""
+    )
+    return rows.assign(dataset=ALL, model=ALL, n=np.nan, not_ranked="", separated_by="")
+
+
+def _across_control(method: str, rows: pd.DataFrame, column: str, most: int = 2):
+    """Whether ``method`` beats the control of ``column`` in every pair where both ran, and
+    the pairs where it does not (why, for the first ``most`` of them)."""
+    known = rows[rows[column].map(lambda b: b is not None and not pd.isna(b))]
+    if known.empty:
+        return None, ""
+    losing = known[~known[column].astype(bool)]
+    if losing.empty:
+        return True, f"in all {len(known)} (dataset, model) pairs where both ran"
+    why = "; ".join(
+        f"in {d} / {m}: {text}"
+        for d, m, text in zip(losing.dataset, losing.model, losing[f"{column}_why"], strict=True)
+    )
+    if len(losing) > most:
+        why = f"not in {_pairs(losing)}"
+    return False, f"{why} ({len(losing)} of {len(known)} pairs where both ran)"
+
+
+def _pairs(rows: pd.DataFrame) -> str:
+    """The (dataset, model) pairs of ``rows`` as "d / m, d2 / m2"."""
+    return ", ".join(f"{d} / {m}" for d, m in zip(rows["dataset"], rows["model"], strict=True))
 
 
 @contextlib.contextmanager
@@ -284,125 +430,21 @@ def _quiet():
 
 
 def read(path) -> pd.DataFrame:
-    """A ``verdict.csv`` as ``verdict()`` returns it (booleans, empty notes as "")."""
-    v = pd.read_csv(path, keep_default_na=False, na_values={"overall_rank": [""]})
+    """A ``verdict.csv`` as ``verdict()`` returns it (booleans, empty texts as "", names as
+    written: ``tables.csv_name``)."""
+    numbers = ["overall_rank", "rank_ci_low", "rank_ci_high", "n", "samples_needed"]
+    v = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in numbers})
+    for column in ("dataset", "model", "method"):  # as written, not as a spreadsheet's
+        v[column] = v[column].map(csv_name)
     for column in ("recommended", "control"):
         v[column] = v[column].astype(str).str.lower().eq("true")
     for column in CONTROLS:
         v[column] = v[column].map({"True": True, "False": False, True: True, False: False})
-    v["note"] = v["note"].fillna("").astype(str)
-    for column in ("dataset", "model", "method"):
-        v[column] = v[column].astype(str)
+    for column in TEXTS:
+        v[column] = v[column].astype(str) if column in v else ""
     return v
-
-
-def _yes_no(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    return "yes" if bool(value) else "no"
 
 
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-def summary(v: pd.DataFrame) -> pd.DataFrame:
-    """The verdict for a reader: one row per (dataset, model), the run's first: ``where``, the
-    ``recommended`` method(s) (the best first; "(tied)" when several), the best one's ``overall
-    rank [95% CI]``, whether they beat the controls ("yes"/"no"; for tied methods "all", "none"
-    or "k of n"; "–" without the control), where the ``controls`` stand (e.g. "random 11th,
-    sobel 10th of 11") and the best one's ``caution``; with a meta-evaluation or sweeps, the
-    metrics that decided the best one with their MC (``decided by``, ``results/trust.py``)."""
-    columns = [
-        "where",
-        "recommended",
-        "overall rank [95% CI]",
-        "beats random",
-        "beats sobel",
-        "controls",
-        "caution",
-    ]
-    rows = []
-    groups = list(v.groupby(["dataset", "model"], sort=True))
-    groups.sort(key=lambda item: item[0] != (ALL, ALL))  # the run first
-    for (dataset, model), g in groups:
-        where = "across the run" if dataset == ALL else f"{dataset} / {model}"
-        placed = [f"{c.method} {_ordinal(int(c.position))}" for c in g[g["control"]].itertuples()]
-        controls = f"{', '.join(placed)} of {len(g)}" if placed else ""
-        best = g[g["recommended"]].sort_values(["overall_rank", "method"])
-        if best.empty:
-            rows.append([where, "(none: only controls ranked)", "", "–", "–", controls, ""])
-            continue
-        top = best.iloc[0]
-        rows.append(
-            [
-                where,
-                ", ".join(best["method"]) + (" (tied)" if len(best) > 1 else ""),
-                f"{top.overall_rank:.2f} [{top.rank_ci_low:.2f}, {top.rank_ci_high:.2f}]",
-                _share([_yes_no(b) for b in best["beats_random"]]),
-                _share([_yes_no(b) for b in best["beats_sobel"]]),
-                controls,
-                top.note,
-                _first(getattr(top, "decided_by", ""), 4),
-            ]
-        )
-    columns.append("decided by")
-    table = pd.DataFrame([r + [""] * (len(columns) - len(r)) for r in rows], columns=columns)
-    return table if "decided_by" in v else table.drop(columns="decided by")
-
-
-RULE = (
-    "Overall rank: a method's rank on each metric (1 = best, round-off ties share a rank), "
-    "averaged per category, then over the quality categories (cost left out); 95% bootstrap "
-    "interval over the test samples. Recommended: the best non-control method and those whose "
-    "paired bootstrap difference with it includes 0. Beats a control: significantly better on "
-    "at least one faithfulness metric and worse on none (paired Wilcoxon, Holm-corrected)."
-)
-
-
-def text(v: pd.DataFrame, width: int = 100) -> str:
-    """The verdict as plain text for the terminal (the end of ``xaibench run``): per (dataset,
-    model), the run first, the recommended methods with the best one's overall rank, whether
-    they beat the controls and where the controls stand, and the caution."""
-    table = summary(v)
-    if table.empty:
-        return "Verdict: no scores to rank."
-    pad = max(len(w) for w in table["where"]) + 4
-    lines = [_clip("Verdict (overall rank: 1 = best, 95% bootstrap interval; verdict.csv):", width)]
-    for r in table.itertuples(index=False):
-        lines += textwrap.wrap(
-            f"{r[2]}  {r.recommended}".strip(),
-            width,
-            initial_indent=f"  {r.where}".ljust(pad),
-            subsequent_indent=" " * pad,
-        )
-        beats = [f"{c}: {b}" for c, b in (("random", r[3]), ("sobel", r[4])) if b != "–"]
-        facts = ["beats " + ", ".join(beats)] if beats else []
-        if r.controls:
-            facts.append(f"controls: {r.controls}")
-        if facts:
-            lines.append(_clip(" " * pad + " · ".join(facts), width))
-        if r.caution:
-            lines.append(_clip(" " * pad + r.caution, width))
-    return "\n".join(lines)
-
-
-def _first(listed: str, most: int) -> str:
-    """The first ``most`` items of a ", "-separated list, "+k more" for the rest."""
-    items = [item for item in listed.split(", ") if item]
-    more = f" +{len(items) - most} more" if len(items) > most else ""
-    return ", ".join(items[:most]) + more
-
-
-def _share(answers: list[str]) -> str:
-    """'yes' / 'no' for one method; for tied methods 'all', 'none' or 'k of n'."""
-    known = [a for a in answers if a != "–"]
-    if len(answers) == 1 or not known:
-        return answers[0]
-    yes = sum(a == "yes" for a in known)
-    return "all" if yes == len(known) else "none" if yes == 0 else f"{yes} of {len(known)}"
-
-
-def _clip(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: width - 1] + "…"
