@@ -84,9 +84,9 @@ def test_meta_and_sweep_end_to_end(tmp_path, capsys):
         decided = [part.split(" (")[0] for part in row.decided_by.split(", ")]
         named = [m for m in decided if m in weak]
         for metric in named:
-            assert f"{metric} MC {both[metric]:.2f}" in row.note
-        assert ("decided by unreliable metrics" in row.note) == bool(named)
-    assert v["note"].str.contains("decided by unreliable metrics").any()
+            assert f"{metric} (MC {both[metric]:.2f})" in row.note
+        assert ("rests on unreliable metrics" in row.note) == bool(named)
+    assert v["note"].str.contains("rests on unreliable metrics").any()
     page = (out / "report.html").read_text()
     assert (
         "Which metrics to trust" in page

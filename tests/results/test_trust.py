@@ -117,10 +117,10 @@ def test_annotate_names_the_deciding_metrics_and_their_reliability():
         "deletion (MC 0.70), sparseness (MC 0.45)",
     ]
     assert out["note"].tolist() == [
-        "low on road 3/3; decided by unreliable metrics: sparseness MC 0.45; "
+        "low on road 3/3; rests on unreliable metrics: sparseness (MC 0.45); "
         "holds under 2 of 3 settings of deletion",
         "",
-        "decided by unreliable metrics: sparseness MC 0.45",
+        "rests on unreliable metrics: sparseness (MC 0.45)",
     ]
     assert VERDICT["note"].tolist() == ["low on road 3/3", "", ""]  # not changed in place
 
@@ -180,7 +180,7 @@ def test_a_caution_names_the_three_least_reliable_deciding_metrics():
     data = trust.Trust(_meta([(f"q{i}", 0.3 + 0.01 * i) for i in range(5)]), _sweep([]))
     out = trust.annotate(VERDICT.iloc[:1].assign(note=""), board, data)
     assert out["note"].iloc[0] == (
-        "decided by unreliable metrics: q0 MC 0.30, q1 MC 0.31, q2 MC 0.32 +2 more"
+        "rests on unreliable metrics: q0 (MC 0.30), q1 (MC 0.31), q2 (MC 0.32) +2 more"
     )
 
 

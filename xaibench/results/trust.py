@@ -174,9 +174,9 @@ def annotate(v: pd.DataFrame, board: pd.DataFrame, trust: Trust) -> pd.DataFrame
         parts = [row.note] if row.note else []
         weak = sorted((here[m], m) for m in metrics if m in unreliable(here))
         if weak:
-            shown = ", ".join(f"{m} {_mc_text(mc)}" for mc, m in weak[:MOST])
+            shown = ", ".join(f"{m} ({_mc_text(mc)})" for mc, m in weak[:MOST])
             more = f" +{len(weak) - MOST} more" if len(weak) > MOST else ""
-            parts.append(f"decided by unreliable metrics: {shown}{more}")
+            parts.append(f"rests on unreliable metrics: {shown}{more}")
         parts += _sweep_cautions(trust.sweep, row.dataset, row.model)
         notes.append("; ".join(parts))
     out["decided_by"] = decided
