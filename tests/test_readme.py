@@ -47,6 +47,8 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
     assert namespace["board"]["tie"].notna().all() and namespace["page"].exists()
     assert {"estimated_seconds", "peak_memory_mb"} <= set(namespace["cells"].columns)
     assert namespace["run"]["peak_memory_mb"] == 1369.0
+    trust = namespace["trust"].set_index(["metric", "test"])
+    assert trust.loc[("sanity_constant", "both"), "iac_ar"] == 0.0
     x = namespace["x"][:2]
     a = xb.methods.get("gradient_sign")(namespace["model"], x, [0, 1])
     assert set(np.unique(a)) <= {-1.0, 0.0, 1.0}
@@ -57,9 +59,14 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
     (torch_run,) = [b for b in blocks("toml") if "torch:" in b]
+    (trust,) = [b for b in blocks("toml") if "[sweep." in b]
     toml, more, model_params, photos, at_224 = [
-        b for b in blocks("toml") if b not in (entry_point, torch_run)
+        b for b in blocks("toml") if b not in (entry_point, torch_run, trust)
     ]
+    (tmp_path / "trust.toml").write_text('metrics = ["deletion", "sparseness"]\n' + trust)
+    config = load_config(tmp_path / "trust.toml").validate()
+    assert config.meta == {"iterations": 2, "perturbations": 1, "samples": 8}
+    assert config.sweep == {"deletion": {"baseline": [0.0, "mean", "blur"], "steps": [10, 20]}}
     plugin = tomllib.loads(entry_point)["project"]["entry-points"]["xaibench.plugins"]
     assert plugin == {"my_plugin": "my_package.xaibench_plugin"}
     path = tmp_path / "my_run.toml"

@@ -182,7 +182,7 @@ def test_a_run_records_its_cost_estimate_and_peak_memory(finished_run):
         assert cells["peak_memory_mb"].between(100, run["peak_memory_mb"]).all()
 
 
-def test_a_schema_3_store_is_read_as_it_is_and_migrated_to_4(finished_run, tmp_path, capsys):
+def test_a_schema_3_store_is_read_as_it_is_and_migrated(finished_run, tmp_path, capsys):
     """Schema 4 adds the cost estimate and the peak memory of runs and cells: a schema-3 store
     is read without them (None, NaN) and migrated by the next run, which reuses its cells (their
     new columns empty: they were not measured) and records its own."""
@@ -190,7 +190,7 @@ def test_a_schema_3_store_is_read_as_it_is_and_migrated_to_4(finished_run, tmp_p
     path = out / "results.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 3")
-        for table, column in SCHEMA_4:
+        for table, column in [*SCHEMA_4, ("cells", "variant")]:
             db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     assert main(["report", str(out)]) == 0  # read-only: read as it is
     with Store(path, readonly=True) as store:
@@ -202,7 +202,7 @@ def test_a_schema_3_store_is_read_as_it_is_and_migrated_to_4(finished_run, tmp_p
     assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     assert "0 computed, 2 reused" in capsys.readouterr().out
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         for table, column in SCHEMA_4:
             assert column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
     with Store(path, readonly=True) as store:
@@ -211,6 +211,72 @@ def test_a_schema_3_store_is_read_as_it_is_and_migrated_to_4(finished_run, tmp_p
     assert first["peak_memory_mb"] is None and second["peak_memory_mb"] > 100
     assert second["estimated_seconds"] is None  # nothing to compute: nothing estimated
     assert cells["peak_memory_mb"].isna().all()  # the cells of before schema 4
+
+
+def test_a_schema_4_store_is_read_as_configured_cells_and_migrated_to_5(
+    finished_run, tmp_path, capsys
+):
+    """Schema 5 adds ``cells.variant`` (sweep variants and meta-evaluation cells): a schema-4
+    store's cells are all the run as configured, read-only and after its migration."""
+    cfg, out = copy_run(finished_run, tmp_path)
+    path = out / "results.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 4")
+        db.execute("ALTER TABLE cells DROP COLUMN variant")
+    with Store(path, readonly=True) as store:
+        assert len(store.cells()) == 2 and store.cells()["variant"].isna().all()
+        assert len(store.scores()) == 12 and store.variant_scores("meta:").empty
+    assert main(["run", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert "0 computed, 2 reused" in capsys.readouterr().out
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert db.execute("SELECT COUNT(*) FROM cells WHERE variant IS NULL").fetchone()[0] == 2
+
+
+def test_variant_cells_are_read_only_when_asked_for(finished_run, tmp_path):
+    """A sweep variant or a meta-evaluation cell stays out of every reader of the run as
+    configured (cells, scores, curves): the leaderboard of a run is the same with or without
+    them."""
+    _, out = copy_run(finished_run, tmp_path)
+    path = out / "results.sqlite"
+    with Store(path) as store:
+        run = store.latest_run()["id"]
+        before = (
+            store.cells(),
+            store.scores(),
+            store.curve_metrics(),
+            store.metric_curves("deletion"),
+        )
+        for variant in ("sweep:steps=5", "meta:model:nr:0:0", "meta_x"):
+            key = f"k-{variant}"
+            ids = dict(dataset="digits", model="linear", method="saliency", metric="deletion")
+            store.put_cell(
+                key,
+                ids={**ids, "model_key": None, "variant": variant},
+                metric=type("M", (), {"category": "faithfulness", "higher_is_better": False})(),
+                status="ok",
+                settings={},
+                version="x",
+                run_id=run,
+                samples=np.arange(2),
+                scores=np.array([0.25, np.nan]),
+                curves=np.zeros((2, 3)),
+            )
+            store.link(run, [key])
+        after = (
+            store.cells(),
+            store.scores(),
+            store.curve_metrics(),
+            store.metric_curves("deletion"),
+        )
+        assert before[0].equals(after[0]) and before[1].equals(after[1])
+        assert before[2] == after[2] and before[3].keys() == after[3].keys()
+        for pair, curves in before[3].items():
+            np.testing.assert_array_equal(curves["saliency"], after[3][pair]["saliency"])
+        assert len(store.cells(variants=True)) == len(before[0]) + 3
+        meta = store.variant_scores("meta:")  # "meta_x" is no meta: variant ("_" is literal)
+        assert meta["variant"].tolist() == ["meta:model:nr:0:0"] * 2
+        assert meta["score"].iloc[0] == 0.25 and np.isnan(meta["score"].iloc[1])
 
 
 @pytest.mark.parametrize("kind", ["folder", "file_out"])

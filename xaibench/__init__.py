@@ -22,6 +22,7 @@ _FUNCTIONS = {
     "evaluate": "xaibench.benchmark.evaluate",
     "leaderboard": "xaibench.api",
     "report": "xaibench.api",
+    "meta_evaluate": "xaibench.api",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "evaluate",
     "leaderboard",
     "report",
+    "meta_evaluate",
     "__version__",
 ]
 

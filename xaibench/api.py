@@ -1,6 +1,8 @@
 """The top-level functions that join layers: ``xb.leaderboard`` ranks a score table with the
 metrics' metadata from the registry (the results layer never looks metrics up), ``xb.report``
-writes a run directory's outputs from an ``xb.evaluate`` table or rebuilds them from a run."""
+writes a run directory's outputs from an ``xb.evaluate`` table or rebuilds them from a run,
+``xb.meta_evaluate`` computes the meta-evaluation's scores (benchmark/) and its statistics
+(results/)."""
 
 from __future__ import annotations
 
@@ -101,3 +103,50 @@ def report(
     run_dir = Path(scores_or_run_dir)
     made = outputs.rebuild(run_dir, to=out_dir)
     return next(p for p in made.files if p.name == "report.html")
+
+
+def meta_evaluate(
+    model,
+    x,
+    y,
+    methods,
+    metrics,
+    *,
+    seed: int = 0,
+    masks=None,
+    params: dict | None = None,
+    dataset: str = "data",
+    model_name: str = "model",
+    **settings,
+) -> pd.DataFrame:
+    """How far each of ``metrics`` can be trusted on ``model`` and ``(x, y)``, judged with
+    ``methods``: MetaQuantus's meta-evaluation (Hedström et al. 2023; README, Which metrics to
+    trust), one row per (metric, test) with the columns of a run's ``meta.csv``: ``dataset,
+    model`` (``dataset``, ``model_name``), ``metric, test`` ("model", "input", "both"),
+    ``iac_nr, iac_ar, iec_nr, iec_ar, mc, mc_std, n_nr, n_ar``.
+
+    ``settings``: ``iterations`` (default 3), ``perturbations`` (5), ``samples`` (None: all of
+    ``x``), ``tests``, ``sigma_nr`` (0.001), ``sigma_ar`` (2.0), ``eps_nr`` (0.001), ``eps_ar``
+    (1.5), as a config's ``[meta]`` table (``xaibench.benchmark.meta.MetaSettings``). ``seed``
+    seeds the perturbations and every stochastic method and metric. Metrics and methods are
+    names, instances (the sanity estimators of ``xaibench.metrics.sanity`` too) or ``(name,
+    params)`` pairs; what fails is left out with a warning.
+
+    >>> table = xb.meta_evaluate(model, x, y, ["saliency", "random"], ["sparseness"],
+    ...                          iterations=2, perturbations=1)
+    >>> table[["metric", "test"]].values.tolist()
+    [['sparseness', 'model'], ['sparseness', 'input'], ['sparseness', 'both']]
+    """
+    from xaibench.benchmark.meta_evaluate import meta_scores
+    from xaibench.results.meta import meta_table
+
+    scores = meta_scores(
+        model, x, y, methods, metrics, seed=seed, masks=masks, params=params, **settings
+    )
+    table = meta_table(scores.assign(dataset=dataset, model=model_name)) if len(scores) else None
+    if table is None:
+        from xaibench.results.meta import COLUMNS
+
+        table = pd.DataFrame(columns=COLUMNS)
+    table.attrs["failed"] = scores.attrs.get("failed", {})
+    return table

@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
             help=f"these {kind} instead of the suite's or config's",
         )
     _add_imports(run)
+    run.add_argument(
+        "--meta",
+        action="store_true",
+        help="also meta-evaluate the metrics (how far to trust each: meta.csv; the config's "
+        "[meta] settings, else the suite's budget)",
+    )
+    run.add_argument(
+        "--sweep",
+        choices=("default",),
+        help="default: also score the faithfulness metrics with their documented alternative "
+        "settings (sweep.csv), besides the config's [sweep.<metric>] tables",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--max-minutes",
@@ -279,6 +291,8 @@ def _run_config(args):
         methods=args.methods,
         metrics=args.metrics,
         imports=tuple(imported),
+        meta=args.meta,
+        sweep_default=args.sweep == "default",
     )
     return config.validate()
 
@@ -358,9 +372,10 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
     if result.leaderboard is not None and not result.leaderboard.empty:
         _print_verdict(out, result.leaderboard)
     kept = "" if rebuilt else " (unchanged: nothing new was computed)"
+    trust = "".join(f"{name}, " for name in ("meta.csv", "sweep.csv") if (out / name).is_file())
     print(
         f"\nresults in {out}/{kept}: report.html (everything in one page), "
-        "leaderboard.csv/.md/.tex, tradeoffs.csv, ranks.csv, plots/, results.sqlite"
+        f"leaderboard.csv/.md/.tex, {trust}tradeoffs.csv, ranks.csv, plots/, results.sqlite"
     )
     if result.failures:
         print(
@@ -413,7 +428,7 @@ def _stamp(out: Path, run_id: int | None) -> dict:
     from xaibench.store import Store
 
     with Store(out / "results.sqlite", readonly=True) as store:
-        keys = sorted(store.cells(run_id)["key"])
+        keys = sorted(store.cells(run_id, variants=True)["key"])
     cells = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
     return {"cells": cells, "xaibench": __version__, "results_code": _results_code()}
 

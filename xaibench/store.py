@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS cells (
     forward_calls REAL, backward_calls REAL,  -- model calls per sample of the method if known
     -- the cost estimate of the cell (its share of the explanation included) and the peak
     -- resident memory while it was computed (where measured)
-    estimated_seconds REAL, peak_memory_mb REAL
+    estimated_seconds REAL, peak_memory_mb REAL,
+    -- NULL for a cell of the run as configured. Else the kind of extra cell it is: a setting
+    -- sweep variant (sweep:LABEL) or a meta-evaluation cell (meta:TEST:STRENGTH:L:K)
+    variant TEXT
 );
 CREATE TABLE IF NOT EXISTS scores (
     cell TEXT NOT NULL, sample INTEGER NOT NULL, score REAL,
@@ -108,8 +111,9 @@ APPLICATION_ID = 0x58414942
 # 1: the first schema (stores written before the store identified itself are 1 or 2);
 # 2: cells.forward_calls and cells.backward_calls; 3: cells.tradeoff and cells.control;
 # 4: the cost estimate and peak memory of runs and cells (``estimated_seconds``,
-# ``peak_memory_mb``; runs.worker_peak_memory_mb).
-SCHEMA_VERSION = 4
+# ``peak_memory_mb``; runs.worker_peak_memory_mb); 5: cells.variant (setting sweeps and
+# meta-evaluation cells: every reader of the run as configured skips them).
+SCHEMA_VERSION = 5
 # The tables that make a store without an application_id one written by an earlier xaibench.
 _OWN_TABLES = {"runs", "cells", "scores", "run_cells"}
 # The metrics that fed the tradeoffs and the control methods when stores did not record them
@@ -145,11 +149,18 @@ _MIGRATIONS = {
         "ALTER TABLE cells ADD COLUMN estimated_seconds REAL",
         "ALTER TABLE cells ADD COLUMN peak_memory_mb REAL",
     ],
+    5: ["ALTER TABLE cells ADD COLUMN variant TEXT"],
 }
 # Columns of runs and cells that stores of an earlier schema lack, read as NULL from them when
 # they are opened read-only (not migrated).
 _RUN_COLUMNS = ("estimated_seconds", "peak_memory_mb", "worker_peak_memory_mb")
-_CELL_COLUMNS = ("forward_calls", "backward_calls", "estimated_seconds", "peak_memory_mb")
+_CELL_COLUMNS = (
+    "forward_calls",
+    "backward_calls",
+    "estimated_seconds",
+    "peak_memory_mb",
+    "variant",
+)
 
 
 class StoreWriteError(RuntimeError):
@@ -538,6 +549,7 @@ class Store:
                     backward_calls=(calls or {}).get("backward"),
                     estimated_seconds=estimated_seconds,
                     peak_memory_mb=peak_memory_mb,
+                    variant=ids.get("variant"),
                 ),
             )
             if scores is not None:
@@ -552,13 +564,23 @@ class Store:
                 self._insert("INSERT", "curves", dict(cell=key, data=_to_blob(curves)))
 
     # reading --------------------------------------------------------------------------------
+    def _configured(self) -> str:
+        """The SQL condition that keeps the cells of the run as configured (``c.variant`` NULL:
+        not a sweep variant nor a meta-evaluation cell); always true in a store of schema < 5
+        opened read-only."""
+        return "c.variant IS NULL" if "variant" in self._columns("cells") else "1"
+
     @_reader
-    def cells(self, run_id: int | None = None) -> pd.DataFrame:
+    def cells(self, run_id: int | None = None, *, variants: bool = False) -> pd.DataFrame:
         """Cells of run ``run_id`` (default: the latest run): every column of the cells table,
-        ``peak_memory_mb`` and ``estimated_seconds`` included (NaN where not measured)."""
+        ``peak_memory_mb`` and ``estimated_seconds`` included (NaN where not measured). Only the
+        cells of the run as configured unless ``variants`` (then its sweep variants and
+        meta-evaluation cells too, ``variant`` naming them)."""
         run_id = self._run_id(run_id)
+        where = "1" if variants else self._configured()
         cells = pd.read_sql_query(
-            "SELECT c.* FROM cells c JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? "
+            "SELECT c.* FROM cells c JOIN run_cells r ON r.cell = c.key "
+            f"WHERE r.run_id = ? AND {where} "
             "ORDER BY c.dataset, c.model, c.method, c.metric",
             self.db,
             params=(run_id,),
@@ -573,19 +595,35 @@ class Store:
 
     @_reader
     def scores(self, run_id: int | None = None) -> pd.DataFrame:
-        """Per-sample scores of the run's finished cells: dataset, model, method, metric,
-        category, higher_is_better, tradeoff, control, sample, score."""
+        """Per-sample scores of the run's finished cells as configured (no sweep variant nor
+        meta-evaluation cell): dataset, model, method, metric, category, higher_is_better,
+        tradeoff, control, sample, score."""
+        return self._scores(run_id, self._configured())
+
+    @_reader
+    def variant_scores(self, prefix: str, run_id: int | None = None) -> pd.DataFrame:
+        """Per-sample scores of the run's finished cells whose ``variant`` starts with
+        ``prefix`` ("sweep:", "meta:"): the columns of ``scores`` and ``variant``. Empty in a
+        store of schema < 5."""
+        if "variant" not in self._columns("cells"):
+            return self._scores(run_id, "0", variants=True)
+        pattern = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+        return self._scores(run_id, "c.variant LIKE ? ESCAPE '!'", (pattern,), variants=True)
+
+    def _scores(self, run_id, where: str, args: tuple = (), *, variants: bool = False):
         run_id = self._run_id(run_id)
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(cells)")}
+        columns = self._columns("cells")
         new = "tradeoff" in columns  # else a store of schema < 3, opened read-only
         extra = "c.tradeoff, c.control" if new else "NULL AS tradeoff, NULL AS control"
+        if variants:
+            extra += ", c.variant" if "variant" in columns else ", NULL AS variant"
         df = pd.read_sql_query(
             "SELECT c.dataset, c.model, c.method, c.metric, c.category, c.higher_is_better, "
             f"{extra}, s.sample, s.score FROM scores s JOIN cells c ON c.key = s.cell "
-            "JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
-            "ORDER BY c.dataset, c.model, c.method, c.metric, s.sample",
+            f"JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
+            f"AND {where} ORDER BY c.dataset, c.model, c.method, c.metric, s.sample",
             self.db,
-            params=(run_id,),
+            params=(run_id, *args),
         )
         df["higher_is_better"] = df["higher_is_better"].astype(bool)
         df["score"] = df["score"].astype(float)
@@ -607,7 +645,7 @@ class Store:
         rows = self.db.execute(
             "SELECT DISTINCT c.metric FROM curves k JOIN cells c ON c.key = k.cell "
             "JOIN run_cells r ON r.cell = c.key WHERE r.run_id = ? AND c.status = 'ok' "
-            "ORDER BY c.metric",
+            f"AND {self._configured()} ORDER BY c.metric",
             (run_id,),
         ).fetchall()
         return [metric for (metric,) in rows]
@@ -623,7 +661,7 @@ class Store:
             "SELECT c.dataset, c.model, c.method, k.data FROM curves k "
             "JOIN cells c ON c.key = k.cell JOIN run_cells r ON r.cell = c.key "
             "WHERE r.run_id = ? AND c.metric = ? AND c.status = 'ok' "
-            "ORDER BY c.dataset, c.model, c.method",
+            f"AND {self._configured()} ORDER BY c.dataset, c.model, c.method",
             (run_id, metric),
         ).fetchall()
         out: dict[tuple[str, str], dict[str, np.ndarray]] = {}

@@ -205,6 +205,35 @@ def test_task_estimates_by_hand():
     assert [c.label for c in got[:2]] == ["d/m/saliency/deletion", "d/m/saliency/road"]
 
 
+def test_a_meta_perturbation_is_estimated_as_a_task_on_its_samples():
+    """A perturbation of the model test on 2 of the 4 samples: saliency re-explains them (0.03 s
+    per sample, shared by the 2 cells), a forward pass each decides which are kept (0.01 s,
+    shared), then deletion's own 5 forwards (0.05 s) per sample. The input test does not
+    explain. Each cell carries its variant."""
+    x = np.zeros((N, 4, 4, 1), np.float32)
+    metrics = [xb.metrics.get("deletion", steps=4), xb.metrics.get("sparseness")]
+    saliency = xb.methods.get("saliency")
+    model = cost.task_estimates(
+        ("d", "m"),
+        saliency,
+        metrics,
+        x,
+        None,
+        TIMING,
+        variants=["meta:model:nr:0:0"] * 2,
+        samples=2,
+        forward=1.0,
+    )
+    shared = (0.03 + 0.01) / 2
+    expected = [2 * (shared + 0.05) + cost.CELL_OVERHEAD, 2 * shared + cost.CELL_OVERHEAD]
+    assert [c.seconds for c in model] == pytest.approx(expected, rel=1e-12)
+    assert model[0].label == "d/m/saliency/deletion/meta:model:nr:0:0"
+    inputs = cost.task_estimates(
+        ("d", "m"), saliency, metrics, x, None, TIMING, samples=2, explain=False, forward=1.0
+    )
+    assert inputs[1].seconds == pytest.approx(2 * 0.01 / 2 + cost.CELL_OVERHEAD, rel=1e-12)
+
+
 def test_a_method_that_declares_nothing_makes_its_cells_unknown():
     x = np.zeros((N, 5), np.float32)
     method = xb.methods.get("random")
@@ -300,7 +329,7 @@ def test_remaining_rescales_by_measured_over_estimated():
     now[0] = 40.0
     left.finish("d/m")  # training estimated 20 s took 40 s: the rest is rescaled by ~2
     assert left.seconds() == pytest.approx(40.0 * (40.0 + prior) / (20.0 + prior))
-    left.finish(("d", "m", "method0", "q"))  # 30 s of estimates took 40 s
+    left.finish(("d", "m", "method0", "q", None))  # 30 s of estimates took 40 s
     assert left.seconds() == pytest.approx(30.0 * (40.0 + prior) / (30.0 + prior))
 
 
@@ -311,9 +340,9 @@ def test_remaining_is_not_thrown_by_a_tiny_first_cell():
     est = estimate_of([0.01, 40.0, 860.0])
     left = cost.Remaining(est, clock=lambda: now[0])
     now[0] = 40.0
-    left.finish(("d", "m", "method0", "q"))
+    left.finish(("d", "m", "method0", "q", None))
     assert 900.0 < left.seconds() < 2 * 900.0
-    left.finish(("d", "m", "method1", "q"))  # the task's work done: on schedule again
+    left.finish(("d", "m", "method1", "q", None))  # the task's work done: on schedule again
     assert left.seconds() == pytest.approx(860.0, rel=0.01)
 
 

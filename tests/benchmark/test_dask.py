@@ -248,3 +248,23 @@ def test_bad_executor_options_exit_2_before_any_work(tmp_path, capsys, options, 
 def test_unknown_executor_is_a_value_error():
     with pytest.raises(ValueError, match="unknown executor 'spark'; valid executors: local, dask"):
         executor("spark")
+
+
+def test_meta_evaluation_and_sweep_cells_run_on_dask_like_the_rest(tmp_path, capsys):
+    """The meta-evaluation's cells (the perturbed model restored on the worker) and a sweep
+    variant come back from a worker with the local run's keys and numbers."""
+    extra = (
+        "[meta]\niterations = 1\nperturbations = 1\nsamples = 4\n"
+        '[sweep.deletion]\nbaseline = ["mean"]\n'
+    )
+    cfg = _runs.write_config(tmp_path / "c.toml", ["saliency", "random"], ["deletion"], extra=extra)
+    local, dask = tmp_path / "local", tmp_path / "dask"
+    assert main(["run", "--config", str(cfg), "--out", str(local), "--no-progress"]) == 0
+    args = ["run", "--config", str(cfg), "--out", str(dask), "--no-progress"]
+    assert main(args + ["--executor", "dask", "--workers", "1"]) == 0
+    assert "14 cells: 14 computed" in capsys.readouterr().out  # 2 x (1 + 1 + 1 + 2 x 2)
+    cells_l, scores_l, _ = cells_and_scores(local)
+    cells_d, scores_d, _ = cells_and_scores(dask)
+    pd.testing.assert_frame_equal(cells_d.drop(columns="error"), cells_l.drop(columns="error"))
+    assert list(scores_d.key) == list(scores_l.key)
+    assert_scores_close(scores_d.score, scores_l.score)

@@ -123,6 +123,33 @@ def test_signed_rank_test_gives_scipys_numbers(alternative):
         assert signed_rank_test(d, alternative) == (expected.statistic, expected.pvalue), d
 
 
+def test_signed_rank_test_zsplit_by_hand():
+    """zsplit (the meta-evaluation's IAC): d = (1, -2, 2, 0): |d| ranked with the zero, 1, 2,
+    3.5, 3.5; the zero's rank 1 split, R+ = 2 + 3.5 + 0.5 = 6, R- = 3.5 + 0.5 = 4. The 8 sign
+    patterns of (2, 3.5, 3.5) plus 0.5 give R+ in {0.5, 2.5, 4, 4, 6, 6, 7.5, 9.5}: 6 of them
+    <= 6, 4 >= 6; every difference zero gives p = 1 (one zero too, where scipy raises)."""
+    d = np.array([1.0, -2.0, 2.0, 0.0])
+    assert signed_rank_test(d, "two-sided", "zsplit") == (4.0, 1.0)  # min(R+, R-); 2 * 4/8
+    assert signed_rank_test(d, "less", "zsplit") == (6.0, 6 / 8)
+    assert signed_rank_test(d, "greater", "zsplit") == (6.0, 4 / 8)
+    assert signed_rank_test(np.zeros(3), "two-sided", "zsplit")[1] == 1.0
+    assert signed_rank_test(np.zeros(1), "two-sided", "zsplit")[1] == 1.0
+    with pytest.raises(ValueError, match="zero_method"):
+        signed_rank_test(d, "two-sided", "pratt")
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_signed_rank_test_zsplit_gives_scipys_numbers(alternative):
+    rng = np.random.default_rng(1)
+    cases = [rng.integers(-3, 4, size=n).astype(float) for n in (2, 3, 5, 8, 11, 13)]
+    cases += [rng.normal(size=8), rng.normal(size=20), np.r_[rng.integers(-2, 3, 16), 0.5]]
+    cases += [np.zeros(5), np.r_[np.zeros(14), 1.0], np.array([2.5])]
+    for d in cases:
+        expected = stats.wilcoxon(d, alternative=alternative, zero_method="zsplit")
+        statistic, p = signed_rank_test(d, alternative, "zsplit")
+        assert (statistic, p) == (expected.statistic, expected.pvalue), d
+
+
 def test_identical_methods_share_a_tie_marker(four_methods):
     board = leaderboard(four_methods)
     tied = add_ties(board, significance(four_methods, board))

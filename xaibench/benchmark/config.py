@@ -17,7 +17,8 @@ from xaibench import methods as _methods
 from xaibench import metrics as _metrics
 from xaibench import models as _models
 from xaibench._checks import check_positive_int, check_seed, listing, shown
-from xaibench.benchmark import components
+from xaibench.benchmark import components, meta, sweep
+from xaibench.benchmark.meta import MetaSettings
 from xaibench.benchmark.specs import (
     check_alike,
     check_datasets,
@@ -44,6 +45,8 @@ KEYS = (
     "metrics",
     "params",
     "imports",
+    "meta",
+    "sweep",
 )
 # The grid's lists: config keys, ``RunConfig`` fields and ``xaibench run --<key> A,B`` flags.
 LISTS = ("datasets", "models", "methods", "metrics")
@@ -61,6 +64,11 @@ class RunConfig:
     "mobilenet_v2": {"weights": "imagenet"}}``). ``imports`` names the plugin modules the command
     line imports before the run (they register components); a run stores the modules it imported
     there.
+
+    ``meta``: the meta-evaluation's settings (a ``[meta]`` table, ``benchmark.meta.MetaSettings``;
+    ``{}``: its defaults) or None (no meta-evaluation); ``meta_budget``: the settings
+    ``xaibench run --meta`` gives a config that has none (the built-in suites' smaller budget).
+    ``sweep``: ``{metric: {setting: [values], "product": bool}}`` (``benchmark.sweep``).
     """
 
     datasets: tuple[str, ...]
@@ -74,9 +82,28 @@ class RunConfig:
     name: str = "custom"
     imports: tuple[str, ...] = ()
     left_out: tuple[str, ...] = ()  # lists a config file did not give (the quick suite's ran)
+    meta: dict | None = None
+    meta_budget: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as the store records it: without the meta-evaluation and the sweeps when
+        the run has none (a run's record is then what it was before they existed)."""
+        out = asdict(self)
+        out.pop("meta_budget")
+        if out["meta"] is None:
+            out.pop("meta")
+        if not out["sweep"]:
+            out.pop("sweep")
+        return out
+
+    def meta_settings(self):
+        """The run's ``meta.MetaSettings``, or None without a meta-evaluation."""
+        return None if self.meta is None else MetaSettings.from_config(self.meta)
+
+    def sweep_variants(self, metrics: list) -> dict:
+        """``{metric name: [sweep.Variant]}`` of the run's ``metrics`` (instances)."""
+        return sweep.build(metrics, self.sweep)
 
     def with_overrides(
         self,
@@ -88,8 +115,14 @@ class RunConfig:
         methods: tuple[str, ...] | None = None,
         metrics: tuple[str, ...] | None = None,
         imports: tuple[str, ...] | None = None,
+        meta: bool = False,
+        sweep_default: bool = False,
     ) -> RunConfig:
         """This config with the given values instead of its own (None keeps its own).
+
+        ``meta``: with a meta-evaluation (its own ``[meta]`` settings, else ``meta_budget``);
+        ``sweep_default``: the metrics' built-in sweeps (``sweep.defaults``) for those the
+        config does not sweep itself. The sweeps of metrics no longer in the run are dropped.
 
         ``models`` applies to every dataset (``models_per_dataset`` is dropped); ``datasets``
         keeps the ``models_per_dataset`` entries of the datasets it keeps. The ``[params.NAME]``
@@ -106,10 +139,19 @@ class RunConfig:
                 d: m for d, m in self.models_per_dataset.items() if d in datasets
             }
         out = replace(self, **new)
-        if not isinstance(self.params, dict):  # for validate to report
-            return out
-        kept = {k: v for k, v in self.params.items() if out._takes(k) or not self._takes(k)}
-        return replace(out, params=kept)
+        if isinstance(self.params, dict):  # else for validate to report
+            kept = {k: v for k, v in self.params.items() if out._takes(k) or not self._takes(k)}
+            out = replace(out, params=kept)
+        if isinstance(self.sweep, dict):  # else for validate to report
+            sweeps = {
+                k: v for k, v in self.sweep.items() if k in out.metrics or k not in self.metrics
+            }
+            if sweep_default:
+                sweeps = {**sweep.defaults(out.metrics), **sweeps}
+            out = replace(out, sweep=sweeps)
+        if meta and out.meta is None:
+            out = replace(out, meta=dict(self.meta_budget))
+        return out
 
     def _components(self) -> set[str]:
         """The names a ``[params.NAME]`` may give settings to: methods, metrics, models."""
@@ -185,8 +227,18 @@ class RunConfig:
         return _models.registry.get(spec, **self.params.get(spec, {}))
 
     def n_cells(self) -> int:
+        """The cells of the grid: per (dataset, model, method), a cell per metric, per sweep
+        variant and per meta-evaluation cell (``meta.cells_per_metric`` of each evaluated
+        metric)."""
         pairs = sum(len(self.models_for(d)) for d in self.datasets)
-        return pairs * len(self.methods) * len(self.metrics)
+        per_method = len(self.metrics)
+        if self.sweep or self.meta is not None:
+            metrics = components.metrics(list(self.metrics), self.seed, self.params)
+            per_method += sum(len(v) for v in self.sweep_variants(metrics).values())
+            settings = self.meta_settings()
+            if settings is not None:
+                per_method += settings.cells_per_metric() * sum(map(meta.evaluated, metrics))
+        return pairs * len(self.methods) * per_method
 
     def validate(self) -> RunConfig:
         """Check every name, setting and value now, before any work (ValueError naming the key or
@@ -204,7 +256,9 @@ class RunConfig:
         self._check_result_names()
         self._check_params()
         components.methods(list(self.methods), self.seed, self.params)
-        components.metrics(list(self.metrics), self.seed, self.params)
+        metrics = components.metrics(list(self.metrics), self.seed, self.params)
+        self.meta_settings()  # ValueError naming a bad [meta] setting
+        self.sweep_variants(metrics)  # ValueError naming a bad [sweep.<metric>] entry
         for spec in self.model_specs():
             if not is_model_file(spec):
                 self.architecture(spec)  # ValueError naming a bad setting
@@ -323,6 +377,12 @@ DEFAULT_BUDGETS = {
 }
 
 
+# The meta-evaluation budget of the built-in suites with ``xaibench run --meta`` (README,
+# Which metrics to trust): 2 iterations of 1 perturbation per test and strength on 8 of the
+# run's samples, instead of MetaQuantus's 3 x 5 on all of them (~60x the quick suite).
+META_BUDGET = {"iterations": 2, "perturbations": 1, "samples": 8}
+
+
 def _all_metrics() -> tuple[str, ...]:
     return tuple(n for n in _metrics.names() if _metrics.cls(n).__module__.startswith("xaibench."))
 
@@ -344,6 +404,7 @@ def _quick() -> RunConfig:
         samples=32,
         params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")}
         | QUICK_BUDGETS,
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -358,6 +419,7 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
         metrics=_all_metrics(),
         samples=samples,
         params=dict(DEFAULT_BUDGETS if budgets is None else budgets),
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -392,6 +454,7 @@ def _realistic() -> RunConfig:
         metrics=_all_metrics(),
         samples=32,
         params=dict(REALISTIC_BUDGETS),
+        meta_budget=dict(META_BUDGET),
     )
 
 
@@ -419,7 +482,7 @@ def load_config(path: str | Path) -> RunConfig:
     except ValueError as err:
         raise ValueError(f"config {path}: {err}") from None
     left_out = ("models",) if "models" not in raw else ()
-    base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out)
+    base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out, meta_budget={})
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
     values = {key: _names(path, key, raw[key]) for key in LISTS if key in raw}
@@ -442,6 +505,15 @@ def load_config(path: str | Path) -> RunConfig:
     if "imports" in raw:
         v = [raw["imports"]] if isinstance(raw["imports"], str) else raw["imports"]
         values["imports"] = check_imports(v, f"config {path}: imports")
+    if "meta" in raw:
+        table = raw["meta"]
+        if not isinstance(table, bool | dict):
+            raise ValueError(f"config {path}: meta must be true, false or a [meta] table")
+        values["meta"] = ({} if table else None) if isinstance(table, bool) else table
+    if "sweep" in raw:
+        if not isinstance(raw["sweep"], dict):
+            raise ValueError(f"config {path}: sweep must hold [sweep.<metric>] tables")
+        values["sweep"] = raw["sweep"]
     return replace(base, **values)
 
 

@@ -210,14 +210,15 @@ class CellEstimate:
     metric: str
     seconds: float | None
     unknown: str | None = None
+    variant: str | None = None  # a sweep variant's or a meta-evaluation cell's (store.py)
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.dataset, self.model, self.method, self.metric)
+    def key(self) -> tuple[str, str, str, str, str | None]:
+        return (self.dataset, self.model, self.method, self.metric, self.variant)
 
     @property
     def label(self) -> str:
-        return "/".join(self.key)
+        return "/".join(k for k in self.key if k is not None)
 
 
 def _declared(component, kind: str, x, method_calls=None, model=None):
@@ -232,30 +233,51 @@ def _declared(component, kind: str, x, method_calls=None, model=None):
     return calls, None
 
 
-def task_estimates(names, method, metrics, x, model, timing: Probe) -> list[CellEstimate]:
+def task_estimates(
+    names,
+    method,
+    metrics,
+    x,
+    model,
+    timing: Probe,
+    *,
+    variants=None,
+    samples: int | None = None,
+    explain: bool = True,
+    forward: float = 0.0,
+) -> list[CellEstimate]:
     """The cells of ``method`` scored by each of ``metrics`` on ``x`` (``names`` = (dataset,
     model name)): the explanation's seconds shared equally, plus each metric's own (a metric
     whose ``shared_work`` an earlier one of the list has costs nothing of its own), plus
-    CELL_OVERHEAD."""
+    CELL_OVERHEAD.
+
+    A meta-evaluation perturbation is such a task too: on ``samples`` of the samples (default
+    all of ``x``), explaining them (``explain``: the model test, the reference) or not (the
+    input test scores the reference's explanation), with ``forward`` forward passes per sample
+    shared by its cells (the predictions that decide which samples its test keeps).
+    ``variants``: each cell's ``variant`` (default None: the run as configured)."""
+    n = len(x) if samples is None else samples
+    variants = [None] * len(metrics) if variants is None else list(variants)
     own, why = _declared(method, "method", x)
-    explain = None if own is None else timing.seconds(own)
+    explain_seconds = None if own is None else timing.seconds(own) if explain else 0.0
+    shared = forward * timing.forward
     out, seen = [], set()
-    for metric in metrics:
+    for metric, variant in zip(metrics, variants, strict=True):
         seconds, reason = None, why
         if own is not None:
             calls, reason = _declared(metric, "metric", x, own, model)
             seconds = None if calls is None else timing.seconds(calls)
-            if calls is not None and (seconds is None or explain is None):
+            if calls is not None and (seconds is None or explain_seconds is None):
                 reason = "the model's gradient could not be timed"
-        if seconds is not None and explain is not None:
-            shared = getattr(metric, "shared_work", None)
-            if shared is not None and shared in seen:
+        if seconds is not None and explain_seconds is not None:
+            work = getattr(metric, "shared_work", None)
+            if work is not None and work in seen:
                 seconds = 0.0
-            seen.add(shared)
-            seconds = len(x) * (explain / len(metrics) + seconds) + CELL_OVERHEAD
+            seen.add(work)
+            seconds = n * ((explain_seconds + shared) / len(metrics) + seconds) + CELL_OVERHEAD
         else:
             seconds = None
-        out.append(CellEstimate(*names, method.name, metric.name, seconds, reason))
+        out.append(CellEstimate(*names, method.name, metric.name, seconds, reason, variant))
     return out
 
 

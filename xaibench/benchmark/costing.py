@@ -5,10 +5,57 @@ cell still to compute is costed from what its method and metric declare (``cost`
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from xaibench.benchmark import cost
-from xaibench.benchmark.plan import Pair, Plan
+from xaibench.benchmark import cost, meta
+from xaibench.benchmark.plan import Cell, Pair, Plan
 from xaibench.models import training
+
+
+@dataclass
+class Share:
+    """Cells of one method that share their explanation: the run's metric cells (its sweep
+    variants too), or the meta-evaluation cells of one perturbation (``perturbation``; see
+    ``cost.task_estimates`` for how each is costed)."""
+
+    cells: list[Cell]
+    perturbation: meta.Perturbation | None = None
+
+    def estimates(self, names, method, x, model, timing, why: str) -> list[cost.CellEstimate]:
+        """The cells' estimates (of unknown cost, for ``why``, without a ``timing``)."""
+        variants = [c.ids.get("variant") for c in self.cells]
+        if timing is None:
+            return [
+                cost.CellEstimate(*names, method.name, c.metric.name, None, why, v)
+                for c, v in zip(self.cells, variants, strict=True)
+            ]
+        p, metrics = self.perturbation, [c.metric for c in self.cells]
+        if p is None:
+            return cost.task_estimates(names, method, metrics, x, model, timing, variants=variants)
+        n = len(p.positions)
+        return cost.task_estimates(
+            names,
+            method,
+            metrics,
+            x,
+            model,
+            timing,
+            variants=variants,
+            samples=n,
+            explain=p.test == "model" or (p.test == "reference" and n < len(x)),
+            forward=0.0 if p.test == "reference" else 1.0,
+        )
+
+
+def shares(cells: list[Cell]) -> list[Share]:
+    """``cells`` (one method's) by what they share: the metric cells, then each perturbation's."""
+    out = (
+        [Share([c for c in cells if c.meta is None])] if any(c.meta is None for c in cells) else []
+    )
+    extra = [(c.meta, c) for c in cells if c.meta is not None]
+    for p, indices in meta.by_perturbation(extra):
+        out.append(Share([extra[i][1] for i in indices], p))
+    return out
 
 
 class _Untrained(Exception):
@@ -45,26 +92,28 @@ class Costing:
         model, untrained = self.probe_model(pair)
         if pair.trained is not None:  # the cells' keys are known: those still to compute
             groups = plan.pending(pair, plan.cells(pair, pair.trained.settings, pair.trained.key))
-            tasks = [(method, [c.metric for c in cells]) for method, cells in groups]
-        else:
-            metrics = [metric for metric in plan.metrics if plan.scores(pair, metric)]
-            tasks = [(m, metrics) for m in plan.methods if metrics and plan.applies(pair, m)]
+        else:  # every cell that applies (their keys are known once the model is trained)
+            groups = [
+                (method, [c for c in cells if plan.scores(pair, c.metric)])
+                for method, cells in plan.cells(pair, {})
+                if plan.applies(pair, method)
+            ]
+        tasks = [(method, shares(cells)) for method, cells in groups if cells]
         names = (pair.data.name, pair.arch)
         timing, why = None, "its model could not be had to time it"
         if model is not None:
             self.stage(f"estimating the cost: timing {where}", pair)
-            impute = any(cost.needs_imputation(m, ms, pair.x, model) for m, ms in tasks)
+            impute = any(
+                cost.needs_imputation(m, [c.metric for s in ss for c in s.cells], pair.x, model)
+                for m, ss in tasks
+            )
             try:
                 timing = cost.probe(model, pair.x, pair.y, imputation=impute)
             except Exception as err:  # noqa: BLE001 - the cells say why their cost is unknown
                 why = f"its model could not be timed: {type(err).__name__}: {err}"
-        for method, metrics in tasks:
-            if timing is None:
-                estimate.cells += [
-                    cost.CellEstimate(*names, method.name, m.name, None, why) for m in metrics
-                ]
-            else:
-                estimate.cells += cost.task_estimates(names, method, metrics, pair.x, model, timing)
+        for method, share_list in tasks:
+            for share in share_list:
+                estimate.cells += share.estimates(names, method, pair.x, model, timing, why)
         if untrained is not None:
             estimate.training["/".join(names)] = self.training_estimate(pair, model, untrained)
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from xaibench._checks import read_only
 from xaibench._system import allocator_environment, usable_cpus
-from xaibench.benchmark import components, cost
+from xaibench.benchmark import components, cost, meta
 from xaibench.methods.base import NotApplicable
 from xaibench.models import torch_spec
 from xaibench.models.protocol import framework
@@ -109,10 +109,13 @@ class Staged(list):
 @dataclass
 class Work:
     """One task: explain ``x`` (targets ``y``, ground-truth ``masks`` or None, the samples'
-    ``parts`` or None: ``Dataset.interventions``) with ``method`` once and score it with every
-    metric of ``metrics``. ``reason`` (not applicable) or ``error``
-    (the model could not be had), given by the caller, mark every cell so without running
-    anything."""
+    ``parts`` or None: ``Dataset.interventions``; ``samples``: their
+    sample ids, None for positions) with ``method`` once and score it with every metric of
+    ``metrics``, then compute the meta-evaluation cells ``meta`` (``[(meta.Perturbation,
+    metric)]``, see ``xaibench.benchmark.meta``). ``reason`` (not applicable) or ``error`` (the
+    model could not be had), given by the caller, mark every cell so without running anything.
+    Outcomes come in the order of ``metrics``, then ``meta`` (``Work.of`` builds it from a list
+    of cells in that order)."""
 
     method: object
     metrics: list
@@ -121,13 +124,43 @@ class Work:
     masks: np.ndarray | None = None
     reason: str | None = None
     error: str | None = None
+    meta: list = field(default_factory=list)
+    samples: np.ndarray | None = None
     parts: object = None  # datasets.base.Parts
+
+    @classmethod
+    def of(cls, method, cells: list, x, y, masks=None, samples=None, parts=None) -> Work:
+        """The work of ``cells`` (``plan.Cell``s of ``method``): the metric cells (the run as
+        configured and its sweep variants) first, then the meta-evaluation cells
+        (``cell.meta``); ValueError when a metric cell follows a meta cell (the outcomes would
+        not come back in the cells' order)."""
+        kinds = [c.meta is not None for c in cells]
+        if kinds != sorted(kinds):
+            raise ValueError("a task's meta-evaluation cells must come after its metric cells")
+        metrics = [c.metric for c in cells if c.meta is None]
+        extra = [(c.meta, c.metric) for c in cells if c.meta is not None]
+        return cls(method, metrics, x, y, masks, meta=extra, samples=samples, parts=parts)
+
+
+def score_outcome(metric, model, x, y, a, *, method, masks, parts=None) -> tuple[str, dict]:
+    """``(status, fields)`` of one cell: ``metric`` scoring ``a`` (``components.score_cell``)."""
+    try:
+        start = time.perf_counter()
+        scores, curves = components.score_cell(
+            metric, model, x, y, a, method=method, masks=masks, parts=parts
+        )
+        seconds = time.perf_counter() - start
+    except NotApplicable as err:
+        return "not_applicable", {"error": str(err)}
+    except Exception as err:  # noqa: BLE001 - stored with the cell; the run goes on
+        return "error", {"error": error_text(err)}
+    return "ok", {"scores": scores, "curves": curves, "metric_seconds": seconds}
 
 
 def compute_method(model, work: Work) -> MethodResult:
     """Do ``work`` on ``model``. Nothing raises but KeyboardInterrupt and the like: a failure is
-    recorded in the cells it concerns. When ``work.metrics`` is ``Staged``, each cell's peak
-    memory is measured (``MethodResult.peaks``)."""
+    recorded in the cells it concerns. When ``work.metrics`` is ``Staged``, each metric cell's
+    peak memory is measured (``MethodResult.peaks``; None for the meta-evaluation cells)."""
     method, metrics = work.method, work.metrics
     x, y, masks = read_only(work.x), read_only(work.y), read_only(work.masks)  # see own_copies
     reason, error = work.reason, work.error
@@ -149,26 +182,54 @@ def compute_method(model, work: Work) -> MethodResult:
     for metric in metrics:
         if reason is not None:
             out.outcomes.append(("not_applicable", {"error": reason}))
-            continue
-        if error is not None:
+        elif error is not None:
             out.outcomes.append(("error", {"error": error}))
-            continue
-        try:
-            start = time.perf_counter()
-            scores, curves = components.score_cell(
+        else:
+            status, fields = score_outcome(
                 metric, model, x, y, out.a, method=method, masks=masks, parts=work.parts
             )
-            seconds = time.perf_counter() - start
-        except NotApplicable as err:
-            out.outcomes.append(("not_applicable", {"error": str(err)}))
-        except Exception as err:  # noqa: BLE001 - stored with the cell; the run goes on
-            out.outcomes.append(("error", {"error": error_text(err)}))
-        else:
-            out.outcomes.append(
-                ("ok", {"scores": scores, "curves": curves, "metric_seconds": seconds})
-            )
+            if status == "ok" and work.samples is not None:
+                fields["samples"] = work.samples
+            out.outcomes.append((status, fields))
     if staged is not None:
         out.peaks = staged.cell_peaks()
+    if work.meta:
+        out.outcomes += _meta_outcomes(model, work, out.a, reason, error)
+        if out.peaks is not None:
+            out.peaks += [None] * len(work.meta)
+    return out
+
+
+def _meta_outcomes(model, work: Work, a, reason: str | None, error: str | None) -> list:
+    """The outcomes of ``work.meta``, in order: each perturbation's cells computed together
+    (``meta.MetaTask.run``); what its explanation raises is stored in all of them."""
+    if reason is not None:
+        return [("not_applicable", {"error": reason})] * len(work.meta)
+    if error is not None:
+        return [("error", {"error": error})] * len(work.meta)
+    positions = work.meta[0][0].positions
+    task = meta.MetaTask(
+        model,
+        work.method,
+        work.x,
+        work.y,
+        masks=work.masks,
+        parts=work.parts,
+        samples=work.samples,
+        a=a,
+        positions=positions,
+    )
+    out: list = [None] * len(work.meta)
+    for perturbation, indices in meta.by_perturbation(work.meta):
+        metrics = [work.meta[i][1] for i in indices]
+        try:
+            outcomes = task.run(perturbation, metrics, score_outcome)
+        except NotApplicable as err:
+            outcomes = [("not_applicable", {"error": str(err)})] * len(indices)
+        except Exception as err:  # noqa: BLE001 - stored in the cells of this perturbation
+            outcomes = [("error", {"error": error_text(err)})] * len(indices)
+        for i, outcome in zip(indices, outcomes, strict=True):
+            out[i] = outcome
     return out
 
 

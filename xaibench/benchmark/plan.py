@@ -18,7 +18,7 @@ import numpy as np
 from xaibench._checks import read_only
 from xaibench._fingerprint import component_fingerprint
 from xaibench._version import __version__
-from xaibench.benchmark import artifacts, components
+from xaibench.benchmark import artifacts, components, meta
 from xaibench.benchmark.config import RunConfig, display_name, is_model_file
 from xaibench.models.training import model_settings as _model_settings
 from xaibench.store import DONE, Store, settings_key
@@ -36,13 +36,15 @@ def _data_hash(x: np.ndarray, y: np.ndarray) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One (dataset, model, method, metric) of the grid: its metric, store key, names and the
-    settings its key hashes."""
+    """One (dataset, model, method, metric) of the grid: its metric, store key, names (``ids``;
+    ``ids["variant"]`` for a sweep variant or a meta-evaluation cell) and the settings its key
+    hashes; ``meta``: the ``meta.Perturbation`` of a meta-evaluation cell (else None)."""
 
     metric: object
     key: str
     ids: dict
     settings: dict
+    meta: object = None
 
 
 @dataclass
@@ -116,6 +118,8 @@ class Plan:
         self.config, self.store, self.inputs, self.recorded = config, store, inputs, recorded
         self.methods = components.methods(list(config.methods), config.seed, config.params)
         self.metrics = components.metrics(list(config.metrics), config.seed, config.params)
+        self.variants = config.sweep_variants(self.metrics)  # {metric name: [sweep.Variant]}
+        self.meta = config.meta_settings()  # meta.MetaSettings or None
         # Code fingerprints of the user-registered components, once per run (xaibench's own are
         # covered by its version and add nothing, so their cells keep their keys).
         self.code = {
@@ -177,7 +181,7 @@ class Plan:
                 return 0
         if settings is None:  # keys unknown until the model is loaded: every cell may run
             methods = sum(self.applies(pair, method) for method in self.methods)
-            pair.planned = methods * sum(self.scores(pair, metric) for metric in self.metrics)
+            pair.planned = methods * self.cells_per_method(pair)
         else:
             pair.planned = len(self.to_count(pair, self.cells(pair, settings)))
         return pair.planned
@@ -214,11 +218,25 @@ class Plan:
             return None
         return cells, wanted
 
+    def cells_per_method(self, pair: Pair) -> int:
+        """How many cells of one method score on ``pair``: its metrics, their sweep variants and
+        their meta-evaluation cells."""
+        scored = [m for m in self.metrics if self.scores(pair, m)]
+        count = len(scored) + sum(len(self.variants.get(m.name, ())) for m in scored)
+        if self.meta is not None:
+            count += self.meta.cells_per_metric() * sum(map(meta.evaluated, scored))
+        return count
+
     def cells(self, pair: Pair, model_settings: dict, model_key: str | None = None):
-        """``[(method, [Cell per metric])]`` of ``pair``, keyed by ``model_settings``."""
+        """``[(method, [Cell])]`` of ``pair``, keyed by ``model_settings``: per method a cell per
+        metric of the run, then per sweep variant (``sweep``), then per meta-evaluation cell
+        (``meta``: each perturbation's cells together). A variant's key hashes what its
+        configured cell's does, with the variant's metric settings and its ``variant`` label; a
+        meta cell's, the perturbation's settings (``meta.Perturbation.settings``) too."""
+        extra = meta.perturbations(self.meta, self.config.seed, len(pair.idx)) if self.meta else []
         groups = []
         for method in self.methods:
-            cells = []
+            configured, cells = {}, []
             for metric in self.metrics:
                 settings = {
                     "data": pair.data_settings,
@@ -236,7 +254,19 @@ class Plan:
                     "model_key": model_key,
                     "control": method.control,
                 }
+                configured[metric.name] = (settings, ids)
                 cells.append(Cell(metric, settings_key(settings), ids, settings))
+            for metric in self.metrics:
+                settings, ids = configured[metric.name]
+                for v in self.variants.get(metric.name, ()):
+                    s = {**settings, "metric": v.metric.get_config(), "variant": v.label}
+                    cells.append(Cell(v.metric, settings_key(s), {**ids, "variant": v.label}, s))
+            for p in extra:
+                for metric in filter(meta.evaluated, self.metrics):
+                    settings, ids = configured[metric.name]
+                    s = {**settings, "meta": p.settings(), "variant": p.variant}
+                    ids = {**ids, "variant": p.variant}
+                    cells.append(Cell(metric, settings_key(s), ids, s, meta=p))
             groups.append((method, cells))
         return groups
 

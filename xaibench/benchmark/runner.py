@@ -133,7 +133,7 @@ class _Grid:
         return f"{self.where}, ~{cost.duration(self.remaining.seconds())} left"
 
     def put(self, key, ids, metric, status, settings, **data) -> None:
-        ident = (ids["dataset"], ids["model"], ids["method"], ids["metric"])
+        ident = (ids["dataset"], ids["model"], ids["method"], ids["metric"], ids.get("variant"))
         estimate = self.estimates.get(ident)
         self.store.put_cell(
             key,
@@ -232,9 +232,8 @@ class _Grid:
     def run_method(self, method, pending: list[Cell], pair: Pair, gallery: str) -> None:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
-        work = Work(method, [c.metric for c in pending], pair.x, pair.y, pair.masks)
-        if pair.parts is not None and any(c.metric.needs_parts for c in pending):
-            work.parts = pair.parts()
+        parts = pair.parts() if pair.parts and any(c.metric.needs_parts for c in pending) else None
+        work = Work.of(method, pending, pair.x, pair.y, pair.masks, pair.idx, parts)
         work.reason, work.error = pair.reason, pair.error
         task = _Task(method, pending, pair, gallery)
         done = partial(self.finish_method, task)
@@ -266,13 +265,13 @@ class _Grid:
         except Exception:  # noqa: BLE001 - a malformed declaration: unknown, the cells are kept
             calls = None
         for i, (cell, (status, fields)) in enumerate(zip(pending, out.outcomes, strict=True)):
-            if status == "ok":
+            if status == "ok":  # a meta-evaluation cell says its own samples and explanation
                 fields = {
-                    **fields,
                     "samples": pair.idx,
                     "explain_seconds": out.explain_seconds,
                     "calls": calls,
                     "peak_memory_mb": out.peaks[i] if out.peaks else None,
+                    **fields,
                 }
             self.put(cell.key, cell.ids, cell.metric, status, cell.settings, **fields)
         if pair.trained and out.a is not None:

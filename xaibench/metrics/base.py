@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 
 import numpy as np
@@ -43,6 +43,9 @@ class Metric(Component, abc.ABC):
     reads and validates it, for methods and metrics alike. ``shared_work``: metrics of one
     explanation with equal non-None keys compute the same thing once (the second reuses it).
 
+    ``sweep``: the settings ``xaibench run --sweep default`` varies, ``{setting: [values]}`` (the
+    documented alternatives, e.g. a removal metric's baselines), or None.
+
     A sample whose attributions contain NaN or Inf scores NaN, and only that sample.
 
     A constant map (every feature's attribution equal up to round-off, ``informative``; an
@@ -72,6 +75,7 @@ class Metric(Component, abc.ABC):
     tradeoff: str | None = None
     model_calls: dict[str, float] | Callable[..., dict[str, float] | None] | None = None
     shared_work: Hashable | None = None
+    sweep: Mapping[str, tuple] | None = None
     scores_constant_maps: bool = False
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None, parts=None) -> np.ndarray:

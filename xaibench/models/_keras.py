@@ -289,6 +289,13 @@ class KerasAdapter(ModelAdapter):
         for v, value in zip(_float_weights(self._weighted()[k]), values, strict=True):
             v.assign(value)
 
+    def layer_parameters(self, k):
+        layer = self._weighted()[k]
+        statistics = set()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            statistics = {id(layer.moving_mean), id(layer.moving_variance)}
+        return [id(v) not in statistics for v in _float_weights(layer)]
+
     def randomise_layer(self, k, seed):
         layer = self._weighted()[k]
         variables = _float_weights(layer)

@@ -403,6 +403,11 @@ class TorchAdapter(ModelAdapter):
     def get_layer_weights(self, k):
         return [t.detach().cpu().clone().numpy() for t in self._state(k)]
 
+    def layer_parameters(self, k):
+        module = self._weighted()[k][1]
+        n = len(list(module.parameters(recurse=False)))
+        return [i < n for i in range(len(self._state(k)))]
+
     def set_layer_weights(self, k, values):
         with torch.no_grad():
             for t, value in zip(self._state(k), values, strict=True):

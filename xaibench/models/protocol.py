@@ -157,6 +157,13 @@ class ModelAdapter(abc.ABC):
         """Set the float weights of layer ``k`` (as ``get_layer_weights`` gives them)."""
 
     @abc.abstractmethod
+    def layer_parameters(self, k: int) -> list[bool]:
+        """For each array of ``get_layer_weights(k)``: whether it is a parameter of the layer
+        (PyTorch's ``parameters()``), not a statistic it keeps (batch normalisation's moving
+        mean and variance, PyTorch's buffers). The model perturbation test perturbs those
+        (``models.perturb.scaled_weights``)."""
+
+    @abc.abstractmethod
     def randomise_layer(self, k: int, seed: int) -> None:
         """Re-initialise layer ``k``'s float weights as the layer's own initialisation would,
         seeded with ``seed`` (the same seed gives the same weights)."""

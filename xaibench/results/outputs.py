@@ -23,6 +23,7 @@ from xaibench.results import (
     report,
     stats,
     tradeoffs,
+    trust,
     verdict,
     verdict_text,
 )
@@ -43,7 +44,8 @@ from xaibench.store import Store
 @dataclass
 class RunData:
     """What the outputs are made from: the run's record, per-sample scores, cells, models, and
-    accessors for its curves and artifacts (both empty for an ``xb.evaluate`` table)."""
+    accessors for its curves and artifacts (both empty for an ``xb.evaluate`` table) and for its
+    meta-evaluation and sweeps (``trust_data(recommended)``, a ``trust.Trust``; empty without)."""
 
     run: dict
     scores: pd.DataFrame
@@ -52,6 +54,7 @@ class RunData:
     curve_metrics: list[str] = field(default_factory=list)
     curves: Callable[[str], dict] = lambda metric: {}
     artifacts: Callable[[str], list[dict]] = lambda kind: []
+    trust_data: Callable[[Callable], trust.Trust] = lambda recommended: trust.Trust.none()
 
     @classmethod
     def from_store(cls, store: Store, run_id: int | None = None) -> RunData:
@@ -63,14 +66,16 @@ class RunData:
                 else f"{store.path} holds no run {run_id}"
             )
         rid = run["id"]
+        scores = store.scores(rid)
         return cls(
             run=run,
-            scores=store.scores(rid),
-            cells=store.cells(rid),
+            scores=scores,
+            cells=_with_failed_variants(store, rid),
             models=store.models(rid),
             curve_metrics=store.curve_metrics(rid),
             curves=lambda metric: store.metric_curves(metric, rid),
             artifacts=lambda kind: store.artifacts(kind, rid),
+            trust_data=lambda recommended: trust.from_store(store, rid, scores, recommended),
         )
 
     @classmethod
@@ -105,6 +110,17 @@ class RunData:
         models = pd.DataFrame(columns=["dataset", "model", "accuracy", "params"])
         run = {"id": 1, "status": "from xb.evaluate", "config": {}, "versions": {}}
         return cls(run=run, scores=scores, cells=cells, models=models)
+
+
+def _with_failed_variants(store: Store, run_id: int) -> pd.DataFrame:
+    """The run's cells as configured, and its sweep variants and meta-evaluation cells that
+    failed (their metric named with the variant: "deletion [sweep:baseline=mean]"), so that the
+    report lists every failure; variants that do not apply are not listed one by one."""
+    cells = store.cells(run_id, variants=True)
+    variant = cells["variant"].astype(object)
+    failed = variant.notna() & (cells["status"] == "error")
+    cells.loc[failed, "metric"] = cells.loc[failed, "metric"] + " [" + variant[failed] + "]"
+    return cells[variant.isna() | failed].reset_index(drop=True)
 
 
 @dataclass
@@ -156,8 +172,9 @@ def verdict_markdown(v: pd.DataFrame) -> str:
 
 
 def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
-    board, models = tables["leaderboard"], tables["models"]
-    markdown = verdict_markdown(tables["verdict"]) + leaderboard_markdown(board, models)
+    board, models, trusted = tables["leaderboard"], tables["models"], tables["trust"]
+    markdown = verdict_markdown(tables["verdict"]) + trust.markdown(trusted)
+    markdown += leaderboard_markdown(board, models)
     files = [
         _write_text(out / "verdict.csv", csv_text(tables["verdict"])),
         _write_text(out / "leaderboard.csv", csv_text(board)),
@@ -169,6 +186,11 @@ def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
         files.append(_write_text(out / f"{name}.csv", csv_text(tables[name])))
     agreement = csv_text(tables["metric_agreement"], index=True)
     files.append(_write_text(out / "metric_agreement.csv", agreement))
+    for name, table in (("meta", trusted.meta), ("sweep", trusted.sweep)):
+        if not table.empty:
+            files.append(_write_text(out / f"{name}.csv", csv_text(table)))
+        else:  # an earlier run's into this directory would be taken for this one's
+            (out / f"{name}.csv").unlink(missing_ok=True)
     return files
 
 
@@ -287,11 +309,14 @@ def build_from(
         return Outputs(board, {"leaderboard": board}, [out / "leaderboard.csv", path])
     models = _with_classes(data)
     tables = _statistics(data.scores, board, models)
+    tables["trust"] = data.trust_data(verdict.recommended)  # meta-evaluation, sweeps: if any
+    tables["verdict"] = trust.annotate(tables["verdict"], board, tables["trust"])
     tables["models"] = models
     tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, data.models)
     tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, data.models)
     files = _tables(out, tables, latex)
     made = _plots(data, out, tables)
+    tables["trust_section"], made["trust"] = trust.section(tables["trust"], out / "plots")
     files += [p for group in made.values() for p in group]
     files += [pdf_of(p) for group in made.values() for p in group]  # each figure for print
     files += _column_figures(tables, out / "plots")

@@ -256,7 +256,12 @@ def write(out: Path, *, run: dict, cells: pd.DataFrame, tables: dict, made: dict
         title=f"xaibench report: {out.name}",
         run=run,
         lead=_verdict_section(v),
-        sections=[*pairs, _across(board, tables, made), _details(tables, cells)],
+        sections=[
+            *[t for t in [tables.get("trust_section")] if t is not None],  # results/trust.py
+            *pairs,
+            _across(board, tables, made),
+            _details(tables, cells),
+        ],
     )
 
 

@@ -170,6 +170,38 @@ class _Metric:
 def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     """The verdict rows of one (dataset, model) and its bootstrap replicates of the overall rank
     (a DataFrame n_boot x methods)."""
+    rows, boot, metrics, methods = _ranked(g, n_boot, rng)
+    index = {m: i for i, m in enumerate(methods)}
+    faithfulness = [m for m in metrics if m.category == "faithfulness"]
+    for column, name in CONTROLS.items():
+        versus = [_versus(faithfulness, index, method, name) for method in rows["method"]]
+        rows[column] = [beats for beats, _ in versus]
+        rows[f"{column}_why"] = [why for _, why in versus]
+    ranked = [m for m in metrics if m.ranked]
+    rows["separated_by"], rows["samples_needed"] = _ties(rows, ranked, index)
+    rows["not_ranked"] = ", ".join(m.name for m in metrics if not m.ranked)
+    rows["note"] = _notes(ranked, index, rows)
+    return rows, boot
+
+
+def recommended(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> list[str]:
+    """The methods ``verdict`` recommends on the scores of one (dataset, model), the best
+    first (rules 1-3 alone: for what-if questions, such as a sweep variant of a metric in place
+    of the metric, ``results/sweep.py``)."""
+    scores = scores[~scores["category"].isin(EXCLUDED_FROM_OVERALL)]
+    if scores.empty:
+        return []
+    key = tuple(scores[c].iloc[0] if c in scores else "" for c in ("dataset", "model"))
+    control = scores["control"].astype(bool) if "control" in scores else False
+    rng = np.random.default_rng(_group_seed(seed, key))
+    rows = _ranked(scores.assign(control=control), n_boot, rng)[0]
+    chosen = rows[rows["recommended"]].sort_values(["overall_rank", "method"])
+    return chosen["method"].tolist()
+
+
+def _ranked(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
+    """Rules 1-3 on one (dataset, model): ``(rows, boot, metrics, methods)``, the rows with
+    their overall rank, interval, position and ``recommended``."""
     methods = sorted(g["method"].unique())
     samples = np.sort(g["sample"].unique())
     control = g.groupby("method")["control"].first().reindex(methods).fillna(False).astype(bool)
@@ -203,17 +235,7 @@ def _pair(g: pd.DataFrame, n_boot: int, rng: np.random.Generator):
     rows["position"] = tolerant_ranks(rows["overall_rank"], False, 0.0).astype(int)
     rows["recommended"] = _recommended(rows, boot)
     rows["n"] = len(samples)
-    index = {m: i for i, m in enumerate(methods)}
-    faithfulness = [m for m in metrics if m.category == "faithfulness"]
-    for column, name in CONTROLS.items():
-        versus = [_versus(faithfulness, index, method, name) for method in rows["method"]]
-        rows[column] = [beats for beats, _ in versus]
-        rows[f"{column}_why"] = [why for _, why in versus]
-    ranked = [m for m in metrics if m.ranked]
-    rows["separated_by"], rows["samples_needed"] = _ties(rows, ranked, index)
-    rows["not_ranked"] = ", ".join(m.name for m in metrics if not m.ranked)
-    rows["note"] = _notes(ranked, index, rows)
-    return rows, boot
+    return rows, boot, metrics, methods
 
 
 def _last_if_unscored(ranks: np.ndarray, m: pd.DataFrame, methods: list[str]) -> np.ndarray:

@@ -141,7 +141,9 @@ def summary(v: pd.DataFrame) -> pd.DataFrame:
     ``recommended`` method(s) (the best first; "(tied)" when several), the best one's ``overall
     rank [95% CI]``, whether they beat the controls ("yes"/"no"; for tied methods "all", "none"
     or "k of n"; "–" without the control), where the ``controls`` stand (e.g. "random 11th,
-    sobel 10th of 11") and the ``caution`` (:func:`cautions`)."""
+    sobel 10th of 11") and the ``caution`` (:func:`cautions`); with a meta-evaluation or sweeps
+    (``decided_by``, ``results/trust.py``), the metrics that decided the best one with their MC
+    (``decided by``, the first four)."""
     rows = []
     for where, g in _groups(v):
         placed = [f"{c.method} {_ordinal(int(c.position))}" for c in g[g["control"]].itertuples()]
@@ -163,7 +165,21 @@ def summary(v: pd.DataFrame) -> pd.DataFrame:
                 caution,
             ]
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if "decided_by" in v:
+        table["decided by"] = [decided_by(g) for _, g in _groups(v)]
+    return table
+
+
+def decided_by(g: pd.DataFrame, most: int = 4) -> str:
+    """The first ``most`` metrics that decided the best recommended method of ``g`` (its
+    ``decided_by``: ``results/trust.py``), "+k more" for the rest; "" without."""
+    best = _recommended(g)
+    if best.empty or "decided_by" not in best:
+        return ""
+    items = [item for item in str(best.iloc[0]["decided_by"]).split(", ") if item]
+    more = f" +{len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def meanings(v: pd.DataFrame) -> list[str]:
@@ -198,6 +214,8 @@ def text(v: pd.DataFrame, width: int = 100) -> str:
             facts.append(f"controls: {r.controls}")
         if facts:
             lines += wrap(" · ".join(facts))
+        if decided_by(g):
+            lines += wrap(f"decided by {decided_by(g)}")
         for caution in cautions(g):
             lines += wrap(caution)
     for meaning in meanings(v):

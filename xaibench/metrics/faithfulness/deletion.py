@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from xaibench._baselines import Baseline
 from xaibench.metrics import register
 from xaibench.metrics.faithfulness._curves import RemovalCurve
@@ -33,6 +35,7 @@ class Deletion(RemovalCurve):
     """
 
     higher_is_better = False
+    sweep = MappingProxyType({"baseline": (0.0, "mean", "blur", "noisy_linear")})
     tradeoff = "faithfulness"
     insert = False
 

@@ -3,6 +3,8 @@ Feature-based Model Explanations")."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 
 from xaibench._baselines import Baseline, check_baseline
@@ -41,6 +43,7 @@ class FaithfulnessCorrelation(Metric):
 
     higher_is_better = True
     category = "faithfulness"
+    sweep = MappingProxyType({"baseline": (0.0, "mean", "blur")})
     tradeoff = "faithfulness"
     stochastic = True
 

@@ -3,6 +3,8 @@ of Explanations")."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 
 from xaibench._checks import (
@@ -56,6 +58,7 @@ class Infidelity(Metric):
 
     higher_is_better = False
     category = "faithfulness"
+    sweep = MappingProxyType({"noise": (0.05, 0.1, 0.2)})
     scores_constant_maps = True  # compares I . a with the output change: defined for any map
     stochastic = True
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from xaibench._baselines import Baseline
 from xaibench.metrics import register
 from xaibench.metrics.faithfulness._curves import RemovalCurve
@@ -29,6 +31,7 @@ class Insertion(RemovalCurve):
     """
 
     higher_is_better = True
+    sweep = MappingProxyType({"baseline": ("blur", 0.0, "mean", "noisy_linear")})
     tradeoff = "faithfulness"
     insert = True
 

@@ -4,6 +4,7 @@ Efficient Evaluation Strategy for Attribution Methods")."""
 from __future__ import annotations
 
 import numbers
+from types import MappingProxyType
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class Road(CurveMetric):
 
     higher_is_better = True
     category = "faithfulness"
+    sweep = MappingProxyType({"baseline": ("noisy_linear", 0.0, "mean", "blur")})
     stochastic = True
 
     def __init__(

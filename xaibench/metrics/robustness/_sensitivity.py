@@ -19,6 +19,7 @@ from xaibench._checks import (
 from xaibench._registry import Component
 from xaibench.metrics._perturb import samples_per_chunk
 from xaibench.metrics.base import Metric, rerun_calls
+from xaibench.models.perturb import generation
 
 
 def with_batch_size(explain, batch_size: int | str | None):
@@ -52,9 +53,12 @@ def _explain_key(explain) -> str:
 
 def sensitivities(model, x, y, a, explain, *, samples, radius, seed, batch_size) -> np.ndarray:
     """``_sensitivities``, reusing the previous call's result when everything it depends on is
-    the same (the model object, the method and its settings, x, y, a and the noise settings)."""
+    the same (the model object and its weights, the method and its settings, x, y, a and the
+    noise settings): a model whose weights ``models.perturb.scaled_weights`` changed in between
+    is another model."""
     key = (
         id(model),
+        generation(model),
         _explain_key(explain),
         _fingerprint(x, np.asarray(y), a),
         samples,
