@@ -247,7 +247,7 @@ def test_a_byte_order_mark_is_skipped(tmp_path):
         ("sample = 4", "unknown key 'sample' (did you mean 'samples'?); valid keys: samples,"),
         (
             "metric = ['x']\nparam = 3",
-            "unknown keys 'metric' (did you mean 'metrics'?), 'param' (did you mean 'params'?)",
+            "unknown keys 'metric' (did you mean 'metrics', 'meta'?), 'param' (did you mean 'params'?)",
         ),
         (
             'methods = ["saliency"]\n[params.saliancy]\nbatch_size = 4',

@@ -298,17 +298,25 @@ def shown(value) -> str:
     return _SHOWN.repr(value)
 
 
-def listing(names, limit: int = 20) -> str:
-    """``names`` joined by commas, the first ``limit`` of them and ``... and N more`` (an error
-    message that lists what a user gave stays one short line).
+def listing(names, limit: int = 20, chars: int = 400) -> str:
+    """``names`` joined by commas: at most the first ``limit`` of them and at most about
+    ``chars`` characters (the first name always), then ``... and N more`` (an error message
+    that lists names stays one short line however many or long they are).
 
     >>> listing(["a", "b", "c"], limit=2)
     'a, b, ... and 1 more'
+    >>> listing(["a" * 30, "b" * 30, "c"], chars=40)
+    'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, ... and 2 more'
     """
     names = [str(n) for n in names]
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f", ... and {len(names) - limit:,} more"
+    shown, total = [], 0
+    for name in names[:limit]:
+        if shown and total + len(name) > chars:
+            break
+        shown.append(name)
+        total += len(name) + 2
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f", ... and {rest:,} more" if rest else "")
 
 
 def _check_int(value, name: str, minimum: int, expected: str) -> int:

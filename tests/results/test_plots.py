@@ -272,7 +272,9 @@ def test_leaderboard_plots_one_figure_per_category_in_report_order(tmp_path):
     board = pd.concat([mine, board[board.category != "axiomatic"], empty.assign(mean=np.nan)])
     paths = plots.leaderboard_plots(board, tmp_path)
     names = [p.name for p in paths]
-    expected = [f"leaderboard_{c}.png" for c in CATEGORIES if c != "axiomatic"]
+    expected = [
+        f"leaderboard_{c}.png" for c in CATEGORIES if c in QUICK_METRICS and c != "axiomatic"
+    ]
     assert names == expected + [f"leaderboard_{file_stem('my category')}.png"]
     assert all(p.parent == tmp_path for p in paths)
 
@@ -433,12 +435,12 @@ def test_rank_heatmap_groups_metrics_by_category_and_puts_controls_last(drawn, t
     assert rows[-2:] == ["random", "sobel"] or rows[-2:] == ["sobel", "random"]
     assert "grad_cam" not in rows  # no rank on a linear model
     columns = [t.get_text().rsplit(" ", 1)[0] for t in fig.axes[0].get_xticklabels()]
-    expected = [m for c in CATEGORIES for m in QUICK_METRICS[c] if c != "localisation"]
+    expected = [m for c in CATEGORIES for m in QUICK_METRICS.get(c, []) if c != "localisation"]
     assert columns == [m for m in expected if m != "road"]  # road has no rank here
     italic = {t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_style() == "italic"}
     assert italic == {"random", "sobel"}
     categories = [t.get_text() for t in fig.axes[0].texts]
-    assert categories == [c for c in CATEGORIES if c != "localisation"]
+    assert categories == [c for c in CATEGORIES if c in QUICK_METRICS and c != "localisation"]
 
 
 def wide_board(n_metrics):
