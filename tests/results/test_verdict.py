@@ -324,6 +324,8 @@ def test_samples_needed_by_hand():
     assert samples_needed(np.zeros(10)) == np.inf
     assert samples_needed(np.full(10, 1e-9), tol=1e-6) == np.inf  # round-off is no difference
     assert samples_needed(np.full(10, 0.3)) == 6  # 2 / 2**6 < 0.05: the exact test's floor
+    with np.errstate(all="raise"):  # differences that cancel: no shift to find, no division
+        assert samples_needed(np.tile([1.0, -1.0], 5)) == np.inf
     assert np.isnan(samples_needed([0.1]))
 
 

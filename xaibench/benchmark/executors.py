@@ -129,7 +129,7 @@ class Work:
     parts: object = None  # datasets.base.Parts
 
     @classmethod
-    def of(cls, method, cells: list, x, y, masks=None, samples=None, parts=None) -> Work:
+    def of(cls, method, cells: list, x, y, masks=None, *, samples=None, parts=None) -> Work:
         """The work of ``cells`` (``plan.Cell``s of ``method``): the metric cells (the run as
         configured and its sweep variants) first, then the meta-evaluation cells
         (``cell.meta``); ValueError when a metric cell follows a meta cell (the outcomes would

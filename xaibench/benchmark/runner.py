@@ -233,7 +233,7 @@ class _Grid:
         """Explain and score every pending metric of ``method`` on the executor; each cell is
         stored when its task returns."""
         parts = pair.parts() if pair.parts and any(c.metric.needs_parts for c in pending) else None
-        work = Work.of(method, pending, pair.x, pair.y, pair.masks, pair.idx, parts)
+        work = Work.of(method, pending, pair.x, pair.y, pair.masks, samples=pair.idx, parts=parts)
         work.reason, work.error = pair.reason, pair.error
         task = _Task(method, pending, pair, gallery)
         done = partial(self.finish_method, task)

@@ -387,6 +387,8 @@ def samples_needed(d, *, alpha: float = 0.05, power: float = POWER, tol: float =
     spread = d.std(ddof=1)
     if spread == 0:
         return floor
+    if d.mean() == 0:  # differences that cancel out: no number of samples shows a shift
+        return np.inf
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     return max(floor, float((z * spread / d.mean()) ** 2 * np.pi / 3))
 
