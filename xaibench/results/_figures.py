@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from functools import cache, wraps
+from functools import cache, lru_cache, wraps
 from itertools import product
 from pathlib import Path
 
@@ -92,11 +92,15 @@ MIN_AXES = 0.1  # inches
 _NAME = re.compile(r"\S{9,}")  # shorter names always fit
 
 
+@lru_cache(maxsize=1 << 14)
 def _inches(text: str, fontsize: float) -> float:
+    """Width in inches of ``text`` at ``fontsize`` points (a figure measures the same labels
+    thousands of times: cached)."""
     prop = FontProperties(size=fontsize)
     return _renderer().get_text_width_height_descent(text, prop, ismath=False)[0] / 72
 
 
+@lru_cache(maxsize=1 << 14)
 def short_label(text: str, fontsize: float = NORMAL, inches: float | None = LABEL_INCHES) -> str:
     """``text`` as a figure draws it at ``fontsize`` points: its control characters visible
     (``_text.visible``), each name (a run of characters without a space) wider than
