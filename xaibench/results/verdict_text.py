@@ -15,7 +15,7 @@ from xaibench.results.verdict import ALL, ALPHA, CONTROLS, _ordinal
 
 RULE = (
     "Overall rank: a method's rank on each metric (1 = best, round-off ties share a rank), "
-    "averaged per category, then over the quality categories (cost left out; a metric on which "
+    "averaged per category, then over the quality categories (cost and model_property left out; a metric on which "
     "every method scores the same is not ranked); 95% bootstrap interval over the test samples. "
     "Recommended: the best non-control method and those whose paired bootstrap difference with "
     "it includes 0. Beats a control: significantly better on at least one faithfulness metric "
