@@ -130,3 +130,29 @@ def test_builtin_declared_calls_are_well_formed(name):
         return
     assert calls is None or (set(calls) == {"forward", "backward"} and calls["forward"] >= 1)
     assert calls is None or calls["backward"] <= calls["forward"]
+
+
+def test_a_run_s_task_times_the_method_once_more_and_runtime_reads_that():
+    """issue 30: runtime ran the method twice more (a warm-up and the timed calls); a run's task
+    explains once, then times one warm call of all the samples, which runtime reads (every
+    sample: seconds / N). Called directly, runtime still times the method itself."""
+    from xaibench.benchmark.executors import Work, compute_method
+    from xaibench.metrics.cost.runtime import Timed
+
+    x = np.ones((5, 3), np.float32)
+    y = np.zeros(5, int)
+    model = _tiny.linear_tabular(np.ones((3, 2)), np.zeros(2))
+    metrics = [xb.metrics.get("runtime"), xb.metrics.get("sparseness")]
+    SLEEPY_CALLS.clear()
+    out = compute_method(model, Work(xb.methods.get("test_sleepy"), metrics, x, y))
+    assert SLEEPY_CALLS == [5, 5]  # the explanation, then the timed warm call
+    (status, fields), _ = out.outcomes
+    assert status == "ok"
+    np.testing.assert_array_equal(fields["scores"], np.full(5, fields["scores"][0]))
+    assert fields["scores"][0] >= SLEEP / 5
+    timed = Timed(xb.methods.get("test_sleepy"), 1.0)
+    got = xb.metrics.get("runtime")(model, x, y, np.zeros_like(x), explain=timed)
+    np.testing.assert_array_equal(got, np.full(5, 0.2))
+    SLEEPY_CALLS.clear()
+    out = compute_method(model, Work(xb.methods.get("test_sleepy"), metrics[1:], x, y))
+    assert SLEEPY_CALLS == [5]  # no metric times the method: no second call

@@ -40,6 +40,7 @@ from xaibench._checks import read_only
 from xaibench._system import allocator_environment, usable_cpus
 from xaibench.benchmark import components, cost, meta
 from xaibench.methods.base import NotApplicable
+from xaibench.metrics.cost.runtime import Timed
 from xaibench.models import torch_spec
 from xaibench.models.protocol import framework
 
@@ -179,14 +180,16 @@ def compute_method(model, work: Work) -> MethodResult:
             reason = str(err)
         except Exception as err:  # noqa: BLE001 - recorded in every cell of this method
             error = error_text(err)
+    timed = _timed(method, model, x, y, metrics) if reason is None and error is None else None
     for metric in metrics:
         if reason is not None:
             out.outcomes.append(("not_applicable", {"error": reason}))
         elif error is not None:
             out.outcomes.append(("error", {"error": error}))
         else:
+            given = timed if timed is not None and metric.times_method else method
             status, fields = score_outcome(
-                metric, model, x, y, out.a, method=method, masks=masks, parts=work.parts
+                metric, model, x, y, out.a, method=given, masks=masks, parts=work.parts
             )
             if status == "ok" and work.samples is not None:
                 fields["samples"] = work.samples
@@ -198,6 +201,22 @@ def compute_method(model, work: Work) -> MethodResult:
         if out.peaks is not None:
             out.peaks += [None] * len(work.meta)
     return out
+
+
+def _timed(method, model, x, y, metrics) -> Timed | None:
+    """When a metric of the task times the method (``times_method``: runtime), ``method``
+    timed on a warm call of all of ``x`` (it has just explained ``x``: tracing and caches are
+    done), once for all such metrics; None when none does or the call raises (the metric then
+    times the method itself, and says what raises)."""
+    # by index: iterating a ``Staged`` list marks its stages (each metric's peak memory)
+    if not any(metrics[i].times_method for i in range(len(metrics))):
+        return None
+    try:
+        start = time.perf_counter()
+        method(model, x, y)
+        return Timed(method, time.perf_counter() - start)
+    except Exception:  # noqa: BLE001 - the metric's own call records it
+        return None
 
 
 def _meta_outcomes(model, work: Work, a, reason: str | None, error: str | None) -> list:

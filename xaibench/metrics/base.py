@@ -43,6 +43,10 @@ class Metric(Component, abc.ABC):
     reads and validates it, for methods and metrics alike. ``shared_work``: metrics of one
     explanation with equal non-None keys compute the same thing once (the second reuses it).
 
+    ``times_method``: it scores the method's own timing: a run's task (``executors``) hands it
+    ``explain=Timed(method, seconds)``, the seconds of a warm call of the method on all the
+    samples, timed once for every such metric (``metrics.cost.runtime.Timed``).
+
     ``sweep``: the settings ``xaibench run --sweep default`` varies, ``{setting: [values]}`` (the
     documented alternatives, e.g. a removal metric's baselines), or None.
 
@@ -77,6 +81,7 @@ class Metric(Component, abc.ABC):
     shared_work: Hashable | None = None
     sweep: Mapping[str, tuple] | None = None
     scores_constant_maps: bool = False
+    times_method: bool = False  # scores the method's own timing (``runtime.Timed``)
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None, parts=None) -> np.ndarray:
         x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks, parts=parts)

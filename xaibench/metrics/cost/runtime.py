@@ -78,14 +78,33 @@ def checked_calls(calls, owner: str) -> dict[str, float]:
     return {kind: float(calls[kind]) for kind in (*CALL_KINDS, *EXTRA_KINDS) if kind in calls}
 
 
+class Timed:
+    """``method`` with the seconds a warm call of it took on all the samples being scored
+    (``warm_seconds``): what a run hands a metric that declares ``times_method`` as ``explain``,
+    so that it reads the explain stage's own timing instead of running the method again. Calls
+    go to ``method``."""
+
+    def __init__(self, method, warm_seconds: float):
+        self.method, self.warm_seconds = method, float(warm_seconds)
+        self.name = getattr(method, "name", None)
+
+    def __call__(self, model, x, y=None):
+        return self.method(model, x, y)
+
+
 @register("runtime")
 class Runtime(Metric):
     """Wall-clock seconds the method takes per sample; lower is better. Needs ``explain=``.
 
-    The method first runs once on the first batch (warm-up: tracing and caches excluded), then
-    on every batch of ``batch_size`` samples; each sample scores its batch's seconds divided by the
-    batch's length. ``Runtime.calls(method, x)`` gives the model forward/backward calls per sample
-    the method declares (see ``model_calls``), or None where they are not known.
+    In a run (``xaibench run``) each task explains the samples once (the
+    explanation every metric scores: it pays for tracing and caches) and then once more, timed:
+    that warm call of the method on all the samples is the explain stage's own timing, handed to
+    this metric as ``explain=Timed(method, seconds)`` (``times_method``), and every sample
+    scores seconds / N. Called with a plain method, it first runs the method once on the first
+    batch (warm-up: tracing and caches excluded), then on every batch of ``batch_size`` samples;
+    each sample scores its batch's seconds divided by the batch's length.
+    ``Runtime.calls(method, x)`` gives the model forward/backward calls per sample the method
+    declares (see ``model_calls``), or None where they are not known.
 
     Parameters
     ----------
@@ -99,17 +118,20 @@ class Runtime(Metric):
     category = "cost"
     scores_constant_maps = True  # does not read the map
     needs_explain = True
+    times_method = True
     calls = staticmethod(model_calls)
 
     def __init__(self, *, batch_size: int | str = "auto"):
         self.batch_size = check_batch_size(batch_size)
 
     def model_calls(self, input_shape, method_calls, model):
-        """The method twice per sample: the warm-up run on the first batch and the timed runs
-        (exact when the samples fit one batch, an upper bound otherwise)."""
-        return rerun_calls(method_calls, 2)
+        """The method once more per sample: the task's timed warm call (``Timed``)."""
+        return rerun_calls(method_calls, 1)
 
     def score(self, model, x, y, a, *, explain):
+        warm = getattr(explain, "warm_seconds", None)
+        if warm is not None:  # the explain stage's own timing (a run's task)
+            return np.full(len(x), warm / len(x))
         batch = TIMED_BATCH if self.batch_size == "auto" else self.batch_size
         explain(model, x[:batch], y[:batch])
         out = np.empty(len(x))
