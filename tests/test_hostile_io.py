@@ -195,6 +195,28 @@ def test_a_full_disk_stops_the_run_with_one_line_and_keeps_the_cells(tmp_path, c
     assert f"{6 - kept} computed, {kept} reused" in capsys.readouterr().out
 
 
+def test_outputs_that_cannot_be_written_are_one_line_and_the_cells_stay(
+    finished_run, tmp_path, capsys
+):
+    """Writing the outputs after the cells fails (here: a file where the plots folder goes, a
+    real OSError from the file system; a full disk is another). Was: a traceback. Now: exit 1,
+    one line naming the run directory and the cause and how to write them later; the store
+    keeps every cell, and `xaibench report` writes the outputs once it can."""
+    cfg, out = _copy(finished_run, tmp_path)
+    (out / ".outputs.json").unlink()  # the outputs are written again
+    shutil.rmtree(out / "plots")
+    (out / "plots").write_text("in the way")
+    args = ["run", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and line.startswith("xaibench: error: "), err
+    assert f"cannot write the outputs in {out}" in line and f"xaibench report {out}" in line
+    (out / "plots").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "plots").is_dir() and (out / "report.html").is_file()
+
+
 def _sqlite_files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if "sqlite" in p.name}
 

@@ -331,7 +331,16 @@ def _run(args) -> int:
     except StoreWriteError as err:  # the disk is full: not the config's fault, so not exit 2
         print(f"xaibench: error: {err}", file=sys.stderr)
         return 1
-    result.leaderboard, rebuilt = _outputs(out, result)
+    try:
+        result.leaderboard, rebuilt = _outputs(out, result)
+    except OSError as err:  # a full disk, a file where a folder goes: the cells are safe
+        print(
+            f"xaibench: error: cannot write the outputs in {out}: {err.strerror or err}"
+            f"{f' ({err.filename})' if err.filename else ''}; every cell is kept in "
+            f"{out / 'results.sqlite'}: run `xaibench report {out}` once it can be written",
+            file=sys.stderr,
+        )
+        return 1
     _print_summary(result, out, rebuilt)
     _print_cost(result, time.perf_counter() - args.started)  # the command's wall time so far
     return result.exit_code
