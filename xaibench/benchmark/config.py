@@ -410,6 +410,7 @@ def _quick() -> RunConfig:
         params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")}
         | QUICK_BUDGETS,
         meta_budget=dict(META_BUDGET),
+        workers=2,  # worker processes, as the machine affords (README: Built-in suites)
     )
 
 
@@ -425,6 +426,7 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
         samples=samples,
         params=dict(DEFAULT_BUDGETS if budgets is None else budgets),
         meta_budget=dict(META_BUDGET),
+        workers=2,  # as quick
     )
 
 

@@ -242,6 +242,9 @@ class LocalExecutor:
     where = None  # the tasks are computed here: nothing is sent anywhere
     parallel = 1  # processes computing cells
 
+    def start(self) -> None:
+        """Nothing to start (worker processes start here: ``processes.ProcessExecutor``)."""
+
     def worker_peak(self) -> float | None:
         return None
 
@@ -571,6 +574,9 @@ class DaskExecutor:
                     self._failed(task, err)
                 else:
                     task.on_done(value, None)
+
+    def start(self) -> None:
+        """The cluster started with the executor."""
 
     @property
     def parallel(self) -> int:

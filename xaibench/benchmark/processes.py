@@ -101,9 +101,9 @@ def _registered_class(fn, name: str) -> type:
     """The method or metric class registered as ``name`` from the function ``fn``."""
     import xaibench as xb
 
-    for registry in (xb.methods, xb.metrics):
-        if name in registry and getattr(registry.cls(name), "_registered_function", None) is fn:
-            return registry.cls(name)
+    for kind in (xb.methods, xb.metrics):
+        if name in kind.names() and getattr(kind.cls(name), "_registered_function", None) is fn:
+            return kind.cls(name)
     raise pickle.UnpicklingError(f"no method or metric {name!r} is registered from {fn!r}")
 
 
@@ -197,7 +197,8 @@ class _Worker:
 
 class ProcessExecutor:
     """Runs tasks in ``workers`` worker processes on this machine, each on ``usable_cpus() //
-    workers`` threads (see the module's docstring); ``close`` stops them."""
+    workers`` threads (see the module's docstring), started by ``start`` (or the first
+    ``submit``: a run with nothing to compute starts none); ``close`` stops them."""
 
     name = "local"
     where = "the worker processes"
@@ -217,10 +218,15 @@ class ProcessExecutor:
         self._waiting: deque[_Task] = deque()
         self._failed_starts = 0
         self._broken: str | None = None
-        self._workers = [_Worker(self._context, self.threads) for _ in range(workers)]
+        self._workers: list[_Worker] = []
         self._thread = threading.Thread(target=self._dispatch, name="xaibench-dispatch")
         self._thread.daemon = True
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start the workers (they import TensorFlow while the run prepares), once."""
+        if self._thread.ident is None and not self._stopping.is_set():  # not started yet
+            self._workers = [_Worker(self._context, self.threads) for _ in range(self.parallel)]
+            self._thread.start()
 
     def submit(self, key: str, model, work, *, on_done) -> None:
         """``compute_method(model, work)`` in a worker, ``key`` naming the model (its file is
@@ -232,6 +238,7 @@ class ProcessExecutor:
         except Exception as err:  # noqa: BLE001 - stored in the task's cells
             on_done(None, err)
             return
+        self.start()
         self._outstanding += 1
         self._submitted.put(_Task(blob, on_done))
         self.drain()
@@ -285,7 +292,8 @@ class ProcessExecutor:
         """Stop the dispatching thread and the workers (a task they compute is lost: the run
         ends, interrupted, or failed), remove the models' folder."""
         self._stopping.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         for worker in self._workers:
             worker.stop()
         self._workers.clear()

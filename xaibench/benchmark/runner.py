@@ -409,6 +409,8 @@ def run(
             grid.start(run_id)
             if result.estimate.cells or result.estimate.training:
                 store.set_estimate(run_id, result.estimate.seconds)
+            if result.estimate.cells:
+                ex.start()  # worker processes start while the first model loads or trains
             for pair in pairs:
                 grid.run_pair(pair)
             if ex.where is not None:
