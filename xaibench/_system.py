@@ -3,13 +3,48 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+# This process's share of the CPUs when it is one of several that compute together (a local
+# worker process of ``xaibench run --workers N``: ``share_cpus``), else None.
+_SHARE: int | None = None
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the OS tells it), at least 1."""
+    """The CPUs this process may run on (its affinity where the OS tells it; its share, when it
+    was given one: ``share_cpus``), at least 1."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        cpus = len(os.sched_getaffinity(0))
+    else:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _SHARE or cpus))
+
+
+def share_cpus(n: int) -> None:
+    """From now on this process computes on ``n`` CPUs (``usable_cpus`` says at most ``n``): it is
+    one of the processes that share the machine."""
+    global _SHARE
+    _SHARE = n
+
+
+def available_mb() -> float | None:
+    """The memory (MB) this process could still take: the kernel's estimate of what is available
+    without swapping (Linux: ``MemAvailable``), less where a cgroup (v2: a container's) limit
+    leaves less; None where the platform does not say."""
+    try:
+        with open("/proc/meminfo") as info:
+            kb = next(int(line.split()[1]) for line in info if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    mb = kb / 1024
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            mb = min(mb, (int(limit) - int(used)) / 2**20)
+    except OSError:
+        pass
+    return mb
 
 
 # glibc's malloc tuned for TensorFlow on CPU (see ``tune_allocator``): mallopt's option numbers

@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         "--executor",
         choices=("local", "dask"),
         default="local",
-        help="where cells are computed: this process (default) or Dask workers",
+        help="where cells are computed: local (default): this process, or --workers K worker "
+        "processes on this machine; dask: Dask workers",
     )
     run.add_argument(
         "--scheduler", help="address of a running Dask scheduler (with --executor dask)"
@@ -120,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        help="processes of the local Dask cluster (with --executor dask; default: one per CPU)",
+        help="processes computing the cells: with --executor local, K worker processes on this "
+        "machine (1: this process; default: the suite's choice, 1 for a config file); with "
+        "--executor dask, the local cluster's (default: one per CPU)",
     )
     rep = sub.add_parser(
         "report", help="rebuild tables and plots of a run directory from its store"
@@ -306,9 +309,15 @@ def _run(args) -> int:
 
     config = _run_config(args)
     out = args.out or Path("results") / config.name
-    where = ""
+    workers, where = args.workers, ""
     if args.executor == "dask":
         where = f" on the Dask scheduler at {args.scheduler}" if args.scheduler else " on Dask"
+    elif workers is None and config.workers > 1 and not args.scheduler:
+        from xaibench.benchmark.processes import default_workers
+
+        workers = default_workers(config.workers)  # the suite's choice, machine permitting
+    if args.executor == "local" and (workers or 1) > 1:
+        where = f" on {workers} worker processes"
     print(f"xaibench run: {config.name} -> {out}{where}", file=sys.stderr)
     try:
         result = run(
@@ -318,7 +327,7 @@ def _run(args) -> int:
             command=shlex.join(sys.argv),
             executor_name=args.executor,
             scheduler=args.scheduler,
-            workers=args.workers,
+            workers=workers,
             max_minutes=args.max_minutes,
         )
     except KeyboardInterrupt:

@@ -69,6 +69,9 @@ class RunConfig:
     ``{}``: its defaults) or None (no meta-evaluation); ``meta_budget``: the settings
     ``xaibench run --meta`` gives a config that has none (the built-in suites' smaller budget).
     ``sweep``: ``{metric: {setting: [values], "product": bool}}`` (``benchmark.sweep``).
+    ``workers``: how many local worker processes ``xaibench run`` computes the cells in when
+    ``--workers`` does not say (the built-in suites' choice, measured: README, Suites; memory
+    and CPUs permitting, ``processes.default_workers``); 1 (this process) for a config file.
     """
 
     datasets: tuple[str, ...]
@@ -85,12 +88,14 @@ class RunConfig:
     meta: dict | None = None
     meta_budget: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)
+    workers: int = 1
 
     def to_dict(self) -> dict:
         """The config as the store records it: without the meta-evaluation and the sweeps when
         the run has none (a run's record is then what it was before they existed)."""
         out = asdict(self)
         out.pop("meta_budget")
+        out.pop("workers")  # where the cells are computed, not what: the executor's
         if out["meta"] is None:
             out.pop("meta")
         if not out["sweep"]:
@@ -405,6 +410,7 @@ def _quick() -> RunConfig:
         params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")}
         | QUICK_BUDGETS,
         meta_budget=dict(META_BUDGET),
+        workers=2,  # worker processes, as the machine affords (README: Built-in suites)
     )
 
 
@@ -420,6 +426,7 @@ def _default(name: str = "default", samples: int = 128, budgets=None, adapters=(
         samples=samples,
         params=dict(DEFAULT_BUDGETS if budgets is None else budgets),
         meta_budget=dict(META_BUDGET),
+        workers=2,  # as quick
     )
 
 
@@ -482,7 +489,9 @@ def load_config(path: str | Path) -> RunConfig:
     except ValueError as err:
         raise ValueError(f"config {path}: {err}") from None
     left_out = ("models",) if "models" not in raw else ()
-    base = replace(SUITES["quick"], name=path.stem, params={}, left_out=left_out, meta_budget={})
+    base = replace(
+        SUITES["quick"], name=path.stem, params={}, left_out=left_out, meta_budget={}, workers=1
+    )
     if "datasets" in raw or "models" in raw or "model" in raw:
         base = replace(base, models_per_dataset={})
     values = {key: _names(path, key, raw[key]) for key in LISTS if key in raw}

@@ -1,4 +1,5 @@
-"""Where the grid's work runs: in this process (``local``) or on Dask workers (``dask``).
+"""Where the grid's work runs: in this process or local worker processes (``local``; the
+latter in ``benchmark/processes.py``), or on Dask workers (``dask``).
 
 The unit of work is one method on one (dataset, model): explain the samples once, then score every
 metric cell still to compute (``compute_method``). The main process keeps everything else: it
@@ -14,8 +15,8 @@ with the same seeds. A task whose connection fails or whose worker is lost is se
 times; what still fails is stored as failed cells and the run goes on (``DaskExecutor``).
 
 Each computed cell's peak resident memory is measured by the process that computes it, by one
-rule (``Staged``): the run's process for the local executor, the worker for Dask
-(``remote_method``, which says what a worker's figure holds).
+rule (``Staged``): the run's process for the local executor, the worker for local worker
+processes and Dask (``remote_method``, which says what a worker's figure holds).
 
 >>> ex = executor("dask", workers=2)  # doctest: +SKIP
 >>> ex.submit(key, model, Work(method, metrics, x, y), on_done=store_it)  # doctest: +SKIP
@@ -31,6 +32,7 @@ import socket
 import tempfile
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,6 +258,14 @@ class LocalExecutor:
     """Runs every task at once, in this process."""
 
     name = "local"
+    where = None  # the tasks are computed here: nothing is sent anywhere
+    parallel = 1  # processes computing cells
+
+    def start(self) -> None:
+        """Nothing to start (worker processes start here: ``processes.ProcessExecutor``)."""
+
+    def worker_peak(self) -> float | None:
+        return None
 
     def submit(self, key: str, model, work: Work, *, on_done) -> None:
         """``compute_method(model, work)``, handed to ``on_done(result, None)``."""
@@ -279,21 +289,33 @@ def model_bytes(model) -> bytes:
         return path.read_bytes()
 
 
-# Models loaded in this (worker) process, by model key: each is read once per worker.
-_WORKER_MODELS: dict = {}
+# Models loaded in this (worker) process, by model key, the last used last: each is read once
+# per worker while it computes the tasks of its (dataset, model). The tasks come pair after pair,
+# so a worker keeps the last KEEP_MODELS it used, not every model of the run.
+_WORKER_MODELS: OrderedDict = OrderedDict()
+KEEP_MODELS = 2
 
 
-def _worker_model(key: str, blob: bytes):
-    if key not in _WORKER_MODELS and blob.startswith(torch_spec.MAGIC):
-        _WORKER_MODELS[key] = torch_spec.from_bytes(blob)
+def _worker_model(key: str, blob: bytes | Path):
+    """The model ``key``, loaded from ``blob`` (``model_bytes``, or a file holding them: local
+    worker processes) unless this worker holds it already."""
     if key not in _WORKER_MODELS:
-        from xaibench._tf import keras
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"
-            path.write_bytes(blob)
-            _WORKER_MODELS[key] = keras.models.load_model(path, compile=False, safe_mode=True)
+        _WORKER_MODELS[key] = _load_model(blob.read_bytes() if isinstance(blob, Path) else blob)
+        while len(_WORKER_MODELS) > KEEP_MODELS:
+            _WORKER_MODELS.popitem(last=False)
+    _WORKER_MODELS.move_to_end(key)
     return _WORKER_MODELS[key]
+
+
+def _load_model(blob: bytes):
+    if blob.startswith(torch_spec.MAGIC):
+        return torch_spec.from_bytes(blob)
+    from xaibench._tf import keras
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(blob)
+        return keras.models.load_model(path, compile=False, safe_mode=True)
 
 
 @functools.cache
@@ -309,9 +331,16 @@ def worker_peak_mb() -> float | None:
     return _worker_memory().run_peak()
 
 
+# True in a local worker process (``benchmark/processes.py``), which runs one task at a time.
+ONE_TASK_AT_A_TIME = False
+
+
 def _one_task_at_a_time() -> bool:
-    """Whether this Dask worker runs one task at a time (one thread), so that what its process
-    holds during a task is that task's; False outside a worker's task."""
+    """Whether this worker runs one task at a time (a local worker process, or a Dask worker
+    with one thread), so that what its process holds during a task is that task's; False outside
+    a worker's task."""
+    if ONE_TASK_AT_A_TIME:
+        return True
     from distributed import get_worker
 
     try:
@@ -321,7 +350,8 @@ def _one_task_at_a_time() -> bool:
 
 
 def remote_method(shared, work: Work) -> MethodResult:
-    """``compute_method`` on a worker; ``shared`` is ``(model key, .keras bytes)`` or None.
+    """``compute_method`` on a worker; ``shared`` is ``(model key, .keras bytes or the file
+    holding them)`` or None.
 
     Each cell's peak memory is measured as in the run's process (``Staged``): the peak resident
     memory of this worker process (Linux: VmHWM, reset between stages) while the method
@@ -329,7 +359,8 @@ def remote_method(shared, work: Work) -> MethodResult:
     figure, not what the cell alone allocated: the interpreter, TensorFlow, Dask's worker and
     the models the worker has loaded (kept for its next tasks) count; loading the model does
     not (it precedes the explanation's stage). It is one cell's only while the worker runs one
-    task at a time: the workers of the local cluster (``DaskExecutor``) have one thread each; on
+    task at a time: local worker processes (``processes.ProcessExecutor``) do, and so do the
+    workers of the local cluster (``DaskExecutor``: one thread each); on
     a worker with more threads (a cluster at ``scheduler``) concurrent tasks would mix, so its
     cells get None, as they do where the high-water mark cannot be reset (not Linux). Each
     worker is taken to have its own process (``dask worker``, or ``LocalCluster`` with
@@ -462,6 +493,7 @@ class DaskExecutor:
     to ``on_done``, which stores it in the task's cells, and the run goes on."""
 
     name = "dask"
+    where = "the Dask workers"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None):
         try:
@@ -562,6 +594,27 @@ class DaskExecutor:
                 else:
                     task.on_done(value, None)
 
+    def start(self) -> None:
+        """The cluster started with the executor."""
+
+    @property
+    def parallel(self) -> int:
+        """How many tasks the cluster computes at once: its workers' threads (1 if it cannot
+        tell: the estimate then assumes one)."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - the estimate then assumes one
+            return 1
+
+    def worker_peak(self) -> float | None:
+        """The largest peak resident memory (MB) of the workers over their lives (each measures
+        its own, its cells' stages included: ``worker_peak_mb``), or None (they cannot tell)."""
+        try:
+            peaks = [mb for mb in self.client.run(worker_peak_mb).values() if mb is not None]
+        except Exception:  # noqa: BLE001 - the run's own peak is still stored
+            return None
+        return max(peaks) if peaks else None
+
     def close(self) -> None:
         for future in self.pending:
             future.cancel()
@@ -575,17 +628,25 @@ class DaskExecutor:
 
 
 def executor(name: str = "local", *, scheduler: str | None = None, workers: int | None = None):
-    """The executor called ``name`` ("local" or "dask"); ValueError for a bad combination."""
+    """The executor called ``name`` ("local" or "dask"); ValueError for a bad combination.
+
+    "local" with ``workers`` None or 1 computes in this process (``LocalExecutor``); with more,
+    in as many worker processes on this machine (``processes.ProcessExecutor``), at most one per
+    usable CPU. "dask": ``DaskExecutor``."""
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; valid executors: {', '.join(EXECUTORS)}")
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        raise ValueError(f"--workers must be a positive integer, got {workers!r}")
     if name == "local":
-        if scheduler or workers is not None:
-            raise ValueError("--scheduler and --workers need --executor dask")
-        return LocalExecutor()
+        if scheduler:
+            raise ValueError("--scheduler needs --executor dask")
+        if workers is None or workers == 1:
+            return LocalExecutor()
+        from xaibench.benchmark.processes import ProcessExecutor, check_workers
+
+        return ProcessExecutor(check_workers(workers))
     if scheduler and workers is not None:
         raise ValueError(
             "give --scheduler (an existing cluster) or --workers (a local one), not both"

@@ -35,7 +35,6 @@ from xaibench.benchmark.executors import (
     compute_method,
     error_text,
     executor,
-    worker_peak_mb,
 )
 from xaibench.benchmark.plan import Cell, Pair, Plan, recorded_models
 from xaibench.datasets.base import check_dataset
@@ -241,8 +240,8 @@ class _Grid:
             done(compute_method(pair.model, work), None)
             return
         counted = {c.metric.name for c in pending if c.key in self.counted}
-        if self.executor.name != "local":
-            self.stage(f"sending {method.name} to Dask", pair)
+        if self.executor.where is not None:  # worker processes or Dask compute the task
+            self.stage(f"sending {method.name} to {self.executor.where}", pair)
         else:
 
             def announce(metric):  # the stages of the cells that run code
@@ -251,7 +250,7 @@ class _Grid:
 
             if counted:
                 self.stage(f"explaining {method.name}", pair)
-            # each cell's peak memory, measured in this process (on Dask, by the worker)
+            # each cell's peak memory, measured in this process (elsewhere, by the worker)
             work.metrics = Staged(work.metrics, self.memory, announce)
         self.executor.submit(pair.trained.key, pair.model, work, on_done=done)
 
@@ -358,9 +357,10 @@ def run(
     """Run the grid of ``config`` into the store of the run directory ``out`` (the outputs are
     written from the store by ``xaibench.results.outputs``, as the CLI does after a run).
 
-    ``executor_name`` "local" computes in this process; "dask" on the Dask scheduler at
-    ``scheduler``, or else on a local cluster of ``workers`` processes (default one per CPU), with
-    the same numbers (see ``xaibench.benchmark.executors``).
+    ``executor_name`` "local" computes in this process, or with ``workers`` > 1 in as many worker
+    processes on this machine (``processes``); "dask" on the Dask scheduler at ``scheduler``, or
+    else on a local cluster of ``workers`` processes (default one per CPU), with the same cells
+    (see ``xaibench.benchmark.executors``).
 
     Before any cell is computed, the cells still to compute are estimated (``cost``) and the
     estimate printed (on stderr; nothing when everything is stored); it is stored with the run,
@@ -368,7 +368,7 @@ def run(
     estimated longer raises ValueError naming the estimate and the largest cells, before the run
     is recorded or anything computed; without it, a run estimated over ``cost.LONG_RUN_MINUTES``
     is warned about. The peak memory of the run, of each cell (measured by the process that
-    computed it, this one or a Dask worker; see ``executors.Staged``) and, with Dask, the
+    computed it, this one or a worker; see ``executors.Staged``) and, with workers, the
     workers' largest is stored (``Store.run``, ``Store.cells``).
 
     Raises ValueError for a bad config, environment variable (``$XAIBENCH_MEMORY_GIB``,
@@ -402,20 +402,23 @@ def run(
             grid = _Grid(plan, bar=None, result=result, ex=ex)
             pairs = plan.pairs()
             grid.bar = progress_bar(sum(plan.plan(pair) for pair in pairs), enabled=progress)
-            result.estimate = grid.estimate(pairs, _parallel(ex))
+            result.estimate = grid.estimate(pairs, ex.parallel)
             result.estimate.notes += config.notes()  # what it runs unasked
             _announce(grid.bar, result.estimate, max_minutes)  # ValueError over max_minutes
             run_id = result.run_id = store.start_run(config.to_dict(), versions(), command)
             grid.start(run_id)
             if result.estimate.cells or result.estimate.training:
                 store.set_estimate(run_id, result.estimate.seconds)
+            if result.estimate.cells:
+                ex.start()  # worker processes start while the first model loads or trains
             for pair in pairs:
                 grid.run_pair(pair)
-            if ex.name != "local":
-                grid.stage("waiting for the Dask workers")
+            if ex.where is not None:
+                grid.stage(f"waiting for {ex.where}")
             ex.drain(wait=True)
             grid.stage("done")
         except BaseException:
+            _keep_finished(ex)
             if run_id is not None:
                 store.finish_run(run_id, "interrupted", peak_memory_mb=grid.memory.run_peak())
             raise
@@ -427,7 +430,7 @@ def run(
             run_id,
             "failed" if result.failures else "ok",
             peak_memory_mb=result.peak_memory_mb,
-            worker_peak_memory_mb=_worker_peak(ex),
+            worker_peak_memory_mb=ex.worker_peak(),
         )
         return result
     finally:
@@ -467,24 +470,10 @@ def _announce(bar, estimate: cost.Estimate, max_minutes: float | None) -> None:
         bar.write(warning, file=sys.stderr)
 
 
-def _parallel(ex) -> int:
-    """How many processes compute cells: 1 here, or the Dask cluster's worker threads."""
-    if ex.name == "local":
-        return 1
+def _keep_finished(ex) -> None:
+    """Store the tasks the workers finished before the run was interrupted (or failed), so that
+    the next run reuses them; another interruption meanwhile stops it."""
     try:
-        return max(1, sum(ex.client.nthreads().values()))
-    except Exception:  # noqa: BLE001 - the estimate then assumes one
-        return 1
-
-
-def _worker_peak(ex) -> float | None:
-    """The largest peak resident memory (MB) of the Dask workers over their lives (each
-    measures its own, its cells' stages included: ``executors.worker_peak_mb``), or None (local
-    executor, or the workers cannot tell)."""
-    if ex.name == "local":
-        return None
-    try:
-        peaks = [mb for mb in ex.client.run(worker_peak_mb).values() if mb is not None]
-    except Exception:  # noqa: BLE001 - the run's own peak is still stored
-        return None
-    return max(peaks) if peaks else None
+        ex.drain()
+    except Exception:  # noqa: BLE001 - the run's own error is the one to raise
+        pass
