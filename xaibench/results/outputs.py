@@ -28,6 +28,7 @@ from xaibench.results import (
     verdict_text,
 )
 from xaibench.results._figures import pdf_of
+from xaibench.results.drawing import Drawing, Job, workers_for
 from xaibench.results.latex import leaderboard_latex
 from xaibench.results.latex_cells import LINE_WIDTH, parse_width
 from xaibench.results.leaderboard import leaderboard
@@ -194,46 +195,53 @@ def _tables(out: Path, tables: dict, latex: dict) -> list[Path]:
     return files
 
 
-def _plots(data: RunData, out: Path, tables: dict) -> dict[str, list[Path]]:
-    """Every plot of the run, grouped for the report: {group: [paths]}."""
-    board, d = tables["leaderboard"], out / "plots"
+# The figure groups of the report, in its order; the column figures (vector PDFs) last.
+GROUPS = ["leaderboard", "ranks", "agreement", "curves", "tradeoffs", "gallery", "inspection"]
+
+
+def _figure_jobs(data: RunData, board: pd.DataFrame, models: pd.DataFrame, d: Path) -> dict:
+    """The figures drawn from the leaderboard alone (before the statistics): {group: jobs},
+    the groups of the most costly figures first (the workers take the jobs from the front)."""
     controls = set(board.loc[tradeoffs.control_mask(board), "method"])
-    made: dict[str, list] = {
-        "leaderboard": plots.leaderboard_plots(board, d),
-        "ranks": plots.rank_heatmaps(board, d),
-        "agreement": [plots.agreement_heatmap(tables["metric_agreement"], d / "agreement.png")],
+    return {
         "curves": [
-            plots.curves_plot(
-                data.curves(m),
-                m,
-                d / f"curves_{file_stem(m)}.png",
-                controls=controls,
-                order=_best_first(board, m),
+            Job(
+                plots.curves_plot,
+                (data.curves(m), m, d / f"curves_{file_stem(m)}.png"),
+                {"controls": controls, "order": _best_first(board, m)},
             )
             for m in data.curve_metrics
         ],
-        "tradeoffs": tradeoffs.tradeoff_plots(board, tables["models"], d),
-        "gallery": _galleries(data, d, controls),
+        "tradeoffs": tradeoffs.tradeoff_jobs(board, models, d),
+        "leaderboard": plots.leaderboard_jobs(board, d),
+        "ranks": plots.rank_heatmap_jobs(board, d),
+        "gallery": _gallery_jobs(data, d, controls),
         "inspection": [
-            plots.inspection_plot(
-                d / f"inspection_{file_stem(v['dataset'], v['model'])}.png",
-                input=v["x"],
-                filters=v["filters"],
-                activations=v["activations"],
-                title=f"{v['dataset']} / {v['model']}: first layer ({v['layer']}) and its "
-                "response to one sample",
+            Job(
+                plots.inspection_plot,
+                (d / f"inspection_{file_stem(v['dataset'], v['model'])}.png",),
+                {
+                    "input": v["x"],
+                    "filters": v["filters"],
+                    "activations": v["activations"],
+                    "title": f"{v['dataset']} / {v['model']}: first layer ({v['layer']}) and "
+                    "its response to one sample",
+                },
             )
             for v in data.artifacts("inspection")
         ],
+        "columns": paper_figures.tradeoff_column_jobs(board, models, d),
     }
-    return {k: [p for p in v if p is not None] for k, v in made.items()}
 
 
-def _column_figures(tables: dict, d: Path) -> list[Path]:
-    """The figures a paper puts in one column, as vector PDFs (``paper_figures``)."""
-    made = [paper_figures.agreement_column(tables["metric_agreement"], d / "agreement_column.pdf")]
-    made += paper_figures.tradeoff_columns(tables["leaderboard"], tables["models"], d)
-    return [p for p in made if p is not None]
+def _agreement_jobs(matrix: pd.DataFrame, d: Path) -> dict:
+    """The figures of the metric agreement (a statistic): {group: jobs}."""
+    return {
+        "agreement": [Job(plots.agreement_heatmap, (matrix, d / "agreement.png"))],
+        "agreement_column": [
+            Job(paper_figures.agreement_column, (matrix, d / "agreement_column.pdf"))
+        ],
+    }
 
 
 def _best_first(board: pd.DataFrame, metric: str) -> dict[tuple, list[str]]:
@@ -245,28 +253,26 @@ def _best_first(board: pd.DataFrame, metric: str) -> dict[tuple, list[str]]:
     return {key: list(g["method"]) for key, g in rows.groupby(["dataset", "model"], sort=False)}
 
 
-def _galleries(data: RunData, d: Path, controls: set[str]) -> list[Path | None]:
+def _gallery_jobs(data: RunData, d: Path, controls: set[str]) -> list[Job]:
     maps: dict[tuple, dict] = {}
     for a in data.artifacts("gallery"):
         maps.setdefault((a["dataset"], a["model"]), {})[a["method"]] = a["attributions"]
-    paths = []
+    jobs = []
     for inputs in data.artifacts("inputs"):
         key = (inputs["dataset"], inputs["model"])
         if key not in maps:
             continue
-        paths.append(
-            plots.gallery_plot(
-                inputs["x"],
-                maps[key],
-                d / f"gallery_{file_stem(*key)}.png",
-                title=f"{key[0]} / {key[1]}: attributions of {len(inputs['x'])} test samples",
-                targets=inputs["y"],
-                class_names=list(inputs["class_names"]),
-                feature_names=list(inputs["feature_names"]) if "feature_names" in inputs else None,
-                controls=controls,
-            )
-        )
-    return paths
+        names = list(inputs["feature_names"]) if "feature_names" in inputs else None
+        kwargs = {
+            "title": f"{key[0]} / {key[1]}: attributions of {len(inputs['x'])} test samples",
+            "targets": inputs["y"],
+            "class_names": list(inputs["class_names"]),
+            "feature_names": names,
+            "controls": controls,
+        }
+        path = d / f"gallery_{file_stem(*key)}.png"
+        jobs.append(Job(plots.gallery_plot, (inputs["x"], maps[key], path), kwargs))
+    return jobs
 
 
 def write_outputs(store: Store, out: str | Path, run_id: int | None = None) -> pd.DataFrame:
@@ -275,10 +281,11 @@ def write_outputs(store: Store, out: str | Path, run_id: int | None = None) -> p
     return build(store, out, run_id).board
 
 
-def build(store: Store, out: str | Path, run_id: int | None = None, **latex) -> Outputs:
+def build(store: Store, out: str | Path, run_id: int | None = None, **options) -> Outputs:
     """Compute and write the verdict, tables, statistics, tradeoffs, plots and ``report.html``
-    of a run of ``store`` (``latex``: the paper tables' options, as in :func:`build_from`)."""
-    return build_from(RunData.from_store(store, run_id), out, **latex)
+    of a run of ``store`` (``options``: the paper tables' and ``workers``, as in
+    :func:`build_from`)."""
+    return build_from(RunData.from_store(store, run_id), out, **options)
 
 
 def build_from(
@@ -289,11 +296,14 @@ def build_from(
     methods: list[str] | None = None,
     metrics: list[str] | None = None,
     width: float | str = LINE_WIDTH,
+    workers: int | None = None,
 ) -> Outputs:
     """Compute and write every output of ``data`` into ``out``. ``ci``, ``methods``,
     ``metrics`` and ``width`` choose what ``leaderboard.tex`` shows (intervals; a subset of
     methods and metrics; the line its tables fit: ``latex.parse_width``), checked before
-    anything is written; the other outputs hold everything."""
+    anything is written; the other outputs hold everything. The figures are drawn by this
+    process and ``workers`` worker processes at the same time (default: as many as pay,
+    ``drawing.workers_for``; 0: here only), the same files either way."""
     select(data.scores, methods=methods, metrics=metrics)  # ValueError before any work
     latex = {"ci": ci, "methods": methods, "metrics": metrics, "width": parse_width(width)}
     out = Path(out)
@@ -307,31 +317,37 @@ def build_from(
             sections=[html.failures_section(data.cells)],
         )
         return Outputs(board, {"leaderboard": board}, [out / "leaderboard.csv", path])
-    models = _with_classes(data)
-    tables = _statistics(data.scores, board, models)
-    tables["trust"] = data.trust_data(verdict.recommended)  # meta-evaluation, sweeps: if any
-    tables["verdict"] = trust.annotate(tables["verdict"], board, tables["trust"])
-    tables["models"] = models
-    tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, data.models)
-    tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, data.models)
-    files = _tables(out, tables, latex)
-    made = _plots(data, out, tables)
-    tables["trust_section"], made["trust"] = trust.section(tables["trust"], out / "plots")
+    models, d = _with_classes(data), out / "plots"
+    early = _figure_jobs(data, board, models, d)
+    jobs = sum(len(group) for group in early.values()) + 2  # and the agreement's two
+    with Drawing(workers_for(jobs) if workers is None else workers) as drawing:
+        drawing.submit(early)  # drawn while the statistics are computed
+        tables = _statistics(data.scores, board, models)
+        tables["trust"] = data.trust_data(verdict.recommended)  # meta-evaluation, sweeps: if any
+        tables["verdict"] = trust.annotate(tables["verdict"], board, tables["trust"])
+        tables["models"] = models
+        tables["tradeoffs"] = tradeoffs.tradeoffs_table(board, data.models)
+        tables["tradeoff_summary"] = tradeoffs.tradeoff_summary(board, data.models)
+        files = _tables(out, tables, latex)
+        drawing.submit(_agreement_jobs(tables["metric_agreement"], d))
+        tables["trust_section"], trusted = trust.section(tables["trust"], d)
+        drawn = drawing.drawn()
+    made = {group: drawn.get(group, []) for group in GROUPS} | {"trust": trusted}
     files += [p for group in made.values() for p in group]
     files += [pdf_of(p) for group in made.values() for p in group]  # each figure for print
-    files += _column_figures(tables, out / "plots")
+    files += drawn.get("agreement_column", []) + drawn.get("columns", [])
     files.append(report.write(out, run=data.run, cells=data.cells, tables=tables, made=made))
     return Outputs(tables["leaderboard"], tables, files)
 
 
 def rebuild(
-    out: str | Path, run_id: int | None = None, *, to: str | Path | None = None, **latex
+    out: str | Path, run_id: int | None = None, *, to: str | Path | None = None, **options
 ) -> Outputs:
     """Rebuild the outputs of run ``run_id`` (default: the latest) of run directory ``out`` from
     its ``results.sqlite``, opened read-only, into ``to`` (default: ``out`` itself; another
-    folder leaves ``out`` untouched) (``latex``: as in :func:`build_from`)."""
+    folder leaves ``out`` untouched) (``options``: as in :func:`build_from`)."""
     path = Path(out) / "results.sqlite"
     if not path.exists():
         raise ValueError(f"{out} has no results.sqlite: not a run directory")
     with Store(path, readonly=True) as store:
-        return build(store, out if to is None else to, run_id, **latex)
+        return build(store, out if to is None else to, run_id, **options)

@@ -29,6 +29,7 @@ from xaibench.results._figures import (
     _text_inches,
     plain_text,
 )
+from xaibench.results.drawing import Job, drawn
 from xaibench.results.tradeoffs import (
     FRONT_COLOR,
     GROUP,
@@ -115,6 +116,7 @@ def _legend(fig: Figure, controls: bool) -> None:
     )
 
 
+@plain_text
 def _method_figure(g: pd.DataFrame, x: str, front: str, log_x: bool, title: str, path: Path):
     fig = Figure(figsize=(COLUMN, 3.6))
     FigureCanvasAgg(fig)  # the labels are placed in its pixels
@@ -134,27 +136,16 @@ def tradeoff_columns(board: pd.DataFrame, models: pd.DataFrame, plots_dir) -> li
     accuracy vs best faithfulness of every model, and per (dataset, model) faithfulness vs
     simplicity and vs runtime, one panel each. Returns the paths written (none whose data are
     missing)."""
+    return drawn(tradeoff_column_jobs(board, models, plots_dir))
+
+
+def tradeoff_column_jobs(board: pd.DataFrame, models: pd.DataFrame, plots_dir) -> list[Job]:
+    """The figures of `tradeoff_columns`, their data computed, to draw (``drawing``)."""
     plots_dir = Path(plots_dir)
-    paths = []
+    jobs = []
     data = _performance_data(interpretability_vs_performance(board, models))
     if not data.empty:
-        fig = Figure(figsize=(COLUMN, 3.6))
-        FigureCanvasAgg(fig)
-        fig.suptitle(
-            "Interpretability vs performance\n(rings: Pareto front)",
-            fontsize=_TITLE,
-            y=1 - 0.05 / 3.6,
-            va="top",
-        )
-        ax = _axes(fig, 0.55, 0.95, COLUMN - 0.7, 2.15)
-        performance_panel(ax, data)
-        ax.tick_params(labelsize=SMALL)
-        ax.xaxis.label.set_size(SMALL)
-        ax.yaxis.label.set_size(SMALL)
-        ax.set_ylabel("best faithfulness")
-        k = len(data["dataset"].unique())
-        fig.legend(loc="lower center", ncol=min(k, 3), fontsize=SMALL, frameon=False)
-        paths.append(_pdf(fig, plots_dir / "tradeoff_performance_column.pdf"))
+        jobs.append(Job(_performance_figure, (data, plots_dir / "tradeoff_performance_column.pdf")))
     methods = accuracy_vs_simplicity(board)
     methods["control"] = _is_control(methods, board)
     for (dataset, model), g in methods.groupby(GROUP, sort=True):
@@ -167,5 +158,27 @@ def tradeoff_columns(board: pd.DataFrame, models: pd.DataFrame, plots_dir) -> li
                 continue
             title = f"{dataset} / {model}: faithfulness vs {x}"
             path = plots_dir / f"tradeoff_{x}_{file_stem(dataset, model)}.pdf"
-            paths.append(_method_figure(g[ok], x, front, log_x, title, path))
-    return paths
+            jobs.append(Job(_method_figure, (g[ok], x, front, log_x, title, path)))
+    return jobs
+
+
+@plain_text
+def _performance_figure(data: pd.DataFrame, path: Path) -> Path:
+    """Accuracy vs best faithfulness of every model (``tradeoffs.performance_panel``)."""
+    fig = Figure(figsize=(COLUMN, 3.6))
+    FigureCanvasAgg(fig)
+    fig.suptitle(
+        "Interpretability vs performance\n(rings: Pareto front)",
+        fontsize=_TITLE,
+        y=1 - 0.05 / 3.6,
+        va="top",
+    )
+    ax = _axes(fig, 0.55, 0.95, COLUMN - 0.7, 2.15)
+    performance_panel(ax, data)
+    ax.tick_params(labelsize=SMALL)
+    ax.xaxis.label.set_size(SMALL)
+    ax.yaxis.label.set_size(SMALL)
+    ax.set_ylabel("best faithfulness")
+    k = len(data["dataset"].unique())
+    fig.legend(loc="lower center", ncol=min(k, 3), fontsize=SMALL, frameon=False)
+    return _pdf(fig, path)

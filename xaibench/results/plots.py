@@ -47,6 +47,7 @@ from xaibench.results._figures import (
     plain_text,
     seconds,
 )
+from xaibench.results.drawing import Job, drawn
 from xaibench.results.gallery import gallery_plot, inspection_plot  # noqa: F401 - re-exported
 from xaibench.results.stats import aggregate_ranks
 from xaibench.results.tables import RUNTIME_METRIC, control_mask
@@ -140,15 +141,20 @@ def rank_heatmaps(board: pd.DataFrame, plots_dir: str | Path) -> list[Path]:
     """One rank heatmap per (dataset, model), ``ranks_<dataset>_<model>.png``, and
     ``ranks_all.png`` with the mean rank over them when there are several; see
     `rank_heatmap`. Returns the paths written (none for an empty board)."""
+    return drawn(rank_heatmap_jobs(board, plots_dir))
+
+
+def rank_heatmap_jobs(board: pd.DataFrame, plots_dir: str | Path) -> list[Job]:
+    """The figures of `rank_heatmaps`, to draw (``drawing``)."""
     if board is None or board.empty:
         return []
     _check_ranks(board)
     plots_dir, groups = Path(plots_dir), _groups(board)
-    paths = [rank_heatmap(board, plots_dir / "ranks_all.png")] if len(groups) != 1 else []
+    jobs = [Job(rank_heatmap, (board, plots_dir / "ranks_all.png"))] if len(groups) != 1 else []
     for key in groups:
         path = plots_dir / f"ranks_{file_stem(*key)}.png"
-        paths.append(rank_heatmap(board, path, group=key))
-    return [p for p in paths if p is not None]
+        jobs.append(Job(rank_heatmap, (board, path), {"group": key}))
+    return jobs
 
 
 @plain_text
@@ -522,12 +528,20 @@ _LB = {"row": 0.21, "panel_min": 1.45, "panel_max": 2.6, "gap": 0.25, "block_gap
 def leaderboard_plots(board: pd.DataFrame, plots_dir: str | Path) -> list[Path]:
     """One leaderboard figure per metric category of ``board``, ``leaderboard_<category>.png``
     in report order (see `leaderboard_plot`); returns the paths written."""
+    return drawn(leaderboard_jobs(board, plots_dir))
+
+
+def leaderboard_jobs(board: pd.DataFrame, plots_dir: str | Path) -> list[Job]:
+    """The figures of `leaderboard_plots`, to draw (``drawing``)."""
     plots_dir = Path(plots_dir)
-    paths = [
-        leaderboard_plot(board, plots_dir / f"leaderboard_{file_stem(c)}.png", category=c)
+    return [
+        Job(
+            leaderboard_plot,
+            (board, plots_dir / f"leaderboard_{file_stem(c)}.png"),
+            {"category": c},
+        )
         for c in categories(board)
     ]
-    return [p for p in paths if p is not None]
 
 
 @plain_text

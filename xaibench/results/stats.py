@@ -255,15 +255,16 @@ def metric_agreement_long(board: pd.DataFrame) -> pd.DataFrame:
     for key, g in groups:
         table = g.pivot(index="method", columns="metric", values="oriented")
         present = [m for m in metrics if m in table.columns]
-        for a, b in itertools.combinations(present, 2):
-            both = table[[a, b]].dropna()
+        values = table[present].to_numpy(dtype=float)
+        for (i, a), (j, b) in itertools.combinations(enumerate(present), 2):
+            both = ~np.isnan(values[:, i]) & ~np.isnan(values[:, j])  # as dropna
             rows.append(
                 {
                     **dict(zip(keys, key, strict=True)),
                     "metric_a": a,
                     "metric_b": b,
-                    "rho": _spearman(both[a].to_numpy(), both[b].to_numpy()),
-                    "n_methods": len(both),
+                    "rho": _spearman(values[both, i], values[both, j]),
+                    "n_methods": int(both.sum()),
                 }
             )
     return pd.DataFrame(rows, columns=keys + ["metric_a", "metric_b", "rho", "n_methods"])

@@ -213,15 +213,17 @@ def wide(
     controls = set(board.loc[control, "method"])
     ranks = pd.to_numeric(board["rank"], errors="coerce")
     best = ranks[~control].groupby(board.loc[~control, "metric"]).min()
+    cells = {}  # (method, metric): its first row
+    for r in board.to_dict("records"):
+        cells.setdefault((r["method"], r["metric"]), r)
     rows = []
     for method in sorted(set(board["method"]) - controls) + sorted(controls):
         row = [name(method) + (" (control)" if method in controls else "")]
         for m in metrics:
-            r = board[(board.method == method) & (board.metric == m)]
-            if r.empty:
+            r = cells.get((method, m))
+            if r is None:
                 row.append("")
                 continue
-            r = r.iloc[0]
             if m == RUNTIME_METRIC:  # timed per batch: its samples share one time, no interval
                 text = fmt_time(r["mean"], unit)
             else:

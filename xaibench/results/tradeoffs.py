@@ -36,6 +36,7 @@ from xaibench.results._figures import (
     plain_text,
     seconds,
 )
+from xaibench.results.drawing import Job, drawn
 from xaibench.results.leaderboard import roundoff
 from xaibench.results.tables import RUNTIME_METRIC, control_mask
 from xaibench.results.tables import as_bool as _as_bool
@@ -421,6 +422,7 @@ def _front_line(ax, x: np.ndarray, y: np.ndarray, maximise_x: bool, color) -> No
     ax.step(x, y, where=where, color=color, alpha=0.6, linewidth=1.2, zorder=2)
 
 
+@plain_text
 def _performance_plot(perf: pd.DataFrame, rho: str, path: Path) -> Path | None:
     data = _performance_data(perf)
     if data.empty:
@@ -513,6 +515,7 @@ def method_panel(ax, g: pd.DataFrame, x: str, front_col: str, log_x: bool) -> No
     )
 
 
+@plain_text
 def _method_plot(
     methods: pd.DataFrame, x: str, front_col: str, rho: str, path: Path, *, log_x: bool
 ) -> Path | None:
@@ -595,15 +598,26 @@ def tradeoff_plots(
     faithfulness_best and the Spearman ρ quoted leave out (see `tradeoff_summary`). A plot
     whose data are missing is skipped, not an error.
     """
+    return drawn(tradeoff_jobs(board, models, plots_dir, control=control))
+
+
+def tradeoff_jobs(
+    board: pd.DataFrame,
+    models: pd.DataFrame,
+    plots_dir: str | Path,
+    *,
+    control: str | None = CONTROL,
+) -> list[Job]:
+    """The figures of `tradeoff_plots`, their data computed, to draw (``drawing``)."""
     plots_dir = Path(plots_dir)
     perf = interpretability_vs_performance(board, models, control=control)
     methods = accuracy_vs_simplicity(board)
     methods["control"] = _is_control(methods, board)
     rho = _summary(perf, methods, board, control).set_index("relationship")
     perf_rho = _rho_text(rho.loc["accuracy_vs_faithfulness"], None)
-    paths = [_performance_plot(perf, perf_rho, plots_dir / "tradeoff_performance.png")]
+    jobs = [Job(_performance_plot, (perf, perf_rho, plots_dir / "tradeoff_performance.png"))]
     for x, front, log_x in [("simplicity", "pareto", False), ("runtime", "pareto_runtime", True)]:
         text = _rho_text(rho.loc[f"faithfulness_vs_{x}"], control)
         path = plots_dir / f"tradeoff_{x}.png"
-        paths.append(_method_plot(methods, x, front, text, path, log_x=log_x))
-    return [p for p in paths if p is not None]
+        jobs.append(Job(_method_plot, (methods, x, front, text, path), {"log_x": log_x}))
+    return jobs
