@@ -329,6 +329,7 @@ def _run(args) -> int:
             scheduler=args.scheduler,
             workers=workers,
             max_minutes=args.max_minutes,
+            outputs=True,
         )
     except KeyboardInterrupt:
         print(
@@ -351,7 +352,7 @@ def _run(args) -> int:
         )
         return 1
     _print_summary(result, out, rebuilt)
-    _print_cost(result, time.perf_counter() - args.started)  # the command's wall time so far
+    _print_cost(result, time.perf_counter(), args.started)  # the command's wall time so far
     return result.exit_code
 
 
@@ -410,16 +411,17 @@ def _print_summary(result, out: Path, rebuilt: bool) -> None:
             print(f"  ... and {len(result.failures) - 20} more", file=sys.stderr)
 
 
-def _print_cost(result, seconds: float) -> None:
-    """The command's wall time (``seconds``: from ``main``'s start, so TensorFlow's import,
-    loading, the run and writing the outputs) against the run's estimate, and the run's peak
-    memory (on stderr)."""
+def _print_cost(result, now: float, started: float) -> None:
+    """The command's wall time (from ``main``'s start at ``started``, so TensorFlow's import,
+    loading, the run and writing the outputs) against the run's estimate with the time taken
+    before it was made, and the run's peak memory (on stderr)."""
     from xaibench.benchmark.cost import duration
 
-    parts = [f"took {duration(seconds)}"]
+    parts = [f"took {duration(now - started)}"]
     estimate = result.estimate
     if estimate is not None and (estimate.cells or estimate.training):
-        parts[0] += f" ({estimate.brief()})"
+        before = (result.estimated_at or started) - started  # start-up, loading, the probes
+        parts[0] += f" ({estimate.brief(before)})"
     if result.peak_memory_mb is not None:
         parts.append(f"peak memory {result.peak_memory_mb:,.0f} MB")
     print("; ".join(parts), file=sys.stderr)

@@ -288,16 +288,17 @@ def estimate_of(seconds, training=None, parallel=1):
 
 def test_estimate_total_largest_budget_and_warning():
     est = estimate_of([600.0, 1200.0, 60.0, None], {"d/m": 300.0}, parallel=2)
-    assert est.seconds == pytest.approx((600 + 1200 + 60) / 2 + 300)  # 1230 s = 20.5 min
+    # the training at its expected share of the longest: 930 + 165 s = 18.25 min
+    assert est.seconds == pytest.approx((600 + 1200 + 60) / 2 + cost.TRAINING_SHARE * 300)
     assert [c.method for c in est.largest(2)] == ["method1", "method0"]
-    assert est.over(21) is None and est.warning() is None
-    refusal = est.over(20)
-    assert refusal.startswith("the run is estimated at 20.5 min, over --max-minutes 20")
+    assert est.over(19) is None and est.warning() is None
+    refusal = est.over(18)
+    assert refusal.startswith("the run is estimated at 18.2 min, over --max-minutes 18")
     assert "d/m/method1/q 20.0 min" in refusal and "1 cells of unknown cost (why)" in refusal
     assert "\n" not in refusal
     assert "estimated at" in estimate_of([3600.0]).warning()
     summary = est.summary()
-    assert "20.5 min for 4 cells on 2 workers" in summary and "d/m up to 5.0 min" in summary
+    assert "18.2 min for 4 cells on 2 workers" in summary and "d/m up to 5.0 min" in summary
 
 
 def test_unknown_cost_is_said_as_unknown_never_as_zero():
@@ -314,7 +315,34 @@ def test_unknown_cost_is_said_as_unknown_never_as_zero():
     assert part.brief() == "estimated 10 s of what had a known cost"
     assert estimate_of([10.0]).brief() == "estimated 10 s"
     trained = estimate_of([None], {"d/m": 60.0})  # the training is known: a time, said partial
-    assert trained.summary().startswith("estimated time: 1.0 min for 1 cells (1 of unknown cost")
+    assert trained.summary().startswith("estimated time: 33 s for 1 cells (1 of unknown cost")
+
+
+def test_the_estimate_counts_worker_speed_outputs_and_the_time_before_it():
+    """The whole command is estimated: workers at their measured speed (two workers of the
+    quick suite computed 1.8x slower per cell than the probes say, so the cells were counted
+    twice as fast as they came), writing the outputs, and what came before the estimate."""
+    est = estimate_of([100.0, 10.0], {"d/m": 5.0}, parallel=2)
+    est.speedup, est.outputs = 1.1, cost.output_seconds(1000)
+    assert est.outputs == pytest.approx(cost.OUTPUT_SECONDS + 1000 * cost.OUTPUT_SECONDS_PER_CELL)
+    assert est.seconds == pytest.approx(110 / 1.1 + cost.TRAINING_SHARE * 5 + est.outputs)
+    assert "  writing the outputs afterwards: about 11 s" in est.summary().splitlines()
+    assert est.brief(before=8.0) == f"estimated {cost.duration(est.seconds + 8.0)}"
+    left = cost.Remaining(est, clock=lambda: 0.0)  # the ETA: the workers' speed, training's longest
+    assert sum(left.left.values()) == pytest.approx(110 / 1.1 + 5)
+
+
+def test_local_worker_processes_declare_their_measured_speedup():
+    from xaibench.benchmark.executors import LocalExecutor
+    from xaibench.benchmark.processes import ProcessExecutor
+
+    ex = ProcessExecutor(2)
+    try:
+        assert ex.speedup == pytest.approx(2 * ProcessExecutor.WORKER_EFFICIENCY)
+        assert 1.0 < ex.speedup < 2.0  # faster than one process, less than twice as fast
+    finally:
+        ex.close()
+    assert LocalExecutor().speedup == 1.0
 
 
 def test_the_notes_of_the_config_come_with_the_estimate():

@@ -524,7 +524,7 @@ def test_suites_are_valid_and_cover_what_they_promise(name):
     else:
         assert set(suite.datasets) == set(xb.datasets.names()) - large
         assert set(builtin_methods) <= set(suite.methods)
-        assert suite.samples == (128 if name == "default" else 256)
+        assert suite.samples == (56 if name == "default" else 256)  # README: Suites
 
 
 def test_folder_dataset_runs_through_the_cli(tmp_path, capsys):

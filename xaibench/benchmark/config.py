@@ -363,23 +363,25 @@ TABULAR_DATASETS = ("breast_cancer", "wine", "synthetic_tabular")
 IMAGE_MODELS = ("linear", "mlp", "cnn", "cnn_deep")
 TABULAR_MODELS = ("linear", "mlp", "mlp_deep")
 # Smaller budgets for the heavy methods and the re-explaining metrics, so that the default suite
-# fits 30 minutes on 2 cores; the full suite uses the papers' defaults. The re-explaining metrics
+# fits 10 minutes on 2 cores; the full suite uses the papers' defaults. The re-explaining metrics
 # multiply a method's cost (sensitivity: once per perturbation; model_randomisation: once per
-# randomised layer, ten on cnn_deep), so the heavy methods on cnn_deep dominate: measured on an
-# idle 2-core machine from an empty model cache, 32.8 min with 250 masks/samples and every layer,
-# 22.5 min with these (19.5 min after the faster noisy linear imputation).
+# randomised layer, ten on cnn_deep; sMPRT: once per noisy copy), so the heavy methods on cnn_deep
+# dominate: measured on an idle 2-core machine from an empty model cache (two worker processes),
+# 22.4 min with 128 samples, 8 perturbations, 5 layers and 3 sMPRT copies, 9.9 min with these and
+# 64 samples; with 56, README: Built-in suites (which also gives what the cut costs in CI width and ranks).
 DEFAULT_BUDGETS = {
     "rise": {"masks": 128},
     "lime": {"samples": 128},
     "kernel_shap": {"samples": 128},
-    "max_sensitivity": {"samples": 8},
-    "avg_sensitivity": {"samples": 8},
-    "model_randomisation": {"layers": 5},
+    "max_sensitivity": {"samples": 4},
+    "avg_sensitivity": {"samples": 4},
+    "model_randomisation": {"layers": 3},
     # sMPRT re-explains samples - 1 + steps x samples times per sample: the paper's 50 noisy
-    # copies at every layer are 249 on the 4-layer cnn; 3 copies measured once, after every
-    # layer is random, are 5, about model_randomisation's cost (README: Built-in suites)
-    "smooth_mprt": {"samples": 3, "layers": 1},
+    # copies at every layer are 249 on the 4-layer cnn; 2 copies (one noisy, the input) measured
+    # once, after every layer is random, are 3, as many as model_randomisation's
+    "smooth_mprt": {"samples": 2, "layers": 1},
 }
+DEFAULT_SAMPLES = 56
 
 
 # The meta-evaluation budget of the built-in suites with ``xaibench run --meta`` (README,
@@ -392,10 +394,12 @@ def _all_metrics() -> tuple[str, ...]:
     return tuple(n for n in _metrics.names() if _metrics.cls(n).__module__.startswith("xaibench."))
 
 
-# What keeps CI's regression gate lean: sMPRT with one noisy copy and the input itself (2
-# re-explanations per sample, about what model_randomisation makes on these models); measured,
-# the metrics of issue 29 add ~15% to the quick suite (README: Built-in suites).
-QUICK_BUDGETS = {"smooth_mprt": {"samples": 2, "layers": 1}}
+# What keeps the quick suite within 90 s on 2 cores (and CI's regression gate lean): sensitivity
+# with 4 perturbations and sMPRT with one noisy copy and the input itself, as the default suite
+# (README: Built-in suites, with what they cost in ranks).
+QUICK_BUDGETS = {
+    k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity", "smooth_mprt")
+}
 
 
 def _quick() -> RunConfig:
@@ -407,14 +411,15 @@ def _quick() -> RunConfig:
         methods=CHEAP_METHODS,
         metrics=_all_metrics(),
         samples=32,
-        params={k: DEFAULT_BUDGETS[k] for k in ("max_sensitivity", "avg_sensitivity")}
-        | QUICK_BUDGETS,
+        params=dict(QUICK_BUDGETS),
         meta_budget=dict(META_BUDGET),
         workers=2,  # worker processes, as the machine affords (README: Built-in suites)
     )
 
 
-def _default(name: str = "default", samples: int = 128, budgets=None, adapters=()) -> RunConfig:
+def _default(
+    name: str = "default", samples: int = DEFAULT_SAMPLES, budgets=None, adapters=()
+) -> RunConfig:
     datasets = IMAGE_DATASETS + TABULAR_DATASETS
     return RunConfig(
         name=name,

@@ -53,6 +53,16 @@ PROBE_FIRST, PROBE_MOST, PROBE_SECONDS = 8, 256, 0.05
 CELL_OVERHEAD = 0.02
 # Runs estimated longer than this (minutes) are warned about when no --max-minutes is given.
 LONG_RUN_MINUTES = 30
+# Writing a run's outputs (statistics, tables, figures in PNG and PDF, report.html) costs about
+# this per ok cell, on two drawing processes: measured with `xaibench report` on an idle 2-core
+# machine, 10 s for the quick suite's 1,040 cells and 40 s for the default suite's 4,485 (before
+# its budgets were cut); plus OUTPUT_SECONDS for reading the store and the report itself.
+OUTPUT_SECONDS_PER_CELL = 0.009
+OUTPUT_SECONDS = 2.0
+# The training of a model is estimated at its longest (every epoch); early stopping ends it
+# sooner: measured, the quick suite's six models trained in 19 s of the 34 s estimated (0.56),
+# so the run's total counts this share of it.
+TRAINING_SHARE = 0.55
 
 
 @dataclass(frozen=True)
@@ -293,12 +303,22 @@ def needs_imputation(method, metrics, x, model) -> bool:
 class Estimate:
     """A run's estimate: its cells to compute and the models it trains (``training``:
     "dataset/model" -> seconds at most, None when not timed). ``parallel`` processes compute
-    the cells (Dask workers); models are trained one after the other in the run's process."""
+    the cells (worker processes, Dask workers), together ``speedup`` times as fast as the probes
+    say one process is (default: ``parallel``; see ``processes.ProcessExecutor.speedup``); models
+    are trained one after the other in the run's process. ``outputs``: the seconds of writing
+    the outputs afterwards (``output_seconds``; 0 for a run that writes none)."""
 
     cells: list[CellEstimate] = field(default_factory=list)
     training: dict[str, float | None] = field(default_factory=dict)
     parallel: int = 1
     notes: list[str] = field(default_factory=list)  # what the run does unasked (shown first)
+    speedup: float | None = None
+    outputs: float = 0.0
+
+    @property
+    def cell_speedup(self) -> float:
+        """How many times faster than one process the cells are computed."""
+        return max(1e-9, self.speedup if self.speedup is not None else max(1, self.parallel))
 
     @property
     def known(self) -> list[CellEstimate]:
@@ -310,10 +330,12 @@ class Estimate:
 
     @property
     def seconds(self) -> float:
-        """Estimated wall-clock seconds of what is known: the cells over ``parallel`` and the
-        training of the models not cached."""
-        cells = sum(c.seconds for c in self.known) / max(1, self.parallel)
-        return cells + sum(s for s in self.training.values() if s is not None)
+        """Estimated wall-clock seconds of what is known: the cells over ``cell_speedup``, the
+        training of the models not cached (``TRAINING_SHARE`` of its longest) and writing the
+        outputs."""
+        cells = sum(c.seconds for c in self.known) / self.cell_speedup
+        training = TRAINING_SHARE * sum(s for s in self.training.values() if s is not None)
+        return cells + training + self.outputs
 
     def largest(self, k: int = 3) -> list[CellEstimate]:
         return sorted(self.known, key=lambda c: -c.seconds)[:k]
@@ -334,12 +356,13 @@ class Estimate:
         """Whether any part has a known cost (cells or training)."""
         return bool(self.known) or any(s is not None for s in self.training.values())
 
-    def brief(self) -> str:
-        """The estimate in a few words, for the line of what the run took."""
+    def brief(self, before: float = 0.0) -> str:
+        """The estimate in a few words, for the line of what the run took (``before``: the
+        seconds the command had taken when the estimate was made, counted in)."""
         if not self.timed:
             return "its cost was unknown"
         part = " of what had a known cost" if self.unknown else ""
-        return f"estimated {duration(self.seconds)}{part}"
+        return f"estimated {duration(before + self.seconds)}{part}"
 
     def summary(self) -> str:
         """What the terminal shows before the run: the total (unknown when no part has a known
@@ -360,6 +383,8 @@ class Estimate:
             lines.append(f"  training (not cached; early stopping often ends sooner): {train}")
         if self.known:
             lines.append(f"  largest cells: {self._top()}")
+        if self.outputs:
+            lines.append(f"  writing the outputs afterwards: about {duration(self.outputs)}")
         if self.unknown:
             lines.append(f"  {self._unknown_text()[2:]}")
         return "\n".join(lines)
@@ -385,6 +410,12 @@ class Estimate:
         )
 
 
+def output_seconds(cells: int) -> float:
+    """The seconds of writing the outputs of a run of ``cells`` cells (see
+    ``OUTPUT_SECONDS_PER_CELL``)."""
+    return OUTPUT_SECONDS + OUTPUT_SECONDS_PER_CELL * cells
+
+
 def duration(seconds: float) -> str:
     """``seconds`` for people: "40 s", "3.5 min", "2.1 h"."""
     if seconds < 60:
@@ -406,8 +437,8 @@ class Remaining:
     PRIOR_SHARE = 0.05
 
     def __init__(self, estimate: Estimate, *, clock=time.perf_counter):
-        parallel = max(1, estimate.parallel)
-        self.left = {c.key: c.seconds / parallel for c in estimate.known}  # wall-clock seconds
+        speedup = estimate.cell_speedup
+        self.left = {c.key: c.seconds / speedup for c in estimate.known}  # wall-clock seconds
         self.left.update({k: s for k, s in estimate.training.items() if s is not None})
         self.prior = self.PRIOR_SHARE * sum(self.left.values())
         self.done = 0.0

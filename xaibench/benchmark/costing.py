@@ -74,10 +74,12 @@ class Costing:
     def __init__(self, plan: Plan, stage: Callable[[str, Pair], None]):
         self.plan, self.stage = plan, stage
 
-    def estimate(self, pairs: list[Pair], parallel: int = 1) -> cost.Estimate:
+    def estimate(
+        self, pairs: list[Pair], parallel: int = 1, speedup: float | None = None
+    ) -> cost.Estimate:
         """The cost of the cells still to compute (``Plan.plan`` first), on ``parallel``
-        processes."""
-        estimate = cost.Estimate(parallel=parallel)
+        processes ``speedup`` times as fast as one (``cost.Estimate``)."""
+        estimate = cost.Estimate(parallel=parallel, speedup=speedup)
         for pair in pairs:
             if pair.planned:
                 self.estimate_pair(pair, estimate)

@@ -260,6 +260,7 @@ class LocalExecutor:
     name = "local"
     where = None  # the tasks are computed here: nothing is sent anywhere
     parallel = 1  # processes computing cells
+    speedup = 1.0  # as fast as the cost probes say one process is (cost.Estimate.speedup)
 
     def start(self) -> None:
         """Nothing to start (worker processes start here: ``processes.ProcessExecutor``)."""
@@ -494,6 +495,7 @@ class DaskExecutor:
 
     name = "dask"
     where = "the Dask workers"
+    speedup = None  # its workers' threads, each as fast as this process (cost.Estimate.speedup)
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None):
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -59,6 +60,7 @@ class RunResult:
     artifacts: int = 0  # report artifacts (gallery, inspection) written by this run
     estimate: cost.Estimate | None = None  # the cost estimate of the cells it computed
     peak_memory_mb: float | None = None  # the peak resident memory of this process
+    estimated_at: float | None = None  # time.perf_counter() when the estimate was made
 
     @property
     def exit_code(self) -> int:
@@ -110,10 +112,12 @@ class _Grid:
         """The run is recorded as ``run_id``: what it computes is linked to it from here on."""
         self.run_id = self.keeper.run_id = run_id
 
-    def estimate(self, pairs: list[Pair], parallel: int = 1) -> cost.Estimate:
+    def estimate(
+        self, pairs: list[Pair], parallel: int = 1, speedup: float | None = None
+    ) -> cost.Estimate:
         """The cost of the cells still to compute (``costing``); it drives the ETA of the
         progress bar (``Remaining``)."""
-        estimate = Costing(self.plan, self.stage).estimate(pairs, parallel)
+        estimate = Costing(self.plan, self.stage).estimate(pairs, parallel, speedup)
         self.estimates = {c.key: c for c in estimate.cells}
         self.remaining = cost.Remaining(estimate)
         return estimate
@@ -353,6 +357,7 @@ def run(
     scheduler: str | None = None,
     workers: int | None = None,
     max_minutes: float | None = None,
+    outputs: bool = False,
 ) -> RunResult:
     """Run the grid of ``config`` into the store of the run directory ``out`` (the outputs are
     written from the store by ``xaibench.results.outputs``, as the CLI does after a run).
@@ -369,7 +374,8 @@ def run(
     is recorded or anything computed; without it, a run estimated over ``cost.LONG_RUN_MINUTES``
     is warned about. The peak memory of the run, of each cell (measured by the process that
     computed it, this one or a worker; see ``executors.Staged``) and, with workers, the
-    workers' largest is stored (``Store.run``, ``Store.cells``).
+    workers' largest is stored (``Store.run``, ``Store.cells``). ``outputs``: the caller writes
+    the run's outputs afterwards (the CLI), so the estimate counts them.
 
     Raises ValueError for a bad config, environment variable (``$XAIBENCH_MEMORY_GIB``,
     ``$XAIBENCH_MALLOC``) or executor (before any work). KeyboardInterrupt propagates after the
@@ -402,7 +408,10 @@ def run(
             grid = _Grid(plan, bar=None, result=result, ex=ex)
             pairs = plan.pairs()
             grid.bar = progress_bar(sum(plan.plan(pair) for pair in pairs), enabled=progress)
-            result.estimate = grid.estimate(pairs, ex.parallel)
+            result.estimate = grid.estimate(pairs, ex.parallel, ex.speedup)
+            if outputs:  # the caller writes them afterwards (the CLI)
+                result.estimate.outputs = cost.output_seconds(grid.bar.total or 0)
+            result.estimated_at = time.perf_counter()
             result.estimate.notes += config.notes()  # what it runs unasked
             _announce(grid.bar, result.estimate, max_minutes)  # ValueError over max_minutes
             run_id = result.run_id = store.start_run(config.to_dict(), versions(), command)
