@@ -10,7 +10,7 @@ import pytest
 
 import xaibench as xb
 from xaibench._tf import keras
-from xaibench.benchmark.config import SUITES, load_config, tomllib
+from xaibench.benchmark.config import DEFAULT_BUDGETS, SUITES, load_config, tomllib
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -58,10 +58,11 @@ def test_python_examples_run(capsys, tmp_path, monkeypatch):
 
 def test_config_examples_are_valid(tmp_path):
     (entry_point,) = [b for b in blocks("toml") if "xaibench.plugins" in b]
-    (torch_run,) = [b for b in blocks("toml") if "torch:" in b]
+    (torch_run,) = [b for b in blocks("toml") if "torch:my_pkg" in b]
+    (torch_64,) = [b for b in blocks("toml") if "torch:nets64" in b]
     (trust,) = [b for b in blocks("toml") if "[sweep." in b]
     toml, more, model_params, photos, at_224 = [
-        b for b in blocks("toml") if b not in (entry_point, torch_run, trust)
+        b for b in blocks("toml") if b not in (entry_point, torch_run, torch_64, trust)
     ]
     (tmp_path / "trust.toml").write_text('metrics = ["deletion", "sparseness"]\n' + trust)
     config = load_config(tmp_path / "trust.toml").validate()
@@ -116,6 +117,16 @@ def test_config_examples_are_valid(tmp_path):
     (tmp_path / "torch.toml").write_text(torch_run.replace("@net.pt", f"@{tmp_path}/net.pt"))
     mixed = load_config(tmp_path / "torch.toml").validate()
     assert mixed.models[-1] == f"torch:my_pkg.nets:build@{tmp_path}/net.pt"
+    # a user's 64x64 torch CNN: its methods, every metric, the default suite's budgets
+    for name in ("shapes64.npz", "cnn64.pt"):
+        (tmp_path / name).write_bytes(b"")
+    torch_64 = torch_64.replace('"shapes64', f'"{tmp_path}/shapes64').replace(
+        "@cnn64", f"@{tmp_path}/cnn64"
+    )
+    (tmp_path / "cnn64.toml").write_text(torch_64)
+    cnn64 = load_config(tmp_path / "cnn64.toml").validate()
+    assert cnn64.params == {k: v for k, v in DEFAULT_BUDGETS.items() if k in cnn64.params}
+    assert set(cnn64.params) == set(DEFAULT_BUDGETS) and cnn64.samples == 16
     realistic = SUITES["realistic"]
     assert set(config.methods) == set(realistic.methods)
     assert set(config.metrics) == set(realistic.metrics)

@@ -129,3 +129,26 @@ def _glibc():
     except OSError:
         return None
     return libc if hasattr(libc, "gnu_get_libc_version") else None
+
+
+def torch_before_tensorflow() -> bool:
+    """Import torch, and where Triton is installed (torch's CUDA builds) torch's compiler, which
+    loads Triton, before TensorFlow: Triton's native module loaded after TensorFlow's crashes
+    the process (a segmentation fault, seen with torch 2.14.1+cu130 and torchvision 0.29.1
+    beside TensorFlow 2.21: ``import tensorflow; import torchvision``); loaded first, both work.
+    True when torch is loaded (now or before); False when it is not installed or TensorFlow
+    came first (too late: nothing is imported)."""
+    import importlib.util
+    import sys
+
+    if "torch" in sys.modules and (
+        "torch._dynamo" in sys.modules or importlib.util.find_spec("triton") is None
+    ):
+        return True
+    if "tensorflow" in sys.modules or importlib.util.find_spec("torch") is None:
+        return False
+    import torch  # noqa: F401
+
+    if importlib.util.find_spec("triton") is not None:
+        import torch._dynamo  # noqa: F401 - imports Triton
+    return True

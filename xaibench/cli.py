@@ -300,10 +300,32 @@ def _run_config(args):
     return config.validate()
 
 
+def _uses_torch(args) -> bool:
+    """Whether the run may load a torch model: ``torch`` in ``--models``, in the config file's
+    text or in the source of an ``--import`` module (read, not imported; a guess that errs
+    towards yes: then torch is imported for nothing)."""
+    texts = [args.models or ""]
+    if args.config:
+        try:
+            texts.append(Path(args.config).read_text(errors="replace"))
+        except (OSError, ValueError):
+            pass  # the config's own loading says what is wrong with it
+    for name in args.imports or []:
+        try:
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.origin and Path(spec.origin).is_file():
+                texts.append(Path(spec.origin).read_text(errors="replace"))
+        except (ImportError, OSError, ValueError):
+            pass  # the import itself reports it
+    return any("torch" in text for text in texts)
+
+
 def _run(args) -> int:
-    from xaibench._system import tune_allocator
+    from xaibench._system import torch_before_tensorflow, tune_allocator
 
     tune_allocator()  # before TensorFlow starts its threads (README, Memory)
+    if _uses_torch(args):
+        torch_before_tensorflow()  # a CUDA build's Triton after TensorFlow: a segfault
     from xaibench.benchmark.runner import run
     from xaibench.store import StoreWriteError
 

@@ -230,7 +230,8 @@ def test_a_wide_set_is_split_into_parts_whose_labels_stay_valid(board):
 
 
 def test_the_caption_explains_the_set_once(board):
-    found = tables_of(leaderboard_latex(board, MODELS), "shapes", "cnn")
+    alone = board[board["dataset"] == "shapes"]  # the first set: its caption states the key
+    found = tables_of(leaderboard_latex(alone, MODELS), "shapes", "cnn")
     assert len(found) > 1
     caption = found[0]["caption"]
     assert caption.startswith("shapes / cnn (test accuracy 0.983, 136,484 parameters) (part 1 of ")
@@ -250,6 +251,23 @@ def test_the_caption_explains_the_set_once(board):
     assert "90\\% percentile bootstrap" in other and "$\\alpha = 0.01$" in other
     plain = floats(leaderboard_latex(board.drop(columns="tie")))[0]["caption"]
     assert "Superscript" not in plain and "footnotesize" not in plain
+
+
+def test_a_key_said_once_for_the_whole_file(board):
+    """A paper's sets of one run share their key: the first set states it, the others refer to
+    it (was: the same paragraph under every table); a set whose key differs states its own."""
+    found = floats(leaderboard_latex(board, MODELS))
+    first, other = tables_of_caption(found, "digits / linear"), tables_of_caption(found, "shapes")
+    assert "Mean over" in first["caption"] and "Mean over" not in other["caption"]
+    assert other["caption"].startswith("shapes / cnn (test accuracy 0.983, 136,484 parameters)")
+    assert other["caption"].endswith("Key as in Table~\\ref{tab:digits-linear}.")
+    fewer = board[~((board["dataset"] == "shapes") & (board["method"] == "sobel"))]
+    own = tables_of_caption(floats(leaderboard_latex(fewer, MODELS)), "shapes")
+    assert "Mean over" in own["caption"]  # its controls differ: its own key
+
+
+def tables_of_caption(found: list[dict], prefix: str) -> dict:
+    return next(f for f in found if f["caption"].startswith(prefix))
 
 
 def test_ci_false_shows_means_only(board):
@@ -564,4 +582,4 @@ def test_a_paper_of_6_5_inch_lines_gets_compact_tables_that_fit_their_pages(tmp_
     info = subprocess.run(["pdfinfo", "t.pdf"], cwd=tmp_path, capture_output=True, text=True)
     pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))
     assert pages <= 8, pages
-    assert tex.count("Mean over") == 2  # one caption per set
+    assert tex.count("Mean over") == 1  # one key for the file: the second set refers to it

@@ -35,6 +35,7 @@ import pickle
 import queue
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -44,7 +45,13 @@ from pathlib import Path
 
 # Only the standard library and xaibench._system here: a worker imports this module first and
 # tunes its allocator and threads before TensorFlow is imported (``_serve``).
-from xaibench._system import available_mb, share_cpus, tune_allocator, usable_cpus
+from xaibench._system import (
+    available_mb,
+    share_cpus,
+    torch_before_tensorflow,
+    tune_allocator,
+    usable_cpus,
+)
 
 RETRIES = 1  # how many times a task whose worker died is sent again, to a new worker
 START_FAILURES = 2  # workers in a row that die before they are ready: the workers cannot start
@@ -114,11 +121,14 @@ def dumps(value) -> bytes:
     return out.getvalue()
 
 
-def _serve(conn, threads: int) -> None:
+def _serve(conn, threads: int, torch: bool = False) -> None:
     """A worker process: tunes itself, says it is ready, then answers every task it receives
-    until the run's process closes the pipe (or stops it)."""
+    until the run's process closes the pipe (or stops it). ``torch``: the run's process has
+    torch loaded, so the worker loads it before TensorFlow (``torch_before_tensorflow``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's process's to handle
     tune_allocator()  # as xaibench run does for itself, before TensorFlow starts
+    if torch:
+        torch_before_tensorflow()
     share_cpus(threads)
     from threadpoolctl import threadpool_limits
 
@@ -165,8 +175,9 @@ class _Worker:
 
     def __init__(self, context, threads: int):
         self.conn, theirs = context.Pipe()
+        torch = "torch" in sys.modules  # the run has torch models: the workers load it first
         self.process = context.Process(
-            target=_serve, args=(theirs, threads), name="xaibench-worker", daemon=True
+            target=_serve, args=(theirs, threads, torch), name="xaibench-worker", daemon=True
         )
         self.process.start()
         theirs.close()

@@ -6,7 +6,8 @@ italics below a rule. A set wider than the line is split into parts by columns, 
 the widths are estimated from the Computer Modern glyph widths (:func:`text_width`), so that
 every part fits the line it is made for (``width``: 345 pt, the line of a 10 pt one-column
 article, unless told; ``--tex-width 6.5in``) at 9 pt, legible on paper. The first part carries
-the caption that explains the set; the others say which set they continue.
+the caption that explains the set (or, when an earlier set's says the same, refers to that
+table); the others say which set they continue.
 
 Every number of a column has the same decimals (:data:`DIGITS` significant digits of the
 column's largest mean; a column of very small or large scores is scaled by a power of ten named
@@ -377,10 +378,14 @@ def _tabular(columns: list[_Column], methods: list[str], controls: list[str], ci
     ]
 
 
-def _table_set(rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: set, models):
+def _table_set(
+    rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: set, models, keys: dict
+):
     """The LaTeX tables of one (dataset, model): its columns in parts that fit the line, as
     many parts stacked in one table as fit ``FLOAT_HEIGHT``, the first table with the caption
-    that explains the set, the others continuing it."""
+    that explains the set, the others continuing it. ``keys``: the key texts of the sets
+    before, by the label of the table that states them: a set whose key says the same refers
+    to that table instead of repeating it."""
     dataset, model = key
     methods, controls = _methods(rows[rows.metric.isin(metrics)])
     shown = methods + controls
@@ -406,7 +411,9 @@ def _table_set(rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: 
         names += [_label(labels, dataset, model, c) for c, at in where.items() if at == i]
         of = f" (part {i} of {len(floats)})" if len(floats) > 1 else ""
         if i == 1:
-            head, base = rf"\caption[{title}{of}]{{{title}{info}{of}. {key_text}}}", names[0]
+            said = keys.setdefault(key_text, names[0])
+            text = key_text if said == names[0] else rf"Key as in Table~\ref{{{said}}}."
+            head, base = rf"\caption[{title}{of}]{{{title}{info}{of}. {text}}}", names[0]
         else:
             head = rf"\caption{{{title}{of}, continued from Table~\ref{{{base}}}.}}"
         tabulars = [_tabular(part, methods, controls, opts.ci) for part in parts]
@@ -500,7 +507,8 @@ def leaderboard_latex(
     with ``ci`` its ``[ci_low, ci_high]`` on the line below, aligned on the point and the comma
     (module docstring); runtime is a duration in one unit per column, without an interval;
     ``n/a`` where a method has no finite score, ``--`` where it was not evaluated. The caption
-    of a set's first table states what the set shows: the samples ``n``, the ``confidence``
+    of a set's first table states what the set shows (a set whose key would repeat an earlier
+    one's word for word says "Key as in Table~\ref{...}" instead): the samples ``n``, the ``confidence``
     level of the intervals and the test behind the letters (Wilcoxon, Holm, ``alpha``): pass
     the values the board was computed with. ``models`` (dataset, model, accuracy, params) adds
     the test accuracy and parameter count.
@@ -521,6 +529,7 @@ def leaderboard_latex(
     metrics = as_names(metrics)
     opts = _Options(bool(ci), width, methods is not None, metrics is not None, confidence, alpha)
     labels: set = set()
+    keys: dict[str, str] = {}  # each key text of a caption: the label of the table that says it
     parts = [
         "% xaibench leaderboard: one table set per (dataset, model)"
         + (", metrics by category." if metrics is None else ", the chosen metrics.")
@@ -530,5 +539,5 @@ def leaderboard_latex(
     for key, rows in shown.groupby(["dataset", "model"], sort=True):
         chosen = [m for _, group in column_groups(rows, metrics) for m in group]
         if chosen:
-            parts += _table_set(rows, key, chosen, opts, labels, models)
+            parts += _table_set(rows, key, chosen, opts, labels, models, keys)
     return "\n\n".join(parts) + "\n"
