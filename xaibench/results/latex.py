@@ -379,7 +379,7 @@ def _tabular(columns: list[_Column], methods: list[str], controls: list[str], ci
 
 
 def _table_set(
-    rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: set, models, keys: dict
+    rows: pd.DataFrame, key: tuple, metrics, opts: _Options, labels: set, models, *, keys: dict
 ):
     """The LaTeX tables of one (dataset, model): its columns in parts that fit the line, as
     many parts stacked in one table as fit ``FLOAT_HEIGHT``, the first table with the caption
@@ -539,5 +539,5 @@ def leaderboard_latex(
     for key, rows in shown.groupby(["dataset", "model"], sort=True):
         chosen = [m for _, group in column_groups(rows, metrics) for m in group]
         if chosen:
-            parts += _table_set(rows, key, chosen, opts, labels, models, keys)
+            parts += _table_set(rows, key, chosen, opts, labels, models, keys=keys)
     return "\n\n".join(parts) + "\n"
