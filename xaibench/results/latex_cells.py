@@ -50,38 +50,6 @@ _EM = {
 }
 _UPPER, _OTHER = 0.75, 0.8
 
-_UP, _DOWN = r"$\uparrow$", r"$\downarrow$"
-_UNITS = {"µs": r"$\mu$s"}
-
-#: Width (pt) a table may take: the line of a one-column 10 pt article (``\linewidth``).
-LINE_WIDTH = 345.0
-#: The tables' font size (pt): ``\small`` in a 10 pt document.
-FONT_SIZE = 9.0
-#: The tie letters' size (pt): ``\footnotesize`` in a 10 pt document, not the 6 pt of a
-#: ``\textsuperscript`` in ``\small``: no text of a table is smaller than 8 pt.
-MARK_SIZE = 8.0
-_PADDING = 12.0  # 2 \tabcolsep around every column
-_MARGIN = 0.97  # of the width a table may fill: the estimate is within 3% of TeX's (measured)
-_BOLD = 1.15  # cmbx is this much wider than cmr
-_DESIGN = 1.03  # cmr9 is this much wider per pt than cmr10, whose widths _EM holds
-# Computer Modern Roman glyph widths in em (cmr10); others count as _OTHER (a wide guess)
-_LOWER = (
-    ".5 .556 .444 .556 .444 .306 .5 .556 .278 .306 .528 .278 .833 "
-    ".556 .5 .556 .528 .392 .394 .389 .556 .528 .722 .528 .528 .444"
-)
-_EM = {
-    **dict.fromkeys("0123456789", 0.5),
-    **dict(zip("abcdefghijklmnopqrstuvwxyz", map(float, _LOWER.split()), strict=True)),
-    **dict.fromkeys(" .,:;'!", 0.278),
-    **dict.fromkeys("[]()/", 0.389),
-    "_": 0.5,
-    "-": 0.778,  # a number's minus sign (math)
-    "↑": 0.5,
-    "↓": 0.5,
-    "µ": 0.6,
-}
-_UPPER, _OTHER = 0.75, 0.8
-
 
 def parse_width(text) -> float:
     """A line width in pt from ``"6.5in"``, ``"469pt"``, ``"16.5cm"``, ``"165mm"`` or a number
