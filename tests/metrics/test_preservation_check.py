@@ -126,6 +126,23 @@ def test_the_table_is_read_once_and_does_not_depend_on_the_batch_size(name, monk
     assert len(calls) == 2  # another batch size: another table
 
 
+def test_the_same_model_with_other_weights_reads_a_new_table():
+    """The meta-evaluation's model test perturbs the model's weights in place (the same object):
+    the table of the original weights is not reused for it (it was: the key held the object
+    only), nor the perturbed one's after the weights are restored."""
+    from xaibench.models.perturb import scaled_weights
+
+    x, y, parts = samples()
+    model = reading({0: 1.0, 1: 0.09, 2: -1.0, "corner": 0.2})
+    _parts._LAST.clear()
+    before = _parts.intervention_logits(model, x, parts).copy()
+    with scaled_weights(model, 0.5, 0):
+        perturbed = _parts.intervention_logits(model, x, parts).copy()
+        np.testing.assert_array_equal(perturbed, _parts._logits(model, x, parts, "auto"))
+    assert not np.allclose(perturbed, before)
+    np.testing.assert_array_equal(_parts.intervention_logits(model, x, parts), before)
+
+
 def test_settings_are_checked():
     for bad in (0, 1, 1.5, -0.1, "0.2"):
         with pytest.raises(ValueError, match="tau"):

@@ -55,8 +55,10 @@ def test_by_hand_on_a_linear_model():
     a = x * w[:, y].T
     rec = Recording()
     got = xb.metrics.get("smooth_mprt", samples=3, seed=5)(model, x, y, a, explain=rec)
-    # calls: the original model's 2 noisy copies, then the randomised model's 3 copies
-    assert len(rec.seen) == 2 and len(rec.seen[0]) == 2
+    # calls: the original model's 2 noisy copies, then on the randomised model x itself (the
+    # explanation model_randomisation and efficient_mprt share) and its 2 noisy copies
+    assert len(rec.seen) == 3 and len(rec.seen[0]) == 2
+    np.testing.assert_array_equal(rec.seen[1][0], rec.seen[2][0])
     w_random = rec.seen[1][0]
     sigma = 0.1 * (x.max(axis=1) - x.min(axis=1))
     d = np.random.default_rng((5, 1)).standard_normal((4, 2, 7)) * sigma[:, None, None]

@@ -253,3 +253,29 @@ assert "torch" not in sys.modules, "torch was imported"
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_fully_randomised_explanation_is_shared_on_torch_too():
+    """A module's layers re-initialised top down (model_randomisation) or bottom up
+    (efficient_mprt) reach the same state (each under its own seeded generator): efficient_mprt
+    after model_randomisation explains nothing and scores what it scores alone (bitwise)."""
+    from xaibench.metrics.randomisation import _randomised
+
+    net = Reordered().eval()
+    saliency = xb.methods.get("saliency")
+    a = saliency(net, X, Y)
+    calls = []
+
+    def counting(model, x, y):
+        calls.append(len(x))
+        return saliency(model, x, y)
+
+    _randomised._LAST.clear()
+    alone = xb.metrics.get("efficient_mprt")(net, X, Y, a, explain=counting)
+    assert calls == [len(X)]
+    _randomised._LAST.clear()
+    xb.metrics.get("model_randomisation")(net, X, Y, a, explain=counting)
+    assert len(calls) == 1 + 3
+    shared = xb.metrics.get("efficient_mprt")(net, X, Y, a, explain=counting)
+    assert len(calls) == 4
+    np.testing.assert_array_equal(shared, alone)

@@ -9,7 +9,8 @@ forward and forward+backward passes on the run's own samples (``probe``). A cell
         + CELL_OVERHEAD
 
 (the explanation is computed once per method and shared by its cells; metrics with the same
-``shared_work``, such as max and average sensitivity with equal settings, count it once). A
+``shared_work``, such as max and average sensitivity with equal settings, count it once, and a
+re-explanation several metrics share, ``shared_explanations``, counts once too). A
 model that is not cached adds its training time, at most ``max_epochs`` epochs (early stopping
 often ends sooner). Cells of a component that declares nothing are counted as of unknown cost
 and named, never guessed. While the run goes, ``Remaining`` gives the time left: the estimate of
@@ -258,8 +259,8 @@ def task_estimates(
 ) -> list[CellEstimate]:
     """The cells of ``method`` scored by each of ``metrics`` on ``x`` (``names`` = (dataset,
     model name)): the explanation's seconds shared equally, plus each metric's own (a metric
-    whose ``shared_work`` an earlier one of the list has costs nothing of its own), plus
-    CELL_OVERHEAD.
+    whose ``shared_work`` an earlier one of the list has costs nothing of its own; one re-explanation
+    less for each of its ``shared_explanations`` an earlier one has), plus CELL_OVERHEAD.
 
     A meta-evaluation perturbation is such a task too: on ``samples`` of the samples (default
     all of ``x``), explaining them (``explain``: the model test, the reference) or not (the
@@ -284,11 +285,23 @@ def task_estimates(
             if work is not None and work in seen:
                 seconds = 0.0
             seen.add(work)
+            reused = _shared_explanations(metric, model)
+            seconds = max(0.0, seconds - len(reused & seen) * timing.seconds(own))
+            seen |= reused
             seconds = n * ((explain_seconds + shared) / len(metrics) + seconds) + CELL_OVERHEAD
         else:
             seconds = None
         out.append(CellEstimate(*names, method.name, metric.name, seconds, reason, variant))
     return out
+
+
+def _shared_explanations(metric, model) -> frozenset:
+    """``Metric.shared_explanations``, namespaced apart from ``shared_work`` keys (none for a
+    metric without it or without a model at hand)."""
+    shared = getattr(metric, "shared_explanations", None)
+    if model is None or shared is None:
+        return frozenset()
+    return frozenset(("explanation", key) for key in shared(model))
 
 
 def needs_imputation(method, metrics, x, model) -> bool:

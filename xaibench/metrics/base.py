@@ -42,6 +42,10 @@ class Metric(Component, abc.ABC):
     when not at hand); None (the default) = unknown. ``xaibench.metrics.cost.runtime.model_calls``
     reads and validates it, for methods and metrics alike. ``shared_work``: metrics of one
     explanation with equal non-None keys compute the same thing once (the second reuses it).
+    ``shared_explanations(model)``: the keys of the re-explanations (each one call of the method
+    on the samples) that other metrics make too and that are computed once (the randomisation
+    metrics share the fully randomised model's, ``metrics.randomisation._randomised``); the
+    estimate counts each key's call once.
 
     ``times_method``: it scores the method's own timing: a run's task (``executors``) hands it
     ``explain=Timed(method, seconds)``, the seconds of a warm call of the method on all the
@@ -82,6 +86,10 @@ class Metric(Component, abc.ABC):
     sweep: Mapping[str, tuple] | None = None
     scores_constant_maps: bool = False
     times_method: bool = False  # scores the method's own timing (``runtime.Timed``)
+
+    def shared_explanations(self, model) -> frozenset:
+        """Keys of the re-explanations it shares with other metrics (none by default)."""
+        return frozenset()
 
     def __call__(self, model, x, y, a, *, explain=None, masks=None, parts=None) -> np.ndarray:
         x, y, a, ok = self._validate(model, x, y, a, explain=explain, masks=masks, parts=parts)

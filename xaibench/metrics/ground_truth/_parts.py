@@ -17,12 +17,13 @@ its mass exceeds tau times the sample's total attribution (``important``); tau r
 
 from __future__ import annotations
 
-import hashlib
+from functools import partial
 
 import numpy as np
 from scipy.ndimage import binary_dilation
 
 from xaibench._checks import check_batch_size, samples_per_chunk
+from xaibench.metrics._memo import LastResult, fingerprint, model_key
 from xaibench.metrics.base import Metric
 from xaibench.models.batching import model_batch
 from xaibench.models.outputs import check_output, forward_fn
@@ -46,31 +47,22 @@ def set_index(removed: np.ndarray) -> np.ndarray:
     return (removed.astype(np.int64) << np.arange(removed.shape[-1])).sum(axis=-1)
 
 
-def _fingerprint(*arrays) -> str:
-    h = hashlib.sha1()
-    for arr in arrays:
-        arr = np.ascontiguousarray(arr)
-        h.update(repr((arr.shape, arr.dtype.str)).encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
 # The last table computed: every metric of the category, for every method of a (dataset, model),
 # reads the same one (the runner scores them one after the other).
-_LAST: dict = {}
+_LAST = LastResult()
 
 
 def intervention_logits(model, x: np.ndarray, parts, *, batch_size="auto") -> np.ndarray:
     """The model's logits (``output="logit"``) for every sample rendered with each subset of its
     parts removed, float64 (N, 2^P, classes), rows in ``removal_sets(P)`` order. ValueError when
     ``parts`` do not render ``x`` with nothing removed. Reuses the previous call's table when the
-    model object, ``x``, the parts and ``batch_size`` are the same."""
-    key = (id(model), _fingerprint(x, parts.masks, parts.background, parts.colours), batch_size)
-    if _LAST.get("key") != key:
-        _LAST.clear()
-        table = _logits(model, x, parts, batch_size)
-        _LAST.update(key=key, table=table, model=model)  # holding model keeps its id unique
-    return _LAST["table"]
+    model (the object and its weights), ``x``, the parts and ``batch_size`` are the same."""
+    key = (
+        model_key(model),
+        fingerprint(x, parts.masks, parts.background, parts.colours),
+        batch_size,
+    )
+    return _LAST.get(key, partial(_logits, model, x, parts, batch_size), keep=(model,))
 
 
 def _logits(model, x, parts, batch_size) -> np.ndarray:

@@ -4,24 +4,17 @@ Test")."""
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import numpy as np
 
 from xaibench._checks import (
     NotApplicable,
-    as_attributions,
     check_batch_size,
     check_positive_int,
     check_seed,
 )
 from xaibench.metrics import register
 from xaibench.metrics.base import Metric, rerun_calls
-from xaibench.metrics.randomisation.model_randomisation import (
-    layer_seeds,
-    randomised,
-    weighted_layers,
-)
+from xaibench.metrics.randomisation._randomised import fully_randomised, weighted_layers
 
 
 def histogram_rows(v: np.ndarray, bins: int) -> np.ndarray:
@@ -74,7 +67,9 @@ class EfficientMPRT(Metric):
     max (Quantus's default 100, when no binning rule is chosen), H = -sum p log p over the
     bins' shares (nats). A method that ignores the model keeps H and scores 0; an explanation
     of the model should become noisier when the model is random (score > 0). The method is
-    re-run once, on the randomised model (``explain=``); ``a`` is the original explanation. A
+    re-run once, on the randomised model (``explain=``; the explanation model_randomisation's
+    full cascade and smooth_mprt also compute, computed once and shared:
+    ``_randomised.fully_randomised``); ``a`` is the original explanation. A
     sample whose H(a) is 0 (every value in one bin) scores NaN: its relative rise is undefined.
 
     Departures from Quantus 0.6: its TensorFlow models are randomised by permuting each weight
@@ -110,16 +105,16 @@ class EfficientMPRT(Metric):
         """The method re-run once, on the fully randomised model."""
         return rerun_calls(method_calls, 1)
 
+    def shared_explanations(self, model) -> frozenset:
+        """The fully randomised model's explanation: all of its re-explanation."""
+        return frozenset({("fully_randomised", self.seed)})
+
     def randomised_explanation(self, model, x, y, explain) -> np.ndarray:
-        """The channel-summed explanation of the model with every weighted layer randomised."""
-        layers = weighted_layers(model)  # input first
-        if not layers:
+        """The channel-summed explanation of the model with every weighted layer randomised
+        (shared with model_randomisation and smooth_mprt: ``_randomised.fully_randomised``)."""
+        if not weighted_layers(model):
             raise NotApplicable("efficient_mprt needs a model with weights; it has none")
-        seeds = layer_seeds(len(layers), self.seed)[::-1]  # drawn top first, as everywhere
-        with closing(randomised(model, layers, seeds)) as run:
-            for k in run:  # cascading: after the last step every layer is random
-                if k == len(layers) - 1:
-                    return as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
+        return fully_randomised(model, x, y, explain, self.seed)
 
     def score(self, model, x, y, a, *, explain):
         h = histogram_entropy(a, self.bins)

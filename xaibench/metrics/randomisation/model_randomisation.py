@@ -18,41 +18,15 @@ from xaibench.metrics import register
 from xaibench.metrics._ranking import average_ranks
 from xaibench.metrics._stats import pearson_rows
 from xaibench.metrics.base import Metric, rerun_calls
+from xaibench.metrics.randomisation._randomised import (
+    explanation_key,
+    fully_randomised,
+    layer_seeds,
+    randomised,
+)
 from xaibench.models.protocol import adapt
 
 MODES = ("cascading", "independent")
-
-
-def weighted_layers(model) -> list[int]:
-    """The indices of ``model``'s layers holding float weights, input to output
-    (``ModelAdapter.weighted_layers``)."""
-    return list(range(len(adapt(model).weighted_layers())))
-
-
-def layer_seeds(n: int, seed: int) -> np.ndarray:
-    """The seeds of ``n`` layers listed top (output) layer first: one draw per layer from
-    ``np.random.default_rng(seed)``."""
-    return np.random.default_rng(seed).integers(0, 2**31 - 1 - 1000, size=n)
-
-
-def randomised(model, layers: list[int], seeds, *, mode: str = "cascading"):
-    """Randomise ``model``'s weighted layers ``layers`` (indices of ``weighted_layers``) one at
-    a time in their order, ``layers[k]`` re-initialised with seed ``seeds[k]``
-    (``ModelAdapter.randomise_layer``), yielding k after each: "cascading" keeps the layers
-    before it randomised, "independent" restores them first. Every weight is restored when the
-    generator finishes or is closed (use ``contextlib.closing`` when the loop may stop early).
-    The one rule by which the randomisation metrics randomise a model."""
-    adapter = adapt(model)
-    saved = [adapter.get_layer_weights(k) for k in layers]
-    try:
-        for i, k in enumerate(layers):
-            if mode == "independent" and i > 0:
-                adapter.set_layer_weights(layers[i - 1], saved[i - 1])
-            adapter.randomise_layer(k, int(seeds[i]))
-            yield i
-    finally:
-        for k, values in zip(layers, saved, strict=True):
-            adapter.set_layer_weights(k, values)
 
 
 @register("model_randomisation")
@@ -76,9 +50,12 @@ class ModelRandomisation(Metric):
     modules holding parameters, in the order a forward pass runs them, re-initialised by their
     own ``reset_parameters()`` under a torch generator seeded the same way (buffers such as
     batch-norm statistics included), else drawn from N(0, sd) alike. The model's own weights are restored
-    afterwards, also when the method raises. A sample whose |a| or some |a_random| is constant
-    scores NaN (the rank correlation is undefined). ``layer_correlations`` gives the per-step
-    values and ``randomised_layers`` the layer of each step.
+    afterwards, also when the method raises. When the cascade reaches the input layer, its last
+    step's explanation (every layer random) is the one smooth_mprt and efficient_mprt need: it
+    is computed once and shared (``_randomised.fully_randomised``, the same numbers as alone).
+    A sample whose |a| or some |a_random| is constant scores NaN (the rank correlation is
+    undefined). ``layer_correlations`` gives the per-step values and ``randomised_layers`` the
+    layer of each step.
 
     Parameters
     ----------
@@ -150,13 +127,27 @@ class ModelRandomisation(Metric):
             raise NotApplicable("model_randomisation needs a model with weights; it has none")
         return layers[: self.layers]
 
+    def shared_explanations(self, model) -> frozenset:
+        """The fully randomised model's explanation, when the cascade reaches every layer."""
+        return frozenset({("fully_randomised", self.seed)}) if self._full(model) else frozenset()
+
+    def _full(self, model) -> bool:
+        """Whether the last step leaves every layer randomised (cascading through them all)."""
+        total = len(adapt(model).weighted_layers())
+        return self.mode == "cascading" and total > 0 and len(self._steps(model)) == total
+
     def _correlations(self, model, x, y, a, explain) -> np.ndarray:
         steps = self._steps(model)
         reference = average_ranks(np.abs(a))  # ranked once, for every step
         out = np.empty((len(x), len(steps)))
         seeds = layer_seeds(len(steps), self.seed)
+        # the last step of a full cascade is the model smooth_mprt and efficient_mprt explain
+        key = explanation_key(model, x, y, explain, self.seed) if self._full(model) else None
         with closing(randomised(model, steps, seeds, mode=self.mode)) as run:
             for i in run:
-                a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
+                if key is not None and i == len(steps) - 1:
+                    a_random = fully_randomised(model, x, y, explain, self.seed, key=key)
+                else:
+                    a_random = as_attributions(explain(model, x, y), x, name="explain(model, x, y)")
                 out[:, i] = pearson_rows(reference, average_ranks(np.abs(a_random)))
         return out

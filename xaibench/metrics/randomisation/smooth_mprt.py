@@ -21,7 +21,9 @@ from xaibench._checks import (
 from xaibench.metrics import register
 from xaibench.metrics._stats import spearman_rows
 from xaibench.metrics.base import Metric, rerun_calls
-from xaibench.metrics.randomisation.model_randomisation import (
+from xaibench.metrics.randomisation._randomised import (
+    explanation_key,
+    fully_randomised,
     layer_seeds,
     randomised,
     weighted_layers,
@@ -46,7 +48,13 @@ class SmoothMPRT(Metric):
     values equal up to round-off tied), and the score is their mean over the steps. The same
     noise draws d_i serve every model state (default_rng((seed, 1)), sample by sample), so the
     differences come from the weights. The model's weights are restored afterwards. A sample
-    whose denoised |a| is constant scores NaN.
+    whose denoised |a| is constant scores NaN. After the last step (every layer random) the
+    noise-free copy's explanation is that of the fully randomised model, which
+    model_randomisation and efficient_mprt explain too: it is explained on its own, once, and
+    shared (``_randomised.fully_randomised``); the noisy copies of a step are explained in one
+    call with the noise-free copy before that step and without it after it (for a
+    deterministic method the same values up to float round-off; a seeded stochastic method
+    draws its own randomness per call).
 
     Departures from Quantus 0.6, which returns one similarity per layer: the score is their
     mean over the randomised layers (Quantus's ``return_average_correlation`` also averages in
@@ -129,13 +137,23 @@ class SmoothMPRT(Metric):
         layers = weighted_layers(model)  # input first
         seeds = layer_seeds(len(layers), self.seed)[::-1]  # drawn top first, as everywhere
         reference = np.abs(self.denoised(model, x, y, explain, known=a))
+        key = explanation_key(model, x, y, explain, self.seed)  # before randomising
         out = np.empty((len(x), len(measured)))
         with closing(randomised(model, layers, seeds)) as run:
             for k in run:
-                if k + 1 in measured:
+                if k + 1 == len(layers):  # every layer random: the noise-free copy is shared
+                    known = fully_randomised(model, x, y, explain, self.seed, key=key)
+                    e = np.abs(self.denoised(model, x, y, explain, known=known))
+                elif k + 1 in measured:
                     e = np.abs(self.denoised(model, x, y, explain))
-                    out[:, measured.index(k + 1)] = spearman_rows(reference, e)
+                else:
+                    continue
+                out[:, measured.index(k + 1)] = spearman_rows(reference, e)
         return out
+
+    def shared_explanations(self, model) -> frozenset:
+        """The noise-free copy's explanation after the last step: the fully randomised model's."""
+        return frozenset({("fully_randomised", self.seed)})
 
     def denoised(self, model, x, y, explain, known=None) -> np.ndarray:
         """ê(f, x): the mean of the channel-summed explanations of ``samples`` copies of every

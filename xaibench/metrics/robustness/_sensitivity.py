@@ -4,7 +4,7 @@ and Sensitivity of Explanations"): the shared perturb-and-re-explain computation
 from __future__ import annotations
 
 import abc
-import hashlib
+from functools import partial
 
 import numpy as np
 
@@ -17,9 +17,9 @@ from xaibench._checks import (
     sample_range,
 )
 from xaibench._registry import Component
+from xaibench.metrics._memo import LastResult, explain_key, fingerprint, model_key
 from xaibench.metrics._perturb import samples_per_chunk
 from xaibench.metrics.base import Metric, rerun_calls
-from xaibench.models.perturb import generation
 
 
 def with_batch_size(explain, batch_size: int | str | None):
@@ -34,53 +34,25 @@ def with_batch_size(explain, batch_size: int | str | None):
 
 # The last ratios computed, so that max_sensitivity and avg_sensitivity of the same method, model,
 # inputs and settings (as a run scores them, one after the other) re-explain only once.
-_LAST: dict = {}
-
-
-def _fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha1()
-    for arr in arrays:
-        arr = np.ascontiguousarray(arr)
-        h.update(repr((arr.shape, arr.dtype.str)).encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
-
-def _explain_key(explain) -> str:
-    config = explain.get_config() if isinstance(explain, Component) else None
-    return repr((getattr(explain, "name", None), config, None if config else id(explain)))
+_LAST = LastResult()
 
 
 def sensitivities(model, x, y, a, explain, *, samples, radius, seed, batch_size) -> np.ndarray:
     """``_sensitivities``, reusing the previous call's result when everything it depends on is
     the same (the model object and its weights, the method and its settings, x, y, a and the
-    noise settings): a model whose weights ``models.perturb.scaled_weights`` changed in between
-    is another model."""
+    noise settings; ``metrics._memo``)."""
     key = (
-        id(model),
-        generation(model),
-        _explain_key(explain),
-        _fingerprint(x, np.asarray(y), a),
+        model_key(model),
+        explain_key(explain),
+        fingerprint(x, np.asarray(y), a),
         samples,
         radius,
         seed,
         batch_size,
     )
-    if _LAST.get("key") != key:
-        _LAST.clear()
-        ratios = _sensitivities(
-            model,
-            x,
-            y,
-            a,
-            explain,
-            samples=samples,
-            radius=radius,
-            seed=seed,
-            batch_size=batch_size,
-        )
-        _LAST.update(key=key, ratios=ratios, model=model)  # holding model keeps its id unique
-    return _LAST["ratios"].copy()
+    settings = dict(samples=samples, radius=radius, seed=seed, batch_size=batch_size)
+    compute = partial(_sensitivities, model, x, y, a, explain, **settings)
+    return _LAST.get(key, compute, keep=(model, explain)).copy()
 
 
 def _sensitivities(model, x, y, a, explain, *, samples, radius, seed, batch_size) -> np.ndarray:
