@@ -63,3 +63,27 @@ def test_max_and_avg_sensitivity_share_one_re_explanation():
 def test_bad_settings(params, match):
     with pytest.raises(ValueError, match=match):
         xb.metrics.get("avg_sensitivity", **params)
+
+
+def test_a_callable_without_weights_shares_too():
+    """A plain callable TensorFlow traces has no Keras weights: its weights hash is that of none
+    (``ModelAdapter.weights_hash``), so the shared re-explanations are keyed by the object."""
+    import tensorflow as tf
+
+    from xaibench.metrics.robustness import _sensitivity
+    from xaibench.models.protocol import adapt
+
+    w = tf.constant(np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32))
+
+    def model(x, training=False):
+        return tf.matmul(tf.convert_to_tensor(x), w)
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    y = [0, 1, 0, 1]
+    assert adapt(model).weights_hash() == adapt(lambda x, training=False: x).weights_hash()
+    explain = xb.methods.get("test_counting_attr")
+    _sensitivity._LAST.clear()
+    CALLS.clear()
+    xb.metrics.get("max_sensitivity", samples=3)(model, x, y, x, explain=explain)
+    xb.metrics.get("avg_sensitivity", samples=3)(model, x, y, x, explain=explain)
+    assert len(CALLS) == 1

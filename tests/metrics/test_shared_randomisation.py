@@ -97,11 +97,6 @@ def test_the_fully_randomised_weights_are_the_same_from_either_end(tab3):
         np.testing.assert_array_equal(w, w_other)
 
 
-def changed_model(model):
-    """The same model object with other weights, restored afterwards."""
-    return scaled_weights(model, 0.1, 0)
-
-
 @pytest.mark.parametrize(
     "other",
     [
@@ -136,7 +131,7 @@ def test_nothing_else_reuses_it(tab3, other):
         name, settings = "model_randomisation", {"mode": "independent"}
     before = len(method.seen)
     if other == "other weights of the same model":
-        with changed_model(model):
+        with scaled_weights(model, 0.1, 0):  # the same object, other weights
             score(name, model, inputs, y, a, method, **settings)
     else:
         score(name, model, inputs, y, a, method, **settings)

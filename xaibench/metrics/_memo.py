@@ -40,13 +40,8 @@ def explain_key(explain) -> tuple:
 
 
 def model_key(model) -> tuple:
-    """The model object and its weights (``ModelAdapter.weights_hash``); a callable without
-    weights is its object alone."""
-    try:
-        weights = adapt(model).weights_hash()
-    except (AttributeError, TypeError, NotImplementedError):  # a function: no weights to read
-        weights = None
-    return id(model), weights
+    """The model object and its weights (``ModelAdapter.weights_hash``)."""
+    return id(model), adapt(model).weights_hash()
 
 
 class LastResult:

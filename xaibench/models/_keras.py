@@ -313,7 +313,8 @@ class KerasAdapter(ModelAdapter):
 
     def weights_hash(self):
         h = hashlib.sha256()
-        for w in self.model.get_weights():
+        # a callable TensorFlow traces has no Keras weights: as for ``weighted_layers``, none
+        for w in getattr(self.model, "get_weights", list)():
             h.update(np.ascontiguousarray(w).tobytes())
         return h.hexdigest()[:16]
 

@@ -180,7 +180,8 @@ class ModelAdapter(abc.ABC):
 
     @abc.abstractmethod
     def weights_hash(self) -> str:
-        """A short hash of every weight (the model's identity in cache and cell keys)."""
+        """A short hash of every weight (the model's identity in cache and cell keys); a model
+        without weights the adapter can read (a plain callable) hashes the empty list."""
 
     @abc.abstractmethod
     def count_params(self) -> int:

@@ -10,6 +10,7 @@ randomised model is computed once and shared by the three (``fully_randomised``)
 
 from __future__ import annotations
 
+from contextlib import closing
 from functools import partial
 
 import numpy as np
@@ -86,10 +87,7 @@ def _explain(model, x, y, explain) -> np.ndarray:
 def _randomise_and_explain(model, x, y, explain, seed: int) -> np.ndarray:
     layers = weighted_layers(model)  # input first
     seeds = layer_seeds(len(layers), seed)[::-1]  # drawn top first, as everywhere
-    run = randomised(model, layers, seeds)
-    try:
+    with closing(randomised(model, layers, seeds)) as run:  # restored when it closes
         for k in run:  # cascading: after the last step every layer is random
             if k == len(layers) - 1:
                 return _explain(model, x, y, explain)
-    finally:
-        run.close()  # restores the weights
