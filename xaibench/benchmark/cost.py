@@ -28,6 +28,7 @@ peak (``resource.getrusage``) is known.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -47,6 +48,10 @@ from xaibench.models.training import BATCH_SIZE, VALIDATION_FRACTION
 # takes PROBE_SECONDS or holds PROBE_MOST inputs: small models are timed at batch sizes where
 # the per-call overhead no longer dominates, large ones on a few inputs.
 PROBE_FIRST, PROBE_MOST, PROBE_SECONDS = 8, 256, 0.05
+# A method's explanation is timed on the run's samples (``method_seconds``): on as many as make
+# METHOD_INPUTS model inputs by its declaration (its own batches full; all of them for a method of
+# a few calls per sample), after a warm-up call on the same samples (tracing excluded).
+METHOD_INPUTS = 256
 # Seconds of a cell spent outside the model: validating its inputs, ranking or correlating,
 # tracing a compiled function for a new input shape, storing it. The mean left over by the model
 # calls on the zoo's small models of the quick suite (2 cores; --samples 8): 0.02 s per cell,
@@ -61,8 +66,9 @@ LONG_RUN_MINUTES = 30
 OUTPUT_SECONDS_PER_CELL = 0.009
 OUTPUT_SECONDS = 2.0
 # The training of a model is estimated at its longest (every epoch); early stopping ends it
-# sooner: measured, the quick suite's six models trained in 19 s of the 34 s estimated (0.56),
-# so the run's total counts this share of it.
+# sooner: measured, the quick suite's six models trained in 19 s of the 34 s estimated (0.56;
+# with --workers 1 on 2026-12-08, 25 s of 48 s: 0.53), so the run's total counts this share of
+# it, unless the architecture's epochs are a budget (``Architecture.epochs_budget``: all ran).
 TRAINING_SHARE = 0.55
 
 
@@ -156,6 +162,28 @@ def probe(model, x: np.ndarray, y: np.ndarray, *, imputation: bool = False) -> P
     return Probe(forward, gradient, impute)
 
 
+def method_seconds(method, model, x: np.ndarray, y: np.ndarray) -> float | None:
+    """Measured seconds per sample of ``method``'s explanation of ``x`` (targets ``y``), work
+    beside the model's passes included (noise, masks, regressions: at 96x96 the heavy methods
+    took 1.4-1.9x the time of the model calls they declare), or None when it cannot be timed: it
+    declares no model calls, cannot be copied or raises (the run says why). Times a copy
+    (``copy.deepcopy``: the run's method keeps its state) on the first m samples, m making about
+    METHOD_INPUTS model inputs by its declaration (1 to all of ``x``), ``_fastest`` after a
+    warm-up call on them."""
+    calls = model_calls(method, x)
+    if calls is None or not len(x):
+        return None
+    per_sample = max(1.0, calls["forward"])
+    m = int(min(len(x), max(1, math.ceil(METHOD_INPUTS / per_sample))))
+    try:
+        timed = copy.deepcopy(method)
+        xs, ys = x[:m], y[:m]
+        timed(model, xs, ys)  # warm-up: tracing, caches
+        return _fastest(lambda: timed(model, xs, ys)) / m
+    except Exception:  # noqa: BLE001 - a method that fails fails in the run, with its error
+        return None
+
+
 @dataclass(frozen=True)
 class TrainingProbe:
     """Measured seconds of what ``models.training.train`` repeats: ``step`` (one training step of
@@ -199,13 +227,16 @@ def probe_training(spec, model, x: np.ndarray, y: np.ndarray) -> TrainingProbe:
 
 def training_seconds(max_epochs: int, n_train: int, timing: TrainingProbe) -> float:
     """The longest training of a zoo model (``models.training.train``) on ``n_train`` samples:
-    the tracing of its training function, the frozen features once (if any), then
-    ``max_epochs`` epochs of steps over the fitted part and a forward pass over the validation
-    part (early stopping often ends sooner)."""
+    the tracing of its training function (twice when the last batch of an epoch is shorter:
+    TensorFlow traces it again for the new shape; measured on mobilenet_v2 at 96x96, 13 s each),
+    the frozen features once (if any), then ``max_epochs`` epochs of steps over the fitted part
+    and a forward pass over the validation part (early stopping often ends sooner)."""
     n_val = round(VALIDATION_FRACTION * n_train)
-    steps = math.ceil((n_train - n_val) / BATCH_SIZE)
+    n_fit = n_train - n_val
+    steps = math.ceil(n_fit / BATCH_SIZE)
     epoch = steps * timing.step + n_val * timing.forward
-    return timing.tracing + n_train * timing.features + max_epochs * epoch
+    traces = 1 + (n_fit % BATCH_SIZE != 0)
+    return traces * timing.tracing + n_train * timing.features + max_epochs * epoch
 
 
 # Estimates -----------------------------------------------------------------------------------
@@ -256,6 +287,7 @@ def task_estimates(
     samples: int | None = None,
     explain: bool = True,
     forward: float = 0.0,
+    method_seconds: float | None = None,
 ) -> list[CellEstimate]:
     """The cells of ``method`` scored by each of ``metrics`` on ``x`` (``names`` = (dataset,
     model name)): the explanation's seconds shared equally, plus each metric's own (a metric
@@ -266,10 +298,18 @@ def task_estimates(
     all of ``x``), explaining them (``explain``: the model test, the reference) or not (the
     input test scores the reference's explanation), with ``forward`` forward passes per sample
     shared by its cells (the predictions that decide which samples its test keeps).
-    ``variants``: each cell's ``variant`` (default None: the run as configured)."""
+    ``variants``: each cell's ``variant`` (default None: the run as configured).
+
+    ``method_seconds``: the method's measured seconds per sample (``method_seconds``), which
+    then stand for its declared calls: its explanation takes them, and its calls handed to the
+    metrics (``model_calls``) are scaled by measured over declared, so that a metric that
+    re-explains pays the method's work beside the model as often as it re-explains."""
     n = len(x) if samples is None else samples
     variants = [None] * len(metrics) if variants is None else list(variants)
     own, why = _declared(method, "method", x)
+    declared = None if own is None else timing.seconds(own)
+    if method_seconds is not None and declared:
+        own = {kind: value * method_seconds / declared for kind, value in own.items()}
     explain_seconds = None if own is None else timing.seconds(own) if explain else 0.0
     shared = forward * timing.forward
     out, seen = [], set()
@@ -327,6 +367,8 @@ class Estimate:
     notes: list[str] = field(default_factory=list)  # what the run does unasked (shown first)
     speedup: float | None = None
     outputs: float = 0.0
+    # the share of a training's longest that the total counts: TRAINING_SHARE unless given
+    training_share: dict[str, float] = field(default_factory=dict)
 
     @property
     def cell_speedup(self) -> float:
@@ -344,10 +386,14 @@ class Estimate:
     @property
     def seconds(self) -> float:
         """Estimated wall-clock seconds of what is known: the cells over ``cell_speedup``, the
-        training of the models not cached (``TRAINING_SHARE`` of its longest) and writing the
-        outputs."""
+        training of the models not cached (``training_share`` of its longest, by default
+        ``TRAINING_SHARE``) and writing the outputs."""
         cells = sum(c.seconds for c in self.known) / self.cell_speedup
-        training = TRAINING_SHARE * sum(s for s in self.training.values() if s is not None)
+        training = sum(
+            self.training_share.get(name, TRAINING_SHARE) * s
+            for name, s in self.training.items()
+            if s is not None
+        )
         return cells + training + self.outputs
 
     def largest(self, k: int = 3) -> list[CellEstimate]:

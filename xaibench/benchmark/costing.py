@@ -1,6 +1,7 @@
 """The cost of a planned run, estimated before anything is computed: each pair's model is probed
-(loaded from the cache, or built untrained when the run would train it) and timed, and every
-cell still to compute is costed from what its method and metric declare (``cost``)."""
+(loaded from the cache, or built untrained when the run would train it) and timed, each of its
+methods timed on the run's samples, and every cell still to compute is costed from what its
+method and metric declare (``cost``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ class Share:
     cells: list[Cell]
     perturbation: meta.Perturbation | None = None
 
-    def estimates(self, names, method, x, model, timing, why: str) -> list[cost.CellEstimate]:
-        """The cells' estimates (of unknown cost, for ``why``, without a ``timing``)."""
+    def estimates(
+        self, names, method, x, model, timing, why: str, method_seconds: float | None = None
+    ) -> list[cost.CellEstimate]:
+        """The cells' estimates (of unknown cost, for ``why``, without a ``timing``);
+        ``method_seconds``: the method's measured seconds per sample, if timed."""
         variants = [c.ids.get("variant") for c in self.cells]
         if timing is None:
             return [
@@ -31,7 +35,16 @@ class Share:
             ]
         p, metrics = self.perturbation, [c.metric for c in self.cells]
         if p is None:
-            return cost.task_estimates(names, method, metrics, x, model, timing, variants=variants)
+            return cost.task_estimates(
+                names,
+                method,
+                metrics,
+                x,
+                model,
+                timing,
+                variants=variants,
+                method_seconds=method_seconds,
+            )
         n = len(p.positions)
         return cost.task_estimates(
             names,
@@ -44,6 +57,7 @@ class Share:
             samples=n,
             explain=p.test == "model" or (p.test == "reference" and n < len(x)),
             forward=0.0 if p.test == "reference" else 1.0,
+            method_seconds=method_seconds,
         )
 
 
@@ -114,10 +128,19 @@ class Costing:
             except Exception as err:  # noqa: BLE001 - the cells say why their cost is unknown
                 why = f"its model could not be timed: {type(err).__name__}: {err}"
         for method, share_list in tasks:
+            seconds = None
+            if timing is not None:
+                self.stage(f"estimating the cost: timing {method.name} on {where}", pair)
+                seconds = cost.method_seconds(method, model, pair.x, pair.y)
             for share in share_list:
-                estimate.cells += share.estimates(names, method, pair.x, model, timing, why)
+                estimate.cells += share.estimates(
+                    names, method, pair.x, model, timing, why, seconds
+                )
         if untrained is not None:
-            estimate.training["/".join(names)] = self.training_estimate(pair, model, untrained)
+            name = "/".join(names)
+            estimate.training[name] = self.training_estimate(pair, model, untrained)
+            if getattr(untrained, "epochs_budget", False):  # every epoch runs
+                estimate.training_share[name] = 1.0
 
     def training_estimate(self, pair: Pair, model, spec) -> float | None:
         """The longest training of ``pair``'s model (architecture ``spec``, built untrained as

@@ -214,12 +214,14 @@ class ProcessExecutor:
     name = "local"
     where = "the worker processes"
     # A cell computed by one of two workers on a 2-core machine (one thread each, the run's
-    # process training beside them) took 1.8x what the cost probes (timed in the run's process,
-    # on every thread) predict: measured on an idle 2-core machine over every cell of the quick
-    # (73 s of cells against 41 s estimated) and the default suite (2,362 s against 1,275 s);
-    # in the run's own process cells take ~1.15x the prediction. The estimate counts N workers
-    # as N * WORKER_EFFICIENCY processes (README: Built-in suites).
-    WORKER_EFFICIENCY = 0.55
+    # process training beside them) took 1.5-1.6x what the cost probes (timed in the run's
+    # process, on every thread; each method timed on the run's samples) predict: measured on an
+    # idle 2-core machine over every cell of the quick (57 s of cells against 39 s estimated)
+    # and the default suite (769 s against 476 s). The run's wall time, training and all, came
+    # as if the cells had gone 1.47x (quick) and 1.62x (default) as fast as one process at the
+    # probes' speed: the training overlaps the workers' cells. The estimate counts N workers as
+    # N * WORKER_EFFICIENCY such processes (README: Cost estimates).
+    WORKER_EFFICIENCY = 0.75
 
     def __init__(self, workers: int):
         self.parallel = workers

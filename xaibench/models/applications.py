@@ -188,6 +188,7 @@ class Application(Architecture):
                 raise ValueError(f"epochs must be a positive integer or None, got {epochs!r}")
             self.max_epochs = epochs
         self.epochs = epochs
+        self.epochs_budget = epochs is not None  # the realistic suite's 15: all of them ran
 
     # -- what the model cache keys on ------------------------------------------------------------
 

@@ -24,6 +24,10 @@ class Architecture(Component, abc.ABC):
     kinds: tuple[str, ...] = ("image", "tabular")  # the data kinds it takes
     max_epochs: int = 30
     learning_rate: float = 1e-3
+    # Whether ``max_epochs`` is a budget the training uses whole (set below where early stopping
+    # would end it: the cost estimate counts every epoch) rather than a ceiling (early stopping
+    # usually ends sooner: the estimate counts ``cost.TRAINING_SHARE`` of it).
+    epochs_budget: bool = False
 
     @abc.abstractmethod
     def build(self, input_shape: tuple[int, ...], n_classes: int, seed: int) -> keras.Model:
