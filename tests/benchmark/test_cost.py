@@ -283,20 +283,36 @@ def test_a_method_is_timed_warm_on_a_copy_on_as_many_samples_as_fill_its_batches
     """The method is called on a copy (the run's object keeps its state: it is never called), a
     warm-up call first, then timed, on the first METHOD_INPUTS / calls-per-sample samples (all
     of them for a method of few calls, at least 1); a call takes at least its 0.02 s sleep, so
-    a sample at least 0.02 s / m. A method that raises or declares nothing is not timed (None)."""
+    a sample at least 0.02 s / m. Fewer samples when their declared calls would take over
+    METHOD_SECONDS at the probe's speed; none (not timed: None, never called) when one would,
+    or the method declares nothing (or no calls at all: nothing to scale). A method that raises
+    is not timed either."""
     x, y = np.zeros((10, 4, 4, 1), np.float32), np.zeros(10, np.int64)
-    for calls, m in ((1.0, 10), (cost.METHOD_INPUTS / 4, 4), (10 * cost.METHOD_INPUTS, 1)):
+    fast = cost.Probe(forward=1e-6)
+    one_second = cost.METHOD_SECONDS / 3.5  # per forward call: 3 samples fit, not 4
+    cases = [
+        (1.0, fast, 10),
+        (cost.METHOD_INPUTS / 4, fast, 4),
+        (10 * cost.METHOD_INPUTS, fast, 1),
+        (1.0, cost.Probe(forward=one_second), 3),
+    ]
+    for calls, timing, m in cases:
         Sleepy.log.clear()
         method = Sleepy(calls)
-        seconds = cost.method_seconds(method, None, x, y)
+        seconds = cost.method_seconds(method, None, x, y, timing)
         assert seconds is not None and seconds >= 0.02 / m
         assert len(Sleepy.log) >= 2 and {n for _, n in Sleepy.log} == {m}
         assert id(method) not in {i for i, _ in Sleepy.log}
-    assert cost.method_seconds(Sleepy(fail=True), None, x, y) is None
-    undeclared = Sleepy()
+    assert cost.method_seconds(Sleepy(fail=True), None, x, y, fast) is None
+    slow, undeclared, free = Sleepy(), Sleepy(), Sleepy(0.0)
     undeclared.model_calls = None
     Sleepy.log.clear()
-    assert cost.method_seconds(undeclared, None, x, y) is None and Sleepy.log == []
+    assert (
+        cost.method_seconds(slow, None, x, y, cost.Probe(forward=1.5 * cost.METHOD_SECONDS)) is None
+    )
+    assert cost.method_seconds(undeclared, None, x, y, fast) is None
+    assert cost.method_seconds(free, None, x, y, fast) is None
+    assert Sleepy.log == []
 
 
 def test_a_method_that_declares_nothing_makes_its_cells_unknown():

@@ -50,8 +50,11 @@ from xaibench.models.training import BATCH_SIZE, VALIDATION_FRACTION
 PROBE_FIRST, PROBE_MOST, PROBE_SECONDS = 8, 256, 0.05
 # A method's explanation is timed on the run's samples (``method_seconds``): on as many as make
 # METHOD_INPUTS model inputs by its declaration (its own batches full; all of them for a method of
-# a few calls per sample), after a warm-up call on the same samples (tracing excluded).
-METHOD_INPUTS = 256
+# a few calls per sample), after a warm-up call on the same samples (tracing excluded), and on
+# no more than its declaration says take METHOD_SECONDS: a method one sample of which would take
+# longer (a 224x224 network's occlusion) is not timed, its declaration stands, and the estimate
+# stays quick before a run that --max-minutes may refuse.
+METHOD_INPUTS, METHOD_SECONDS = 256, 2.0
 # Seconds of a cell spent outside the model: validating its inputs, ranking or correlating,
 # tracing a compiled function for a new input shape, storing it. The mean left over by the model
 # calls on the zoo's small models of the quick suite (2 cores; --samples 8): 0.02 s per cell,
@@ -162,19 +165,27 @@ def probe(model, x: np.ndarray, y: np.ndarray, *, imputation: bool = False) -> P
     return Probe(forward, gradient, impute)
 
 
-def method_seconds(method, model, x: np.ndarray, y: np.ndarray) -> float | None:
+def method_seconds(method, model, x: np.ndarray, y: np.ndarray, timing: Probe) -> float | None:
     """Measured seconds per sample of ``method``'s explanation of ``x`` (targets ``y``), work
     beside the model's passes included (noise, masks, regressions: at 96x96 the heavy methods
-    took 1.4-1.9x the time of the model calls they declare), or None when it cannot be timed: it
-    declares no model calls, cannot be copied or raises (the run says why). Times a copy
-    (``copy.deepcopy``: the run's method keeps its state) on the first m samples, m making about
-    METHOD_INPUTS model inputs by its declaration (1 to all of ``x``), ``_fastest`` after a
-    warm-up call on them."""
+    took 1.4-1.9x the time of the model calls they declare), or None when it is not timed: it
+    declares no model calls (or none ``timing`` can time), one sample would take over
+    METHOD_SECONDS by its declaration at ``timing``'s speed, or it cannot be copied or raises
+    (the run says why). Times a copy (``copy.deepcopy``: the run's method keeps its state) on
+    the first m samples, m making about METHOD_INPUTS model inputs by its declaration (1 to all
+    of ``x``; fewer when they would take over METHOD_SECONDS), ``_fastest`` after a warm-up
+    call on them."""
     calls = model_calls(method, x)
     if calls is None or not len(x):
         return None
     per_sample = max(1.0, calls["forward"])
     m = int(min(len(x), max(1, math.ceil(METHOD_INPUTS / per_sample))))
+    declared = timing.seconds(calls)  # None: the model's gradient could not be timed
+    if not declared:  # nor the method then; 0: nothing to scale (``task_estimates``)
+        return None
+    m = min(m, int(METHOD_SECONDS / declared))
+    if m < 1:
+        return None
     try:
         timed = copy.deepcopy(method)
         xs, ys = x[:m], y[:m]

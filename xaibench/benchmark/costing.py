@@ -131,7 +131,7 @@ class Costing:
             seconds = None
             if timing is not None:
                 self.stage(f"estimating the cost: timing {method.name} on {where}", pair)
-                seconds = cost.method_seconds(method, model, pair.x, pair.y)
+                seconds = cost.method_seconds(method, model, pair.x, pair.y, timing)
             for share in share_list:
                 estimate.cells += share.estimates(
                     names, method, pair.x, model, timing, why, seconds
