@@ -386,10 +386,13 @@ def test_estimate_total_largest_budget_and_warning():
 def test_a_training_whose_epochs_are_a_budget_counts_every_epoch():
     """The zoo's max_epochs is a ceiling early stopping ends before (TRAINING_SHARE of it
     counted); a keras.applications network given ``epochs`` (the realistic suite's 15, all of
-    which ran) is counted whole."""
+    which ran) is counted whole; and where workers compute cells meanwhile, only the executor's
+    ``training_wall`` of the training adds to the wall time."""
     est = estimate_of([None], {"d/a": 100.0, "d/b": 100.0})
     est.training_share["d/b"] = 1.0
     assert est.seconds == pytest.approx(cost.TRAINING_SHARE * 100 + 100)
+    est.training_wall = 0.5  # worker processes compute cells while this process trains
+    assert est.seconds == pytest.approx(0.5 * (cost.TRAINING_SHARE * 100 + 100))
     assert xb.models.registry.get("mobilenet_v2", epochs=15).epochs_budget
     assert not xb.models.registry.get("mobilenet_v2").epochs_budget
     assert not xb.models.registry.get("cnn").epochs_budget
@@ -438,6 +441,7 @@ def test_local_worker_processes_declare_their_measured_speedup():
     finally:
         ex.close()
     assert 0.5 < one <= 1.0  # this process: at most as fast as the probes say (measured)
+    assert 0 < ex.training_wall < 1 == LocalExecutor().training_wall  # training beside workers
 
 
 def test_the_notes_of_the_config_come_with_the_estimate():

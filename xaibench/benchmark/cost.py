@@ -380,6 +380,9 @@ class Estimate:
     outputs: float = 0.0
     # the share of a training's longest that the total counts: TRAINING_SHARE unless given
     training_share: dict[str, float] = field(default_factory=dict)
+    # the share of the training's time that adds to the wall time (the executor's
+    # ``training_wall``: less than 1 where workers compute cells while this process trains)
+    training_wall: float = 1.0
 
     @property
     def cell_speedup(self) -> float:
@@ -398,9 +401,9 @@ class Estimate:
     def seconds(self) -> float:
         """Estimated wall-clock seconds of what is known: the cells over ``cell_speedup``, the
         training of the models not cached (``training_share`` of its longest, by default
-        ``TRAINING_SHARE``) and writing the outputs."""
+        ``TRAINING_SHARE``, times ``training_wall``) and writing the outputs."""
         cells = sum(c.seconds for c in self.known) / self.cell_speedup
-        training = sum(
+        training = self.training_wall * sum(
             self.training_share.get(name, TRAINING_SHARE) * s
             for name, s in self.training.items()
             if s is not None

@@ -409,6 +409,7 @@ def run(
             pairs = plan.pairs()
             grid.bar = progress_bar(sum(plan.plan(pair) for pair in pairs), enabled=progress)
             result.estimate = grid.estimate(pairs, ex.parallel, ex.speedup)
+            result.estimate.training_wall = ex.training_wall
             if outputs:  # the caller writes them afterwards (the CLI)
                 result.estimate.outputs = cost.output_seconds(grid.bar.total or 0)
             result.estimated_at = time.perf_counter()
