@@ -285,8 +285,8 @@ def test_a_method_is_timed_warm_on_a_copy_on_as_many_samples_as_fill_its_batches
     of them for a method of few calls, at least 1); a call takes at least its 0.02 s sleep, so
     a sample at least 0.02 s / m. Fewer samples when their declared calls would take over
     METHOD_SECONDS at the probe's speed; none (not timed: None, never called) when one would,
-    or the method declares nothing (or no calls at all: nothing to scale). A method that raises
-    is not timed either."""
+    or the method declares nothing, something malformed (the cells say so) or no calls at all
+    (nothing to scale). A method that raises is not timed either."""
     x, y = np.zeros((10, 4, 4, 1), np.float32), np.zeros(10, np.int64)
     fast = cost.Probe(forward=1e-6)
     one_second = cost.METHOD_SECONDS / 3.5  # per forward call: 3 samples fit, not 4
@@ -304,9 +304,10 @@ def test_a_method_is_timed_warm_on_a_copy_on_as_many_samples_as_fill_its_batches
         assert len(Sleepy.log) >= 2 and {n for _, n in Sleepy.log} == {m}
         assert id(method) not in {i for i, _ in Sleepy.log}
     assert cost.method_seconds(Sleepy(fail=True), None, x, y, fast) is None
-    slow, undeclared, free = Sleepy(), Sleepy(), Sleepy(0.0)
-    undeclared.model_calls = None
+    slow, undeclared, free, malformed = Sleepy(), Sleepy(), Sleepy(0.0), Sleepy()
+    undeclared.model_calls, malformed.model_calls = None, {"forward": "many"}
     Sleepy.log.clear()
+    assert cost.method_seconds(malformed, None, x, y, fast) is None
     assert (
         cost.method_seconds(slow, None, x, y, cost.Probe(forward=1.5 * cost.METHOD_SECONDS)) is None
     )

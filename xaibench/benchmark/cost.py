@@ -169,13 +169,13 @@ def method_seconds(method, model, x: np.ndarray, y: np.ndarray, timing: Probe) -
     """Measured seconds per sample of ``method``'s explanation of ``x`` (targets ``y``), work
     beside the model's passes included (noise, masks, regressions: at 96x96 the heavy methods
     took 1.4-1.9x the time of the model calls they declare), or None when it is not timed: it
-    declares no model calls (or none ``timing`` can time), one sample would take over
-    METHOD_SECONDS by its declaration at ``timing``'s speed, or it cannot be copied or raises
-    (the run says why). Times a copy (``copy.deepcopy``: the run's method keeps its state) on
-    the first m samples, m making about METHOD_INPUTS model inputs by its declaration (1 to all
-    of ``x``; fewer when they would take over METHOD_SECONDS), ``_fastest`` after a warm-up
-    call on them."""
-    calls = model_calls(method, x)
+    declares no model calls (or a malformed declaration, or none ``timing`` can time), one
+    sample would take over METHOD_SECONDS by its declaration at ``timing``'s speed, or it
+    cannot be copied or raises (the run says why). Times a copy (``copy.deepcopy``: the run's
+    method keeps its state) on the first m samples, m making about METHOD_INPUTS model inputs
+    by its declaration (1 to all of ``x``; fewer when they would take over METHOD_SECONDS),
+    ``_fastest`` after a warm-up call on them."""
+    calls, _ = _declared(method, "method", x)  # a malformed declaration: not timed
     if calls is None or not len(x):
         return None
     per_sample = max(1.0, calls["forward"])

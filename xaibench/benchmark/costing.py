@@ -23,7 +23,7 @@ class Share:
     perturbation: meta.Perturbation | None = None
 
     def estimates(
-        self, names, method, x, model, timing, why: str, method_seconds: float | None = None
+        self, names, method, x, model, timing, why: str, *, method_seconds: float | None = None
     ) -> list[cost.CellEstimate]:
         """The cells' estimates (of unknown cost, for ``why``, without a ``timing``);
         ``method_seconds``: the method's measured seconds per sample, if timed."""
@@ -134,7 +134,7 @@ class Costing:
                 seconds = cost.method_seconds(method, model, pair.x, pair.y, timing)
             for share in share_list:
                 estimate.cells += share.estimates(
-                    names, method, pair.x, model, timing, why, seconds
+                    names, method, pair.x, model, timing, why, method_seconds=seconds
                 )
         if untrained is not None:
             name = "/".join(names)

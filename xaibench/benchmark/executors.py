@@ -261,8 +261,8 @@ class LocalExecutor:
     where = None  # the tasks are computed here: nothing is sent anywhere
     parallel = 1  # processes computing cells
     # As fast as the cost probes (the model and each method timed) say one process is
-    # (cost.Estimate.speedup): measured on an idle 2-core machine, the whole command took 0.91x
-    # its estimate on the zoo's small models (the quick suite, --workers 1) and 1.08x on
+    # (cost.Estimate.speedup): measured on an idle 2-core machine, the whole command took 0.82x
+    # its estimate on the zoo's small models (the quick suite, --workers 1) and 1.07x on
     # mobilenet_v2 at 96x96 (the realistic suite; README: Cost estimates).
     speedup = 1.0
     training_wall = 1.0  # this process trains, then computes: nothing overlaps the training

@@ -219,8 +219,8 @@ class ProcessExecutor:
     # trains the next model beside the workers, so part of the training is hidden. Fitted on
     # an idle 2-core machine from an empty model cache to the quick (73 s) and the default
     # suite's (520 s) wall time: N workers count as N * WORKER_EFFICIENCY processes at the
-    # probes' speed, and TRAINING_WALL of the training's estimate adds to the wall time
-    # (README: Cost estimates, with the runs that check it).
+    # probes' speed, and TRAINING_WALL of the training's estimate adds to the wall time. Runs
+    # after the fit took 1.08x (quick) and 1.01x (default) the estimate (README: Cost estimates).
     WORKER_EFFICIENCY, TRAINING_WALL = 0.9, 0.55
 
     def __init__(self, workers: int):
