@@ -33,19 +33,15 @@ class Share:
                 cost.CellEstimate(*names, method.name, c.metric.name, None, why, v)
                 for c, v in zip(self.cells, variants, strict=True)
             ]
-        p, metrics = self.perturbation, [c.metric for c in self.cells]
-        if p is None:
-            return cost.task_estimates(
-                names,
-                method,
-                metrics,
-                x,
-                model,
-                timing,
-                variants=variants,
-                method_seconds=method_seconds,
-            )
-        n = len(p.positions)
+        p, task = self.perturbation, {}  # the run's cells: every sample, explained
+        if p is not None:  # a perturbation's: on its samples, as its test explains them
+            n = len(p.positions)
+            task = {
+                "samples": n,
+                "explain": p.test == "model" or (p.test == "reference" and n < len(x)),
+                "forward": 0.0 if p.test == "reference" else 1.0,
+            }
+        metrics = [c.metric for c in self.cells]
         return cost.task_estimates(
             names,
             method,
@@ -54,10 +50,8 @@ class Share:
             model,
             timing,
             variants=variants,
-            samples=n,
-            explain=p.test == "model" or (p.test == "reference" and n < len(x)),
-            forward=0.0 if p.test == "reference" else 1.0,
             method_seconds=method_seconds,
+            **task,
         )
 
 
